@@ -76,6 +76,26 @@ public sealed record ClipModelDirectory
         return new ClipModelDirectory(full, modelId ?? new DirectoryInfo(full).Name, text, vision, projection, positions, imageSize);
     }
 
+    /// <summary>
+    /// Opens a folder only for its tokenizer (no ONNX graphs needed): checks the tokenizer files and reads
+    /// <c>config.json</c> when it is there for the context length.
+    /// </summary>
+    public static ClipModelDirectory OpenTokenizerOnly(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var full = System.IO.Path.GetFullPath(path);
+        if (!Directory.Exists(full))
+        {
+            throw new ClipModelException($"Model folder '{full}' does not exist. Expected vocab.json + merges.txt (or tokenizer.json) in it.");
+        }
+
+        var config = System.IO.Path.Combine(full, "config.json");
+        var (projection, positions, imageSize) = File.Exists(config) ? ReadConfig(config) : (null, null, null);
+        return new ClipModelDirectory(full, new DirectoryInfo(full).Name,
+            System.IO.Path.Combine(full, "onnx", "text_model.onnx"), System.IO.Path.Combine(full, "onnx", "vision_model.onnx"),
+            projection, positions, imageSize);
+    }
+
     private static (int? Projection, int? Positions, int? ImageSize) ReadConfig(string path)
     {
         try

@@ -1,0 +1,281 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Mmrag.Clip.Inference;
+using Mmrag.Clip.Tokenization;
+using SkiaSharp;
+
+namespace Mmrag.Benchmarks.Clip;
+
+/// <summary>
+/// Throughput of the CLIP towers and of the JPEG → vector path, printed beside the PyTorch reference
+/// (<c>shared/bench/bench_clip_torch.py</c>) and the machine's fp32 GEMM limit (<c>machine_info.py</c>) from the same run.
+/// Usage: <c>clip --model DIR [--threads N] [--seconds S] [--reference] [--jpeg-size 1024x768] [--spin]</c>.
+/// </summary>
+public static class ClipThroughputBenchmark
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = BenchOptions.Parse(args);
+        var benchDir = Environment.GetEnvironmentVariable("MMRAG_BENCH_DIR") ?? "/tmp/mmrag-bench";
+        var model = options.Get("--model") ?? Path.Combine(benchDir, "models", "vit-b-32-random");
+        var threads = int.Parse(options.Get("--threads") ?? "2", CultureInfo.InvariantCulture);
+        var seconds = double.Parse(options.Get("--seconds") ?? "6", CultureInfo.InvariantCulture);
+        var spin = options.Has("--spin");
+
+        if (options.Has("--reference"))
+        {
+            ReferenceRuns.Run(benchDir, "machine_info.py", "--tag openblas");
+            ReferenceRuns.Run(benchDir, "bench_clip_torch.py", "--tag openblas --threads 2 --vision-batches 1,8,32 --text-batches 1,32 --text-seqs 77,16");
+        }
+
+        using var clip = ClipModel.Load(model, new ClipModelOptions { IntraOpThreads = threads, AllowSpinning = spin, MaxBatchSize = 32 });
+        clip.WarmUp();
+        Console.WriteLine($"model {clip.Directory.Path}: {clip.Dimension}-d, {threads} intra-op threads, spinning {(spin ? "on" : "off")}, min {seconds} s per row");
+
+        var reference = ReferenceRuns.Load(benchDir, "clip_torch_openblas.json");
+        var machine = ReferenceRuns.Load(benchDir, "machine_openblas.json");
+        var visionFlops = reference?.GetProperty("flops").GetProperty("vision_per_image").GetDouble() ?? 8.8e9;
+        var gemm = GemmLimit(machine);
+        var imageLimit = gemm is { } g ? g * 1e9 / visionFlops : (double?)null;
+        if (gemm is { } limit)
+        {
+            Console.WriteLine($"fp32 GEMM limit (torch square2048, 2 threads, same machine): {limit:F1} GFLOP/s → vision limit {imageLimit:F1} images/s");
+        }
+
+        var table = new List<string[]> { new[] { "measure", "mmrag", "PyTorch ref", "ratio", "% of fp32 limit" } };
+
+        // Vision tower on ready pixel values.
+        var modelOnly = new Dictionary<int, double>();
+        foreach (var batch in new[] { 1, 8, 32 })
+        {
+            var pixels = RandomPixels(batch * clip.PixelValuesLength, seed: batch);
+            var output = new float[batch * clip.Dimension];
+            var rate = Measure(batch, seconds, () => clip.EmbedPixelValues(pixels, batch, output));
+            modelOnly[batch] = rate.Median;
+            var torch = ReferenceRate(reference, "vision", batch.ToString(CultureInfo.InvariantCulture));
+            table.Add(Row($"vision b={batch} (images/s)", rate.Median, torch, imageLimit));
+        }
+
+        // Text tower: a 16-token query uses 16 positions; 77 is CLIP's full window.
+        var tokenizer = clip.Tokenizer;
+        foreach (var (sequence, batch) in new[] { (16, 1), (16, 32), (77, 1), (77, 32) })
+        {
+            var tokens = Enumerable.Range(0, batch).Select(i => SyntheticTokens(tokenizer, sequence, i)).ToArray();
+            var output = new float[batch * clip.Dimension];
+            var rate = Measure(batch, seconds, () => clip.EmbedTokens(tokens, output));
+            var torch = ReferenceRate(reference, "text", $"seq{sequence}_b{batch}");
+            table.Add(Row($"text {sequence} tok b={batch} (texts/s)", rate.Median, torch, null));
+        }
+
+        // One text query end to end (tokenize + embed + normalize), latency.
+        using (var generator = new ClipTextEmbeddingGenerator(clip))
+        {
+            var queries = new[] { "a red bicycle leaning against a brick wall", "what is the capacity of this item?", "two dogs playing in the snow at sunset" };
+            var latencies = new List<double>();
+            var clock = Stopwatch.StartNew();
+            for (var i = 0; clock.Elapsed.TotalSeconds < seconds || latencies.Count < 50; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                _ = await generator.GenerateAsync([queries[i % queries.Length] + (i % 7 == 0 ? "" : " " + i.ToString(CultureInfo.InvariantCulture))]).ConfigureAwait(false);
+                latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+
+            latencies.Sort();
+            table.Add(["text query latency p50 / p95 (ms)", $"{latencies[latencies.Count / 2]:F2} / {latencies[(int)(latencies.Count * 0.95)]:F2}", "", "", ""]);
+        }
+
+        // JPEG file → vector, decode overlapped with inference.
+        var size = (options.Get("--jpeg-size") ?? "1024x768").Split('x').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        var jpegs = WriteJpegs(Path.Combine(benchDir, "jpegs", $"{size[0]}x{size[1]}"), 64, size[0], size[1]);
+        var decodeOnly = MeasureDecode(clip, jpegs, seconds / 2);
+        table.Add(["decode + preprocess, 1 thread (ms/image)", $"{decodeOnly:F2}", "", "", ""]);
+        var pipeline = await MeasurePipelineAsync(clip, jpegs, seconds).ConfigureAwait(false);
+        var modelRate = modelOnly[32];
+        table.Add([$"JPEG {size[0]}x{size[1]} → vector, b=32 (images/s)", $"{pipeline:F2}", "", $"{pipeline / modelRate:P0} of model-only", imageLimit is { } l ? $"{pipeline / l:P0}" : ""]);
+
+        Print(table);
+        return 0;
+    }
+
+    private static string[] Row(string name, double ours, double? reference, double? limit) =>
+    [
+        name,
+        ours.ToString("F2", CultureInfo.InvariantCulture),
+        reference is { } r ? r.ToString("F2", CultureInfo.InvariantCulture) : "(not run)",
+        reference is { } rr ? $"{ours / rr:F2}x" : "",
+        limit is { } l ? $"{ours / l:P0}" : "",
+    ];
+
+    private static double? GemmLimit(JsonElement? machine)
+    {
+        if (machine is not { } m || !m.TryGetProperty("gemm_gflops", out var gemm))
+        {
+            return null;
+        }
+
+        double? best = null;
+        foreach (var key in new[] { "torch_square2048_2t", "numpy_square2048_2t", "torch_square4096_2t", "numpy_square4096_2t" })
+        {
+            if (gemm.TryGetProperty(key, out var value))
+            {
+                var median = value.GetProperty("median").GetDouble();
+                best = best is { } b ? Math.Max(b, median) : median;
+            }
+        }
+
+        return best;
+    }
+
+    private static double? ReferenceRate(JsonElement? reference, string tower, string key) =>
+        reference is { } r && r.GetProperty(tower).TryGetProperty(key, out var entry)
+            ? entry.GetProperty("items_per_s").GetProperty("median").GetDouble()
+            : null;
+
+    internal readonly record struct Rate(double Median, int Runs);
+
+    private static Rate Measure(int itemsPerRun, double seconds, Action run)
+    {
+        run();
+        run();
+        var rates = new List<double>();
+        var clock = Stopwatch.StartNew();
+        while (rates.Count < 5 || clock.Elapsed.TotalSeconds < seconds)
+        {
+            var start = Stopwatch.GetTimestamp();
+            run();
+            rates.Add(itemsPerRun / Stopwatch.GetElapsedTime(start).TotalSeconds);
+            if (rates.Count >= 200)
+            {
+                break;
+            }
+        }
+
+        rates.Sort();
+        return new Rate(rates[rates.Count / 2], rates.Count);
+    }
+
+    private static double MeasureDecode(ClipModel clip, string[] files, double seconds)
+    {
+        var bytes = files.Select(File.ReadAllBytes).ToArray();
+        var destination = new float[clip.PixelValuesLength];
+        var times = new List<double>();
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; times.Count < 20 || clock.Elapsed.TotalSeconds < seconds; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            clip.PreprocessImage(bytes[i % bytes.Length], destination);
+            times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    private static async Task<double> MeasurePipelineAsync(ClipModel clip, string[] files, double seconds)
+    {
+        _ = await clip.EmbedImageFilesAsync(files[..8]).ConfigureAwait(false);
+        var rates = new List<double>();
+        var clock = Stopwatch.StartNew();
+        while (rates.Count < 2 || clock.Elapsed.TotalSeconds < seconds)
+        {
+            var start = Stopwatch.GetTimestamp();
+            var results = await clip.EmbedImageFilesAsync(files).ConfigureAwait(false);
+            if (results.Any(static r => !r.Succeeded))
+            {
+                throw new InvalidOperationException("a benchmark JPEG failed to embed");
+            }
+
+            rates.Add(files.Length / Stopwatch.GetElapsedTime(start).TotalSeconds);
+        }
+
+        rates.Sort();
+        return rates[rates.Count / 2];
+    }
+
+    private static float[] RandomPixels(int count, int seed)
+    {
+        var random = new Random(seed);
+        var pixels = new float[count];
+        for (var i = 0; i < pixels.Length; i++)
+        {
+            pixels[i] = (float)(random.NextDouble() * 4 - 2);
+        }
+
+        return pixels;
+    }
+
+    private static ClipTokens SyntheticTokens(ClipTokenizer tokenizer, int length, int seed)
+    {
+        var random = new Random(seed);
+        var ids = new int[length];
+        ids[0] = tokenizer.BosId;
+        for (var i = 1; i < length - 1; i++)
+        {
+            ids[i] = random.Next(300, 40_000);
+        }
+
+        ids[^1] = tokenizer.EosId;
+        return new ClipTokens(ids, Truncated: false);
+    }
+
+    /// <summary>Photo-like JPEGs (smooth gradients, shapes and noise) at quality 90, generated once and reused.</summary>
+    private static string[] WriteJpegs(string folder, int count, int width, int height)
+    {
+        Directory.CreateDirectory(folder);
+        var files = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            files[i] = Path.Combine(folder, $"photo_{i:D3}.jpg");
+            if (File.Exists(files[i]))
+            {
+                continue;
+            }
+
+            var random = new Random(i);
+            using var bitmap = new SKBitmap(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+            using (var canvas = new SKCanvas(bitmap))
+            {
+                using var gradient = SKShader.CreateLinearGradient(new SKPoint(0, 0), new SKPoint(width, height),
+                    [new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256)), new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256))],
+                    SKShaderTileMode.Clamp);
+                using var paint = new SKPaint { Shader = gradient };
+                canvas.DrawRect(0, 0, width, height, paint);
+                using var shape = new SKPaint { IsAntialias = true };
+                for (var s = 0; s < 40; s++)
+                {
+                    shape.Color = new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(80, 255));
+                    canvas.DrawCircle(random.Next(width), random.Next(height), random.Next(10, width / 4), shape);
+                }
+            }
+
+            var pixels = bitmap.GetPixelSpan();
+            var noise = new byte[pixels.Length];
+            random.NextBytes(noise);
+            var writable = System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(pixels), pixels.Length);
+            for (var p = 0; p < writable.Length; p++)
+            {
+                writable[p] = (byte)Math.Clamp(writable[p] + (noise[p] % 17) - 8, 0, 255);
+            }
+
+            using var image = SKImage.FromBitmap(bitmap);
+            using var data = image.Encode(SKEncodedImageFormat.Jpeg, 90);
+            File.WriteAllBytes(files[i], data.ToArray());
+        }
+
+        return files;
+    }
+
+    private static void Print(List<string[]> table)
+    {
+        var widths = Enumerable.Range(0, table[0].Length).Select(c => table.Max(r => r[c].Length)).ToArray();
+        foreach (var (row, index) in table.Select((r, i) => (r, i)))
+        {
+            Console.WriteLine("| " + string.Join(" | ", row.Select((cell, c) => c == 0 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))) + " |");
+            if (index == 0)
+            {
+                Console.WriteLine("|" + string.Join("|", widths.Select((w, c) => c == 0 ? new string('-', w + 2) : new string('-', w + 1) + ":")) + "|");
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+using Mmrag.Clip;
+using Mmrag.Clip.Preprocessing;
+
+namespace Mmrag.Cli.Commands;
+
+/// <summary>Turns the errors a user can cause into one line on stderr and an exit code, instead of a stack trace.</summary>
+internal static class CliErrors
+{
+    public const int Failure = 1;
+
+    public static async Task<int> RunAsync(TextWriter error, Func<Task<int>> action)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (Exception exception) when (IsUserFacing(exception))
+        {
+            await error.WriteLineAsync($"error: {exception.Message}").ConfigureAwait(false);
+            return Failure;
+        }
+    }
+
+    public static bool IsUserFacing(Exception exception) => exception is ClipModelException or ImageDecodeException or Mmrag.Clip.Models.ModelDownloadException or IOException
+        or UnauthorizedAccessException or InvalidDataException or System.Text.Json.JsonException or FormatException;
+}

@@ -1,0 +1,88 @@
+using Microsoft.Extensions.AI;
+
+namespace Mmrag.Clip.Inference;
+
+/// <summary>
+/// The CLIP vision tower as an <see cref="IEmbeddingGenerator{TInput,TEmbedding}"/> over images given as
+/// <see cref="DataContent"/> (encoded JPEG, PNG, WebP, GIF or BMP bytes). Decoding overlaps with inference; batches
+/// hold at most <see cref="ClipModel.MaxBatchSize"/> images. An image that cannot be decoded fails the call with an
+/// <see cref="Preprocessing.ImageDecodeException"/> naming it. Thread-safe. Disposes the model only if it owns it.
+/// </summary>
+public sealed class ClipImageEmbeddingGenerator : IEmbeddingGenerator<DataContent, Embedding<float>>
+{
+    private readonly ClipModel _model;
+    private readonly bool _ownsModel;
+    private readonly ClipEmbeddingOptions _options;
+    private readonly EmbeddingGeneratorMetadata _metadata;
+
+    /// <summary>Creates a generator over <paramref name="model"/>.</summary>
+    public ClipImageEmbeddingGenerator(ClipModel model, ClipEmbeddingOptions? options = null, bool ownsModel = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        _model = model;
+        _ownsModel = ownsModel;
+        _options = options ?? new ClipEmbeddingOptions();
+        _metadata = new EmbeddingGeneratorMetadata("mmrag-clip", providerUri: null, model.ModelId, model.Dimension);
+    }
+
+    /// <inheritdoc />
+    public async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<DataContent> values,
+        EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        EmbeddingChecks.ThrowIfDimensionsUnsupported(options, _model.Dimension);
+        var images = values as IReadOnlyList<DataContent> ?? [.. values];
+        for (var i = 0; i < images.Count; i++)
+        {
+            if (images[i] is null)
+            {
+                throw new ArgumentException($"Image {i} is null.", nameof(values));
+            }
+        }
+
+        var results = await _model.EmbedImagesAsync(images.Count, (i, _) => ValueTask.FromResult(images[i].Data),
+            i => Describe(images[i], i), cancellationToken).ConfigureAwait(false);
+
+        var created = DateTimeOffset.UtcNow;
+        var embeddings = new Embedding<float>[results.Length];
+        for (var i = 0; i < results.Length; i++)
+        {
+            if (results[i].Error is { } error)
+            {
+                throw new Preprocessing.ImageDecodeException($"{Describe(images[i], i)}: {error.Message}", error);
+            }
+
+            var vector = results[i].Vector;
+            if (_options.Normalize)
+            {
+                VectorMath.NormalizeInPlace(System.Runtime.InteropServices.MemoryMarshal.AsMemory(vector).Span);
+            }
+
+            embeddings[i] = new Embedding<float>(vector) { ModelId = _model.ModelId, CreatedAt = created };
+        }
+
+        return new GeneratedEmbeddings<Embedding<float>>(embeddings);
+    }
+
+    /// <inheritdoc />
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        return serviceKey is not null ? null
+            : serviceType == typeof(EmbeddingGeneratorMetadata) ? _metadata
+            : serviceType.IsInstanceOfType(_model) ? _model
+            : serviceType.IsInstanceOfType(this) ? this
+            : null;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_ownsModel)
+        {
+            _model.Dispose();
+        }
+    }
+
+    private static string Describe(DataContent image, int index) => image.Name is { Length: > 0 } name ? $"image {index} ('{name}')" : $"image {index}";
+}

@@ -1,0 +1,137 @@
+using Microsoft.Extensions.AI;
+using Mmrag.Clip.Inference;
+using Mmrag.Clip.Preprocessing;
+
+namespace Mmrag.Clip.Tests.Inference;
+
+public class ClipImageEmbeddingTests
+{
+    public static TheoryData<string> AllImages => ImageEmbeddingCases.Names();
+
+    public static TheoryData<string> LosslessImages => ImageEmbeddingCases.Names(lossy: false);
+
+    public static TheoryData<string> JpegImages => ImageEmbeddingCases.Names(lossy: true);
+
+    [Theory]
+    [MemberData(nameof(AllImages))]
+    public void EmbedPixelValues_FixtureCrop_MatchesReferenceTightly(string name)
+    {
+        var model = SharedModel.Instance;
+        var image = ImageEmbeddingCases.Get(name);
+        var crop = File.ReadAllBytes(ClipFixtures.PathOf(image.GetProperty("crop_u8").GetString()!));
+        var pixels = new float[model.PixelValuesLength];
+        model.ImagePreprocessor.WritePixelValues(crop, pixels);
+        var actual = new float[model.Dimension];
+
+        model.EmbedPixelValues(pixels, 1, actual);
+
+        EmbeddingAssert.Close(ImageEmbeddingCases.Embeds(image), actual, minCosine: 0.99999, maxAbs: 1e-4);
+    }
+
+    [Theory]
+    [MemberData(nameof(LosslessImages))]
+    public async Task GenerateAsync_LosslessFile_MatchesReferenceEndToEnd(string name) =>
+        await AssertFileMatches(name, minCosine: 0.9999);
+
+    [Theory]
+    [MemberData(nameof(JpegImages))]
+    public async Task GenerateAsync_JpegFile_MatchesReferenceWithinDecoderTolerance(string name) =>
+        await AssertFileMatches(name, minCosine: 0.99);
+
+    [Fact]
+    public async Task GenerateAsync_ExifOrientationApplied_MatchesTransposedReference()
+    {
+        var image = ImageEmbeddingCases.Get("exif_orientation6_640x480");
+        using var model = ClipModel.Load(ClipFixtures.ModelDirectory,
+            new ClipModelOptions { ImageDecoding = new ImageDecodeOptions { ApplyExifOrientation = true }, IntraOpThreads = 1 });
+        using var generator = new ClipImageEmbeddingGenerator(model);
+        var bytes = await File.ReadAllBytesAsync(ClipFixtures.PathOf(image.GetProperty("file").GetString()!));
+
+        var embedding = await generator.GenerateAsync(new DataContent(bytes, "image/jpeg"));
+
+        var expected = ImageEmbeddingCases.Embeds(image.GetProperty("alt_exif_transposed"));
+        EmbeddingAssert.Close(EmbeddingAssert.Normalized(expected), embedding.Vector.Span, minCosine: 0.99);
+    }
+
+    [Fact]
+    public async Task GenerateAsync_ManyImagesInSmallBatches_EqualsOneByOneInInputOrder()
+    {
+        var files = Directory.GetFiles(ClipFixtures.PathOf("images")).Order(StringComparer.Ordinal).ToArray();
+        using var model = ClipModel.Load(ClipFixtures.ModelDirectory, new ClipModelOptions { MaxBatchSize = 4, IntraOpThreads = 1 });
+        using var generator = new ClipImageEmbeddingGenerator(model);
+        var contents = files.Select(f => new DataContent(File.ReadAllBytes(f), "application/octet-stream") { Name = Path.GetFileName(f) }).ToArray();
+
+        var batched = await generator.GenerateAsync(contents);
+
+        for (var i = 0; i < contents.Length; i++)
+        {
+            var single = await generator.GenerateAsync(contents[i]);
+            EmbeddingAssert.Close(single.Vector.Span, batched[i].Vector.Span, minCosine: 0.999999, maxAbs: 1e-5);
+        }
+    }
+
+    [Fact]
+    public async Task EmbedImageFilesAsync_CorruptAndMissingFilesAmongGood_ReportsThemAndEmbedsTheRest()
+    {
+        using var folder = new TemporaryDirectory();
+        var corrupt = Path.Combine(folder.Path, "corrupt.png");
+        var source = await File.ReadAllBytesAsync(ClipFixtures.PathOf("images/gradient_640x480.png"));
+        await File.WriteAllBytesAsync(corrupt, source[..(source.Length / 3)]);
+        var paths = new[]
+        {
+            ClipFixtures.PathOf("images/noise_224x224.png"), corrupt, Path.Combine(folder.Path, "missing.jpg"), ClipFixtures.PathOf("images/tiny_50x50.png"),
+        };
+
+        var results = await SharedModel.Instance.EmbedImageFilesAsync(paths);
+
+        Assert.True(results[0].Succeeded);
+        Assert.False(results[1].Succeeded);
+        Assert.False(results[2].Succeeded);
+        Assert.Contains("missing.jpg", results[2].Error!.Message, StringComparison.Ordinal);
+        Assert.True(results[3].Succeeded);
+        EmbeddingAssert.Close(ImageEmbeddingCases.Embeds(ImageEmbeddingCases.Get("tiny_50x50")), results[3].Vector.Span, minCosine: 0.9999);
+    }
+
+    [Fact]
+    public async Task GenerateAsync_UndecodableImage_ThrowsNamingIt()
+    {
+        using var generator = new ClipImageEmbeddingGenerator(SharedModel.Instance);
+        var error = await Assert.ThrowsAsync<ImageDecodeException>(() =>
+            generator.GenerateAsync([new DataContent(new byte[] { 1, 2, 3, 4 }, "image/png") { Name = "broken.png" }]));
+        Assert.Contains("broken.png", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GenerateAsync_CancelledToken_ThrowsOperationCanceled()
+    {
+        using var generator = new ClipImageEmbeddingGenerator(SharedModel.Instance);
+        using var cancellation = new CancellationTokenSource();
+        await cancellation.CancelAsync();
+        var bytes = await File.ReadAllBytesAsync(ClipFixtures.PathOf("images/noise_224x224.png"));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            generator.GenerateAsync([new DataContent(bytes, "image/png")], cancellationToken: cancellation.Token));
+    }
+
+    [Fact]
+    public async Task TextAndImageGenerators_ShareOneModelAndSpace()
+    {
+        using var texts = new ClipTextEmbeddingGenerator(SharedModel.Instance);
+        using var images = new ClipImageEmbeddingGenerator(SharedModel.Instance);
+        var text = await texts.GenerateAsync("a photo");
+        var image = await images.GenerateAsync(new DataContent(await File.ReadAllBytesAsync(ClipFixtures.PathOf("images/noise_224x224.png")), "image/png"));
+
+        Assert.Equal(text.Vector.Length, image.Vector.Length);
+        Assert.Equal(texts.GetService<EmbeddingGeneratorMetadata>()!.DefaultModelId, images.GetService<EmbeddingGeneratorMetadata>()!.DefaultModelId);
+    }
+
+    private static async Task AssertFileMatches(string name, double minCosine)
+    {
+        var image = ImageEmbeddingCases.Get(name);
+        using var generator = new ClipImageEmbeddingGenerator(SharedModel.Instance);
+        var bytes = await File.ReadAllBytesAsync(ClipFixtures.PathOf(image.GetProperty("file").GetString()!));
+
+        var embedding = await generator.GenerateAsync(new DataContent(bytes, "application/octet-stream") { Name = name });
+
+        EmbeddingAssert.Close(EmbeddingAssert.Normalized(ImageEmbeddingCases.Embeds(image)), embedding.Vector.Span, minCosine);
+    }
+}
