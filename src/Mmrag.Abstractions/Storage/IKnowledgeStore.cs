@@ -60,6 +60,18 @@ public interface IKnowledgeStore : IAsyncDisposable
 
     /// <summary>Counts and sizes.</summary>
     Task<KnowledgeBaseStats> GetStatsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Up to <paramref name="count"/> items of <paramref name="kind"/> (with vectors), chosen pseudo-randomly but
+    /// deterministically for a given <paramref name="seed"/> and store content; used to estimate score distributions.
+    /// </summary>
+    Task<IReadOnlyList<KnowledgeItem>> SampleItemsAsync(ItemKind kind, int count, int seed, CancellationToken cancellationToken = default);
+
+    /// <summary>A value stored with the knowledge base under <paramref name="key"/> (e.g. score calibration), or null.</summary>
+    Task<string?> GetSettingAsync(string key, CancellationToken cancellationToken = default);
+
+    /// <summary>Stores <paramref name="value"/> under <paramref name="key"/> (null deletes it).</summary>
+    Task SetSettingAsync(string key, string? value, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A store operation failed for a reason of the backend (I/O, database, corrupt index). Names the backend and operation.</summary>
