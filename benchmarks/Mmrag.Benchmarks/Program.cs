@@ -1,14 +1,20 @@
 using Mmrag.Benchmarks.Clip;
+using Mmrag.Benchmarks.VectorIndex;
 
 // Benchmark commands print tables; each compares with the reference measured in the same run where one exists.
 return args.FirstOrDefault() switch
 {
     "clip" => await ClipThroughputBenchmark.RunAsync(args[1..]).ConfigureAwait(false),
+    "vector-index" => VectorIndexBenchmark.Run(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project benchmarks/Mmrag.Benchmarks -- clip [--model DIR] [--threads 2] [--seconds 6] [--reference] [--spin]");
+    Console.Error.WriteLine("""
+        usage: dotnet run -c Release --project benchmarks/Mmrag.Benchmarks -- COMMAND [options]
+          clip [--model DIR] [--threads 2] [--seconds 6] [--reference] [--spin] [--latency-only]
+          vector-index [--n 100k|1m] [--M 16] [--efc 200] [--efs 16,32,64,128,256] [--threads 2] [--reps 3]
+        """);
     return 2;
 }
