@@ -29,7 +29,9 @@ public static class ClipThroughputBenchmark
             ReferenceRuns.Run(benchDir, "bench_clip_torch.py", "--tag openblas --threads 2 --vision-batches 1,8,32 --text-batches 1,32 --text-seqs 77,16");
         }
 
-        using var clip = ClipModel.Load(model, new ClipModelOptions { IntraOpThreads = threads, AllowSpinning = spin, MaxBatchSize = 32 });
+        var entries = args.Select((a, i) => (a, i)).Where(p => p.a == "--ort-config" && p.i + 1 < args.Length)
+            .Select(p => args[p.i + 1].Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
+        using var clip = ClipModel.Load(model, new ClipModelOptions { IntraOpThreads = threads, AllowSpinning = spin, MaxBatchSize = 32, SessionConfigEntries = entries });
         clip.WarmUp();
         Console.WriteLine($"model {clip.Directory.Path}: {clip.Dimension}-d, {threads} intra-op threads, spinning {(spin ? "on" : "off")}, min {seconds} s per row");
 
@@ -44,6 +46,20 @@ public static class ClipThroughputBenchmark
         }
 
         var table = new List<string[]> { new[] { "measure", "mmrag", "PyTorch ref", "ratio", "% of fp32 limit" } };
+        if (options.Has("--vision-only"))
+        {
+            foreach (var batch in new[] { 1, 8 })
+            {
+                var pixels = RandomPixels(batch * clip.PixelValuesLength, seed: batch);
+                var output = new float[batch * clip.Dimension];
+                var rate = Measure(batch, seconds, () => clip.EmbedPixelValues(pixels, batch, output));
+                table.Add(Row($"vision b={batch} (images/s)", rate.Median, null, null));
+            }
+
+            Print(table);
+            return 0;
+        }
+
         if (options.Has("--latency-only"))
         {
             await MeasureQueryLatencyAsync(clip, seconds, table).ConfigureAwait(false);

@@ -21,6 +21,9 @@ public sealed record ClipModelOptions
     /// </summary>
     public bool AllowSpinning { get; init; }
 
+    /// <summary>Extra ONNX Runtime session configuration entries (<c>AddSessionConfigEntry</c>), for tuning.</summary>
+    public IReadOnlyDictionary<string, string> SessionConfigEntries { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Largest number of texts or images sent to the model in one call.</summary>
     public int MaxBatchSize { get; init; } = 32;
 

@@ -39,6 +39,10 @@ internal sealed class OnnxTower : IDisposable
             InterOpNumThreads = 1,
         };
         sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
+        foreach (var (key, value) in options.SessionConfigEntries)
+        {
+            sessionOptions.AddSessionConfigEntry(key, value);
+        }
 
         InferenceSession session;
         try
