@@ -1,0 +1,86 @@
+using Mmrag.Knowledge;
+using Mmrag.Retrieval.Search;
+
+namespace Mmrag.Retrieval.Scoring;
+
+/// <summary>The background distribution of cosines for one (query modality → item kind) pair.</summary>
+/// <param name="Mean">Mean cosine μ between unrelated query proxies and items.</param>
+/// <param name="StandardDeviation">Standard deviation σ (never below <see cref="ScoreCalibrationOptions.MinStandardDeviation"/>).</param>
+/// <param name="Pairs">Number of cosines measured; 0 for a prior.</param>
+/// <param name="IsPrior">Whether too few items were available and the prior of <see cref="ScoreCalibrationOptions"/> stands in.</param>
+public sealed record CosineDistribution(double Mean, double StandardDeviation, long Pairs, bool IsPrior)
+{
+    /// <summary>How many standard deviations <paramref name="cosine"/> lies above the background mean.</summary>
+    public double ZScore(double cosine) => (cosine - Mean) / StandardDeviation;
+}
+
+/// <summary>
+/// Calibration statistics of one knowledge base: a background cosine distribution per (query modality → item kind)
+/// pair, and the logistic curve that turns z-scores into [0, 1] scores. Immutable and thread-safe.
+/// </summary>
+public sealed class ScoreCalibration
+{
+    internal ScoreCalibration(string modelId, int textChunkCount, int imageCount, DateTimeOffset computedAt,
+        CosineDistribution textToText, CosineDistribution textToImage, CosineDistribution imageToImage, CosineDistribution imageToText,
+        double steepness, double offset)
+    {
+        ModelId = modelId;
+        TextChunkCount = textChunkCount;
+        ImageCount = imageCount;
+        ComputedAt = computedAt;
+        TextToText = textToText;
+        TextToImage = textToImage;
+        ImageToImage = imageToImage;
+        ImageToText = imageToText;
+        Steepness = steepness;
+        Offset = offset;
+    }
+
+    /// <summary>The embedding model the statistics belong to.</summary>
+    public string ModelId { get; }
+
+    /// <summary>Text chunks in the knowledge base when the statistics were computed.</summary>
+    public int TextChunkCount { get; }
+
+    /// <summary>Images in the knowledge base when the statistics were computed.</summary>
+    public int ImageCount { get; }
+
+    /// <summary>When the statistics were computed.</summary>
+    public DateTimeOffset ComputedAt { get; }
+
+    /// <summary>Text query → text chunk (proxies: sampled chunks against other chunks).</summary>
+    public CosineDistribution TextToText { get; }
+
+    /// <summary>Text query → image (proxies: sampled chunks against sampled images).</summary>
+    public CosineDistribution TextToImage { get; }
+
+    /// <summary>Image query → image (sampled images against other images).</summary>
+    public CosineDistribution ImageToImage { get; }
+
+    /// <summary>Image query → text chunk (sampled images against sampled chunks; the same cosines as <see cref="TextToImage"/>).</summary>
+    public CosineDistribution ImageToText { get; }
+
+    /// <summary>Slope a of the logistic curve.</summary>
+    public double Steepness { get; }
+
+    /// <summary>z-score b that maps to 0.5.</summary>
+    public double Offset { get; }
+
+    /// <summary>The background of the (<paramref name="query"/> → <paramref name="target"/>) pair.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="query"/> is <see cref="QueryModality.Fused"/>: calibrate each query vector on its own.</exception>
+    public CosineDistribution GetDistribution(QueryModality query, ItemKind target) => (query, target) switch
+    {
+        (QueryModality.Text, ItemKind.TextChunk) => TextToText,
+        (QueryModality.Text, ItemKind.Image) => TextToImage,
+        (QueryModality.Image, ItemKind.Image) => ImageToImage,
+        (QueryModality.Image, ItemKind.TextChunk) => ImageToText,
+        _ => throw new ArgumentOutOfRangeException(nameof(query), query, "Only text and image query vectors are calibrated; a fused hit takes the best of its vectors."),
+    };
+
+    /// <summary>The calibrated score in [0, 1] of <paramref name="cosine"/> for the (<paramref name="query"/> → <paramref name="target"/>) pair.</summary>
+    public double Calibrate(QueryModality query, ItemKind target, double cosine) =>
+        Logistic(GetDistribution(query, target).ZScore(cosine), Steepness, Offset);
+
+    /// <summary><c>1 / (1 + exp(−steepness · (z − offset)))</c>.</summary>
+    public static double Logistic(double z, double steepness, double offset) => 1.0 / (1.0 + Math.Exp(-steepness * (z - offset)));
+}

@@ -1,0 +1,459 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using Microsoft.Extensions.AI;
+using Mmrag.Knowledge;
+using Mmrag.Retrieval.Diversity;
+using Mmrag.Retrieval.Scoring;
+using Mmrag.Storage;
+
+namespace Mmrag.Retrieval.Search;
+
+/// <summary>
+/// Searches a knowledge base in every direction: text and/or image queries against images and/or text chunks.
+/// </summary>
+/// <remarks>
+/// <para>
+/// One search: embed the query text and/or image (vectors normalized here); for each query vector and each wanted item
+/// kind ask the store for the nearest items (over-fetching <see cref="KnowledgeSearcherOptions.OverFetchFactor"/> × k,
+/// with the request's filter, the kind, and the query image's content hash excluded unless
+/// <see cref="SearchRequest.IncludeSelf"/>); for text queries also ask the keyword index (hybrid, on by default); per kind
+/// fuse the lists by reciprocal rank fusion (k = 60); score each candidate by the best calibrated cosine over the query
+/// vectors (<see cref="ScoreCalibrator"/>), using the item's stored vector when only the keyword index found it; drop
+/// candidates under the threshold; drop near-duplicates (and apply MMR when asked); keep the per-kind k; and for
+/// <see cref="SearchTarget.All"/> merge the kinds by calibrated score, each keeping its fused order, and keep k overall.
+/// Within a kind hits stay in fused (RRF) order, so a hit that both indexes found can rank above one with a slightly
+/// higher cosine. A result with no hits is a valid answer.
+/// </para>
+/// <para>
+/// When near-copies outnumber the over-fetched candidates, fewer than k hits may come back. A keyword match whose
+/// vector is far from the query still has to reach the threshold: hybrid search reorders and widens the candidates,
+/// it does not lower the bar.
+/// </para>
+/// <para>
+/// Thread-safe: any number of searches may run at once. Owns neither the store nor the generators.
+/// </para>
+/// </remarks>
+public sealed class KnowledgeSearcher
+{
+    private const int KeywordList = -1;
+
+    private readonly IKnowledgeStore _store;
+    private readonly IEmbeddingGenerator<string, Embedding<float>> _textGenerator;
+    private readonly IEmbeddingGenerator<DataContent, Embedding<float>> _imageGenerator;
+
+    /// <summary>Creates a searcher over <paramref name="store"/>, embedding queries with the given generators (which must produce vectors of the store's space).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names it.</exception>
+    public KnowledgeSearcher(IKnowledgeStore store, IEmbeddingGenerator<string, Embedding<float>> textGenerator,
+        IEmbeddingGenerator<DataContent, Embedding<float>> imageGenerator, KnowledgeSearcherOptions? options = null,
+        TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(textGenerator);
+        ArgumentNullException.ThrowIfNull(imageGenerator);
+        options ??= new KnowledgeSearcherOptions();
+        options.Validate();
+        _store = store;
+        _textGenerator = textGenerator;
+        _imageGenerator = imageGenerator;
+        Options = options;
+        Calibrator = new ScoreCalibrator(store, options.Calibration, timeProvider);
+    }
+
+    /// <summary>The settings.</summary>
+    public KnowledgeSearcherOptions Options { get; }
+
+    /// <summary>The score calibrator (e.g. to recompute its statistics after a large ingestion).</summary>
+    public ScoreCalibrator Calibrator { get; }
+
+    /// <summary>Runs <paramref name="request"/>.</summary>
+    /// <exception cref="ArgumentException">The request is invalid (no query, k or threshold out of range); the message names the setting.</exception>
+    /// <exception cref="EmbeddingSpaceMismatchException">A generator's vectors do not have the knowledge base's dimension.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <remarks>Exceptions of the generators (e.g. an image that cannot be decoded) and of the store pass through unchanged.</remarks>
+    public async Task<SearchResult> SearchAsync(SearchRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        cancellationToken.ThrowIfCancellationRequested();
+
+        var plans = Plan(request);
+        if (plans.Count == 0)
+        {
+            return new SearchResult { Hits = [] };
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var queries = await EmbedAsync(request, cancellationToken).ConfigureAwait(false);
+        var embedTime = Stopwatch.GetElapsedTime(started);
+
+        started = Stopwatch.GetTimestamp();
+        var calibration = await Calibrator.GetCalibrationAsync(cancellationToken).ConfigureAwait(false);
+        var calibrationTime = Stopwatch.GetElapsedTime(started);
+
+        started = Stopwatch.GetTimestamp();
+        var lists = plans.Select(plan => FetchAsync(plan, request, queries, cancellationToken)).ToArray();
+        await Task.WhenAll(lists).ConfigureAwait(false);
+
+        var threshold = request.Threshold ?? Options.DefaultThreshold;
+        var perKind = new List<List<Candidate>>(plans.Count);
+        for (var i = 0; i < plans.Count; i++)
+        {
+            var candidates = Fuse(await lists[i].ConfigureAwait(false), queries.Length);
+            await CompleteCosinesAsync(candidates, queries, cancellationToken).ConfigureAwait(false);
+            Score(candidates, plans[i].Kind, queries, calibration, request);
+            perKind.Add(Select(candidates, plans[i].K, threshold, request.Dedupe, cancellationToken));
+        }
+
+        var hits = Merge(perKind, request.K, queries);
+        return new SearchResult
+        {
+            Hits = hits,
+            EmbedTime = embedTime,
+            CalibrationTime = calibrationTime,
+            SearchTime = Stopwatch.GetElapsedTime(started),
+        };
+    }
+
+    private List<KindPlan> Plan(SearchRequest request)
+    {
+        var exclude = request.Filter.ExcludeContentHashes;
+        if (request.ImageContentHash is { } self && !request.IncludeSelf)
+        {
+            exclude = [.. exclude ?? [], self];
+        }
+
+        var filter = request.Filter with { ExcludeContentHashes = exclude };
+        var plans = new List<KindPlan>(2);
+        if (request.Target is SearchTarget.All or SearchTarget.Images)
+        {
+            Add(ItemKind.Image, request.KImages ?? request.K);
+        }
+
+        if (request.Target is SearchTarget.All or SearchTarget.Text)
+        {
+            Add(ItemKind.TextChunk, request.KText ?? request.K);
+        }
+
+        return plans;
+
+        void Add(ItemKind kind, int k)
+        {
+            k = Math.Min(k, request.K);
+            if (k == 0 || (request.Filter.Kind is { } only && only != kind))
+            {
+                return;
+            }
+
+            var fetch = (int)Math.Clamp((long)k * Options.OverFetchFactor, k, Math.Max(k, Options.MaxCandidatesPerList));
+            plans.Add(new KindPlan(kind, k, fetch, filter with { Kind = kind }));
+        }
+    }
+
+    private async Task<QueryVector[]> EmbedAsync(SearchRequest request, CancellationToken cancellationToken)
+    {
+        // Start the image first: its generator decodes asynchronously while the text tower runs.
+        var image = request.Image is { } content ? _imageGenerator.GenerateVectorAsync(content, cancellationToken: cancellationToken) : null;
+        var text = string.IsNullOrWhiteSpace(request.Text) ? null : _textGenerator.GenerateVectorAsync(request.Text, cancellationToken: cancellationToken);
+        await Task.WhenAll(new[] { text, image }.OfType<Task<ReadOnlyMemory<float>>>()).ConfigureAwait(false);
+
+        var queries = new List<QueryVector>(2);
+        if (text is not null)
+        {
+            queries.Add(new QueryVector(QueryModality.Text, Normalized(await text.ConfigureAwait(false), "text")));
+        }
+
+        if (image is not null)
+        {
+            queries.Add(new QueryVector(QueryModality.Image, Normalized(await image.ConfigureAwait(false), "image")));
+        }
+
+        return [.. queries];
+    }
+
+    private float[] Normalized(ReadOnlyMemory<float> vector, string modality)
+    {
+        var space = _store.Space;
+        if (vector.Length != space.Dimension)
+        {
+            throw new EmbeddingSpaceMismatchException(
+                $"The {modality} embedding generator returns {vector.Length}-dimensional vectors, but the knowledge base holds " +
+                $"{space.Dimension}-dimensional vectors of model '{space.ModelId}'. Search with the model the knowledge base was built with.");
+        }
+
+        var copy = vector.ToArray();
+        var norm = TensorPrimitives.Norm(copy);
+        if (!(norm > 0) || !float.IsFinite(norm))
+        {
+            throw new InvalidOperationException($"The {modality} embedding generator returned a zero or non-finite vector.");
+        }
+
+        TensorPrimitives.Divide(copy, norm, copy);
+        return copy;
+    }
+
+    private async Task<List<RankedList>> FetchAsync(KindPlan plan, SearchRequest request, QueryVector[] queries, CancellationToken cancellationToken)
+    {
+        var searches = new List<(int Query, Task<IReadOnlyList<StoreHit>> Hits)>(queries.Length + 1);
+        for (var q = 0; q < queries.Length; q++)
+        {
+            searches.Add((q, _store.SearchVectorsAsync(queries[q].Vector, plan.Fetch, plan.Filter, cancellationToken)));
+        }
+
+        if (request.UsesKeywords)
+        {
+            searches.Add((KeywordList, _store.SearchKeywordsAsync(request.Text!, plan.Fetch, plan.Filter, cancellationToken)));
+        }
+
+        await Task.WhenAll(searches.Select(s => s.Hits)).ConfigureAwait(false);
+        var lists = new List<RankedList>(searches.Count);
+        foreach (var (query, hits) in searches)
+        {
+            lists.Add(new RankedList(query, await hits.ConfigureAwait(false)));
+        }
+
+        return lists;
+    }
+
+    private List<Candidate> Fuse(List<RankedList> lists, int queryCount)
+    {
+        var byId = new Dictionary<string, Candidate>(StringComparer.Ordinal);
+        var candidates = new List<Candidate>();
+        foreach (var list in lists)
+        {
+            for (var rank = 1; rank <= list.Hits.Count; rank++)
+            {
+                var hit = list.Hits[rank - 1];
+                if (!byId.TryGetValue(hit.Item.Id, out var candidate))
+                {
+                    candidate = new Candidate(hit.Item, queryCount);
+                    byId.Add(hit.Item.Id, candidate);
+                    candidates.Add(candidate);
+                }
+                else if (candidate.Item.Vector.IsEmpty && !hit.Item.Vector.IsEmpty)
+                {
+                    candidate.Item = hit.Item;
+                }
+
+                candidate.Fusion += 1.0 / (Options.RrfK + rank);
+                if (list.Query == KeywordList)
+                {
+                    candidate.ByKeyword = true;
+                    candidate.KeywordRank = candidate.KeywordRank == 0 ? rank : Math.Min(candidate.KeywordRank, rank);
+                }
+                else
+                {
+                    candidate.Cosines[list.Query] = hit.Score;
+                    candidate.VectorQueries |= 1 << list.Query;
+                }
+            }
+        }
+
+        return candidates;
+    }
+
+    private async Task CompleteCosinesAsync(List<Candidate> candidates, QueryVector[] queries, CancellationToken cancellationToken)
+    {
+        var dimension = _store.Space.Dimension;
+        foreach (var candidate in candidates)
+        {
+            if (Array.TrueForAll(candidate.Cosines, c => c is not null))
+            {
+                continue;
+            }
+
+            // A keyword index may return items without their vectors; fetch the vector to score the hit like the others.
+            if (candidate.Item.Vector.Length != dimension
+                && await _store.GetItemAsync(candidate.Item.Id, cancellationToken).ConfigureAwait(false) is { } stored
+                && stored.Vector.Length == dimension)
+            {
+                candidate.Item = stored;
+            }
+
+            if (candidate.Item.Vector.Length != dimension)
+            {
+                continue;
+            }
+
+            for (var q = 0; q < queries.Length; q++)
+            {
+                candidate.Cosines[q] ??= TensorPrimitives.Dot(candidate.Item.Vector.Span, queries[q].Vector);
+            }
+        }
+    }
+
+    private static void Score(List<Candidate> candidates, ItemKind kind, QueryVector[] queries, ScoreCalibration calibration, SearchRequest request)
+    {
+        foreach (var candidate in candidates)
+        {
+            candidate.Calibrated = double.NegativeInfinity;
+            for (var q = 0; q < queries.Length; q++)
+            {
+                if (candidate.Cosines[q] is { } cosine)
+                {
+                    var calibrated = calibration.Calibrate(queries[q].Modality, kind, cosine);
+                    if (calibrated > candidate.Calibrated)
+                    {
+                        candidate.Calibrated = calibrated;
+                        candidate.Raw = cosine;
+                    }
+                }
+            }
+
+            if (candidate.Raw is null)
+            {
+                // Keyword-only hit with no stored vector: only its keyword rank speaks for it (1st → 0.5, 2nd → 0.33, …).
+                candidate.Calibrated = 1.0 / (1 + candidate.KeywordRank);
+            }
+        }
+
+        candidates.Sort(static (a, b) =>
+            b.Fusion.CompareTo(a.Fusion) is not 0 and var byFusion ? byFusion
+            : b.Calibrated.CompareTo(a.Calibrated) is not 0 and var byScore ? byScore
+            : string.CompareOrdinal(a.Item.Id, b.Item.Id));
+
+        if (request.Scoring == ScoringMode.SoftmaxTemperature)
+        {
+            Softmax(candidates, request.Temperature);
+        }
+        else
+        {
+            foreach (var candidate in candidates)
+            {
+                candidate.Score = candidate.Calibrated;
+            }
+        }
+    }
+
+    private static void Softmax(List<Candidate> candidates, double temperature)
+    {
+        var max = double.NegativeInfinity;
+        foreach (var candidate in candidates)
+        {
+            if (candidate.Raw is { } raw)
+            {
+                max = Math.Max(max, raw);
+            }
+        }
+
+        var sum = 0.0;
+        foreach (var candidate in candidates)
+        {
+            // Shifted by the largest cosine so exp never overflows; an item without a vector has no logit and scores 0.
+            candidate.Score = candidate.Raw is { } raw ? Math.Exp((raw - max) / temperature) : 0;
+            sum += candidate.Score;
+        }
+
+        if (sum > 0)
+        {
+            foreach (var candidate in candidates)
+            {
+                candidate.Score /= sum;
+            }
+        }
+    }
+
+    private static List<Candidate> Select(List<Candidate> candidates, int k, double threshold, DedupeOptions dedupe, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var kept = candidates.FindAll(c => c.Calibrated >= threshold);
+        if (dedupe.MmrLambda is null && dedupe.SimilarityCut is null)
+        {
+            return kept.Count > k ? kept.GetRange(0, k) : kept;
+        }
+
+        var vectors = kept.ConvertAll(c => c.Item.Vector);
+        var chosen = dedupe.MmrLambda is { } lambda
+            ? Mmr.Select(kept.ConvertAll(c => c.Calibrated).ToArray(), vectors, lambda, k, dedupe.SimilarityCut ?? double.PositiveInfinity)
+            : NearDuplicates.Select(vectors, dedupe.SimilarityCut!.Value, k);
+        return [.. chosen.Select(i => kept[i])];
+    }
+
+    private static SearchHit[] Merge(List<List<Candidate>> perKind, int k, QueryVector[] queries)
+    {
+        var merged = new List<Candidate>(Math.Min(k, perKind.Sum(l => l.Count)));
+        var heads = new int[perKind.Count];
+        while (merged.Count < k)
+        {
+            var best = -1;
+            for (var i = 0; i < perKind.Count; i++)
+            {
+                if (heads[i] < perKind[i].Count
+                    && (best < 0 || perKind[i][heads[i]].Calibrated > perKind[best][heads[best]].Calibrated))
+                {
+                    best = i;
+                }
+            }
+
+            if (best < 0)
+            {
+                break;
+            }
+
+            merged.Add(perKind[best][heads[best]++]);
+        }
+
+        var textQueries = 0;
+        var imageQueries = 0;
+        for (var q = 0; q < queries.Length; q++)
+        {
+            if (queries[q].Modality == QueryModality.Text)
+            {
+                textQueries |= 1 << q;
+            }
+            else
+            {
+                imageQueries |= 1 << q;
+            }
+        }
+
+        var hits = new SearchHit[merged.Count];
+        for (var i = 0; i < hits.Length; i++)
+        {
+            var c = merged[i];
+            var byText = c.ByKeyword || (c.VectorQueries & textQueries) != 0;
+            var byImage = (c.VectorQueries & imageQueries) != 0;
+            hits[i] = new SearchHit
+            {
+                Item = c.Item,
+                Score = c.Score,
+                CalibratedScore = c.Calibrated,
+                RawScore = c.Raw,
+                FusionScore = c.Fusion,
+                QueryModality = byText && byImage ? QueryModality.Fused : byImage ? QueryModality.Image : QueryModality.Text,
+                MatchedBy = c.ByKeyword && c.VectorQueries != 0 ? MatchedBy.Both : c.ByKeyword ? MatchedBy.Keyword : MatchedBy.Vector,
+                Rank = i + 1,
+            };
+        }
+
+        return hits;
+    }
+
+    private readonly record struct QueryVector(QueryModality Modality, float[] Vector);
+
+    private readonly record struct KindPlan(ItemKind Kind, int K, int Fetch, SearchFilter Filter);
+
+    /// <summary>One store answer: hits of query vector <c>Query</c>, or of the keyword index (<see cref="KeywordList"/>).</summary>
+    private sealed record RankedList(int Query, IReadOnlyList<StoreHit> Hits);
+
+    private sealed class Candidate(KnowledgeItem item, int queryCount)
+    {
+        public KnowledgeItem Item { get; set; } = item;
+
+        public double?[] Cosines { get; } = new double?[queryCount];
+
+        public double Fusion { get; set; }
+
+        public bool ByKeyword { get; set; }
+
+        public int KeywordRank { get; set; }
+
+        /// <summary>Bit q set when query vector q's list found the item.</summary>
+        public int VectorQueries { get; set; }
+
+        public double Calibrated { get; set; }
+
+        public double? Raw { get; set; }
+
+        public double Score { get; set; }
+    }
+}
