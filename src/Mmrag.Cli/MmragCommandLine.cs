@@ -14,6 +14,9 @@ public static class MmragCommandLine
         root.Subcommands.Add(EmbedCommand.Create());
         root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
+        root.Subcommands.Add(IngestCommand.Create());
+        root.Subcommands.Add(SearchCommand.Create());
+        root.Subcommands.Add(KbCommand.Create());
         return root;
     }
 }

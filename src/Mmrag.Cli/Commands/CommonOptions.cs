@@ -42,9 +42,9 @@ internal sealed class ModelOptions
     }
 
     /// <summary>The model folder: a local folder as given, or a known model from the cache, downloaded first if needed.</summary>
-    public async Task<string> ResolveDirectoryAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    public async Task<string> ResolveDirectoryAsync(ParseResult parseResult, CancellationToken cancellationToken, string? nameOrPathOverride = null)
     {
-        var nameOrPath = parseResult.GetValue(Model) ?? Environment.GetEnvironmentVariable("MMRAG_MODEL") ?? ModelCatalog.DefaultModelName;
+        var nameOrPath = nameOrPathOverride ?? parseResult.GetValue(Model) ?? Environment.GetEnvironmentVariable("MMRAG_MODEL") ?? ModelCatalog.DefaultModelName;
         var variants = parseResult.GetResult(Quantized) is not null && parseResult.GetValue(Quantized) ? ModelVariants.Quantized : ModelVariants.Float32;
         var cache = ModelCache.CreateDefault();
         var resolution = cache.Resolve(nameOrPath, variants);
@@ -59,9 +59,12 @@ internal sealed class ModelOptions
         return await downloader.EnsureModelAsync(nameOrPath, options, progress, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task<ClipModel> LoadAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    public Task<ClipModel> LoadAsync(ParseResult parseResult, CancellationToken cancellationToken) => LoadAsync(parseResult, null, cancellationToken);
+
+    /// <summary>Loads <paramref name="nameOrPath"/> (or the model given on the command line / by MMRAG_MODEL / the default).</summary>
+    public async Task<ClipModel> LoadAsync(ParseResult parseResult, string? nameOrPath, CancellationToken cancellationToken)
     {
-        var directory = await ResolveDirectoryAsync(parseResult, cancellationToken).ConfigureAwait(false);
+        var directory = await ResolveDirectoryAsync(parseResult, cancellationToken, nameOrPath).ConfigureAwait(false);
         return ClipModel.Load(directory, new ClipModelOptions
         {
             IntraOpThreads = parseResult.GetValue(Threads),

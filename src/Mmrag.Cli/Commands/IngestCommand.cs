@@ -1,0 +1,54 @@
+using System.CommandLine;
+using Mmrag.Ingestion.Pipeline;
+
+namespace Mmrag.Cli.Commands;
+
+/// <summary><c>mmrag ingest PATH…</c>: adds folders and files to the knowledge base, incrementally, with a progress display and a summary.</summary>
+internal static class IngestCommand
+{
+    public static Command Create()
+    {
+        var kb = new KnowledgeBaseOptions();
+        var paths = new Argument<string[]>("path") { Arity = ArgumentArity.OneOrMore, Description = "Folders (walked recursively) and files to ingest." };
+        var descriptions = new Option<string?>("--descriptions") { Description = "Image descriptions file (description.json JSON Lines, JSON array, or CSV with image_path,description)." };
+        var prune = new Option<bool>("--prune") { Description = "Remove documents whose files under the given folders are gone." };
+        var tags = new Option<string[]>("--tag") { Description = "Tag every ingested item (repeatable)." };
+        var command = new Command("ingest", "Ingest images (with descriptions), text, Markdown, HTML and PDF files into the knowledge base.");
+        command.Arguments.Add(paths);
+        kb.AddTo(command);
+        command.Options.Add(descriptions);
+        command.Options.Add(prune);
+        command.Options.Add(tags);
+        command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
+        {
+            var output = parseResult.InvocationConfiguration.Output;
+            await using var session = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken).ConfigureAwait(false);
+            var pipeline = session.CreatePipeline();
+            var options = new IngestionOptions
+            {
+                Prune = parseResult.GetValue(prune),
+                DescriptionsFile = parseResult.GetValue(descriptions),
+                KnowledgeBaseDirectory = session.Folder,
+                Tags = parseResult.GetValue(tags) ?? [],
+            };
+
+            var summary = await IngestionDisplay.RunAsync(parseResult.InvocationConfiguration.Error,
+                progress => pipeline.IngestAsync(parseResult.GetValue(paths)!, options, progress, cancellationToken)).ConfigureAwait(false);
+
+            await output.WriteLineAsync(
+                $"knowledge base {session.Folder} ({session.Store.Space.ModelId}): {summary.Files} files: {summary.Added} added, {summary.Unchanged} unchanged, {summary.Replaced} replaced, {summary.Pruned} pruned, {summary.Failed} failed; {summary.Items} items ({summary.Embedded} embedded) in {summary.Elapsed.TotalSeconds:F1} s").ConfigureAwait(false);
+            foreach (var failure in summary.Failures)
+            {
+                await output.WriteLineAsync($"  failed: {failure.SourcePath}{(failure.Detail is null ? "" : $" ({failure.Detail})")}: {failure.Reason}").ConfigureAwait(false);
+            }
+
+            foreach (var skipped in summary.Skipped.Take(20))
+            {
+                await output.WriteLineAsync($"  skipped: {skipped}").ConfigureAwait(false);
+            }
+
+            return summary.Failed > 0 ? 3 : 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,174 @@
+using System.CommandLine;
+using Mmrag.Ingestion.Pipeline;
+
+namespace Mmrag.Cli.Commands;
+
+/// <summary><c>mmrag kb stats|failures|documents|delete|reembed</c>.</summary>
+internal static class KbCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("kb", "Inspect and maintain a knowledge base.");
+        command.Subcommands.Add(Stats());
+        command.Subcommands.Add(Failures());
+        command.Subcommands.Add(Documents());
+        command.Subcommands.Add(Delete());
+        command.Subcommands.Add(Reembed());
+        return command;
+    }
+
+    private static Command Stats()
+    {
+        var kb = new KnowledgeBaseOptions();
+        var command = new Command("stats", "Model, counts and size of the knowledge base.");
+        command.Options.Add(kb.KnowledgeBase);
+        command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
+        {
+            await using var session = await kb.OpenAsync(parseResult, create: false, withModel: false, cancellationToken).ConfigureAwait(false);
+            var stats = await session.Store.GetStatsAsync(cancellationToken).ConfigureAwait(false);
+            var output = parseResult.InvocationConfiguration.Output;
+            await output.WriteLineAsync($"knowledge base: {session.Folder}").ConfigureAwait(false);
+            await output.WriteLineAsync($"model:          {stats.Space.ModelId} ({stats.Space.Dimension}-d)").ConfigureAwait(false);
+            await output.WriteLineAsync($"documents:      {stats.Documents}").ConfigureAwait(false);
+            await output.WriteLineAsync($"text chunks:    {stats.TextChunks}").ConfigureAwait(false);
+            await output.WriteLineAsync($"images:         {stats.Images}").ConfigureAwait(false);
+            await output.WriteLineAsync($"failures:       {stats.Failures}").ConfigureAwait(false);
+            await output.WriteLineAsync($"storage:        {stats.StorageBytes / (1024.0 * 1024):F1} MiB").ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Failures()
+    {
+        var kb = new KnowledgeBaseOptions();
+        var command = new Command("failures", "Files and items that could not be ingested, with the reason.");
+        command.Options.Add(kb.KnowledgeBase);
+        command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
+        {
+            await using var session = await kb.OpenAsync(parseResult, create: false, withModel: false, cancellationToken).ConfigureAwait(false);
+            var failures = await session.Store.ListFailuresAsync(cancellationToken).ConfigureAwait(false);
+            var output = parseResult.InvocationConfiguration.Output;
+            if (failures.Count == 0)
+            {
+                await output.WriteLineAsync("no failures").ConfigureAwait(false);
+            }
+
+            foreach (var failure in failures)
+            {
+                await output.WriteLineAsync($"{failure.At:u}  {failure.SourcePath}{(failure.Detail is null ? "" : $" ({failure.Detail})")}: {failure.Reason}").ConfigureAwait(false);
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Documents()
+    {
+        var kb = new KnowledgeBaseOptions();
+        var command = new Command("documents", "List the stored documents with their ids.");
+        command.Options.Add(kb.KnowledgeBase);
+        command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
+        {
+            await using var session = await kb.OpenAsync(parseResult, create: false, withModel: false, cancellationToken).ConfigureAwait(false);
+            var output = parseResult.InvocationConfiguration.Output;
+            await foreach (var document in session.Store.ListDocumentsAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await output.WriteLineAsync($"{document.Id}  {document.ItemCount,4} items  {document.MediaType,-16} {document.SourcePath}").ConfigureAwait(false);
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Delete()
+    {
+        var kb = new KnowledgeBaseOptions();
+        var id = new Option<string[]>("--id") { Description = "Document id to delete (repeatable; see 'mmrag kb documents')." };
+        var path = new Option<string[]>("--path") { Description = "File or folder whose documents to delete (repeatable)." };
+        var command = new Command("delete", "Delete documents (and their items) by id or by path.");
+        command.Options.Add(kb.KnowledgeBase);
+        command.Options.Add(id);
+        command.Options.Add(path);
+        command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
+        {
+            var ids = parseResult.GetValue(id) ?? [];
+            var paths = parseResult.GetValue(path) ?? [];
+            if (ids.Length + paths.Length == 0)
+            {
+                await parseResult.InvocationConfiguration.Error.WriteLineAsync("error: give --id or --path.").ConfigureAwait(false);
+                return CliErrors.Failure;
+            }
+
+            await using var session = await kb.OpenAsync(parseResult, create: false, withModel: false, cancellationToken).ConfigureAwait(false);
+            var deleted = 0;
+            foreach (var documentId in ids)
+            {
+                deleted += await session.Store.DeleteDocumentAndFailuresAsync(documentId, cancellationToken).ConfigureAwait(false) ? 1 : 0;
+            }
+
+            foreach (var target in paths)
+            {
+                deleted += await session.Store.DeletePathAsync(Path.GetFullPath(target), cancellationToken).ConfigureAwait(false);
+            }
+
+            await parseResult.InvocationConfiguration.Output.WriteLineAsync($"deleted {deleted} document(s)").ConfigureAwait(false);
+            return deleted > 0 ? 0 : CliErrors.Failure;
+        }));
+        return command;
+    }
+
+    private static Command Reembed()
+    {
+        var kb = new KnowledgeBaseOptions();
+        var command = new Command("reembed", "Re-ingest every document with another model (--model) into a new knowledge base that replaces this one when complete.");
+        command.Options.Add(kb.KnowledgeBase);
+        kb.Model.AddTo(command);
+        command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
+        {
+            var folder = kb.ResolveFolder(parseResult);
+            List<string> sources = [];
+            await using (var old = await kb.OpenAsync(parseResult, create: false, withModel: false, cancellationToken).ConfigureAwait(false))
+            {
+                await foreach (var document in old.Store.ListDocumentsAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (File.Exists(document.SourcePath))
+                    {
+                        sources.Add(document.SourcePath);
+                    }
+                }
+            }
+
+            var staging = folder.TrimEnd(Path.DirectorySeparatorChar) + ".reembed";
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+
+            IngestionSummary summary;
+            await using (var fresh = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken, staging).ConfigureAwait(false))
+            {
+                var pipeline = fresh.CreatePipeline();
+                summary = await IngestionDisplay.RunAsync(parseResult.InvocationConfiguration.Error,
+                    progress => pipeline.IngestAsync(sources, new IngestionOptions { KnowledgeBaseDirectory = staging }, progress, cancellationToken)).ConfigureAwait(false);
+            }
+
+            // Swap only after the new knowledge base is complete, so an interrupted re-embed leaves the old one intact.
+            var backup = folder.TrimEnd(Path.DirectorySeparatorChar) + ".old";
+            if (Directory.Exists(backup))
+            {
+                Directory.Delete(backup, recursive: true);
+            }
+
+            Directory.Move(folder, backup);
+            Directory.Move(staging, folder);
+            Directory.Delete(backup, recursive: true);
+            await parseResult.InvocationConfiguration.Output.WriteLineAsync(
+                $"re-embedded {summary.Items} items of {sources.Count} documents ({summary.Failed} failed) into {folder}").ConfigureAwait(false);
+            return summary.Failed > 0 ? 3 : 0;
+        }));
+        return command;
+    }
+}

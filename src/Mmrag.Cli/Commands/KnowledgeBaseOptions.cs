@@ -1,0 +1,148 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Mmrag.Clip.Inference;
+using Mmrag.Ingestion.Chunking;
+using Mmrag.Ingestion.Loaders;
+using Mmrag.Ingestion.Pipeline;
+using Mmrag.Knowledge;
+using Mmrag.Retrieval.Search;
+using Mmrag.Storage;
+using Mmrag.Storage.Embedded;
+
+namespace Mmrag.Cli.Commands;
+
+/// <summary>
+/// <c>--kb</c> and the wiring of one knowledge base: its store, the CLIP model it remembers (in <c>mmrag.json</c> in the
+/// knowledge-base folder), the embedding generators, the searcher and the ingestion pipeline.
+/// </summary>
+internal sealed class KnowledgeBaseOptions
+{
+    public const string ConfigFileName = "mmrag.json";
+
+    public Option<string?> KnowledgeBase { get; } = new("--kb")
+    {
+        Description = "Knowledge-base folder (default: $MMRAG_KB, else ./.mmrag).",
+    };
+
+    public ModelOptions Model { get; } = new();
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(KnowledgeBase);
+        Model.AddTo(command);
+    }
+
+    public string ResolveFolder(ParseResult parseResult) => Path.GetFullPath(
+        parseResult.GetValue(KnowledgeBase) ?? Environment.GetEnvironmentVariable("MMRAG_KB") ?? ".mmrag");
+
+    /// <summary>Opens an existing knowledge base (and its model when <paramref name="withModel"/>), or creates one when <paramref name="create"/>.</summary>
+    public async Task<KnowledgeBaseSession> OpenAsync(ParseResult parseResult, bool create, bool withModel, CancellationToken cancellationToken,
+        string? folderOverride = null)
+    {
+        var folder = folderOverride ?? ResolveFolder(parseResult);
+        var exists = File.Exists(Path.Combine(folder, EmbeddedKnowledgeStore.DatabaseFileName));
+        if (!exists && !create)
+        {
+            throw new KnowledgeStoreException($"No knowledge base at '{folder}'. Create one with 'mmrag ingest PATH --kb {folder}', or point --kb / MMRAG_KB at an existing one.");
+        }
+
+        var configured = ReadConfiguredModel(folder) ?? (folderOverride is null ? null : ReadConfiguredModel(ResolveFolder(parseResult)));
+        var requested = parseResult.GetValue(Model.Model);
+        ClipModel? model = null;
+        IKnowledgeStore? store = null;
+        try
+        {
+            if (withModel || !exists)
+            {
+                var modelName = requested ?? configured ?? Environment.GetEnvironmentVariable("MMRAG_MODEL");
+                model = await Model.LoadAsync(parseResult, modelName, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (exists)
+            {
+                store = await EmbeddedKnowledgeStore.OpenExistingAsync(folder, cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (model is not null && (store.Space.ModelId != model.ModelId || store.Space.Dimension != model.Dimension))
+                {
+                    throw new EmbeddingSpaceMismatchException(
+                        $"The knowledge base at '{folder}' holds {store.Space.Dimension}-d vectors of model '{store.Space.ModelId}', but the model given is '{model.ModelId}' ({model.Dimension}-d). Use the knowledge base's own model, or re-embed it with 'mmrag kb reembed --model …'.");
+                }
+            }
+            else
+            {
+                store = await EmbeddedKnowledgeStore.OpenAsync(folder, new EmbeddingSpace(model!.ModelId, model.Dimension), cancellationToken: cancellationToken).ConfigureAwait(false);
+                WriteConfiguredModel(folder, requested ?? configured ?? model.Directory.Path);
+            }
+
+            return new KnowledgeBaseSession(folder, store, model);
+        }
+        catch
+        {
+            if (store is not null)
+            {
+                await store.DisposeAsync().ConfigureAwait(false);
+            }
+
+            model?.Dispose();
+            throw;
+        }
+    }
+
+    private static string? ReadConfiguredModel(string folder)
+    {
+        var path = Path.Combine(folder, ConfigFileName);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path))?["model"]?.GetValue<string>();
+        }
+        catch (Exception exception) when (exception is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new FormatException($"{path}: expected a JSON object such as {{\"model\": \"clip-vit-base-patch32\"}} ({exception.Message}).", exception);
+        }
+    }
+
+    private static void WriteConfiguredModel(string folder, string model)
+    {
+        var path = Path.Combine(folder, ConfigFileName);
+        var node = File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? [] : [];
+        node["model"] = model;
+        File.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+}
+
+/// <summary>An opened knowledge base with everything a command needs; disposes them together.</summary>
+internal sealed class KnowledgeBaseSession(string folder, IKnowledgeStore store, ClipModel? model) : IAsyncDisposable
+{
+    private ClipTextEmbeddingGenerator? _texts;
+    private ClipImageEmbeddingGenerator? _images;
+
+    public string Folder { get; } = folder;
+
+    public IKnowledgeStore Store { get; } = store;
+
+    public ClipModel Model => model ?? throw new InvalidOperationException("This command opened the knowledge base without its model.");
+
+    public ClipTextEmbeddingGenerator TextEmbedder => _texts ??= new ClipTextEmbeddingGenerator(Model);
+
+    public ClipImageEmbeddingGenerator ImageEmbedder => _images ??= new ClipImageEmbeddingGenerator(Model);
+
+    public KnowledgeSearcher CreateSearcher() => new(Store, TextEmbedder, ImageEmbedder);
+
+    public IngestionPipeline CreatePipeline()
+    {
+        var tokenizer = Model.Tokenizer;
+        var chunker = new TextChunker(text => tokenizer.EncodeToIds(text).Length);
+        return new IngestionPipeline(Store, TextEmbedder, ImageEmbedder, LoaderRegistry.CreateDefault(chunker));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Store.DisposeAsync().ConfigureAwait(false);
+        model?.Dispose();
+    }
+}

@@ -1,0 +1,186 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using Mmrag.Knowledge;
+using Mmrag.Retrieval.Search;
+
+namespace Mmrag.Cli.Commands;
+
+/// <summary><c>mmrag search</c>: text and/or image queries against the knowledge base, as a table or JSON.</summary>
+internal static class SearchCommand
+{
+    public static Command Create()
+    {
+        var kb = new KnowledgeBaseOptions();
+        var texts = new Option<string[]>("--text", "-t") { Description = "Query text (repeat to search several queries in one run)." };
+        var images = new Option<string[]>("--image", "-i") { Description = "Query image file (repeatable)." };
+        var k = new Option<int>("--k") { Description = "Number of results.", DefaultValueFactory = static _ => 10 };
+        var target = new Option<SearchTarget>("--target") { Description = "What to search: images, text or all.", DefaultValueFactory = static _ => SearchTarget.All };
+        var threshold = new Option<double?>("--threshold") { Description = "Minimum calibrated score (0..1; default 0.5)." };
+        var includeSelf = new Option<bool>("--include-self") { Description = "In image search, keep the query image itself when it is in the knowledge base." };
+        var noHybrid = new Option<bool>("--no-hybrid") { Description = "Vector search only (no keyword fusion)." };
+        var scoring = new Option<ScoringMode>("--scoring") { Description = "Calibrated (default) or SoftmaxTemperature.", DefaultValueFactory = static _ => ScoringMode.Calibrated };
+        var format = new Option<string>("--format") { Description = "table or json.", DefaultValueFactory = static _ => "table" };
+        format.AcceptOnlyFromAmong("table", "json");
+        var command = new Command("search", "Search the knowledge base by text, by image, or both.");
+        kb.AddTo(command);
+        foreach (var option in new Option[] { texts, images, k, target, threshold, includeSelf, noHybrid, scoring, format })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
+        {
+            var queries = BuildQueries(parseResult.GetValue(texts) ?? [], parseResult.GetValue(images) ?? []);
+            if (queries.Count == 0)
+            {
+                await parseResult.InvocationConfiguration.Error.WriteLineAsync("error: give --text and/or --image.").ConfigureAwait(false);
+                return CliErrors.Failure;
+            }
+
+            await using var session = await kb.OpenAsync(parseResult, create: false, withModel: true, cancellationToken).ConfigureAwait(false);
+            var searcher = session.CreateSearcher();
+            var output = parseResult.InvocationConfiguration.Output;
+            foreach (var (text, imagePath) in queries)
+            {
+                DataContent? image = null;
+                if (imagePath is not null)
+                {
+                    image = new DataContent(await File.ReadAllBytesAsync(imagePath, cancellationToken).ConfigureAwait(false), "application/octet-stream") { Name = imagePath };
+                }
+
+                var result = await searcher.SearchAsync(new SearchRequest
+                {
+                    Text = text,
+                    Image = image,
+                    K = parseResult.GetValue(k),
+                    Target = parseResult.GetValue(target),
+                    Threshold = parseResult.GetValue(threshold),
+                    IncludeSelf = parseResult.GetValue(includeSelf),
+                    Hybrid = parseResult.GetValue(noHybrid) ? false : null,
+                    Scoring = parseResult.GetValue(scoring),
+                }, cancellationToken).ConfigureAwait(false);
+
+                if (parseResult.GetValue(format) == "json")
+                {
+                    await output.WriteLineAsync(ToJson(result)).ConfigureAwait(false);
+                }
+                else
+                {
+                    await WriteTableAsync(output, text, imagePath, result).ConfigureAwait(false);
+                }
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>One query per --text, one per --image; a single --text with a single --image is one combined query.</summary>
+    private static List<(string? Text, string? Image)> BuildQueries(string[] texts, string[] images)
+    {
+        if (texts.Length == 1 && images.Length == 1)
+        {
+            return [(texts[0], images[0])];
+        }
+
+        return [.. texts.Select(t => ((string?)t, (string?)null)), .. images.Select(i => ((string?)null, (string?)i))];
+    }
+
+    internal static string ToJson(SearchResult result)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = JsonLines.CreateWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteStartArray("hits");
+            foreach (var hit in result.Hits)
+            {
+                WriteHit(writer, hit);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteNumber("embed_ms", Math.Round(result.EmbedTime.TotalMilliseconds, 2));
+            writer.WriteNumber("search_ms", Math.Round(result.SearchTime.TotalMilliseconds, 2));
+            writer.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    internal static void WriteHit(Utf8JsonWriter writer, SearchHit hit)
+    {
+        var item = hit.Item;
+        writer.WriteStartObject();
+        writer.WriteString("id", item.Id);
+        writer.WriteString("kind", item.Kind == ItemKind.Image ? "image" : "text");
+        writer.WriteNumber("score", Math.Round(hit.Score, 6));
+        if (hit.RawScore is { } raw)
+        {
+            writer.WriteNumber("raw_score", Math.Round(raw, 6));
+        }
+        else
+        {
+            writer.WriteNull("raw_score");
+        }
+
+        writer.WriteString("source", item.Provenance.SourcePath);
+        WriteNullable(writer, "page", item.Provenance.Page);
+        writer.WriteString("section", item.Provenance.Section);
+        if (item.Kind == ItemKind.Image)
+        {
+            writer.WriteString("description", item.Description ?? item.Text);
+            writer.WriteString("image_path", item.ImagePath);
+        }
+        else
+        {
+            writer.WriteString("text", item.Text);
+            writer.WriteNull("image_path");
+        }
+
+        writer.WriteString("matched_by", hit.MatchedBy.ToString().ToLowerInvariant());
+        writer.WriteEndObject();
+    }
+
+    private static void WriteNullable(Utf8JsonWriter writer, string name, int? value)
+    {
+        if (value is { } v)
+        {
+            writer.WriteNumber(name, v);
+        }
+        else
+        {
+            writer.WriteNull(name);
+        }
+    }
+
+    private static async Task WriteTableAsync(TextWriter output, string? text, string? image, SearchResult result)
+    {
+        var query = string.Join(" + ", new[] { text is null ? null : $"\"{text}\"", image is null ? null : Path.GetFileName(image) }.Where(static q => q is not null));
+        await output.WriteLineAsync($"query {query}: {result.Hits.Count} hits ({result.TotalTime.TotalMilliseconds:F0} ms)").ConfigureAwait(false);
+        if (result.Hits.Count == 0)
+        {
+            await output.WriteLineAsync("  no result above the threshold").ConfigureAwait(false);
+            return;
+        }
+
+        foreach (var hit in result.Hits)
+        {
+            var item = hit.Item;
+            var where = item.Provenance.SourcePath + (item.Provenance.Page is { } page ? $" p.{page}" : "") + (item.Provenance.Section is { Length: > 0 } section ? $" § {section}" : "");
+            var snippet = (item.Kind == ItemKind.Image ? item.Description ?? item.Text : item.Text).ReplaceLineEndings(" ");
+            if (snippet.Length > 90)
+            {
+                snippet = snippet[..87] + "...";
+            }
+
+            var raw = hit.RawScore is { } r ? r.ToString("0.000", CultureInfo.InvariantCulture) : "  -  ";
+            await output.WriteLineAsync($"  {hit.Rank,2}. {hit.Score:0.000} (cos {raw}) {(item.Kind == ItemKind.Image ? "image" : "text "),-5} {where}").ConfigureAwait(false);
+            if (snippet.Length > 0)
+            {
+                await output.WriteLineAsync($"      {snippet}").ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+using System.Text.Json;
+
+namespace Mmrag.Cli.Tests;
+
+public class KnowledgeBaseCommandTests
+{
+    [Fact]
+    public async Task Ingest_SampleKnowledgeBase_AddsEverythingThenReportsUnchanged()
+    {
+        using var temp = new TemporaryDirectory();
+        var kb = Path.Combine(temp.Path, "kb");
+        var samples = SampleKnowledgeBase.CopyTo(Path.Combine(temp.Path, "samples"));
+
+        var first = await CliRunner.RunAsync("ingest", samples, "--kb", kb, "--model", Fixtures.TinyModel);
+        Assert.True(first.ExitCode == 0, first.Error + first.Output);
+        Assert.Contains("16 added", first.Output, StringComparison.Ordinal);
+
+        var second = await CliRunner.RunAsync("ingest", samples, "--kb", kb);
+        Assert.True(second.ExitCode == 0, second.Error + second.Output);
+        Assert.Contains("0 added, 16 unchanged", second.Output, StringComparison.Ordinal);
+        Assert.Contains("(0 embedded)", second.Output, StringComparison.Ordinal);
+
+        var stats = await CliRunner.RunAsync("kb", "stats", "--kb", kb);
+        Assert.Contains("tiny-clip (32-d)", stats.Output, StringComparison.Ordinal);
+        Assert.Contains("images:         16", stats.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Search_EveryDirection_ReturnsJsonHitsWithProvenance()
+    {
+        using var temp = new TemporaryDirectory();
+        var kb = Path.Combine(temp.Path, "kb");
+        var samples = SampleKnowledgeBase.CopyTo(Path.Combine(temp.Path, "samples"));
+        var ingest = await CliRunner.RunAsync("ingest", samples, "--kb", kb, "--model", Fixtures.TinyModel);
+        Assert.True(ingest.ExitCode == 0, ingest.Error);
+        var photo = Path.Combine(samples, "photos", "storm.jpg");
+
+        // image → image: the query photo itself is skipped unless asked for.
+        var withSelf = await SearchJson("--kb", kb, "--image", photo, "--target", "images", "--include-self", "--threshold", "0");
+        Assert.Equal(photo, withSelf[0].GetProperty("image_path").GetString());
+        var withoutSelf = await SearchJson("--kb", kb, "--image", photo, "--target", "images", "--threshold", "0");
+        Assert.DoesNotContain(withoutSelf, h => h.GetProperty("image_path").GetString() == photo);
+
+        // text → text: a sentence of a document finds its chunk (hybrid keyword + vector).
+        var text = await SearchJson("--kb", kb, "--text", "Ladybirds eat aphids", "--target", "text", "--threshold", "0");
+        Assert.Contains("garden-guide.md", text[0].GetProperty("source").GetString(), StringComparison.Ordinal);
+        Assert.Equal("text", text[0].GetProperty("kind").GetString());
+
+        // text → image: the words of a description find that photo.
+        var image = await SearchJson("--kb", kb, "--text", "dandelion seeds with white feathery parachutes", "--target", "images", "--threshold", "0");
+        Assert.EndsWith("two-wings.jpg", image[0].GetProperty("image_path").GetString(), StringComparison.Ordinal);
+        Assert.True(image[0].TryGetProperty("raw_score", out _));
+
+        // image → text.
+        var imageToText = await SearchJson("--kb", kb, "--image", photo, "--target", "text", "--threshold", "0");
+        Assert.NotEmpty(imageToText);
+        Assert.All(imageToText, h => Assert.Equal("text", h.GetProperty("kind").GetString()));
+    }
+
+    [Fact]
+    public async Task Search_HighThreshold_ReturnsEmptyHitsNotAnError()
+    {
+        using var temp = new TemporaryDirectory();
+        var kb = Path.Combine(temp.Path, "kb");
+        var samples = SampleKnowledgeBase.CopyTo(Path.Combine(temp.Path, "samples"));
+        Assert.Equal(0, (await CliRunner.RunAsync("ingest", samples, "--kb", kb, "--model", Fixtures.TinyModel)).ExitCode);
+
+        var hits = await SearchJson("--kb", kb, "--text", "quantum chromodynamics lecture", "--threshold", "0.9999");
+        Assert.Empty(hits);
+    }
+
+    [Fact]
+    public async Task Ingest_ChangedDeletedAndCorruptFiles_ReplacesPrunesAndRecordsFailure()
+    {
+        using var temp = new TemporaryDirectory();
+        var kb = Path.Combine(temp.Path, "kb");
+        var samples = SampleKnowledgeBase.CopyTo(Path.Combine(temp.Path, "samples"));
+        Assert.Equal(0, (await CliRunner.RunAsync("ingest", samples, "--kb", kb, "--model", Fixtures.TinyModel)).ExitCode);
+
+        await File.AppendAllTextAsync(Path.Combine(samples, "docs", "weather-notes.txt"), "\nFog is common in autumn mornings.\n");
+        File.Delete(Path.Combine(samples, "photos", "wood.jpg"));
+        await File.WriteAllBytesAsync(Path.Combine(samples, "photos", "broken.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]);
+
+        var run = await CliRunner.RunAsync("ingest", samples, "--kb", kb, "--prune");
+
+        Assert.Contains("1 replaced", run.Output, StringComparison.Ordinal);
+        Assert.Contains("1 pruned", run.Output, StringComparison.Ordinal);
+        Assert.Contains("1 failed", run.Output, StringComparison.Ordinal);
+        Assert.Contains("broken.jpg", run.Output, StringComparison.Ordinal);
+        var failures = await CliRunner.RunAsync("kb", "failures", "--kb", kb);
+        Assert.Contains("broken.jpg", failures.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Search_NoKnowledgeBase_FailsWithHowToCreateOne()
+    {
+        using var temp = new TemporaryDirectory();
+        var (exitCode, _, error) = await CliRunner.RunAsync("search", "--kb", Path.Combine(temp.Path, "none"), "--text", "x");
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("mmrag ingest", error, StringComparison.Ordinal);
+    }
+
+    private static async Task<JsonElement[]> SearchJson(params string[] args)
+    {
+        var (exitCode, output, error) = await CliRunner.RunAsync(["search", .. args, "--format", "json"]);
+        Assert.True(exitCode == 0, error);
+        using var document = JsonDocument.Parse(output);
+        return [.. document.RootElement.GetProperty("hits").EnumerateArray().Select(static h => h.Clone())];
+    }
+}
