@@ -54,6 +54,23 @@ public sealed class PdfLoaderTests
     }
 
     [Fact]
+    public async Task LoadAsync_ImageThatCannotBeConverted_ReportedWithPageAndIndexOthersKept()
+    {
+        using var temp = new TemporaryDirectory();
+        var path = temp.Write("scan.pdf", TestPdfs.WithUnconvertibleImage());
+
+        var document = await _loader.LoadAsync(path, TestChunkers.Context(temp.Path));
+
+        var failure = Assert.Single(document.Failures);
+        Assert.Equal(path, failure.SourcePath);
+        Assert.Equal("page 1, image 1", failure.Detail);
+        Assert.Contains("JPXDecode", failure.Reason, StringComparison.Ordinal);
+        var image = Assert.Single(document.Items, i => i.Kind == ItemKind.Image);
+        Assert.Equal(Fixtures.Jpeg, image.ImageBytes.ToArray());
+        Assert.Contains(document.Items, i => i.Kind == ItemKind.TextChunk && i.Text.Contains("Scanned appendix", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task LoadAsync_RandomBytes_ThrowsNamingTheFile()
     {
         using var temp = new TemporaryDirectory();

@@ -57,4 +57,22 @@ internal static class TestPdfs
             + "/ID [<0123456789ABCDEF0123456789ABCDEF> <0123456789ABCDEF0123456789ABCDEF>] ";
         return Encoding.Latin1.GetBytes(pdf.Insert(open + 2, " " + encrypt));
     }
+
+    /// <summary>
+    /// One page with text, a PNG-made image whose filter is then relabelled JPXDecode (JPEG 2000, which PdfPig cannot
+    /// convert; the edit keeps every byte offset), and the fixture JPEG.
+    /// </summary>
+    public static byte[] WithUnconvertibleImage()
+    {
+        using var builder = new PdfDocumentBuilder();
+        var font = builder.AddStandard14Font(Standard14Font.Helvetica);
+        var page = builder.AddPage(PageSize.A4);
+        page.AddText("Scanned appendix", 14, new PdfPoint(50, 790), font);
+        page.AddPng(Fixtures.OtherPng, new PdfRectangle(50, 500, 275, 724));
+        page.AddJpeg(Fixtures.Jpeg, new PdfRectangle(50, 100, 370, 340));
+        var pdf = Encoding.Latin1.GetString(builder.Build());
+        var image = pdf.IndexOf("/Subtype /Image", StringComparison.Ordinal);
+        var filter = pdf.IndexOf("/FlateDecode", image, StringComparison.Ordinal);
+        return Encoding.Latin1.GetBytes(pdf[..filter] + "/JPXDecode  " + pdf[(filter + "/FlateDecode".Length)..]);
+    }
 }
