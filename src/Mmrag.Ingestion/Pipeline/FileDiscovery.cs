@@ -19,6 +19,7 @@ internal sealed class FileDiscovery
     private readonly HashSet<string> _visitedFolders = new(PathGuard.Comparer);
     private readonly HashSet<string> _sidecarFolders = new(PathGuard.Comparer);
     private readonly HashSet<string> _seenFiles = new(PathGuard.Comparer);
+    private readonly HashSet<string> _sidecarSet = new(PathGuard.Comparer);
 
     public FileDiscovery(LoaderRegistry loaders, string? knowledgeBaseDirectory)
     {
@@ -53,6 +54,12 @@ internal sealed class FileDiscovery
 
     public void Discover(IReadOnlyList<string> paths, string? descriptionsFile, CancellationToken cancellationToken)
     {
+        if (descriptionsFile is not null)
+        {
+            // Read last (it overrides the folders' sidecars), but never taken for a document on the way.
+            _sidecarSet.Add(PathGuard.Normalize(descriptionsFile));
+        }
+
         foreach (var path in paths)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -121,7 +128,6 @@ internal sealed class FileDiscovery
         }
 
         Array.Sort(entries, (a, b) => string.CompareOrdinal(a.Name, b.Name));
-        var sidecars = new HashSet<string>(SidecarFiles, PathGuard.Comparer);
         var subfolders = new List<string>();
         foreach (var entry in entries)
         {
@@ -135,7 +141,7 @@ internal sealed class FileDiscovery
             {
                 subfolders.Add(path);
             }
-            else if (sidecars.Contains(path) || DescriptionSidecars.IsDescriptionTableName(entry.Name))
+            else if (_sidecarSet.Contains(path) || DescriptionSidecars.IsDescriptionTableName(entry.Name))
             {
                 // Descriptions, not documents.
             }
@@ -172,6 +178,7 @@ internal sealed class FileDiscovery
 
         Failures.AddRange(result.Failures);
         SidecarFiles.AddRange(result.SidecarFiles);
+        _sidecarSet.UnionWith(result.SidecarFiles);
     }
 
     private bool IsKnowledgeBase(string folder) =>

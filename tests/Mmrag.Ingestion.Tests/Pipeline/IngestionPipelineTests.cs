@@ -332,6 +332,18 @@ public sealed class IngestionPipelineTests
     }
 
     [Fact]
+    public async Task IngestAsync_ExplicitDescriptionsFileInsideTheRoot_NotReportedAsSkipped()
+    {
+        using var harness = new IngestionHarness().WithSampleFiles();
+        var extra = harness.Write("captions.tsv", "image_path,description\nphotos/fox.jpg,Explicit fox.\n");
+
+        var summary = await harness.RunAsync(new IngestionOptions { DescriptionsFile = extra });
+
+        Assert.DoesNotContain(extra, summary.Skipped);
+        Assert.Equal("Explicit fox.", Assert.Single(harness.Store.ItemsOf(harness.DocumentOf("photos/fox.jpg").Id)).Description);
+    }
+
+    [Fact]
     public async Task IngestAsync_BadSidecarLine_RecordedAgainstTheSidecarAndClearedWhenFixed()
     {
         using var harness = new IngestionHarness().WithSampleFiles();
