@@ -1,0 +1,410 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+using HtmlAgilityPack;
+using Mmrag.Ingestion.Chunking;
+
+namespace Mmrag.Ingestion.Loaders;
+
+/// <summary>
+/// Reads a saved web page (<c>.html</c>, <c>.htm</c>), e.g. a Wikipedia article saved with its images. Boilerplate
+/// is dropped (scripts, styles, navigation, headers and footers outside the article, asides, and elements such as
+/// Wikipedia's navboxes, edit links and reference markers); the main text is taken from <c>#mw-content-text</c>,
+/// <c>&lt;main&gt;</c>, <c>&lt;article&gt;</c> or <c>#content</c> when present, else the body. Headings become
+/// sections, and <c>&lt;img&gt;</c> files that exist locally inside the ingested root become image items whose keyword
+/// text is their alt text, figure caption (or Wikipedia thumbnail caption) and section title. The title is the
+/// page's <c>&lt;title&gt;</c>, else its first h1. Stateless and thread-safe.
+/// </summary>
+public sealed partial class HtmlLoader : IDocumentLoader
+{
+    private const int MaxDepth = 256;
+
+    // Declared sizes at or under this (both sides) mark icons and spacers, not pictures worth embedding.
+    private const int IconSize = 24;
+
+    private static readonly HashSet<string> DroppedElements = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "script", "style", "noscript", "template", "nav", "aside", "form", "button", "select", "textarea", "input",
+        "iframe", "object", "embed", "svg", "canvas", "link", "meta", "head",
+    };
+
+    private static readonly HashSet<string> DroppedRoles = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "navigation", "banner", "contentinfo", "complementary", "search",
+    };
+
+    private static readonly HashSet<string> DroppedClasses = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "navbox", "vertical-navbox", "navbox-styles", "navbar", "mw-editsection", "reference", "references", "reflist",
+        "mw-references-wrap", "sidebar", "noprint", "toc", "catlinks", "mw-jump-link", "hatnote", "printfooter",
+        "mw-empty-elt", "navigation-not-searchable", "mw-cite-backlink",
+    };
+
+    private static readonly HashSet<string> DroppedIds = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "toc", "catlinks", "footer", "mw-navigation", "mw-panel", "siteSub", "contentSub", "jump-to-nav", "p-lang",
+    };
+
+    private static readonly HashSet<string> BlockElements = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "p", "div", "section", "article", "main", "header", "footer", "li", "ul", "ol", "dl", "dt", "dd", "table",
+        "thead", "tbody", "tfoot", "caption", "blockquote", "pre", "figure", "figcaption", "hr", "center",
+        "address", "details", "summary",
+    };
+
+    private readonly TextChunker _chunker;
+
+    static HtmlLoader() => Encoding.RegisterProvider(CodePagesEncodingProvider.Instance);
+
+    /// <summary>Creates the loader.</summary>
+    public HtmlLoader(TextChunker chunker)
+    {
+        ArgumentNullException.ThrowIfNull(chunker);
+        _chunker = chunker;
+    }
+
+    /// <inheritdoc />
+    public bool CanLoad(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var extension = Path.GetExtension(path);
+        return extension.Equals(".html", StringComparison.OrdinalIgnoreCase) || extension.Equals(".htm", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <inheritdoc />
+    public async Task<LoadedDocument> LoadAsync(string path, DocumentLoadContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(context);
+        var full = Path.GetFullPath(path);
+        var bytes = await LoaderFiles.ReadAsync(full, context.MaxFileBytes, cancellationToken).ConfigureAwait(false);
+        var builder = new DocumentBuilder(full, _chunker);
+        var html = Decode(bytes, builder);
+
+        var document = new HtmlDocument();
+        document.LoadHtml(html);
+        var title = Clean(document.DocumentNode.SelectSingleNode("//title") is { } titleNode ? TextOf(titleNode) : string.Empty);
+        foreach (var node in document.DocumentNode.Descendants().Where(IsBoilerplate).ToList())
+        {
+            node.Remove();
+        }
+
+        var main = document.GetElementbyId("mw-content-text")
+            ?? document.DocumentNode.SelectSingleNode("//main")
+            ?? document.DocumentNode.SelectSingleNode("//article")
+            ?? document.GetElementbyId("content")
+            ?? document.DocumentNode.SelectSingleNode("//body")
+            ?? document.DocumentNode;
+
+        var walker = new Walker();
+        walker.Visit(main, 0);
+        walker.Flush();
+        builder.Title = title.Length > 0 ? title
+            : walker.FirstHeading ?? (document.DocumentNode.SelectSingleNode("//h1") is { } h1 ? Clean(TextOf(h1)) : null);
+
+        foreach (var part in walker.Parts)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (part.Image is not { } image)
+            {
+                builder.AddParagraph(part.Text, part.Section);
+                continue;
+            }
+
+            var resolved = await ImageReferences.ReadAsync(image.Source, builder, context, cancellationToken).ConfigureAwait(false);
+            if (resolved is not null)
+            {
+                builder.AddImage(resolved.Bytes, resolved.MediaType, resolved.Path,
+                    MarkdownLoader.KeywordText(image.Alt, image.Caption, part.Section),
+                    string.IsNullOrWhiteSpace(image.Caption) ? NullIfEmpty(image.Alt) : image.Caption, description: null, part.Section);
+            }
+        }
+
+        return builder.Build("text/html");
+    }
+
+    /// <summary>BOM, else the declared <c>&lt;meta charset&gt;</c>, else UTF-8 (invalid bytes replaced and reported).</summary>
+    private static string Decode(byte[] bytes, DocumentBuilder builder)
+    {
+        if (bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) || bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE])
+            || bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]))
+        {
+            return TextDecoding.Decode(bytes).Text;
+        }
+
+        var head = Encoding.ASCII.GetString(bytes, 0, Math.Min(bytes.Length, 4096));
+        if (MetaCharset().Match(head) is { Success: true } match)
+        {
+            var name = match.Groups[1].Value;
+            if (!name.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !name.Equals("utf8", StringComparison.OrdinalIgnoreCase))
+            {
+                try
+                {
+                    return Encoding.GetEncoding(name).GetString(bytes);
+                }
+                catch (ArgumentException)
+                {
+                    builder.AddFailure($"Unknown charset '{name}' declared; read as UTF-8.");
+                }
+            }
+        }
+
+        var decoded = TextDecoding.Decode(bytes);
+        if (!decoded.IsValid)
+        {
+            builder.AddFailure($"Invalid UTF-8 at byte offset {decoded.FirstInvalidOffset} (line {decoded.FirstInvalidLine}); replaced with U+FFFD.",
+                $"byte {decoded.FirstInvalidOffset}");
+        }
+
+        return decoded.Text;
+    }
+
+    private static bool IsBoilerplate(HtmlNode node)
+    {
+        if (node.NodeType != HtmlNodeType.Element)
+        {
+            return false;
+        }
+
+        if (DroppedElements.Contains(node.Name))
+        {
+            return true;
+        }
+
+        // A page's own header/footer is chrome; an article's header holds its title.
+        if ((node.Name is "header" or "footer") && !node.Ancestors("article").Any())
+        {
+            return true;
+        }
+
+        if (DroppedRoles.Contains(node.GetAttributeValue("role", string.Empty)) || DroppedIds.Contains(node.Id ?? string.Empty))
+        {
+            return true;
+        }
+
+        var style = node.GetAttributeValue("style", string.Empty);
+        if (style.Length > 0 && DisplayNone().IsMatch(style))
+        {
+            return true;
+        }
+
+        return node.GetClasses().Any(DroppedClasses.Contains);
+    }
+
+    private static string TextOf(HtmlNode node)
+    {
+        var text = new StringBuilder();
+        foreach (var descendant in node.DescendantsAndSelf())
+        {
+            if (descendant.NodeType == HtmlNodeType.Text)
+            {
+                text.Append(WebUtility.HtmlDecode(((HtmlTextNode)descendant).Text)).Append(' ');
+            }
+        }
+
+        return text.ToString();
+    }
+
+    private static string Clean(string text) => Whitespace().Replace(text, " ").Trim();
+
+    private static string? NullIfEmpty(string? text) => string.IsNullOrWhiteSpace(text) ? null : text.Trim();
+
+    private sealed record ImageRef(string Source, string? Alt, string? Caption);
+
+    private sealed record Part(string Text, string? Section, ImageRef? Image);
+
+    /// <summary>Flattens the content into paragraphs and images in document order, tracking the heading path.</summary>
+    private sealed class Walker
+    {
+        private readonly List<(int Level, string Text)> _headings = [];
+        private readonly StringBuilder _paragraph = new();
+        private readonly List<ImageRef> _images = [];
+
+        public List<Part> Parts { get; } = [];
+
+        public string? FirstHeading { get; private set; }
+
+        private string? Section => _headings.Count == 0 ? null : string.Join(MarkdownLoader.SectionSeparator, _headings.Select(h => h.Text));
+
+        public void Visit(HtmlNode node, int depth)
+        {
+            switch (node.NodeType)
+            {
+                case HtmlNodeType.Text:
+                    AppendText(WebUtility.HtmlDecode(((HtmlTextNode)node).Text));
+                    return;
+                case HtmlNodeType.Comment:
+                    return;
+            }
+
+            if (depth > MaxDepth)
+            {
+                AppendText(TextOf(node));
+                return;
+            }
+
+            var name = node.Name;
+            if (name.Length == 2 && name[0] is 'h' or 'H' && name[1] is >= '1' and <= '6' && node.NodeType == HtmlNodeType.Element)
+            {
+                Flush();
+                Heading(name[1] - '0', Clean(TextOf(node)));
+                return;
+            }
+
+            switch (name)
+            {
+                case "img":
+                    Image(node);
+                    return;
+                case "br":
+                    _paragraph.Append('\n');
+                    return;
+                case "td" or "th":
+                    VisitChildren(node, depth);
+                    _paragraph.Append(" | ");
+                    return;
+                case "tr":
+                    // One line per row, one paragraph per table.
+                    _paragraph.Append('\n');
+                    VisitChildren(node, depth);
+                    _paragraph.Append('\n');
+                    return;
+            }
+
+            var block = BlockElements.Contains(name);
+            if (block)
+            {
+                Flush();
+            }
+
+            VisitChildren(node, depth);
+            if (block)
+            {
+                Flush();
+            }
+        }
+
+        public void Flush()
+        {
+            var lines = _paragraph.ToString().Split('\n')
+                .Select(line => line.Trim().TrimEnd('|').Trim())
+                .Where(line => line.Length > 0);
+            var text = string.Join('\n', lines);
+            _paragraph.Clear();
+            if (text.Length > 0)
+            {
+                Parts.Add(new Part(text, Section, null));
+            }
+
+            foreach (var image in _images)
+            {
+                Parts.Add(new Part(string.Empty, Section, image));
+            }
+
+            _images.Clear();
+        }
+
+        private void VisitChildren(HtmlNode node, int depth)
+        {
+            foreach (var child in node.ChildNodes)
+            {
+                Visit(child, depth + 1);
+            }
+        }
+
+        private void AppendText(string text)
+        {
+            var collapsed = Whitespace().Replace(text, " ");
+            if (collapsed.Length == 0 || (collapsed == " " && (_paragraph.Length == 0 || char.IsWhiteSpace(_paragraph[^1]))))
+            {
+                return;
+            }
+
+            if (collapsed[0] == ' ' && _paragraph.Length > 0 && char.IsWhiteSpace(_paragraph[^1]))
+            {
+                collapsed = collapsed[1..];
+            }
+
+            _paragraph.Append(collapsed);
+        }
+
+        private void Heading(int level, string text)
+        {
+            if (text.Length == 0)
+            {
+                return;
+            }
+
+            if (level == 1 && FirstHeading is null)
+            {
+                // The page's own title heading starts the section paths rather than prefixing all of them.
+                FirstHeading = text;
+                _headings.Clear();
+                return;
+            }
+
+            while (_headings.Count > 0 && _headings[^1].Level >= level)
+            {
+                _headings.RemoveAt(_headings.Count - 1);
+            }
+
+            _headings.Add((level, text));
+        }
+
+        private void Image(HtmlNode image)
+        {
+            var source = image.GetAttributeValue("src", null) ?? image.GetAttributeValue("data-src", null);
+            if (string.IsNullOrWhiteSpace(source) || IsIcon(image))
+            {
+                return;
+            }
+
+            var alt = NullIfEmpty(Clean(WebUtility.HtmlDecode(image.GetAttributeValue("alt", string.Empty))));
+            _images.Add(new ImageRef(WebUtility.HtmlDecode(source), alt, Caption(image)));
+        }
+
+        private static bool IsIcon(HtmlNode image) =>
+            int.TryParse(image.GetAttributeValue("width", string.Empty), NumberStyles.Integer, CultureInfo.InvariantCulture, out var width)
+            && int.TryParse(image.GetAttributeValue("height", string.Empty), NumberStyles.Integer, CultureInfo.InvariantCulture, out var height)
+            && width <= IconSize && height <= IconSize;
+
+        /// <summary>The caption of an image: its &lt;figure&gt;'s &lt;figcaption&gt;, or a Wikipedia thumbnail or gallery caption.</summary>
+        private static string? Caption(HtmlNode image)
+        {
+            var ancestor = image.ParentNode;
+            for (var level = 0; ancestor is not null && level < 8; level++, ancestor = ancestor.ParentNode)
+            {
+                HtmlNode? caption = null;
+                if (ancestor.Name == "figure")
+                {
+                    caption = ancestor.Descendants("figcaption").FirstOrDefault();
+                }
+                else if (ancestor.HasClass("thumbinner") || ancestor.HasClass("thumb"))
+                {
+                    caption = ancestor.Descendants().FirstOrDefault(d => d.HasClass("thumbcaption"));
+                }
+                else if (ancestor.HasClass("gallerybox"))
+                {
+                    caption = ancestor.Descendants().FirstOrDefault(d => d.HasClass("gallerytext"));
+                }
+
+                if (caption is not null)
+                {
+                    return NullIfEmpty(Clean(TextOf(caption)));
+                }
+            }
+
+            return null;
+        }
+    }
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Whitespace();
+
+    [GeneratedRegex(@"display\s*:\s*none", RegexOptions.IgnoreCase)]
+    private static partial Regex DisplayNone();
+
+    [GeneratedRegex(@"<meta[^>]+charset\s*=\s*[""']?\s*([A-Za-z0-9_.:-]+)", RegexOptions.IgnoreCase)]
+    private static partial Regex MetaCharset();
+}

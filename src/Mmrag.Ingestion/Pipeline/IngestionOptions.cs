@@ -1,0 +1,64 @@
+namespace Mmrag.Ingestion.Pipeline;
+
+/// <summary>What one ingestion run does. Validated when the run starts.</summary>
+public sealed record IngestionOptions
+{
+    /// <summary>Delete stored documents whose files, under the ingested folders (or the files given), no longer exist.</summary>
+    public bool Prune { get; init; }
+
+    /// <summary>An extra description file (JSON Lines, JSON array or CSV) whose entries override the sidecars found in the folders.</summary>
+    public string? DescriptionsFile { get; init; }
+
+    /// <summary>The knowledge base's own folder, never ingested even when it lies under an ingested folder.</summary>
+    public string? KnowledgeBaseDirectory { get; init; }
+
+    /// <summary>
+    /// Where images without a file of their own (extracted from PDFs, <c>data:</c> URIs) are written, named by content
+    /// hash, so that answers can show them; null keeps them only as vectors (their <c>ImagePath</c> stays null).
+    /// </summary>
+    public string? ImageCacheDirectory { get; init; }
+
+    /// <summary>Tags put on every document and item stored by this run.</summary>
+    public IReadOnlyList<string> Tags { get; init; } = [];
+
+    /// <summary>Most texts or images sent to an embedding generator in one call.</summary>
+    public int EmbeddingBatchSize { get; init; } = 32;
+
+    /// <summary>How many files are hashed and loaded ahead of the one being embedded.</summary>
+    public int Prefetch { get; init; } = 2;
+
+    /// <summary>Largest file read, in bytes; larger files are recorded as failures.</summary>
+    public long MaxFileBytes { get; init; } = 512L * 1024 * 1024;
+
+    /// <summary>Largest image, in pixels, passed on to loaders (the image decoder enforces its own limit when embedding).</summary>
+    public long MaxImagePixels { get; init; } = 100_000_000;
+
+    /// <summary>Throws when a setting is out of range; the message names it.</summary>
+    public void Validate()
+    {
+        if (EmbeddingBatchSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(EmbeddingBatchSize), EmbeddingBatchSize, "IngestionOptions.EmbeddingBatchSize must be at least 1.");
+        }
+
+        if (Prefetch < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Prefetch), Prefetch, "IngestionOptions.Prefetch must not be negative.");
+        }
+
+        if (MaxFileBytes < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxFileBytes), MaxFileBytes, "IngestionOptions.MaxFileBytes must be positive.");
+        }
+
+        if (MaxImagePixels < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxImagePixels), MaxImagePixels, "IngestionOptions.MaxImagePixels must be positive.");
+        }
+
+        if (Tags is null || Tags.Any(string.IsNullOrWhiteSpace))
+        {
+            throw new ArgumentException("IngestionOptions.Tags must not contain null or blank tags.", nameof(Tags));
+        }
+    }
+}

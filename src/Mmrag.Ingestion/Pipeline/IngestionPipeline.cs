@@ -1,0 +1,586 @@
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Microsoft.Extensions.AI;
+using Mmrag.Ingestion.Loaders;
+using Mmrag.Knowledge;
+using Mmrag.Storage;
+
+namespace Mmrag.Ingestion.Pipeline;
+
+/// <summary>
+/// Ingests files and folders into a knowledge base, incrementally: every file is hashed, and a file whose stored
+/// version has the same hash (and, for an image, the same description) costs nothing more. Other files are loaded,
+/// their text items embedded with the text generator and their images with the image generator (in batches; a vector
+/// already stored for the same content hash is reused, so a resumed run never embeds anything twice), and stored with
+/// one <see cref="IKnowledgeStore.UpsertDocumentAsync"/> per document, which replaces the earlier version atomically:
+/// cancelling or crashing at any point leaves only whole documents. A file that cannot be read, or an image file that
+/// cannot be decoded, is recorded as a failure and the run goes on (a version stored earlier stays until the file reads
+/// again); a broken image inside a document is recorded and dropped from it. The next files are hashed and loaded while
+/// the current one is embedded.
+/// <para>
+/// Thread-safe: runs may overlap if the store tolerates it, but they should not ingest the same files. The pipeline
+/// does not own the store or the generators.
+/// </para>
+/// </summary>
+public sealed class IngestionPipeline
+{
+    private readonly IKnowledgeStore _store;
+    private readonly IEmbeddingGenerator<string, Embedding<float>> _textEmbedder;
+    private readonly IEmbeddingGenerator<DataContent, Embedding<float>> _imageEmbedder;
+    private readonly LoaderRegistry _loaders;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates a pipeline writing to <paramref name="store"/>.</summary>
+    /// <param name="store">The knowledge base.</param>
+    /// <param name="textEmbedder">Embeds text chunks (e.g. the CLIP text tower).</param>
+    /// <param name="imageEmbedder">Embeds images (e.g. the CLIP vision tower); its vectors share the text embedder's space.</param>
+    /// <param name="loaders">Which loader reads which file.</param>
+    /// <param name="timeProvider">Clock for timestamps and rates; the system clock by default.</param>
+    public IngestionPipeline(IKnowledgeStore store, IEmbeddingGenerator<string, Embedding<float>> textEmbedder,
+        IEmbeddingGenerator<DataContent, Embedding<float>> imageEmbedder, LoaderRegistry loaders, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(textEmbedder);
+        ArgumentNullException.ThrowIfNull(imageEmbedder);
+        ArgumentNullException.ThrowIfNull(loaders);
+        _store = store;
+        _textEmbedder = textEmbedder;
+        _imageEmbedder = imageEmbedder;
+        _loaders = loaders;
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <summary>
+    /// Ingests <paramref name="paths"/> (files, or folders walked recursively).
+    /// </summary>
+    /// <returns>What the run did.</returns>
+    /// <exception cref="OperationCanceledException">The run was cancelled; every document stored so far is complete.</exception>
+    /// <exception cref="EmbeddingSpaceMismatchException">The generators' vectors do not have the knowledge base's dimension.</exception>
+    /// <exception cref="KnowledgeStoreException">The store failed; the run stops.</exception>
+    public async Task<IngestionSummary> IngestAsync(IReadOnlyList<string> paths, IngestionOptions? options = null,
+        IProgress<IngestionProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        if (paths.Any(string.IsNullOrWhiteSpace))
+        {
+            throw new ArgumentException("A path is null or blank.", nameof(paths));
+        }
+
+        options ??= new IngestionOptions();
+        options.Validate();
+        var run = new Run(this, options, progress, cancellationToken);
+        return await run.ExecuteAsync(paths).ConfigureAwait(false);
+    }
+
+    private enum Outcome
+    {
+        Unchanged,
+        Failed,
+        Loaded,
+    }
+
+    /// <summary>A file after hashing and loading, waiting to be embedded and stored.</summary>
+    private sealed record PreparedFile(DiscoveredFile File, string DocumentId, string? Hash, DocumentRecord? Stored, Outcome Outcome)
+    {
+        public LoadedDocument? Document { get; init; }
+
+        public string? FailureReason { get; init; }
+    }
+
+    private sealed record EmbeddedDocument(List<KnowledgeItem> Items, List<IngestionFailure> Failures, int Embedded);
+
+    /// <summary>The state of one <see cref="IngestAsync"/> call.</summary>
+    private sealed class Run(IngestionPipeline pipeline, IngestionOptions options, IProgress<IngestionProgress>? progress, CancellationToken cancellationToken)
+    {
+        private readonly long _started = pipeline._time.GetTimestamp();
+        private readonly List<IngestionFailure> _failures = [];
+        private IReadOnlyDictionary<string, string> _descriptions = new Dictionary<string, string>();
+        private int _filesTotal;
+        private int _filesDone;
+        private int _added;
+        private int _unchanged;
+        private int _replaced;
+        private int _failed;
+        private int _items;
+        private int _embedded;
+
+        private IKnowledgeStore Store => pipeline._store;
+
+        public async Task<IngestionSummary> ExecuteAsync(IReadOnlyList<string> paths)
+        {
+            var discovery = new FileDiscovery(pipeline._loaders, options.KnowledgeBaseDirectory);
+            await Task.Run(() => discovery.Discover(paths, options.DescriptionsFile, cancellationToken), cancellationToken).ConfigureAwait(false);
+            _descriptions = discovery.Descriptions;
+            _filesTotal = discovery.Files.Count;
+            await RecordSidecarFailuresAsync(discovery).ConfigureAwait(false);
+            Report(null);
+
+            await ProcessFilesAsync(discovery.Files).ConfigureAwait(false);
+            var pruned = options.Prune ? await PruneAsync(discovery).ConfigureAwait(false) : 0;
+            Report(null);
+            return new IngestionSummary
+            {
+                Files = _filesTotal,
+                Added = _added,
+                Unchanged = _unchanged,
+                Replaced = _replaced,
+                Pruned = pruned,
+                Failed = _failed,
+                Skipped = discovery.Skipped,
+                Failures = _failures,
+                Items = _items,
+                Embedded = _embedded,
+                Elapsed = pipeline._time.GetElapsedTime(_started),
+            };
+        }
+
+        private async Task RecordSidecarFailuresAsync(FileDiscovery discovery)
+        {
+            // Sidecars are re-read every run, so their recorded failures are replaced by this run's.
+            foreach (var sidecar in discovery.SidecarFiles.Distinct(PathGuard.Comparer))
+            {
+                await Store.ClearFailuresAsync(sidecar, cancellationToken).ConfigureAwait(false);
+            }
+
+            var sidecars = new HashSet<string>(discovery.SidecarFiles, PathGuard.Comparer);
+            foreach (var failure in discovery.Failures)
+            {
+                var stamped = failure with { At = pipeline._time.GetUtcNow() };
+                _failures.Add(stamped);
+                if (sidecars.Contains(failure.SourcePath))
+                {
+                    await Store.RecordFailureAsync(stamped, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        /// <summary>Hashes and loads files on a background task, at most <see cref="IngestionOptions.Prefetch"/> ahead, while this one embeds and stores.</summary>
+        private async Task ProcessFilesAsync(List<DiscoveredFile> files)
+        {
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var channel = Channel.CreateBounded<PreparedFile>(new BoundedChannelOptions(Math.Max(1, options.Prefetch))
+            {
+                SingleReader = true,
+                SingleWriter = true,
+            });
+            var producer = Task.Run(async () =>
+            {
+                try
+                {
+                    foreach (var file in files)
+                    {
+                        var prepared = await PrepareAsync(file, stop.Token).ConfigureAwait(false);
+                        await channel.Writer.WriteAsync(prepared, stop.Token).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    channel.Writer.TryComplete();
+                }
+            }, stop.Token);
+
+            try
+            {
+                await foreach (var prepared in channel.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
+                {
+                    await StoreAsync(prepared).ConfigureAwait(false);
+                }
+
+                await producer.ConfigureAwait(false);
+            }
+            catch
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await producer.ConfigureAwait(false);
+                }
+                catch (Exception) when (stop.IsCancellationRequested)
+                {
+                    // The producer stops because we stopped it; the consumer's exception is the one to report.
+                }
+
+                throw;
+            }
+        }
+
+        private async Task<PreparedFile> PrepareAsync(DiscoveredFile file, CancellationToken token)
+        {
+            var path = file.Path;
+            var documentId = DocumentIds.ForPath(path);
+            string hash;
+            try
+            {
+                var length = new FileInfo(path).Length;
+                if (length > options.MaxFileBytes)
+                {
+                    return Failed($"{path}: the file is {length:N0} bytes, larger than the {options.MaxFileBytes:N0}-byte limit (MaxFileBytes).");
+                }
+
+                var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16,
+                    FileOptions.Asynchronous | FileOptions.SequentialScan);
+                await using (stream.ConfigureAwait(false))
+                {
+                    hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, token).ConfigureAwait(false));
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return Failed($"{path}: cannot be read ({ex.Message}).");
+            }
+
+            var stored = await Store.GetDocumentAsync(documentId, token).ConfigureAwait(false);
+            if (stored is not null && stored.ContentHash == hash && await DescriptionUnchangedAsync(path, documentId, hash, token).ConfigureAwait(false))
+            {
+                return new PreparedFile(file, documentId, hash, stored, Outcome.Unchanged);
+            }
+
+            var loader = pipeline._loaders.Find(path)!;
+            var context = new DocumentLoadContext(file.Root, _descriptions)
+            {
+                MaxFileBytes = options.MaxFileBytes,
+                MaxImagePixels = options.MaxImagePixels,
+            };
+            try
+            {
+                var document = await loader.LoadAsync(path, context, token).ConfigureAwait(false);
+                return new PreparedFile(file, documentId, hash, stored, Outcome.Loaded) { Document = document };
+            }
+            catch (Exception ex) when (!IsCancellation(ex, token))
+            {
+                return new PreparedFile(file, documentId, hash, stored, Outcome.Failed) { FailureReason = Describe(ex, path) };
+            }
+
+            PreparedFile Failed(string reason) => new(file, documentId, null, null, Outcome.Failed) { FailureReason = reason };
+        }
+
+        /// <summary>An image file's description lives in a sidecar, outside the bytes hashed: compare it with the stored item's.</summary>
+        private async Task<bool> DescriptionUnchangedAsync(string path, string documentId, string hash, CancellationToken token)
+        {
+            if (!ImageFormats.HasImageExtension(path))
+            {
+                return true;
+            }
+
+            _descriptions.TryGetValue(path, out var description);
+            var item = await Store.GetItemAsync(DocumentIds.ForItem(documentId, 0, hash), token).ConfigureAwait(false);
+            return item is not null && string.Equals(item.Description, description, StringComparison.Ordinal);
+        }
+
+        private async Task StoreAsync(PreparedFile prepared)
+        {
+            var path = prepared.File.Path;
+            Report(path);
+            switch (prepared.Outcome)
+            {
+                case Outcome.Unchanged:
+                    _unchanged++;
+                    break;
+                case Outcome.Failed:
+                    await FailFileAsync(path, prepared.FailureReason!).ConfigureAwait(false);
+                    break;
+                case Outcome.Loaded:
+                    try
+                    {
+                        await StoreDocumentAsync(prepared).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (!IsCancellation(ex, cancellationToken) && ex is not (EmbeddingSpaceMismatchException or KnowledgeStoreException))
+                    {
+                        await FailFileAsync(path, Describe(ex, path)).ConfigureAwait(false);
+                    }
+
+                    break;
+            }
+
+            _filesDone++;
+            Report(null);
+        }
+
+        private async Task StoreDocumentAsync(PreparedFile prepared)
+        {
+            var document = prepared.Document!;
+            var path = prepared.File.Path;
+            var embedded = await EmbedAsync(document, prepared.DocumentId).ConfigureAwait(false);
+            if (document.MediaType.StartsWith("image/", StringComparison.Ordinal) && embedded.Items.Count == 0 && embedded.Failures.Count > 0)
+            {
+                // An image file is its image: if that cannot be decoded, the file has failed (its earlier version, if any, stays).
+                await FailFileAsync(path, embedded.Failures[0].Reason).ConfigureAwait(false);
+                return;
+            }
+
+            var record = new DocumentRecord(prepared.DocumentId, path, prepared.Hash!, document.MediaType, document.Title, embedded.Items.Count,
+                pipeline._time.GetUtcNow())
+            {
+                Tags = options.Tags,
+            };
+            await Store.UpsertDocumentAsync(record, embedded.Items, cancellationToken).ConfigureAwait(false);
+
+            // Stored: the file's earlier failures are history; what failed inside it this time is recorded afresh.
+            await Store.ClearFailuresAsync(path, cancellationToken).ConfigureAwait(false);
+            foreach (var failure in document.Failures.Concat(embedded.Failures))
+            {
+                var stamped = failure with { SourcePath = path, At = pipeline._time.GetUtcNow() };
+                _failures.Add(stamped);
+                await Store.RecordFailureAsync(stamped, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (prepared.Stored is null)
+            {
+                _added++;
+            }
+            else
+            {
+                _replaced++;
+            }
+
+            _items += embedded.Items.Count;
+            _embedded += embedded.Embedded;
+        }
+
+        private async Task FailFileAsync(string path, string reason)
+        {
+            var failure = new IngestionFailure(path, reason, null, pipeline._time.GetUtcNow());
+            _failures.Add(failure);
+            _failed++;
+            await Store.ClearFailuresAsync(path, cancellationToken).ConfigureAwait(false);
+            await Store.RecordFailureAsync(failure, cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task<EmbeddedDocument> EmbedAsync(LoadedDocument document, string documentId)
+        {
+            var hashes = new string[document.Items.Count];
+            for (var i = 0; i < hashes.Length; i++)
+            {
+                var item = document.Items[i];
+                hashes[i] = item.Kind == ItemKind.Image ? DocumentIds.Sha256Hex(item.ImageBytes.Span) : DocumentIds.Sha256Hex(item.Text);
+            }
+
+            var distinct = hashes.Distinct(StringComparer.Ordinal).ToList();
+            var vectors = distinct.Count == 0 ? new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal)
+                : new Dictionary<string, ReadOnlyMemory<float>>(
+                    await Store.FindVectorsByContentHashAsync(distinct, cancellationToken).ConfigureAwait(false), StringComparer.Ordinal);
+
+            var texts = new List<(string Hash, string Text)>();
+            var images = new List<(string Hash, LoadedItem Item)>();
+            var queued = new HashSet<string>(StringComparer.Ordinal);
+            for (var i = 0; i < hashes.Length; i++)
+            {
+                if (vectors.ContainsKey(hashes[i]) || !queued.Add(hashes[i]))
+                {
+                    continue;
+                }
+
+                if (document.Items[i].Kind == ItemKind.Image)
+                {
+                    images.Add((hashes[i], document.Items[i]));
+                }
+                else
+                {
+                    texts.Add((hashes[i], document.Items[i].Text));
+                }
+            }
+
+            foreach (var batch in texts.Chunk(options.EmbeddingBatchSize))
+            {
+                var embeddings = await pipeline._textEmbedder.GenerateAsync(batch.Select(t => t.Text), cancellationToken: cancellationToken)
+                    .ConfigureAwait(false);
+                Keep(batch.Select(t => t.Hash).ToList(), embeddings, vectors);
+            }
+
+            var imageErrors = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var batch in images.Chunk(options.EmbeddingBatchSize))
+            {
+                await EmbedImagesAsync(batch, vectors, imageErrors).ConfigureAwait(false);
+            }
+
+            var items = new List<KnowledgeItem>(hashes.Length);
+            var failures = new List<IngestionFailure>();
+            for (var i = 0; i < hashes.Length; i++)
+            {
+                var loaded = document.Items[i];
+                if (!vectors.TryGetValue(hashes[i], out var vector))
+                {
+                    var where = loaded.Provenance.Page is { } page ? $"page {page}, item {loaded.Provenance.Position}" : $"item {loaded.Provenance.Position}";
+                    var image = loaded.ImagePath is null ? "An image" : $"The image '{loaded.ImagePath}'";
+                    failures.Add(new IngestionFailure(document.SourcePath,
+                        $"{image} could not be embedded and was left out: {imageErrors.GetValueOrDefault(hashes[i], "unknown error")}",
+                        where, pipeline._time.GetUtcNow()));
+                    continue;
+                }
+
+                items.Add(new KnowledgeItem
+                {
+                    Id = DocumentIds.ForItem(documentId, loaded.Provenance.Position, hashes[i]),
+                    DocumentId = documentId,
+                    Kind = loaded.Kind,
+                    ContentHash = hashes[i],
+                    Text = loaded.Text,
+                    Description = loaded.Description,
+                    ImagePath = loaded.Kind == ItemKind.Image ? await CacheImageAsync(loaded, hashes[i]).ConfigureAwait(false) : null,
+                    Provenance = loaded.Provenance,
+                    Vector = vector,
+                    Tags = options.Tags,
+                });
+            }
+
+            return new EmbeddedDocument(items, failures, texts.Count + images.Count - imageErrors.Count);
+        }
+
+        /// <summary>Embeds a batch of images; when the batch fails, each image alone, so one undecodable image costs only itself.</summary>
+        private async Task EmbedImagesAsync((string Hash, LoadedItem Item)[] batch, Dictionary<string, ReadOnlyMemory<float>> vectors,
+            Dictionary<string, string> errors)
+        {
+            try
+            {
+                var embeddings = await pipeline._imageEmbedder.GenerateAsync(batch.Select(b => ToDataContent(b.Item)), cancellationToken: cancellationToken)
+                    .ConfigureAwait(false);
+                Keep(batch.Select(b => b.Hash).ToList(), embeddings, vectors);
+                return;
+            }
+            catch (Exception ex) when (IsItemFailure(ex))
+            {
+                if (batch.Length == 1)
+                {
+                    errors[batch[0].Hash] = ex.Message;
+                    return;
+                }
+            }
+
+            foreach (var (hash, item) in batch)
+            {
+                try
+                {
+                    var embeddings = await pipeline._imageEmbedder.GenerateAsync([ToDataContent(item)], cancellationToken: cancellationToken)
+                        .ConfigureAwait(false);
+                    Keep([hash], embeddings, vectors);
+                }
+                catch (Exception ex) when (IsItemFailure(ex))
+                {
+                    errors[hash] = ex.Message;
+                }
+            }
+        }
+
+        private void Keep(List<string> hashes, GeneratedEmbeddings<Embedding<float>> embeddings, Dictionary<string, ReadOnlyMemory<float>> vectors)
+        {
+            if (embeddings.Count != hashes.Count)
+            {
+                throw new InvalidOperationException($"The embedding generator returned {embeddings.Count} embeddings for {hashes.Count} inputs.");
+            }
+
+            var space = Store.Space;
+            for (var i = 0; i < hashes.Count; i++)
+            {
+                var vector = embeddings[i].Vector;
+                if (vector.Length != space.Dimension)
+                {
+                    throw new EmbeddingSpaceMismatchException(
+                        $"The embedding generator returned {vector.Length}-dimensional vectors, but the knowledge base holds {space.Dimension}-dimensional vectors of '{space.ModelId}'.");
+                }
+
+                vectors[hashes[i]] = Normalized(vector.Span);
+            }
+        }
+
+        private async Task<string?> CacheImageAsync(LoadedItem item, string hash)
+        {
+            if (item.ImagePath is not null || options.ImageCacheDirectory is null)
+            {
+                return item.ImagePath;
+            }
+
+            var folder = Path.Combine(Path.GetFullPath(options.ImageCacheDirectory), hash[..2]);
+            var path = Path.Combine(folder, hash + ImageFormats.ExtensionOf(item.ImageMediaType ?? string.Empty));
+            if (!File.Exists(path))
+            {
+                Directory.CreateDirectory(folder);
+                var temporary = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+                await File.WriteAllBytesAsync(temporary, item.ImageBytes, cancellationToken).ConfigureAwait(false);
+                File.Move(temporary, path, overwrite: true);
+            }
+
+            return path;
+        }
+
+        private async Task<int> PruneAsync(FileDiscovery discovery)
+        {
+            bool InScope(string path) =>
+                discovery.ExplicitFiles.Contains(path, PathGuard.Comparer) || discovery.FolderRoots.Any(root => PathGuard.IsLexicallyUnder(path, root));
+
+            var gone = new List<DocumentRecord>();
+            await foreach (var document in Store.ListDocumentsAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (InScope(document.SourcePath) && !File.Exists(document.SourcePath))
+                {
+                    gone.Add(document);
+                }
+            }
+
+            var pruned = 0;
+            foreach (var document in gone)
+            {
+                if (await Store.DeleteDocumentAsync(document.Id, cancellationToken).ConfigureAwait(false))
+                {
+                    pruned++;
+                }
+
+                await Store.ClearFailuresAsync(document.SourcePath, cancellationToken).ConfigureAwait(false);
+            }
+
+            // Failures of files that are gone (never stored, or deleted since) go too.
+            var failed = await Store.ListFailuresAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var path in failed.Select(f => f.SourcePath).Distinct(PathGuard.Comparer))
+            {
+                if (InScope(path) && !File.Exists(path) && !Directory.Exists(path))
+                {
+                    await Store.ClearFailuresAsync(path, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            return pruned;
+        }
+
+        private void Report(string? currentFile)
+        {
+            if (progress is null)
+            {
+                return;
+            }
+
+            var elapsed = pipeline._time.GetElapsedTime(_started);
+            var rate = elapsed.TotalSeconds > 0 ? _items / elapsed.TotalSeconds : 0;
+            progress.Report(new IngestionProgress(_filesDone, _filesTotal, _items, _failures.Count, rate, currentFile, elapsed));
+        }
+
+        private bool IsItemFailure(Exception ex) => !IsCancellation(ex, cancellationToken) && ex is not EmbeddingSpaceMismatchException;
+
+        private static bool IsCancellation(Exception ex, CancellationToken token) => ex is OperationCanceledException && token.IsCancellationRequested;
+
+        private static string Describe(Exception ex, string path) =>
+            ex is DocumentLoadException ? ex.Message : $"{path}: {ex.Message} ({ex.GetType().Name})";
+
+        private static DataContent ToDataContent(LoadedItem item) =>
+            new(item.ImageBytes, item.ImageMediaType ?? "application/octet-stream") { Name = item.ImagePath ?? item.Provenance.SourcePath };
+
+        private static float[] Normalized(ReadOnlySpan<float> vector)
+        {
+            var result = vector.ToArray();
+            double sum = 0;
+            foreach (var value in result)
+            {
+                sum += (double)value * value;
+            }
+
+            if (sum > 0)
+            {
+                var scale = (float)(1.0 / Math.Sqrt(sum));
+                for (var i = 0; i < result.Length; i++)
+                {
+                    result[i] *= scale;
+                }
+            }
+
+            return result;
+        }
+    }
+}

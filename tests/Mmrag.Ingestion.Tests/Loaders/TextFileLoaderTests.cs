@@ -1,0 +1,86 @@
+using System.Text;
+using Mmrag.Ingestion.Loaders;
+using Mmrag.Ingestion.Tests.Support;
+using Mmrag.Knowledge;
+
+namespace Mmrag.Ingestion.Tests.Loaders;
+
+public sealed class TextFileLoaderTests
+{
+    private readonly TextFileLoader _loader = new(TestChunkers.Clip);
+
+    [Fact]
+    public async Task LoadAsync_Utf8WithBom_ChunksWithTitleFromFirstLine()
+    {
+        using var temp = new TemporaryDirectory();
+        var body = string.Join(' ', Enumerable.Range(0, 60).Select(i => $"Line {i} says the café is open."));
+        var path = temp.Write("notes.txt", [0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes("Café opening hours\n\n" + body)]);
+
+        var document = await _loader.LoadAsync(path, TestChunkers.Context(temp.Path));
+
+        Assert.Equal("text/plain", document.MediaType);
+        Assert.Equal("Café opening hours", document.Title);
+        Assert.Empty(document.Failures);
+        Assert.True(document.Items.Count > 3);
+        Assert.StartsWith("Café opening hours", document.Items[0].Text, StringComparison.Ordinal);
+        Assert.DoesNotContain('\uFEFF', document.Items[0].Text);
+        Assert.All(document.Items, item =>
+        {
+            Assert.Equal(ItemKind.TextChunk, item.Kind);
+            Assert.Equal("Café opening hours", item.Provenance.DocumentTitle);
+            Assert.Equal(path, item.Provenance.SourcePath);
+        });
+        Assert.Equal(Enumerable.Range(0, document.Items.Count), document.Items.Select(i => i.Provenance.Position));
+    }
+
+    [Fact]
+    public async Task LoadAsync_Utf16WithBom_Decoded()
+    {
+        using var temp = new TemporaryDirectory();
+        var path = temp.Write("wide.txt", [.. Encoding.Unicode.GetPreamble(), .. Encoding.Unicode.GetBytes("Grüße aus Köln")]);
+
+        var document = await _loader.LoadAsync(path, TestChunkers.Context(temp.Path));
+
+        Assert.Equal("Grüße aus Köln", Assert.Single(document.Items).Text);
+    }
+
+    [Fact]
+    public async Task LoadAsync_InvalidUtf8_ReplacesAndReportsByteOffset()
+    {
+        using var temp = new TemporaryDirectory();
+        byte[] bytes = [.. "Caf"u8, 0xE9, .. " au lait\nsecond line "u8, 0xFF, 0xFE, .. "end"u8];
+        var path = temp.Write("latin1.txt", bytes);
+
+        var document = await _loader.LoadAsync(path, TestChunkers.Context(temp.Path));
+
+        var text = Assert.Single(document.Items).Text;
+        Assert.Equal("Caf\uFFFD au lait\nsecond line \uFFFD\uFFFDend", text);
+        var failure = Assert.Single(document.Failures);
+        Assert.Equal(path, failure.SourcePath);
+        Assert.Contains("byte offset 3", failure.Reason, StringComparison.Ordinal);
+        Assert.Equal("byte 3", failure.Detail);
+    }
+
+    [Fact]
+    public async Task LoadAsync_LongFirstLine_NoTitle()
+    {
+        using var temp = new TemporaryDirectory();
+        var path = temp.Write("long.txt", new string('x', 50) + " " + new string('y', 80));
+
+        var document = await _loader.LoadAsync(path, TestChunkers.Context(temp.Path));
+
+        Assert.Null(document.Title);
+    }
+
+    [Fact]
+    public async Task LoadAsync_EmptyFile_NoItems()
+    {
+        using var temp = new TemporaryDirectory();
+        var path = temp.Write("empty.txt", []);
+
+        var document = await _loader.LoadAsync(path, TestChunkers.Context(temp.Path));
+
+        Assert.Empty(document.Items);
+        Assert.Null(document.Title);
+    }
+}
