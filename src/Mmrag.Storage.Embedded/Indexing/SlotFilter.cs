@@ -44,6 +44,10 @@ public sealed class SlotFilter
         return new SlotFilter(copy, null, count);
     }
 
+    /// <summary>A filter over <paramref name="bits"/> without copying it; the caller promises never to change the array
+    /// and that <paramref name="allowedCount"/> is its number of set bits.</summary>
+    internal static SlotFilter Wrap(ulong[] bits, int allowedCount) => new(bits, null, allowedCount);
+
     /// <summary>A filter allowing exactly <paramref name="slots"/> (negative slots are ignored).</summary>
     public static SlotFilter FromSlots(IEnumerable<int> slots)
     {

@@ -1,0 +1,385 @@
+using System.IO.Hashing;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Microsoft.Data.Sqlite;
+using Mmrag.Knowledge;
+using Mmrag.Storage.Embedded.Indexing;
+using Mmrag.Storage.Embedded.Sql;
+
+namespace Mmrag.Storage.Embedded;
+
+/// <content>Reads: items, documents, searches, failures, stats, samples, settings, jobs.</content>
+public sealed partial class EmbeddedKnowledgeStore
+{
+    /// <summary>BM25 column weights, in the FTS table's column order: text, description, caption, section, title.</summary>
+    private const string Bm25 = "bm25(items_fts, 1.0, 1.0, 0.8, 0.5, 0.5)";
+
+    /// <summary>How often a vector search retries when a concurrent write changed the rows it found.</summary>
+    private const int MaxSearchAttempts = 4;
+
+    /// <inheritdoc />
+    public Task<DocumentRecord?> GetDocumentAsync(string documentId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(documentId);
+        return RunAsync("reading document " + documentId, async (connection, ct) =>
+        {
+            using SqliteCommand select = Command(connection, $"SELECT {ItemRows.DocumentColumns} FROM documents d WHERE d.id = $id");
+            select.Parameters.AddWithValue("$id", documentId);
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false) ? ItemRows.ReadDocument(reader) : null;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<DocumentRecord> ListDocumentsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        const string operation = "listing documents";
+        SqliteConnection connection;
+        SqliteCommand select;
+        SqliteDataReader reader;
+        try
+        {
+            connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            select = Command(connection, $"SELECT {ItemRows.DocumentColumns} FROM documents d ORDER BY d.source_path");
+            reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsBackendException(ex))
+        {
+            throw Wrap(operation, ex, cancellationToken);
+        }
+
+        await using (connection.ConfigureAwait(false))
+        await using (select.ConfigureAwait(false))
+        await using (reader.ConfigureAwait(false))
+        {
+            while (true)
+            {
+                DocumentRecord document;
+                try
+                {
+                    if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        yield break;
+                    }
+
+                    document = ItemRows.ReadDocument(reader);
+                }
+                catch (Exception ex) when (IsBackendException(ex))
+                {
+                    throw Wrap(operation, ex, cancellationToken);
+                }
+
+                yield return document;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<KnowledgeItem?> GetItemAsync(string itemId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(itemId);
+        return RunAsync("reading item " + itemId, async (connection, ct) =>
+        {
+            using SqliteCommand select = Command(connection, $"SELECT {ItemRows.ItemColumns} FROM items i WHERE i.id = $id");
+            select.Parameters.AddWithValue("$id", itemId);
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false) ? ItemRows.ReadItem(reader, Space.Dimension) : null;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyDictionary<string, ReadOnlyMemory<float>>> FindVectorsByContentHashAsync(IReadOnlyCollection<string> contentHashes,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(contentHashes);
+        return RunAsync<IReadOnlyDictionary<string, ReadOnlyMemory<float>>>("finding vectors by content hash", async (connection, ct) =>
+        {
+            var found = new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal);
+            if (contentHashes.Count == 0)
+            {
+                return found;
+            }
+
+            using SqliteCommand select = Command(connection,
+                "SELECT content_hash, vector FROM items WHERE rowid IN " +
+                "(SELECT min(rowid) FROM items WHERE content_hash IN (SELECT value FROM json_each($hashes)) GROUP BY content_hash)");
+            select.Parameters.AddWithValue("$hashes", StoreText.JsonArray(contentHashes.Distinct(StringComparer.Ordinal)));
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                var vector = new float[Space.Dimension];
+                if (!VectorBlob.TryDecode((byte[])reader.GetValue(1), vector))
+                {
+                    throw new InvalidDataException($"A stored vector for content hash '{reader.GetString(0)}' does not have dimension {Space.Dimension}.");
+                }
+
+                found[reader.GetString(0)] = vector;
+            }
+
+            return found;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Exact when at most <see cref="EmbeddedStoreOptions.ExactSearchThreshold"/> items are candidates (or the filter
+    /// leaves fewer than <see cref="EmbeddedStoreOptions.FilteredExactFraction"/> of them); HNSW otherwise.</remarks>
+    /// <exception cref="ArgumentException">The query's dimension is not the knowledge base's, or it is zero or not finite.</exception>
+    public async Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null,
+        CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        float[] q = NormalizedVector(query.Span, "The query", nameof(query));
+        cancellationToken.ThrowIfCancellationRequested();
+        if (k == 0)
+        {
+            return [];
+        }
+
+        for (int attempt = 1; ; attempt++)
+        {
+            if (_needsSync)
+            {
+                await SyncAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            IndexSnapshot snapshot = _index.Current;
+            VectorHit[] hits = SearchSnapshot(snapshot, q, k, filter);
+            long[] rowIds = new long[hits.Length];
+            for (int i = 0; i < hits.Length; i++)
+            {
+                rowIds[i] = snapshot.Table.RowIds[hits[i].Slot];
+            }
+
+            (long generation, Dictionary<long, KnowledgeItem> items) = await RunAsync("vector search",
+                (connection, ct) => FetchItemsAsync(connection, rowIds, ct), cancellationToken).ConfigureAwait(false);
+
+            // Another process wrote (the generation moved with no local write running), or a write replaced rows this
+            // snapshot found: catch up and search again, so the answer always comes from one consistent state.
+            bool external = generation != snapshot.Generation && Volatile.Read(ref _localWrites) == 0;
+            if ((external || items.Count < hits.Length) && attempt < MaxSearchAttempts)
+            {
+                await SyncAsync(cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            var result = new List<StoreHit>(hits.Length);
+            for (int i = 0; i < hits.Length; i++)
+            {
+                if (items.TryGetValue(rowIds[i], out KnowledgeItem? item))
+                {
+                    result.Add(new StoreHit(item, hits[i].Score));
+                }
+            }
+
+            return result;
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The text is split into words, each searched as a plain term (no FTS syntax reaches the engine); an item
+    /// matching any word is a candidate and BM25 (negated, so higher is better) ranks them. No word: no hits.</remarks>
+    public Task<IReadOnlyList<StoreHit>> SearchKeywordsAsync(string text, int k, SearchFilter? filter = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        string? match = FtsQuery.Build(text);
+        if (match is null || k == 0)
+        {
+            ThrowIfDisposed();
+            cancellationToken.ThrowIfCancellationRequested();
+            return Task.FromResult<IReadOnlyList<StoreHit>>([]);
+        }
+
+        return RunAsync<IReadOnlyList<StoreHit>>("keyword search", async (connection, ct) =>
+        {
+            using SqliteCommand select = connection.CreateCommand();
+            string condition = EmbeddedFilterTranslator.ToSql(filter, select, "i");
+            select.CommandText =
+                $"SELECT {ItemRows.ItemColumns}, -{Bm25} AS score FROM items_fts JOIN items i ON i.rowid = items_fts.rowid " +
+                $"WHERE items_fts MATCH $match AND ({condition}) ORDER BY score DESC, i.rowid LIMIT $k";
+            select.Parameters.AddWithValue("$match", match);
+            select.Parameters.AddWithValue("$k", k);
+            var hits = new List<StoreHit>();
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                hits.Add(new StoreHit(ItemRows.ReadItem(reader, Space.Dimension), reader.GetDouble(ItemRows.ItemColumnCount)));
+            }
+
+            return hits;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<IngestionFailure>> ListFailuresAsync(CancellationToken cancellationToken = default) =>
+        RunAsync<IReadOnlyList<IngestionFailure>>("listing failures", async (connection, ct) =>
+        {
+            using SqliteCommand select = Command(connection, "SELECT source_path, reason, detail, at FROM failures ORDER BY at DESC, id DESC");
+            var failures = new List<IngestionFailure>();
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                failures.Add(new IngestionFailure(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2),
+                    StoreText.ParseTime(reader.GetString(3))));
+            }
+
+            return failures;
+        }, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks><see cref="KnowledgeBaseStats.StorageBytes"/> counts the database, its write-ahead log and shared-memory
+    /// files, and <c>vectors.hnsw</c>.</remarks>
+    public Task<KnowledgeBaseStats> GetStatsAsync(CancellationToken cancellationToken = default) =>
+        RunAsync("reading stats", async (connection, ct) =>
+        {
+            using SqliteCommand select = Command(connection,
+                "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM items WHERE kind = 'text'), " +
+                "(SELECT count(*) FROM items WHERE kind = 'image'), (SELECT count(*) FROM failures)");
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            long bytes = 0;
+            foreach (string name in (string[])[DatabaseFileName, DatabaseFileName + "-wal", DatabaseFileName + "-shm", IndexFileName])
+            {
+                var file = new FileInfo(Path.Combine(Folder, name));
+                bytes += file.Exists ? file.Length : 0;
+            }
+
+            return new KnowledgeBaseStats(Space, reader.GetInt32(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetInt32(3), bytes);
+        }, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>The items whose XxHash3 of (id, seed) is smallest: the same seed and content give the same sample in any
+    /// process, whatever order the items were written in.</remarks>
+    public Task<IReadOnlyList<KnowledgeItem>> SampleItemsAsync(ItemKind kind, int count, int seed, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        string kindText = ItemRows.KindText(kind);
+        return RunAsync<IReadOnlyList<KnowledgeItem>>("sampling items", async (connection, ct) =>
+        {
+            if (count == 0)
+            {
+                return [];
+            }
+
+            using SqliteTransaction tx = connection.BeginTransaction(deferred: true);
+            var chosen = new PriorityQueue<long, (ulong Key, string Id)>(count + 1, Comparer<(ulong Key, string Id)>.Create(
+                (a, b) => b.Key != a.Key ? b.Key.CompareTo(a.Key) : string.CompareOrdinal(b.Id, a.Id))); // worst on top
+            var keys = new Dictionary<long, (ulong Key, string Id)>();
+            using (SqliteCommand ids = Command(connection, "SELECT rowid, id FROM items WHERE kind = $kind", tx))
+            {
+                ids.Parameters.AddWithValue("$kind", kindText);
+                using SqliteDataReader reader = await ids.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    string id = reader.GetString(1);
+                    (ulong, string) key = (XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(id), seed), id);
+                    chosen.Enqueue(reader.GetInt64(0), key);
+                    if (chosen.Count > count)
+                    {
+                        chosen.Dequeue();
+                    }
+                }
+            }
+
+            while (chosen.TryDequeue(out long rowId, out (ulong, string) key))
+            {
+                keys[rowId] = key;
+            }
+
+            using SqliteCommand select = Command(connection, $"SELECT {ItemRows.ItemColumns} FROM items i WHERE i.rowid IN (SELECT value FROM json_each($ids))", tx);
+            select.Parameters.AddWithValue("$ids", StoreText.JsonArray(keys.Keys));
+            var items = new List<(KnowledgeItem Item, (ulong Key, string Id) Key)>(keys.Count);
+            using (SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    items.Add((ItemRows.ReadItem(reader, Space.Dimension), keys[reader.GetInt64(0)]));
+                }
+            }
+
+            return items.OrderBy(x => x.Key.Key).ThenBy(x => x.Key.Id, StringComparer.Ordinal).Select(x => x.Item).ToList();
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<string?> GetSettingAsync(string key, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        return RunAsync("reading setting " + key, async (connection, ct) =>
+        {
+            using SqliteCommand select = Command(connection, "SELECT value FROM settings WHERE key = $key");
+            select.Parameters.AddWithValue("$key", key);
+            return await select.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<IngestionJob>> ListJobsAsync(int limit = 100, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        return RunAsync<IReadOnlyList<IngestionJob>>("listing ingestion jobs", async (connection, ct) =>
+        {
+            using SqliteCommand select = Command(connection, "SELECT id, started_at, finished_at, state, summary FROM jobs ORDER BY id DESC LIMIT $limit");
+            select.Parameters.AddWithValue("$limit", limit);
+            var jobs = new List<IngestionJob>();
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                jobs.Add(ReadJob(reader));
+            }
+
+            return jobs;
+        }, cancellationToken);
+    }
+
+    /// <summary>Top k of one snapshot: exact or HNSW, per the options and how many candidates the filter leaves.</summary>
+    private VectorHit[] SearchSnapshot(IndexSnapshot snapshot, float[] query, int k, SearchFilter? filter)
+    {
+        (ulong[] bits, int allowed) = EmbeddedFilterTranslator.ToSlotBits(filter, snapshot);
+        if (allowed == 0)
+        {
+            return [];
+        }
+
+        k = Math.Min(k, allowed);
+        SlotFilter slots = SlotFilter.Wrap(bits, allowed);
+        if (snapshot.Hnsw is { } hnsw && allowed > _options.ExactSearchThreshold && allowed >= _options.FilteredExactFraction * snapshot.LiveCount)
+        {
+            Interlocked.Increment(ref _graphSearches);
+            VectorHit[] approximate = hnsw.Search(query, k, Math.Max(_options.Hnsw.EfSearch, 2 * k), slots);
+            if (approximate.Length == k)
+            {
+                return approximate;
+            }
+
+            // The walk ran out of allowed nodes before finding k (a filter splitting the graph): exact is always complete.
+        }
+
+        Interlocked.Increment(ref _exactSearches);
+        return snapshot.Exact.Search(query, k, slots);
+    }
+
+    /// <summary>The database generation and the items with these rowids, read in one transaction.</summary>
+    private async Task<(long Generation, Dictionary<long, KnowledgeItem> Items)> FetchItemsAsync(SqliteConnection connection, long[] rowIds,
+        CancellationToken cancellationToken)
+    {
+        using SqliteTransaction tx = connection.BeginTransaction(deferred: true);
+        long generation = ReadGeneration(connection, tx);
+        var items = new Dictionary<long, KnowledgeItem>(rowIds.Length);
+        if (rowIds.Length > 0)
+        {
+            using SqliteCommand select = Command(connection, $"SELECT {ItemRows.ItemColumns} FROM items i WHERE i.rowid IN (SELECT value FROM json_each($ids))", tx);
+            select.Parameters.AddWithValue("$ids", StoreText.JsonArray(rowIds));
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                items[reader.GetInt64(0)] = ItemRows.ReadItem(reader, Space.Dimension);
+            }
+        }
+
+        tx.Commit();
+        return (generation, items);
+    }
+}

@@ -1,0 +1,315 @@
+using System.Numerics.Tensors;
+using Microsoft.Data.Sqlite;
+using Mmrag.Knowledge;
+using Mmrag.Storage.Embedded.Indexing;
+using Mmrag.Storage.Embedded.Sql;
+
+namespace Mmrag.Storage.Embedded;
+
+/// <content>Writes: documents and items, failures, settings, ingestion jobs.</content>
+public sealed partial class EmbeddedKnowledgeStore
+{
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">An item belongs to another document, repeats an id, or has a vector of the
+    /// wrong dimension, with a non-finite value, or of length zero.</exception>
+    /// <exception cref="KnowledgeStoreException">The database refused the write (e.g. another document already has this source path).</exception>
+    public async Task UpsertDocumentAsync(DocumentRecord document, IReadOnlyList<KnowledgeItem> items, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        ArgumentNullException.ThrowIfNull(items);
+        ThrowIfDisposed();
+        PreparedItem[] prepared = PrepareItems(document, items);
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _localWrites);
+        try
+        {
+            await RunAsync("storing document " + document.Id, async (connection, ct) =>
+            {
+                using SqliteTransaction tx = connection.BeginTransaction(deferred: false);
+                long before = ReadGeneration(connection, tx);
+                List<long> removed = await DeleteItemsAsync(connection, tx, document.Id, ct).ConfigureAwait(false);
+                using (SqliteCommand upsert = Command(connection, ItemRows.UpsertDocumentSql, tx))
+                {
+                    upsert.Parameters.AddWithValue("$id", document.Id);
+                    upsert.Parameters.AddWithValue("$source_path", document.SourcePath);
+                    upsert.Parameters.AddWithValue("$content_hash", document.ContentHash);
+                    upsert.Parameters.AddWithValue("$media_type", document.MediaType);
+                    upsert.Parameters.AddWithValue("$title", (object?)document.Title ?? DBNull.Value);
+                    upsert.Parameters.AddWithValue("$item_count", prepared.Length);
+                    upsert.Parameters.AddWithValue("$ingested_at", StoreText.Time(document.IngestedAt));
+                    upsert.Parameters.AddWithValue("$tags", StoreText.Tags(document.Tags));
+                    await upsert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                var added = new PendingSlot[prepared.Length];
+                var interner = new MetadataInterner();
+                using (SqliteCommand insert = ItemRows.CreateInsertItem(connection, tx))
+                {
+                    for (int i = 0; i < prepared.Length; i++)
+                    {
+                        KnowledgeItem item = prepared[i].Item;
+                        ItemRows.BindItem(insert, item, VectorBlob.Encode(prepared[i].Vector));
+                        long rowId = (long)(await insert.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+                        var metadata = new SlotMetadata(rowId, item.Kind, interner.String(document.Id), interner.String(item.Provenance.SourcePath),
+                            interner.Tags(item.Tags), item.ContentHash);
+                        added[i] = new PendingSlot(metadata, prepared[i].Vector);
+                    }
+                }
+
+                long after = await BumpGenerationAsync(connection, tx, ct).ConfigureAwait(false);
+                tx.Commit();
+                // Committed: from here on nothing may be cancelled, or memory would disagree with the database.
+                await ApplyCommittedAsync(before, after, removed, added).ConfigureAwait(false);
+                return true;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _localWrites);
+            _writeLock.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> DeleteDocumentAsync(string documentId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(documentId);
+        ThrowIfDisposed();
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _localWrites);
+        try
+        {
+            return await RunAsync("deleting document " + documentId, async (connection, ct) =>
+            {
+                using SqliteTransaction tx = connection.BeginTransaction(deferred: false);
+                long before = ReadGeneration(connection, tx);
+                List<long> removed = await DeleteItemsAsync(connection, tx, documentId, ct).ConfigureAwait(false);
+                using SqliteCommand delete = Command(connection, "DELETE FROM documents WHERE id = $id", tx);
+                delete.Parameters.AddWithValue("$id", documentId);
+                if (await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
+                {
+                    return false;
+                }
+
+                long after = await BumpGenerationAsync(connection, tx, ct).ConfigureAwait(false);
+                tx.Commit();
+                await ApplyCommittedAsync(before, after, removed, []).ConfigureAwait(false);
+                return true;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _localWrites);
+            _writeLock.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public Task RecordFailureAsync(IngestionFailure failure, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(failure);
+        ArgumentNullException.ThrowIfNull(failure.SourcePath, nameof(failure));
+        ArgumentNullException.ThrowIfNull(failure.Reason, nameof(failure));
+        return RunAsync("recording a failure", async (connection, ct) =>
+        {
+            using SqliteCommand insert = Command(connection, "INSERT INTO failures(source_path, reason, detail, at) VALUES ($path, $reason, $detail, $at)");
+            insert.Parameters.AddWithValue("$path", failure.SourcePath);
+            insert.Parameters.AddWithValue("$reason", failure.Reason);
+            insert.Parameters.AddWithValue("$detail", (object?)failure.Detail ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$at", StoreText.Time(failure.At));
+            return await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task ClearFailuresAsync(string sourcePath, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sourcePath);
+        return RunAsync("clearing failures", async (connection, ct) =>
+        {
+            using SqliteCommand delete = Command(connection, "DELETE FROM failures WHERE source_path = $path");
+            delete.Parameters.AddWithValue("$path", sourcePath);
+            return await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task SetSettingAsync(string key, string? value, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        return RunAsync("storing setting " + key, async (connection, ct) =>
+        {
+            using SqliteCommand command = value is null
+                ? Command(connection, "DELETE FROM settings WHERE key = $key")
+                : Command(connection, "INSERT INTO settings(key, value) VALUES ($key, $value) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+            command.Parameters.AddWithValue("$key", key);
+            if (value is not null)
+            {
+                command.Parameters.AddWithValue("$value", value);
+            }
+
+            return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IngestionJob> StartJobAsync(CancellationToken cancellationToken = default) =>
+        RunAsync("starting an ingestion job", async (connection, ct) =>
+        {
+            using SqliteCommand insert = Command(connection,
+                "INSERT INTO jobs(started_at, state) VALUES ($at, $state) RETURNING id, started_at, finished_at, state, summary");
+            insert.Parameters.AddWithValue("$at", StoreText.Time(DateTimeOffset.UtcNow));
+            insert.Parameters.AddWithValue("$state", JobStateText(IngestionJobState.Running));
+            using SqliteDataReader reader = await insert.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            return ReadJob(reader);
+        }, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IngestionJob> FinishJobAsync(long jobId, IngestionJobState state, string? summary, CancellationToken cancellationToken = default)
+    {
+        if (state == IngestionJobState.Running || !Enum.IsDefined(state))
+        {
+            throw new ArgumentException($"A job finishes as Completed, Failed or Cancelled, not {state}.", nameof(state));
+        }
+
+        return RunAsync("finishing ingestion job " + jobId, async (connection, ct) =>
+        {
+            using SqliteCommand update = Command(connection,
+                "UPDATE jobs SET finished_at = $at, state = $state, summary = $summary WHERE id = $id RETURNING id, started_at, finished_at, state, summary");
+            update.Parameters.AddWithValue("$at", StoreText.Time(DateTimeOffset.UtcNow));
+            update.Parameters.AddWithValue("$state", JobStateText(state));
+            update.Parameters.AddWithValue("$summary", (object?)summary ?? DBNull.Value);
+            update.Parameters.AddWithValue("$id", jobId);
+            using SqliteDataReader reader = await update.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false)
+                ? ReadJob(reader)
+                : throw new KeyNotFoundException($"There is no ingestion job {jobId}.");
+        }, cancellationToken);
+    }
+
+    private static async Task<List<long>> DeleteItemsAsync(SqliteConnection connection, SqliteTransaction tx, string documentId, CancellationToken ct)
+    {
+        var removed = new List<long>();
+        using (SqliteCommand select = Command(connection, "SELECT rowid FROM items WHERE document_id = $id", tx))
+        {
+            select.Parameters.AddWithValue("$id", documentId);
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                removed.Add(reader.GetInt64(0));
+            }
+        }
+
+        if (removed.Count > 0)
+        {
+            using SqliteCommand delete = Command(connection, "DELETE FROM items WHERE document_id = $id", tx);
+            delete.Parameters.AddWithValue("$id", documentId);
+            await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        return removed;
+    }
+
+    private static async Task<long> BumpGenerationAsync(SqliteConnection connection, SqliteTransaction tx, CancellationToken ct)
+    {
+        using SqliteCommand bump = Command(connection, "UPDATE kb_info SET generation = generation + 1 WHERE id = 1 RETURNING generation", tx);
+        return (long)(await bump.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    /// <summary>Checks the items against the document and the embedding space, and normalizes their vectors.</summary>
+    private PreparedItem[] PrepareItems(DocumentRecord document, IReadOnlyList<KnowledgeItem> items)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(document.Id, nameof(document));
+        ArgumentException.ThrowIfNullOrEmpty(document.SourcePath, nameof(document));
+        ArgumentNullException.ThrowIfNull(document.ContentHash, nameof(document));
+        ArgumentNullException.ThrowIfNull(document.MediaType, nameof(document));
+        var prepared = new PreparedItem[items.Count];
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < items.Count; i++)
+        {
+            KnowledgeItem item = items[i] ?? throw new ArgumentException($"Item {i} is null.", nameof(items));
+            if (string.IsNullOrEmpty(item.Id))
+            {
+                throw new ArgumentException($"Item {i} has no id.", nameof(items));
+            }
+
+            if (!string.Equals(item.DocumentId, document.Id, StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"Item '{item.Id}' belongs to document '{item.DocumentId}', not '{document.Id}'.", nameof(items));
+            }
+
+            if (!ids.Add(item.Id))
+            {
+                throw new ArgumentException($"Item id '{item.Id}' appears twice.", nameof(items));
+            }
+
+            if (!Enum.IsDefined(item.Kind))
+            {
+                throw new ArgumentException($"Item '{item.Id}' has an unknown kind {item.Kind}.", nameof(items));
+            }
+
+            if (item.ContentHash is null || item.Provenance?.SourcePath is null)
+            {
+                throw new ArgumentException($"Item '{item.Id}' has no content hash or no source path.", nameof(items));
+            }
+
+            prepared[i] = new PreparedItem(item, NormalizedVector(item.Vector.Span, $"Item '{item.Id}'", nameof(items)));
+        }
+
+        return prepared;
+    }
+
+    /// <summary>A unit-length copy of <paramref name="vector"/>, or an <see cref="ArgumentException"/> saying what is wrong with it.</summary>
+    private float[] NormalizedVector(ReadOnlySpan<float> vector, string what, string parameter)
+    {
+        if (vector.Length != Space.Dimension)
+        {
+            throw new ArgumentException(
+                $"{what} has a vector of dimension {vector.Length}; this knowledge base's model '{Space.ModelId}' has dimension {Space.Dimension}.", parameter);
+        }
+
+        float norm = TensorPrimitives.Norm(vector);
+        if (!float.IsFinite(norm))
+        {
+            throw new ArgumentException($"{what} has a vector with a NaN or infinite value.", parameter);
+        }
+
+        if (norm == 0)
+        {
+            throw new ArgumentException($"{what} has a zero vector, which has no direction to compare.", parameter);
+        }
+
+        float[] copy = vector.ToArray();
+        if (MathF.Abs(norm - 1) > _options.NormTolerance)
+        {
+            TensorPrimitives.Divide(copy, norm, copy);
+        }
+
+        return copy;
+    }
+
+    private static string JobStateText(IngestionJobState state) => state switch
+    {
+        IngestionJobState.Running => "running",
+        IngestionJobState.Completed => "completed",
+        IngestionJobState.Failed => "failed",
+        IngestionJobState.Cancelled => "cancelled",
+        _ => throw new ArgumentOutOfRangeException(nameof(state), state, null),
+    };
+
+    private static IngestionJob ReadJob(SqliteDataReader reader) =>
+        new(reader.GetInt64(0), StoreText.ParseTime(reader.GetString(1)),
+            reader.IsDBNull(2) ? null : StoreText.ParseTime(reader.GetString(2)),
+            reader.GetString(3) switch
+            {
+                "running" => IngestionJobState.Running,
+                "completed" => IngestionJobState.Completed,
+                "failed" => IngestionJobState.Failed,
+                "cancelled" => IngestionJobState.Cancelled,
+                string other => throw new InvalidDataException($"Unknown job state '{other}' in the database."),
+            },
+            reader.IsDBNull(4) ? null : reader.GetString(4));
+
+    private readonly record struct PreparedItem(KnowledgeItem Item, float[] Vector);
+}

@@ -1,0 +1,84 @@
+using Microsoft.Extensions.Logging;
+using Mmrag.Storage.Embedded.Indexing;
+
+namespace Mmrag.Storage.Embedded;
+
+/// <summary>How an <see cref="EmbeddedKnowledgeStore"/> searches, indexes and persists. Validated when the store opens.</summary>
+public sealed class EmbeddedStoreOptions
+{
+    /// <summary>
+    /// A vector search over at most this many candidate vectors (all live items, or those a filter allows) is exact;
+    /// above it the HNSW graph is used, and the graph exists only once the collection has grown past it. Default 20,000.
+    /// </summary>
+    public int ExactSearchThreshold { get; set; } = 20_000;
+
+    /// <summary>
+    /// A filtered search is also exact when the filter allows less than this fraction of the live items, because a
+    /// graph walk would wade through mostly filtered-out nodes. Default 0.05.
+    /// </summary>
+    public double FilteredExactFraction { get; set; } = 0.05;
+
+    /// <summary>HNSW parameters (M, efConstruction, default efSearch, seed, build threads). A search uses ef = max(EfSearch, 2k).</summary>
+    public HnswOptions Hnsw { get; set; } = new() { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount / 2) };
+
+    /// <summary>
+    /// Build a missing or stale graph on a background thread after opening (searches are exact meanwhile); false
+    /// builds it before <c>OpenAsync</c> returns. Default true.
+    /// </summary>
+    public bool BuildIndexInBackground { get; set; } = true;
+
+    /// <summary>Save the graph to <c>vectors.hnsw</c> (in the background) after this many item changes since the last save; 0 saves only on dispose. Default 10,000.</summary>
+    public int SaveIndexAfterChanges { get; set; } = 10_000;
+
+    /// <summary>Rebuild the in-memory index from the live items once this fraction of its slots hold replaced or deleted items. Default 0.3.</summary>
+    public double CompactionDeadFraction { get; set; } = 0.3;
+
+    /// <summary>How long a write waits for another process's write lock on the database. Default 30 s.</summary>
+    public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Vectors whose L2 norm is further than this from 1 are normalized on write (a zero or non-finite vector is rejected). Default 1e-4.</summary>
+    public float NormTolerance { get; set; } = 1e-4f;
+
+    /// <summary>Where the store logs (index loads, rebuilds, saves); none by default.</summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        if (ExactSearchThreshold < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ExactSearchThreshold), ExactSearchThreshold, "EmbeddedStoreOptions.ExactSearchThreshold must be 0 or more.");
+        }
+
+        if (!(FilteredExactFraction is >= 0 and <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(FilteredExactFraction), FilteredExactFraction, "EmbeddedStoreOptions.FilteredExactFraction must be in [0, 1].");
+        }
+
+        if (Hnsw is null)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Hnsw), "EmbeddedStoreOptions.Hnsw must be set.");
+        }
+
+        Hnsw.Validate();
+        if (SaveIndexAfterChanges < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(SaveIndexAfterChanges), SaveIndexAfterChanges, "EmbeddedStoreOptions.SaveIndexAfterChanges must be 0 or more.");
+        }
+
+        if (!(CompactionDeadFraction is > 0 and <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(CompactionDeadFraction), CompactionDeadFraction, "EmbeddedStoreOptions.CompactionDeadFraction must be in (0, 1].");
+        }
+
+        if (BusyTimeout < TimeSpan.Zero || BusyTimeout.TotalMilliseconds > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(BusyTimeout), BusyTimeout, "EmbeddedStoreOptions.BusyTimeout must be between 0 and about 24 days.");
+        }
+
+        if (!(NormTolerance is >= 0 and < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(NormTolerance), NormTolerance, "EmbeddedStoreOptions.NormTolerance must be in [0, 1).");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Mmrag.Storage.Embedded.Indexing;
+
+/// <summary>What <see cref="IndexFile.Load"/> read: the graph (with its vectors) and the rowid of every slot (-1: dead).</summary>
+internal sealed record LoadedIndexFile(HnswIndex Hnsw, long[] SlotRowIds, long LiveCount);
+
+/// <summary>
+/// <c>vectors.hnsw</c>: the HNSW graph with its vectors (dead slots included, since the graph routes through them),
+/// preceded by a header that ties it to one database state and the rowid of every slot.
+/// </summary>
+/// <remarks>
+/// Layout (little endian): 64-byte header ("MMRAGKBI", version, header size, database generation, live count, slot
+/// count, dimension, knowledge base uid, XxHash3 of bytes 0..55 at 56); slot map (slot count × int64 rowid, -1 for a
+/// dead slot) and its XxHash3; then <see cref="HnswIndex.Save"/>'s format with the vectors. Written to a temporary
+/// file, flushed, then renamed over the old one, so a crash leaves the old file or the new one, never a mix; the
+/// store still checks everything on load and rebuilds from the database when anything disagrees.
+/// </remarks>
+internal static class IndexFile
+{
+    public const string FileName = "vectors.hnsw";
+    private const int Version = 1;
+    private const int HeaderSize = 64;
+    private static readonly byte[] s_magic = Encoding.ASCII.GetBytes("MMRAGKBI");
+
+    /// <summary>Writes the snapshot's graph (writer only: nothing may add slots meanwhile).</summary>
+    public static void Save(string path, IndexSnapshot snapshot, Guid uid)
+    {
+        HnswIndex hnsw = snapshot.Hnsw ?? throw new InvalidOperationException("There is no graph to save.");
+        int slots = snapshot.Vectors.Count;
+        var map = new long[slots];
+        for (int s = 0; s < slots; s++)
+        {
+            map[s] = snapshot.IsLive(s) ? snapshot.Table.RowIds[s] : -1;
+        }
+
+        var header = new byte[HeaderSize];
+        s_magic.CopyTo(header, 0);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(8), Version);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(12), HeaderSize);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), snapshot.Generation);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(24), snapshot.LiveCount);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(32), slots);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(36), snapshot.Vectors.Dimension);
+        uid.TryWriteBytes(header.AsSpan(40, 16));
+        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(56), XxHash3.HashToUInt64(header.AsSpan(0, 56)));
+
+        string temp = $"{path}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                stream.Write(header);
+                ReadOnlySpan<byte> mapBytes = MapBytes(map);
+                stream.Write(mapBytes);
+                Span<byte> hash = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64LittleEndian(hash, XxHash3.HashToUInt64(mapBytes));
+                stream.Write(hash);
+                hnsw.ContentStamp = (ulong)snapshot.Generation;
+                hnsw.Save(stream, includeVectors: true);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads the file if it belongs to knowledge base <paramref name="uid"/> at database generation
+    /// <paramref name="generation"/>; otherwise throws <see cref="VectorIndexFormatException"/> saying why.
+    /// </summary>
+    public static LoadedIndexFile Load(string path, Guid uid, long generation, int dimension)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        Span<byte> header = stackalloc byte[HeaderSize];
+        if (stream.ReadAtLeast(header, HeaderSize, throwOnEndOfStream: false) < HeaderSize || !header[..8].SequenceEqual(s_magic))
+        {
+            throw new VectorIndexFormatException("not an index file of this store, or truncated in its header");
+        }
+
+        if (BinaryPrimitives.ReadUInt64LittleEndian(header[56..]) != XxHash3.HashToUInt64(header[..56]))
+        {
+            throw new VectorIndexFormatException("header checksum mismatch");
+        }
+
+        int version = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
+        if (version != Version || BinaryPrimitives.ReadInt32LittleEndian(header[12..]) != HeaderSize)
+        {
+            throw new VectorIndexFormatException($"format version {version}, this build reads {Version}");
+        }
+
+        var fileUid = new Guid(header.Slice(40, 16));
+        if (fileUid != uid)
+        {
+            throw new VectorIndexFormatException($"it belongs to another knowledge base ({fileUid:D}, this one is {uid:D})");
+        }
+
+        long fileGeneration = BinaryPrimitives.ReadInt64LittleEndian(header[16..]);
+        if (fileGeneration != generation)
+        {
+            throw new VectorIndexFormatException($"it was saved at database generation {fileGeneration}, the database is at {generation}");
+        }
+
+        long liveCount = BinaryPrimitives.ReadInt64LittleEndian(header[24..]);
+        int slots = BinaryPrimitives.ReadInt32LittleEndian(header[32..]);
+        int fileDimension = BinaryPrimitives.ReadInt32LittleEndian(header[36..]);
+        if (fileDimension != dimension)
+        {
+            throw new VectorIndexFormatException($"dimension {fileDimension}, the knowledge base has {dimension}");
+        }
+
+        if (slots < 0 || liveCount < 0 || liveCount > slots || HeaderSize + (slots * 8L) + 8 > stream.Length)
+        {
+            throw new VectorIndexFormatException("slot counts out of range or file truncated");
+        }
+
+        var map = new long[slots];
+        Span<byte> mapBytes = MemoryMarshal.AsBytes(map.AsSpan());
+        stream.ReadExactly(mapBytes);
+        Span<byte> hash = stackalloc byte[8];
+        stream.ReadExactly(hash);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(hash) != XxHash3.HashToUInt64(mapBytes))
+        {
+            throw new VectorIndexFormatException("slot map checksum mismatch");
+        }
+
+        if (!BitConverter.IsLittleEndian)
+        {
+            for (int i = 0; i < map.Length; i++)
+            {
+                map[i] = BinaryPrimitives.ReverseEndianness(map[i]);
+            }
+        }
+
+        HnswIndex hnsw = HnswIndex.Load(stream);
+        if (hnsw.ContentStamp != (ulong)generation || hnsw.Vectors.Count != slots || hnsw.Dimension != dimension)
+        {
+            throw new VectorIndexFormatException("the graph does not match the file's header");
+        }
+
+        return new LoadedIndexFile(hnsw, map, liveCount);
+    }
+
+    public static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static ReadOnlySpan<byte> MapBytes(long[] map)
+    {
+        if (!BitConverter.IsLittleEndian)
+        {
+            for (int i = 0; i < map.Length; i++)
+            {
+                map[i] = BinaryPrimitives.ReverseEndianness(map[i]);
+            }
+        }
+
+        return MemoryMarshal.AsBytes(map.AsSpan());
+    }
+}
