@@ -21,6 +21,7 @@ internal static class CliErrors
         }
     }
 
-    public static bool IsUserFacing(Exception exception) => exception is ClipModelException or ImageDecodeException or Mmrag.Clip.Models.ModelDownloadException or IOException
+    public static bool IsUserFacing(Exception exception) => exception is ClipModelException or ImageDecodeException or Mmrag.Clip.Models.ModelDownloadException or Mmrag.Storage.KnowledgeStoreException
+        or Mmrag.Storage.EmbeddingSpaceMismatchException or Mmrag.Ingestion.DocumentLoadException or IOException
         or UnauthorizedAccessException or InvalidDataException or System.Text.Json.JsonException or FormatException;
 }
