@@ -1,4 +1,5 @@
 using Mmrag.Benchmarks.Clip;
+using Mmrag.Benchmarks.EndToEnd;
 using Mmrag.Benchmarks.VectorIndex;
 
 // Benchmark commands print tables; each compares with the reference measured in the same run where one exists.
@@ -6,6 +7,7 @@ return args.FirstOrDefault() switch
 {
     "clip" => await ClipThroughputBenchmark.RunAsync(args[1..]).ConfigureAwait(false),
     "vector-index" => VectorIndexBenchmark.Run(args[1..]),
+    "e2e" => await EndToEndBenchmark.RunAsync(args[1..]).ConfigureAwait(false),
     _ => Usage(),
 };
 
@@ -14,6 +16,7 @@ static int Usage()
     Console.Error.WriteLine("""
         usage: dotnet run -c Release --project benchmarks/Mmrag.Benchmarks -- COMMAND [options]
           clip [--model DIR] [--threads 2] [--seconds 6] [--reference] [--spin] [--latency-only]
+          e2e [--model DIR] [--images 200] [--items 100000] [--queries 200] [--spin]
           vector-index [--n 100k|1m] [--M 16] [--efc 200] [--efs 16,32,64,128,256] [--threads 2] [--reps 3]
         """);
     return 2;

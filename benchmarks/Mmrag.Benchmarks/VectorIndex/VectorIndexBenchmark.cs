@@ -473,7 +473,7 @@ public static class VectorIndexBenchmark
     }
 
     /// <summary>TEXMEX .fvecs/.ivecs: per record an int32 dimension then that many float32/int32.</summary>
-    private static class Texmex
+    internal static class Texmex
     {
         public static VectorSet ReadVectorSet(string path)
         {

@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using System.Globalization;
+using Mmrag.Benchmarks.VectorIndex;
+using Mmrag.Clip.Inference;
+using Mmrag.Ingestion.Chunking;
+using Mmrag.Ingestion.Loaders;
+using Mmrag.Ingestion.Pipeline;
+using Mmrag.Knowledge;
+using Mmrag.Retrieval.Search;
+using Mmrag.Storage.Embedded;
+using SkiaSharp;
+using UglyToad.PdfPig.Content;
+using UglyToad.PdfPig.Core;
+using UglyToad.PdfPig.Fonts.Standard14Fonts;
+using UglyToad.PdfPig.Writer;
+
+namespace Mmrag.Benchmarks.EndToEnd;
+
+/// <summary>
+/// The knowledge base end to end with the full-size (random-weight) ViT-B/32: ingest rate on a folder of JPEGs and on a
+/// PDF with images, and text-query latency (embed + hybrid search + fusion + calibration) over 100k stored items.
+/// Usage: <c>e2e [--model DIR] [--images 200] [--items 100000] [--queries 200]</c>.
+/// </summary>
+public static class EndToEndBenchmark
+{
+    private static readonly string[] Words =
+    [
+        "garden", "flower", "storm", "river", "mountain", "engine", "bicycle", "kitchen", "window", "forest", "ocean", "bridge",
+        "camera", "capacity", "battery", "leaf", "stone", "winter", "summer", "market", "train", "castle", "desert", "lamp",
+    ];
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = BenchOptions.Parse(args);
+        var benchDir = Environment.GetEnvironmentVariable("MMRAG_BENCH_DIR") ?? "/tmp/mmrag-bench";
+        var modelDir = options.Get("--model") ?? Path.Combine(benchDir, "models", "vit-b-32-random");
+        var imageCount = int.Parse(options.Get("--images") ?? "200", CultureInfo.InvariantCulture);
+        var itemCount = int.Parse(options.Get("--items") ?? "100000", CultureInfo.InvariantCulture);
+        var queryCount = int.Parse(options.Get("--queries") ?? "200", CultureInfo.InvariantCulture);
+        var work = Path.Combine(benchDir, "e2e");
+        Directory.CreateDirectory(work);
+
+        using var model = ClipModel.Load(modelDir, new ClipModelOptions { IntraOpThreads = 2, AllowSpinning = options.Has("--spin") });
+        model.WarmUp();
+        using var texts = new ClipTextEmbeddingGenerator(model);
+        using var images = new ClipImageEmbeddingGenerator(model);
+        var chunker = new TextChunker(text => model.Tokenizer.EncodeToIds(text).Length);
+        var loaders = LoaderRegistry.CreateDefault(chunker);
+        var rows = new List<string[]> { new[] { "measure", "value" } };
+
+        // 1. A folder of JPEGs with descriptions.
+        var folder = WriteJpegFolder(Path.Combine(work, $"jpegs-{imageCount}"), imageCount);
+        var kbFolder = Path.Combine(work, "kb-jpegs");
+        ResetFolder(kbFolder);
+        await using (var store = await EmbeddedKnowledgeStore.OpenAsync(kbFolder, new EmbeddingSpace(model.ModelId, model.Dimension)).ConfigureAwait(false))
+        {
+            var pipeline = new IngestionPipeline(store, texts, images, loaders);
+            var summary = await pipeline.IngestAsync([folder], new IngestionOptions { KnowledgeBaseDirectory = kbFolder }).ConfigureAwait(false);
+            rows.Add([$"ingest {imageCount} JPEGs 1024x768 + descriptions (items/s)", $"{summary.Items / summary.Elapsed.TotalSeconds:F2} ({summary.Items} items, {summary.Elapsed.TotalSeconds:F1} s)"]);
+            var again = await pipeline.IngestAsync([folder], new IngestionOptions { KnowledgeBaseDirectory = kbFolder }).ConfigureAwait(false);
+            rows.Add(["re-ingest unchanged folder (s)", $"{again.Elapsed.TotalSeconds:F2} ({again.Unchanged} unchanged, {again.Embedded} embedded)"]);
+        }
+
+        // 2. A PDF with text and images.
+        var pdf = WritePdf(Path.Combine(work, "report.pdf"), pages: 30);
+        var kbPdf = Path.Combine(work, "kb-pdf");
+        ResetFolder(kbPdf);
+        await using (var store = await EmbeddedKnowledgeStore.OpenAsync(kbPdf, new EmbeddingSpace(model.ModelId, model.Dimension)).ConfigureAwait(false))
+        {
+            var pipeline = new IngestionPipeline(store, texts, images, loaders);
+            var summary = await pipeline.IngestAsync([pdf], new IngestionOptions { KnowledgeBaseDirectory = kbPdf }).ConfigureAwait(false);
+            rows.Add([$"ingest a 30-page PDF with 30 images (items/s)", $"{summary.Items / summary.Elapsed.TotalSeconds:F2} ({summary.Items} items, {summary.Elapsed.TotalSeconds:F1} s)"]);
+        }
+
+        // 3. Query latency over 100k items (vectors from gen_data.py, keyword text from a small vocabulary).
+        var kbLarge = Path.Combine(work, $"kb-{itemCount}");
+        var space = new EmbeddingSpace(model.ModelId, model.Dimension);
+        if (!File.Exists(Path.Combine(kbLarge, EmbeddedKnowledgeStore.DatabaseFileName)))
+        {
+            ResetFolder(kbLarge);
+            var vectors = VectorIndexBenchmark.Texmex.ReadFloats(Path.Combine(benchDir, "data", "base_100k.fvecs"), out var n, out var d);
+            if (d != model.Dimension)
+            {
+                throw new InvalidOperationException($"base vectors are {d}-d, the model is {model.Dimension}-d");
+            }
+
+            var fill = Stopwatch.StartNew();
+            await using var store = await EmbeddedKnowledgeStore.OpenAsync(kbLarge, space).ConfigureAwait(false);
+            var random = new Random(1);
+            const int PerDocument = 1000;
+            for (var start = 0; start < Math.Min(itemCount, n); start += PerDocument)
+            {
+                var documentId = $"doc{start / PerDocument:D4}";
+                var items = new List<KnowledgeItem>(PerDocument);
+                for (var i = start; i < Math.Min(start + PerDocument, itemCount); i++)
+                {
+                    var text = string.Join(' ', Enumerable.Range(0, 12).Select(_ => Words[random.Next(Words.Length)]));
+                    items.Add(new KnowledgeItem
+                    {
+                        Id = $"item{i:D6}",
+                        DocumentId = documentId,
+                        Kind = i % 2 == 0 ? ItemKind.Image : ItemKind.TextChunk,
+                        ContentHash = $"{i:x64}",
+                        Text = text,
+                        ImagePath = i % 2 == 0 ? $"/synthetic/{i}.jpg" : null,
+                        Provenance = new Provenance($"/synthetic/{documentId}.txt", Position: i - start),
+                        Vector = vectors.AsMemory(i * d, d),
+                    });
+                }
+
+                await store.UpsertDocumentAsync(new DocumentRecord(documentId, $"/synthetic/{documentId}.txt", $"{start:x64}", "text/plain", null, items.Count, DateTimeOffset.UtcNow), items).ConfigureAwait(false);
+            }
+
+            rows.Add([$"store {itemCount} items (inserts/s)", $"{itemCount / fill.Elapsed.TotalSeconds:F0}"]);
+        }
+
+        await using (var store = await EmbeddedKnowledgeStore.OpenExistingAsync(kbLarge).ConfigureAwait(false))
+        {
+            var searcher = new KnowledgeSearcher(store, texts, images);
+            var random = new Random(2);
+            var queries = Enumerable.Range(0, queryCount)
+                .Select(_ => string.Join(' ', Enumerable.Range(0, random.Next(3, 8)).Select(_ => Words[random.Next(Words.Length)])))
+                .ToArray();
+            for (var i = 0; i < 5; i++)
+            {
+                _ = await searcher.SearchAsync(new SearchRequest { Text = queries[i], K = 10, Threshold = 0 }).ConfigureAwait(false);
+            }
+
+            var total = new List<double>();
+            var embed = new List<double>();
+            var search = new List<double>();
+            var calibration = new List<double>();
+            foreach (var query in queries)
+            {
+                var start = Stopwatch.GetTimestamp();
+                var result = await searcher.SearchAsync(new SearchRequest { Text = query, K = 10, Threshold = 0 }).ConfigureAwait(false);
+                total.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                embed.Add(result.EmbedTime.TotalMilliseconds);
+                search.Add(result.SearchTime.TotalMilliseconds);
+                calibration.Add(result.CalibrationTime.TotalMilliseconds);
+            }
+
+            total.Sort();
+            embed.Sort();
+            search.Sort();
+            calibration.Sort();
+            rows.Add([$"text query over {itemCount} items, hybrid, p50 / p95 (ms)",
+                $"{total[total.Count / 2]:F2} / {total[(int)(total.Count * 0.95)]:F2}  (p50: embed {embed[embed.Count / 2]:F2}, search {search[search.Count / 2]:F2}, calibration {calibration[calibration.Count / 2]:F2})"]);
+        }
+
+        var width = rows.Max(r => r[0].Length);
+        foreach (var (row, index) in rows.Select((r, i) => (r, i)))
+        {
+            Console.WriteLine($"| {row[0].PadRight(width)} | {row[1]} |");
+            if (index == 0)
+            {
+                Console.WriteLine($"|{new string('-', width + 2)}|---|");
+            }
+        }
+
+        return 0;
+    }
+
+    private static void ResetFolder(string folder)
+    {
+        if (Directory.Exists(folder))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static string WriteJpegFolder(string folder, int count)
+    {
+        Directory.CreateDirectory(folder);
+        var descriptions = new List<string>();
+        for (var i = 0; i < count; i++)
+        {
+            var path = Path.Combine(folder, $"img_{i:D4}.jpg");
+            if (!File.Exists(path))
+            {
+                File.WriteAllBytes(path, Jpeg(1024, 768, i));
+            }
+
+            descriptions.Add($$"""{"image_path": "img_{{i:D4}}.jpg", "description": "synthetic photo {{i}} of a {{Words[i % Words.Length]}} near a {{Words[(i * 7) % Words.Length]}}"}""");
+        }
+
+        File.WriteAllLines(Path.Combine(folder, "description.json"), descriptions);
+        return folder;
+    }
+
+    private static string WritePdf(string path, int pages)
+    {
+        using var builder = new PdfDocumentBuilder();
+        var font = builder.AddStandard14Font(Standard14Font.Helvetica);
+        for (var p = 0; p < pages; p++)
+        {
+            var page = builder.AddPage(PageSize.A4);
+            page.AddText($"Section {p + 1}: the {Words[p % Words.Length]}", 16, new PdfPoint(50, 790), font);
+            for (var line = 0; line < 20; line++)
+            {
+                page.AddText(string.Join(' ', Enumerable.Range(0, 10).Select(w => Words[(p * 31 + line * 7 + w) % Words.Length])) + ".", 10, new PdfPoint(50, 760 - line * 14), font);
+            }
+
+            page.AddJpeg(Jpeg(800, 600, 1000 + p), new PdfRectangle(50, 80, 450, 380));
+        }
+
+        File.WriteAllBytes(path, builder.Build());
+        return path;
+    }
+
+    private static byte[] Jpeg(int width, int height, int seed)
+    {
+        var random = new Random(seed);
+        using var bitmap = new SKBitmap(width, height);
+        using (var canvas = new SKCanvas(bitmap))
+        {
+            canvas.Clear(new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256)));
+            using var paint = new SKPaint { IsAntialias = true };
+            for (var s = 0; s < 30; s++)
+            {
+                paint.Color = new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256));
+                canvas.DrawCircle(random.Next(width), random.Next(height), random.Next(10, width / 4), paint);
+            }
+        }
+
+        using var data = bitmap.Encode(SKEncodedImageFormat.Jpeg, 90);
+        return data.ToArray();
+    }
+}
