@@ -156,6 +156,20 @@ public sealed class OpenAiCompatibleChatClientTests
         Assert.Single(server.Requests);
     }
 
+    [Theory]
+    [InlineData("{}")]
+    [InlineData("{\"choices\":5}")]
+    [InlineData("{\"id\":\"a\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"x\"},\"finish_reason\":\"weird\"}]}")]
+    public async Task GetResponse_JsonThatIsNotACompletion_ThrowsLlmException(string body)
+    {
+        await using var server = new FakeOpenAiServer { DefaultReply = Reply.Raw(200, body) };
+
+        var ex = await Assert.ThrowsAsync<LlmException>(() => OpenAiCompatibleChatClientFactory.Create(Options(server.BaseUrl)).GetResponseAsync(Hello));
+
+        Assert.Contains("not an OpenAI chat completion", ex.Message, StringComparison.Ordinal);
+        Assert.False(ex.IsTransient);
+    }
+
     [Fact]
     public async Task GetStreamingResponse_503ThenStream_RetriesAndStreamsTokensInOrderWithUsage()
     {
