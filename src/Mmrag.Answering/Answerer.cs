@@ -3,10 +3,12 @@ using System.Text;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Mmrag.Answering.Captioning;
 using Mmrag.Answering.Citations;
 using Mmrag.Answering.Images;
 using Mmrag.Answering.Llm;
 using Mmrag.Answering.Prompting;
+using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
 
 namespace Mmrag.Answering;
@@ -137,7 +139,7 @@ public sealed class Answerer
                 Text = text, Image = question.Image, Target = SearchTarget.All,
                 K = options.K, KImages = options.KImages, KText = options.KText, Threshold = options.Threshold,
             }, cancellationToken).ConfigureAwait(false);
-            return [.. result.Hits.Select(h => new SourceCandidate(h.Item, h.Score, h.CalibratedScore, SendImage: true))];
+            return [.. DistinctImages(result.Hits).Select(h => new SourceCandidate(AsSource(h.Item), h.Score, h.CalibratedScore, SendImage: true))];
         }
 
         if (text is null)
@@ -157,12 +159,27 @@ public sealed class Answerer
         }, cancellationToken).ConfigureAwait(false);
 
         var sendImages = options.Strategy == AnswerStrategy.TextWithImages;
-        return [.. chunks.Hits
-            .Concat(images?.Hits.Where(h => h.MatchedBy != MatchedBy.Vector) ?? [])
-            .OrderByDescending(h => h.CalibratedScore)
+        return [.. DistinctImages(chunks.Hits
+                .Concat(images?.Hits.Where(h => h.MatchedBy != MatchedBy.Vector) ?? [])
+                .OrderByDescending(h => h.CalibratedScore))
             .Take(options.K)
-            .Select(h => new SourceCandidate(h.Item, h.Score, h.CalibratedScore, sendImages))];
+            .Select(h => new SourceCandidate(AsSource(h.Item), h.Score, h.CalibratedScore, sendImages))];
     }
+
+    // A caption chunk (a text chunk with an image path, see StoreCaptioning) stands for its image: the source is the
+    // image, described by the caption. The image and its caption chunk count once, at the better score.
+    private static IEnumerable<SearchHit> DistinctImages(IEnumerable<SearchHit> hits) =>
+        hits.DistinctBy(h => h.Item.ImagePath is { } path ? "image:" + path : "item:" + h.Item.Id);
+
+    private static KnowledgeItem AsSource(KnowledgeItem item) =>
+        item.Kind == ItemKind.TextChunk && !string.IsNullOrEmpty(item.ImagePath)
+            ? item with
+            {
+                Kind = ItemKind.Image,
+                Id = item.Id.EndsWith(StoreCaptioning.CaptionIdSuffix, StringComparison.Ordinal) ? item.Id[..^StoreCaptioning.CaptionIdSuffix.Length] : item.Id,
+                Description = string.IsNullOrWhiteSpace(item.Description) ? item.Text : item.Description,
+            }
+            : item;
 
     private static ChatOptions ChatOptionsFor(AnswerOptions options) => new()
     {

@@ -62,6 +62,8 @@ public sealed class KnowledgeBaseFixture : IAsyncLifetime
         (UndescribedImage, 224, 224, null),
     ];
 
+    internal static ClipModel SharedModel => Model.Value;
+
     private static readonly Lazy<ClipModel> Model = new(() => ClipModel.Load(ClipFixtures.ModelDirectory, new ClipModelOptions { IntraOpThreads = 1 }));
 
     private readonly string _folder = Path.Combine(Path.GetTempPath(), "mmrag-answering-tests-" + Guid.NewGuid().ToString("N"));
