@@ -108,6 +108,8 @@ public sealed class Answerer
             throw new ArgumentException("A question needs text, an image, or both.", nameof(question));
         }
 
+        // Encoded before retrieval: an undecodable image is the caller's error, reported before any work.
+        var questionImage = _promptBuilder.EncodeQuestionImage(question, options);
         var candidates = await RetrieveAsync(question, options, cancellationToken).ConfigureAwait(false);
         var noContext = candidates.Count == 0;
         if (noContext)
@@ -115,7 +117,7 @@ public sealed class Answerer
             Log.NoContext(_logger, options.NoContextBehavior.ToString());
         }
 
-        var prompt = await _promptBuilder.BuildAsync(question, candidates, options, cancellationToken).ConfigureAwait(false);
+        var prompt = await _promptBuilder.BuildAsync(question, questionImage, candidates, options, cancellationToken).ConfigureAwait(false);
         Answer? final = null;
         if (_chatClient is null)
         {

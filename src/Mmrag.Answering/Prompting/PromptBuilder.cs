@@ -56,34 +56,47 @@ public sealed class PromptBuilder
     }
 
     /// <summary>Builds the prompt for <paramref name="question"/> over <paramref name="candidates"/> (retrieval order).</summary>
-    public async Task<Prompt> BuildAsync(Question question, IReadOnlyList<SourceCandidate> candidates, AnswerOptions options,
+    /// <exception cref="ArgumentException">The question's image cannot be decoded.</exception>
+    public Task<Prompt> BuildAsync(Question question, IReadOnlyList<SourceCandidate> candidates, AnswerOptions options,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(question);
-        ArgumentNullException.ThrowIfNull(candidates);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        return BuildAsync(question, EncodeQuestionImage(question, options), candidates, options, cancellationToken);
+    }
 
+    /// <summary>The question's image as it will be sent (null when there is none or the strategy sends no images).</summary>
+    internal EncodedImage? EncodeQuestionImage(Question question, AnswerOptions options)
+    {
+        if (options.Strategy == AnswerStrategy.TextOnly || question.Image is not { } image)
+        {
+            return null;
+        }
+
+        try
+        {
+            return _reencoder.Reencode(image.Data, options.MaxImageSide, options.JpegQuality);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new ArgumentException($"The question's image could not be decoded: {ex.Message}", nameof(question), ex);
+        }
+    }
+
+    internal async Task<Prompt> BuildAsync(Question question, EncodedImage? questionImage, IReadOnlyList<SourceCandidate> candidates,
+        AnswerOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
         var sendsImages = options.Strategy != AnswerStrategy.TextOnly;
         var imageCount = 0;
         long pixels = 0;
         EncodedImage? userImage = null;
-        if (sendsImages && question.Image is { } image)
+        if (questionImage is not null && options.MaxImages >= 1 && questionImage.Pixels <= options.MaxTotalPixels)
         {
-            try
-            {
-                var encoded = _reencoder.Reencode(image.Data, options.MaxImageSide, options.JpegQuality);
-                if (options.MaxImages >= 1 && encoded.Pixels <= options.MaxTotalPixels)
-                {
-                    userImage = encoded;
-                    imageCount = 1;
-                    pixels = encoded.Pixels;
-                }
-            }
-            catch (InvalidDataException ex)
-            {
-                throw new ArgumentException($"The question's image could not be decoded: {ex.Message}", nameof(question), ex);
-            }
+            userImage = questionImage;
+            imageCount = 1;
+            pixels = questionImage.Pixels;
         }
 
         // The budget goes to the best images first, whatever their place among the sources.

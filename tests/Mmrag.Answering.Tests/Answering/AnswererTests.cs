@@ -273,4 +273,65 @@ public sealed class AnswererTests(KnowledgeBaseFixture kb) : IClassFixture<Knowl
 
         Assert.Contains("model does not support images", ex.Message, StringComparison.Ordinal);
     }
+    [Fact]
+    public async Task Ask_ImageOnlyQuestion_RetrievesWithTheImageAndSendsIt()
+    {
+        var answer = await CreateAnswerer().AskAsync(new Question("", new DataContent(TestImages.Png(300, 200, seed: 3), "image/png")), Everything);
+
+        var user = UserMessage(Assert.Single(_server.Requests));
+        Assert.StartsWith("Question: (see the image)", Wire.AllText(user), StringComparison.Ordinal);
+        Assert.Equal((300, 200), TestImages.DecodeJpegDataUrl(Wire.ImageUrls(user)[0]));
+        Assert.NotEmpty(answer.Sources);
+    }
+
+    [Fact]
+    public async Task Ask_TextWithImagesAndUserImage_SendsUserImageAndMatchedImage()
+    {
+        await CreateAnswerer().AskAsync(new Question("zanzibar", new DataContent(TestImages.Png(1000, 500), "image/png")),
+            Everything with { Strategy = AnswerStrategy.TextWithImages });
+
+        var sizes = Wire.ImageUrls(UserMessage(Assert.Single(_server.Requests))).Select(TestImages.DecodeJpegDataUrl).ToList();
+        Assert.Equal([(512, 256), (512, 384)], sizes);
+    }
+
+    [Fact]
+    public async Task Ask_UndecodableUserImage_ThrowsArgumentExceptionWithoutRequest()
+    {
+        await Assert.ThrowsAsync<ArgumentException>(() =>
+            CreateAnswerer().AskAsync(new Question("kettle", new DataContent("not an image"u8.ToArray(), "image/png")), Everything));
+
+        Assert.Empty(_server.Requests);
+    }
+
+    [Fact]
+    public async Task Ask_ConcurrentQuestions_EachGetsItsOwnRequestAndAnswer()
+    {
+        var answerer = CreateAnswerer();
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => answerer.AskAsync(new Question($"question {i}"), Everything with { MaxImages = 1 })));
+
+        Assert.Equal(4, _server.Requests.Count);
+        Assert.All(answers, a => Assert.Equal("OK", a.Text));
+        Assert.Equal(Enumerable.Range(0, 4).Select(i => $"Question: question {i}").Order(),
+            _server.Requests.Select(r => Wire.Parts(UserMessage(r))[0]["text"]!.GetValue<string>()).Order());
+    }
+
+    [Fact]
+    public async Task AskStreaming_Cancelled_StopsWithOperationCanceled()
+    {
+        _server.DefaultReply = Reply.Slow(TimeSpan.FromSeconds(5), Reply.Text("late"));
+        using var cts = new CancellationTokenSource();
+        var updates = new List<AnswerUpdate>();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (var update in CreateAnswerer().AskStreamingAsync(new Question("kettle"), Everything, cts.Token))
+            {
+                updates.Add(update);
+                await cts.CancelAsync(); // after the sources, while the LLM is still silent
+            }
+        });
+
+        Assert.Equal(AnswerUpdateKind.Sources, Assert.Single(updates).Kind);
+    }
 }
