@@ -16,6 +16,7 @@ public static class MmragCommandLine
         root.Subcommands.Add(ModelsCommand.Create());
         root.Subcommands.Add(IngestCommand.Create());
         root.Subcommands.Add(SearchCommand.Create());
+        root.Subcommands.Add(AskCommand.Create());
         root.Subcommands.Add(KbCommand.Create());
         return root;
     }

@@ -22,6 +22,7 @@ internal static class CliErrors
     }
 
     public static bool IsUserFacing(Exception exception) => exception is ClipModelException or ImageDecodeException or Mmrag.Clip.Models.ModelDownloadException or Mmrag.Storage.KnowledgeStoreException
-        or Mmrag.Storage.EmbeddingSpaceMismatchException or Mmrag.Ingestion.DocumentLoadException or IOException
+        or Mmrag.Storage.EmbeddingSpaceMismatchException or Mmrag.Ingestion.DocumentLoadException or Mmrag.Answering.Llm.LlmException
+        or IOException
         or UnauthorizedAccessException or InvalidDataException or System.Text.Json.JsonException or FormatException;
 }

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Mmrag.Answering.Captioning;
+using Mmrag.Answering.Llm;
 using Mmrag.Ingestion.Pipeline;
 
 namespace Mmrag.Cli.Commands;
@@ -13,15 +15,27 @@ internal static class IngestCommand
         var descriptions = new Option<string?>("--descriptions") { Description = "Image descriptions file (description.json JSON Lines, JSON array, or CSV with image_path,description)." };
         var prune = new Option<bool>("--prune") { Description = "Remove documents whose files under the given folders are gone." };
         var tags = new Option<string[]>("--tag") { Description = "Tag every ingested item (repeatable)." };
+        var caption = new Option<bool>("--caption")
+        {
+            Description = "Caption every image without a description with the vision LLM (MMRAG_LLM_* / MMRAG_LLM_CAPTION_MODEL), for the text strategies.",
+        };
         var command = new Command("ingest", "Ingest images (with descriptions), text, Markdown, HTML and PDF files into the knowledge base.");
         command.Arguments.Add(paths);
         kb.AddTo(command);
         command.Options.Add(descriptions);
         command.Options.Add(prune);
         command.Options.Add(tags);
+        command.Options.Add(caption);
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             var output = parseResult.InvocationConfiguration.Output;
+            var llm = LlmOptions.FromEnvironment();
+            if (parseResult.GetValue(caption) && !llm.IsConfigured)
+            {
+                await parseResult.InvocationConfiguration.Error.WriteLineAsync($"error: --caption needs a vision LLM. {LlmOptions.ConfigurationHint}");
+                return CliErrors.Failure;
+            }
+
             await using var session = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken).ConfigureAwait(false);
             var pipeline = session.CreatePipeline();
             var options = new IngestionOptions
@@ -47,7 +61,21 @@ internal static class IngestCommand
                 await output.WriteLineAsync($"  skipped: {skipped}").ConfigureAwait(false);
             }
 
-            return summary.Failed > 0 ? 3 : 0;
+            var captionFailures = 0;
+            if (parseResult.GetValue(caption))
+            {
+                using var chat = OpenAiCompatibleChatClientFactory.Create(llm, llm.EffectiveCaptionModel);
+                var captioner = new ImageCaptioner(chat);
+                var captions = await captioner.CaptionStoreAsync(session.Store, session.TextEmbedder, cancellationToken: cancellationToken);
+                captionFailures = captions.Failures.Count;
+                await output.WriteLineAsync($"captioned {captions.Captioned} images in {captions.Documents} documents ({captionFailures} failed)");
+                foreach (var failure in captions.Failures)
+                {
+                    await output.WriteLineAsync($"  caption failed: {failure.Item.ImagePath ?? failure.Item.Provenance.SourcePath}: {failure.Error}");
+                }
+            }
+
+            return summary.Failed + captionFailures > 0 ? 3 : 0;
         }));
         return command;
     }

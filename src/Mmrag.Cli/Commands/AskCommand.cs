@@ -1,0 +1,230 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using Mmrag.Answering;
+using Mmrag.Answering.Llm;
+using Mmrag.Knowledge;
+
+namespace Mmrag.Cli.Commands;
+
+/// <summary>
+/// <c>mmrag ask "QUESTION" [--image PATH]</c>: retrieves sources, streams the LLM's answer, then prints the numbered
+/// sources (text) or one JSON object <c>{answer, citations, sources, usage}</c> (json).
+/// </summary>
+internal static class AskCommand
+{
+    public static Command Create()
+    {
+        var kb = new KnowledgeBaseOptions();
+        var question = new Argument<string>("question") { Description = "The question." };
+        var image = new Option<string?>("--image", "-i") { Description = "A photo to ask about (e.g. a product photo)." };
+        var strategy = new Option<string>("--strategy")
+        {
+            Description = "multimodal (CLIP across modalities; default), text+images (text retrieval, original images sent) or text (text only; images via captions).",
+            DefaultValueFactory = static _ => "multimodal",
+        };
+        strategy.AcceptOnlyFromAmong("multimodal", "text+images", "text");
+        var k = new Option<int>("--k") { Description = "Sources to retrieve.", DefaultValueFactory = static _ => 8 };
+        var maxImages = new Option<int>("--max-images") { Description = "Most images sent to the LLM (the user's image included).", DefaultValueFactory = static _ => 4 };
+        var threshold = new Option<double?>("--threshold") { Description = "Minimum calibrated score of a source (0..1)." };
+        var decline = new Option<bool>("--decline-without-context") { Description = "When no source is relevant, decline instead of answering without sources." };
+        var format = new Option<string>("--format") { Description = "text or json.", DefaultValueFactory = static _ => "text" };
+        format.AcceptOnlyFromAmong("text", "json");
+        var command = new Command("ask", "Answer a question from the knowledge base with a (vision) LLM, citing its sources.");
+        command.Arguments.Add(question);
+        kb.AddTo(command);
+        foreach (var option in new Option[] { image, strategy, k, maxImages, threshold, decline, format })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
+        {
+            var output = parseResult.InvocationConfiguration.Output;
+            var error = parseResult.InvocationConfiguration.Error;
+            var llm = LlmOptions.FromEnvironment();
+            using var chat = llm.IsConfigured ? OpenAiCompatibleChatClientFactory.Create(llm) : null;
+            await using var session = await kb.OpenAsync(parseResult, create: false, withModel: true, cancellationToken).ConfigureAwait(false);
+            var answerer = new Answerer(session.CreateSearcher(), chat);
+
+            DataContent? picture = null;
+            if (parseResult.GetValue(image) is { } imagePath)
+            {
+                picture = new DataContent(await File.ReadAllBytesAsync(imagePath, cancellationToken), "application/octet-stream") { Name = Path.GetFileName(imagePath) };
+            }
+
+            var options = new AnswerOptions
+            {
+                Strategy = parseResult.GetValue(strategy) switch
+                {
+                    "text" => AnswerStrategy.TextOnly,
+                    "text+images" => AnswerStrategy.TextWithImages,
+                    _ => AnswerStrategy.Multimodal,
+                },
+                K = parseResult.GetValue(k),
+                MaxImages = parseResult.GetValue(maxImages),
+                Threshold = parseResult.GetValue(threshold),
+                NoContextBehavior = parseResult.GetValue(decline) ? NoContextBehavior.Decline : NoContextBehavior.AnswerWithoutContext,
+            };
+
+            var json = parseResult.GetValue(format) == "json";
+            Answer? answer = null;
+            await foreach (var update in answerer.AskStreamingAsync(new Question(parseResult.GetValue(question)!, picture), options, cancellationToken))
+            {
+                switch (update.Kind)
+                {
+                    case AnswerUpdateKind.Sources when !json && update.NoContext:
+                        await error.WriteLineAsync("note: nothing in the knowledge base scored above the threshold; the answer is not based on any source.");
+                        break;
+                    case AnswerUpdateKind.Token when !json:
+                        await output.WriteAsync(update.Text);
+                        await output.FlushAsync(cancellationToken);
+                        break;
+                    case AnswerUpdateKind.Completed:
+                        answer = update.Answer;
+                        break;
+                }
+            }
+
+            if (answer is null)
+            {
+                throw new InvalidOperationException("The answer stream ended without a completed answer.");
+            }
+
+            if (json)
+            {
+                await output.WriteLineAsync(ToJson(answer));
+                return 0;
+            }
+
+            if (!answer.LlmCalled)
+            {
+                await output.WriteLineAsync(answer.Text);
+            }
+            else
+            {
+                await output.WriteLineAsync();
+            }
+
+            await WriteSourcesAsync(output, answer);
+            if (!answerer.HasLlm)
+            {
+                await error.WriteLineAsync(LlmOptions.ConfigurationHint);
+            }
+
+            if (answer.UnresolvedCitations.Count > 0)
+            {
+                await error.WriteLineAsync($"warning: the answer cites [{string.Join("], [", answer.UnresolvedCitations)}], which match no source.");
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static async Task WriteSourcesAsync(TextWriter output, Answer answer)
+    {
+        if (answer.Sources.Count == 0)
+        {
+            await output.WriteLineAsync("sources: none");
+            return;
+        }
+
+        await output.WriteLineAsync("sources:");
+        var cited = answer.Citations.Select(static c => c.Number).ToHashSet();
+        foreach (var source in answer.Sources)
+        {
+            var where = source.SourcePath + (source.Page is { } page ? $" p.{page}" : "") + (source.Item.Provenance.Section is { Length: > 0 } section ? $" § {section}" : "");
+            var kind = source.Kind == ItemKind.Image ? (source.ImageSent ? "image (sent)" : "image") : "text";
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"  [{source.Number}]{(cited.Contains(source.Number) ? "*" : " ")} {source.Score:0.000} {kind,-12} {where}"));
+        }
+    }
+
+    internal static string ToJson(Answer answer)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = JsonLines.CreateWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("answer", answer.Text);
+            writer.WriteBoolean("no_context", answer.NoContext);
+            writer.WriteString("strategy", answer.Strategy.ToString());
+            writer.WriteStartArray("citations");
+            foreach (var citation in answer.Citations)
+            {
+                writer.WriteStartObject();
+                writer.WriteNumber("n", citation.Number);
+                WriteSourceFields(writer, citation.Source);
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+            writer.WriteStartArray("unresolved_citations");
+            foreach (var number in answer.UnresolvedCitations)
+            {
+                writer.WriteNumberValue(number);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteStartArray("sources");
+            foreach (var source in answer.Sources)
+            {
+                writer.WriteStartObject();
+                writer.WriteNumber("n", source.Number);
+                WriteSourceFields(writer, source);
+                writer.WriteString(source.Kind == ItemKind.Image ? "description" : "text", source.Kind == ItemKind.Image ? source.Item.Description ?? source.Item.Text : source.Item.Text);
+                writer.WriteBoolean("image_sent", source.ImageSent);
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+            if (answer.Usage is { } usage)
+            {
+                writer.WriteStartObject("usage");
+                WriteCount(writer, "input_tokens", usage.InputTokenCount);
+                WriteCount(writer, "output_tokens", usage.OutputTokenCount);
+                WriteCount(writer, "total_tokens", usage.TotalTokenCount);
+                writer.WriteEndObject();
+            }
+            else
+            {
+                writer.WriteNull("usage");
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    private static void WriteSourceFields(Utf8JsonWriter writer, AnswerSource source)
+    {
+        writer.WriteString("kind", source.Kind == ItemKind.Image ? "image" : "text");
+        writer.WriteString("source", source.SourcePath);
+        if (source.Page is { } page)
+        {
+            writer.WriteNumber("page", page);
+        }
+        else
+        {
+            writer.WriteNull("page");
+        }
+
+        writer.WriteString("image_path", source.ImagePath);
+        writer.WriteNumber("score", Math.Round(source.Score, 6));
+    }
+
+    private static void WriteCount(Utf8JsonWriter writer, string name, long? value)
+    {
+        if (value is { } v)
+        {
+            writer.WriteNumber(name, v);
+        }
+        else
+        {
+            writer.WriteNull(name);
+        }
+    }
+}
