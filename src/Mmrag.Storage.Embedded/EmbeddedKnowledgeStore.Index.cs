@@ -147,21 +147,13 @@ public sealed partial class EmbeddedKnowledgeStore
         }
 
         LoadFromDatabase(connection, generation, cancellationToken);
-        if (_index.Current.LiveCount > _options.ExactSearchThreshold)
+        if (_options.BuildIndexInBackground)
         {
-            if (_options.BuildIndexInBackground)
-            {
-                ScheduleMaintenance();
-            }
-            else
-            {
-                IndexBuild build = _index.PrepareBuild(compact: false, buildGraph: true);
-                _index.RunBuild(build, cancellationToken);
-                _index.CompleteBuild(build);
-                _graphBuilds++;
-                _indexVersion++;
-                SaveIndexLocked();
-            }
+            ScheduleMaintenance();
+        }
+        else if (_index.Current.LiveCount > _options.ExactSearchThreshold)
+        {
+            RebuildLocked(compact: false, graph: true, cancellationToken);
         }
     }
 
@@ -388,7 +380,10 @@ public sealed partial class EmbeddedKnowledgeStore
         }
     }
 
-    /// <summary>Starts a background build, compaction or save when one is due (write lock held, or during open).</summary>
+    /// <summary>
+    /// Starts a graph build, compaction or save when one is due (write lock held, or during open): on a background
+    /// thread, or inline when <see cref="EmbeddedStoreOptions.BuildIndexInBackground"/> is off.
+    /// </summary>
     private void ScheduleMaintenance()
     {
         if (!_maintenance.IsCompleted || _shutdown.IsCancellationRequested)
@@ -399,15 +394,52 @@ public sealed partial class EmbeddedKnowledgeStore
         IndexSnapshot s = _index.Current;
         bool needGraph = s.Hnsw is null && s.LiveCount > _options.ExactSearchThreshold;
         bool compact = s.DeadCount >= Math.Max(CompactionMinimumDead, _options.CompactionDeadFraction * s.Vectors.Count);
-        if (needGraph || compact)
+        bool save = s.Hnsw is not null && _options.SaveIndexAfterChanges > 0 && _changesSinceSave >= _options.SaveIndexAfterChanges;
+        if (!needGraph && !compact && !save)
         {
-            bool graph = s.Hnsw is not null || needGraph;
-            Volatile.Write(ref _maintenance, Task.Run(() => RebuildAsync(compact, graph)));
+            return;
         }
-        else if (s.Hnsw is not null && _options.SaveIndexAfterChanges > 0 && _changesSinceSave >= _options.SaveIndexAfterChanges)
+
+        bool graph = s.Hnsw is not null || needGraph;
+        if (_options.BuildIndexInBackground)
         {
-            Volatile.Write(ref _maintenance, Task.Run(BackgroundSaveAsync));
+            Volatile.Write(ref _maintenance, needGraph || compact ? Task.Run(() => RebuildAsync(compact, graph)) : Task.Run(BackgroundSaveAsync));
+            return;
         }
+
+        try
+        {
+            if (needGraph || compact)
+            {
+                RebuildLocked(compact, graph, _shutdown.Token);
+            }
+            else
+            {
+                SaveIndexLocked();
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            Log.RebuildFailed(_logger, Folder, ex);
+        }
+    }
+
+    /// <summary>Builds and publishes a new graph and/or compacted set inline (write lock held).</summary>
+    private void RebuildLocked(bool compact, bool graph, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        IndexBuild build = _index.PrepareBuild(compact, graph);
+        Log.RebuildStarted(_logger, Folder, build.Source.LiveCount, graph, compact);
+        _index.RunBuild(build, cancellationToken);
+        _index.CompleteBuild(build);
+        _indexVersion++;
+        if (graph)
+        {
+            Interlocked.Increment(ref _graphBuilds);
+            SaveIndexLocked();
+        }
+
+        Log.RebuildCompleted(_logger, Folder, clock.Elapsed);
     }
 
     private async Task RebuildAsync(bool compact, bool graph)
