@@ -131,14 +131,14 @@ public sealed partial class EmbeddedKnowledgeStore
                 LoadFromFile(connection, generation, cancellationToken);
                 _graphLoadedFromFile = true;
                 _savedIndexVersion = _indexVersion;
-                Log.IndexLoaded(_logger, Folder, IndexPath, _index.Current.Vectors.Count);
+                Log.IndexLoaded(_logger, _index.Current.Vectors.Count);
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
             {
                 // Whatever is wrong with the file (stale, truncated, corrupt, foreign), the database is the truth.
                 _indexFileProblem = ex.Message;
-                Log.IndexFileRejected(_logger, Folder, IndexPath, ex.Message);
+                Log.IndexFileRejected(_logger, ex.Message);
             }
         }
         else
@@ -225,6 +225,7 @@ public sealed partial class EmbeddedKnowledgeStore
             }
         }
 
+        file.Hnsw.MaxDegreeOfParallelism = _options.Hnsw.MaxDegreeOfParallelism;
         _index = new StoreIndex(file.Hnsw.Vectors, file.Hnsw, table, slots, live, generation, _options.Hnsw);
     }
 
@@ -298,7 +299,7 @@ public sealed partial class EmbeddedKnowledgeStore
         {
             // The write is committed; the index catches up from the database on the next search.
             _needsSync = true;
-            Log.ApplyFailed(_logger, Folder, ex);
+            Log.ApplyFailed(_logger, ex);
         }
     }
 
@@ -376,7 +377,7 @@ public sealed partial class EmbeddedKnowledgeStore
             _indexVersion++;
             _changesSinceSave += removed.Count + added.Count;
             _needsSync = false;
-            Log.Synced(_logger, Folder, before.Generation, generation, added.Count, removed.Count);
+            Log.Synced(_logger, before.Generation, generation, added.Count, removed.Count);
         }
     }
 
@@ -420,7 +421,7 @@ public sealed partial class EmbeddedKnowledgeStore
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
-            Log.RebuildFailed(_logger, Folder, ex);
+            Log.RebuildFailed(_logger, ex);
         }
     }
 
@@ -429,7 +430,7 @@ public sealed partial class EmbeddedKnowledgeStore
     {
         var clock = Stopwatch.StartNew();
         IndexBuild build = _index.PrepareBuild(compact, graph);
-        Log.RebuildStarted(_logger, Folder, build.Source.LiveCount, graph, compact);
+        Log.RebuildStarted(_logger, build.Source.LiveCount, graph, compact);
         _index.RunBuild(build, cancellationToken);
         _index.CompleteBuild(build);
         _indexVersion++;
@@ -439,7 +440,7 @@ public sealed partial class EmbeddedKnowledgeStore
             SaveIndexLocked();
         }
 
-        Log.RebuildCompleted(_logger, Folder, clock.Elapsed);
+        Log.RebuildCompleted(_logger, clock.Elapsed);
     }
 
     private async Task RebuildAsync(bool compact, bool graph)
@@ -449,7 +450,7 @@ public sealed partial class EmbeddedKnowledgeStore
         try
         {
             IndexBuild build = _index.PrepareBuild(compact, graph);
-            Log.RebuildStarted(_logger, Folder, build.Source.LiveCount, graph, compact);
+            Log.RebuildStarted(_logger, build.Source.LiveCount, graph, compact);
             _index.RunBuild(build, cancellationToken);
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
@@ -467,14 +468,14 @@ public sealed partial class EmbeddedKnowledgeStore
                 _writeLock.Release();
             }
 
-            Log.RebuildCompleted(_logger, Folder, clock.Elapsed);
+            Log.RebuildCompleted(_logger, clock.Elapsed);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            Log.RebuildFailed(_logger, Folder, ex);
+            Log.RebuildFailed(_logger, ex);
         }
     }
 
@@ -498,7 +499,7 @@ public sealed partial class EmbeddedKnowledgeStore
         }
         catch (Exception ex) when (IsBackendException(ex))
         {
-            Log.IndexSaveFailed(_logger, Folder, ex);
+            Log.IndexSaveFailed(_logger, ex);
         }
     }
 
@@ -523,7 +524,7 @@ public sealed partial class EmbeddedKnowledgeStore
         _savedIndexVersion = _indexVersion;
         _changesSinceSave = 0;
         Interlocked.Increment(ref _indexSaves);
-        Log.IndexSaved(_logger, Folder, s.Vectors.Count, s.Generation);
+        Log.IndexSaved(_logger, s.Vectors.Count, s.Generation);
     }
 
     /// <summary>Shares equal strings and tag arrays between slots, so filters can decide once per run of equal values.</summary>

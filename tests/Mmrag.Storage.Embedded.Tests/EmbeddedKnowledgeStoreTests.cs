@@ -91,6 +91,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         string folder = Path.Combine(file, "kb");
         KnowledgeStoreException error = await Assert.ThrowsAsync<KnowledgeStoreException>(() => EmbeddedKnowledgeStore.OpenAsync(folder, Space));
         Assert.Contains("embedded store at " + folder, error.Message, StringComparison.Ordinal);
+        Assert.Contains("writable", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -102,6 +103,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         Directory.CreateDirectory(Path.Combine(folder, "knowledge.db"));
         KnowledgeStoreException error = await Assert.ThrowsAsync<KnowledgeStoreException>(() => EmbeddedKnowledgeStore.OpenAsync(folder, Space));
         Assert.Contains("opening the knowledge base failed", error.Message, StringComparison.Ordinal);
+        Assert.Contains("writable", error.Message, StringComparison.Ordinal);
         Assert.IsType<SqliteException>(error.InnerException);
     }
 
