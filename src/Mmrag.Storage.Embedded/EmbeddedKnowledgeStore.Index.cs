@@ -437,7 +437,7 @@ public sealed partial class EmbeddedKnowledgeStore
         if (graph)
         {
             Interlocked.Increment(ref _graphBuilds);
-            SaveIndexLocked();
+            TrySaveIndexLocked();
         }
 
         Log.RebuildCompleted(_logger, clock.Elapsed);
@@ -460,7 +460,7 @@ public sealed partial class EmbeddedKnowledgeStore
                 if (graph)
                 {
                     Interlocked.Increment(ref _graphBuilds);
-                    SaveIndexLocked();
+                    TrySaveIndexLocked();
                 }
             }
             finally
@@ -508,6 +508,19 @@ public sealed partial class EmbeddedKnowledgeStore
         if (_indexVersion != _savedIndexVersion && _index.Current.Hnsw is not null)
         {
             SaveIndexLocked();
+        }
+    }
+
+    /// <summary>Saves after a build; a failure only costs a rebuild on the next open, so it is logged, not thrown.</summary>
+    private void TrySaveIndexLocked()
+    {
+        try
+        {
+            SaveIndexLocked();
+        }
+        catch (Exception ex) when (IsBackendException(ex))
+        {
+            Log.IndexSaveFailed(_logger, ex);
         }
     }
 
