@@ -131,14 +131,14 @@ public sealed partial class EmbeddedKnowledgeStore
                 LoadFromFile(connection, generation, cancellationToken);
                 _graphLoadedFromFile = true;
                 _savedIndexVersion = _indexVersion;
-                Log.IndexLoaded(_logger, Folder, IndexPath, _index.Current.Vectors.Count);
+                Log.IndexLoaded(_logger, _index.Current.Vectors.Count);
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
             {
                 // Whatever is wrong with the file (stale, truncated, corrupt, foreign), the database is the truth.
                 _indexFileProblem = ex.Message;
-                Log.IndexFileRejected(_logger, Folder, IndexPath, ex.Message);
+                Log.IndexFileRejected(_logger, ex.Message);
             }
         }
         else
@@ -147,21 +147,13 @@ public sealed partial class EmbeddedKnowledgeStore
         }
 
         LoadFromDatabase(connection, generation, cancellationToken);
-        if (_index.Current.LiveCount > _options.ExactSearchThreshold)
+        if (_options.BuildIndexInBackground)
         {
-            if (_options.BuildIndexInBackground)
-            {
-                ScheduleMaintenance();
-            }
-            else
-            {
-                IndexBuild build = _index.PrepareBuild(compact: false, buildGraph: true);
-                _index.RunBuild(build, cancellationToken);
-                _index.CompleteBuild(build);
-                _graphBuilds++;
-                _indexVersion++;
-                SaveIndexLocked();
-            }
+            ScheduleMaintenance();
+        }
+        else if (_index.Current.LiveCount > _options.ExactSearchThreshold)
+        {
+            RebuildLocked(compact: false, graph: true, cancellationToken);
         }
     }
 
@@ -233,6 +225,7 @@ public sealed partial class EmbeddedKnowledgeStore
             }
         }
 
+        file.Hnsw.MaxDegreeOfParallelism = _options.Hnsw.MaxDegreeOfParallelism;
         _index = new StoreIndex(file.Hnsw.Vectors, file.Hnsw, table, slots, live, generation, _options.Hnsw);
     }
 
@@ -306,7 +299,7 @@ public sealed partial class EmbeddedKnowledgeStore
         {
             // The write is committed; the index catches up from the database on the next search.
             _needsSync = true;
-            Log.ApplyFailed(_logger, Folder, ex);
+            Log.ApplyFailed(_logger, ex);
         }
     }
 
@@ -384,11 +377,14 @@ public sealed partial class EmbeddedKnowledgeStore
             _indexVersion++;
             _changesSinceSave += removed.Count + added.Count;
             _needsSync = false;
-            Log.Synced(_logger, Folder, before.Generation, generation, added.Count, removed.Count);
+            Log.Synced(_logger, before.Generation, generation, added.Count, removed.Count);
         }
     }
 
-    /// <summary>Starts a background build, compaction or save when one is due (write lock held, or during open).</summary>
+    /// <summary>
+    /// Starts a graph build, compaction or save when one is due (write lock held, or during open): on a background
+    /// thread, or inline when <see cref="EmbeddedStoreOptions.BuildIndexInBackground"/> is off.
+    /// </summary>
     private void ScheduleMaintenance()
     {
         if (!_maintenance.IsCompleted || _shutdown.IsCancellationRequested)
@@ -399,15 +395,52 @@ public sealed partial class EmbeddedKnowledgeStore
         IndexSnapshot s = _index.Current;
         bool needGraph = s.Hnsw is null && s.LiveCount > _options.ExactSearchThreshold;
         bool compact = s.DeadCount >= Math.Max(CompactionMinimumDead, _options.CompactionDeadFraction * s.Vectors.Count);
-        if (needGraph || compact)
+        bool save = s.Hnsw is not null && _options.SaveIndexAfterChanges > 0 && _changesSinceSave >= _options.SaveIndexAfterChanges;
+        if (!needGraph && !compact && !save)
         {
-            bool graph = s.Hnsw is not null || needGraph;
-            Volatile.Write(ref _maintenance, Task.Run(() => RebuildAsync(compact, graph)));
+            return;
         }
-        else if (s.Hnsw is not null && _options.SaveIndexAfterChanges > 0 && _changesSinceSave >= _options.SaveIndexAfterChanges)
+
+        bool graph = s.Hnsw is not null || needGraph;
+        if (_options.BuildIndexInBackground)
         {
-            Volatile.Write(ref _maintenance, Task.Run(BackgroundSaveAsync));
+            Volatile.Write(ref _maintenance, needGraph || compact ? Task.Run(() => RebuildAsync(compact, graph)) : Task.Run(BackgroundSaveAsync));
+            return;
         }
+
+        try
+        {
+            if (needGraph || compact)
+            {
+                RebuildLocked(compact, graph, _shutdown.Token);
+            }
+            else
+            {
+                SaveIndexLocked();
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            Log.RebuildFailed(_logger, ex);
+        }
+    }
+
+    /// <summary>Builds and publishes a new graph and/or compacted set inline (write lock held).</summary>
+    private void RebuildLocked(bool compact, bool graph, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        IndexBuild build = _index.PrepareBuild(compact, graph);
+        Log.RebuildStarted(_logger, build.Source.LiveCount, graph, compact);
+        _index.RunBuild(build, cancellationToken);
+        _index.CompleteBuild(build);
+        _indexVersion++;
+        if (graph)
+        {
+            Interlocked.Increment(ref _graphBuilds);
+            TrySaveIndexLocked();
+        }
+
+        Log.RebuildCompleted(_logger, clock.Elapsed);
     }
 
     private async Task RebuildAsync(bool compact, bool graph)
@@ -417,7 +450,7 @@ public sealed partial class EmbeddedKnowledgeStore
         try
         {
             IndexBuild build = _index.PrepareBuild(compact, graph);
-            Log.RebuildStarted(_logger, Folder, build.Source.LiveCount, graph, compact);
+            Log.RebuildStarted(_logger, build.Source.LiveCount, graph, compact);
             _index.RunBuild(build, cancellationToken);
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
@@ -427,7 +460,7 @@ public sealed partial class EmbeddedKnowledgeStore
                 if (graph)
                 {
                     Interlocked.Increment(ref _graphBuilds);
-                    SaveIndexLocked();
+                    TrySaveIndexLocked();
                 }
             }
             finally
@@ -435,14 +468,14 @@ public sealed partial class EmbeddedKnowledgeStore
                 _writeLock.Release();
             }
 
-            Log.RebuildCompleted(_logger, Folder, clock.Elapsed);
+            Log.RebuildCompleted(_logger, clock.Elapsed);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            Log.RebuildFailed(_logger, Folder, ex);
+            Log.RebuildFailed(_logger, ex);
         }
     }
 
@@ -466,7 +499,7 @@ public sealed partial class EmbeddedKnowledgeStore
         }
         catch (Exception ex) when (IsBackendException(ex))
         {
-            Log.IndexSaveFailed(_logger, Folder, ex);
+            Log.IndexSaveFailed(_logger, ex);
         }
     }
 
@@ -475,6 +508,19 @@ public sealed partial class EmbeddedKnowledgeStore
         if (_indexVersion != _savedIndexVersion && _index.Current.Hnsw is not null)
         {
             SaveIndexLocked();
+        }
+    }
+
+    /// <summary>Saves after a build; a failure only costs a rebuild on the next open, so it is logged, not thrown.</summary>
+    private void TrySaveIndexLocked()
+    {
+        try
+        {
+            SaveIndexLocked();
+        }
+        catch (Exception ex) when (IsBackendException(ex))
+        {
+            Log.IndexSaveFailed(_logger, ex);
         }
     }
 
@@ -491,7 +537,7 @@ public sealed partial class EmbeddedKnowledgeStore
         _savedIndexVersion = _indexVersion;
         _changesSinceSave = 0;
         Interlocked.Increment(ref _indexSaves);
-        Log.IndexSaved(_logger, Folder, s.Vectors.Count, s.Generation);
+        Log.IndexSaved(_logger, s.Vectors.Count, s.Generation);
     }
 
     /// <summary>Shares equal strings and tag arrays between slots, so filters can decide once per run of equal values.</summary>

@@ -345,7 +345,9 @@ public sealed partial class EmbeddedKnowledgeStore
 
         k = Math.Min(k, allowed);
         SlotFilter slots = SlotFilter.Wrap(bits, allowed);
-        if (snapshot.Hnsw is { } hnsw && allowed > _options.ExactSearchThreshold && allowed >= _options.FilteredExactFraction * snapshot.LiveCount)
+        // A graph walk with ef = 2k visits several times k nodes at random: past a quarter of the candidates a scan is cheaper.
+        if (snapshot.Hnsw is { } hnsw && allowed > _options.ExactSearchThreshold && allowed >= _options.FilteredExactFraction * snapshot.LiveCount
+            && k <= allowed / 4)
         {
             Interlocked.Increment(ref _graphSearches);
             VectorHit[] approximate = hnsw.Search(query, k, Math.Max(_options.Hnsw.EfSearch, 2 * k), slots);

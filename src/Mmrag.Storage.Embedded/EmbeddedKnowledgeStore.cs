@@ -149,7 +149,8 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
                 throw;
             }
 
-            Log.Opened(store._logger, folder, store._index.Current.LiveCount, stored.ModelId, stored.Dimension);
+            Log.StoreFolder(store._logger, folder);
+            Log.Opened(store._logger, store._index.Current.LiveCount, stored.ModelId, stored.Dimension);
             return store;
         }
         catch (Exception ex) when (IsBackendException(ex))
@@ -160,7 +161,11 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
                 throw new OperationCanceledException("Opening the knowledge base was cancelled.", ex, cancellationToken);
             }
 
-            throw new KnowledgeStoreException($"{backend}: opening the knowledge base failed: {ex.Message}", ex);
+            // SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN, or the file system refusing: say what to check.
+            string hint = ex is IOException or UnauthorizedAccessException || ex is SqliteException { SqliteErrorCode: 3 or 8 or 14 }
+                ? " Check that the folder exists or can be created, and that it and its files are writable by this user."
+                : string.Empty;
+            throw new KnowledgeStoreException($"{backend}: opening the knowledge base failed: {ex.Message}.{hint}", ex);
         }
         catch
         {
@@ -199,7 +204,7 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
         catch (Exception ex) when (IsBackendException(ex))
         {
             // Nothing is lost: the database is consistent, and a stale graph is rebuilt on the next open.
-            Log.IndexSaveFailed(_logger, Folder, ex);
+            Log.IndexSaveFailed(_logger, ex);
         }
         finally
         {

@@ -22,8 +22,8 @@ public sealed class EmbeddedStoreOptions
     public HnswOptions Hnsw { get; set; } = new() { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount / 2) };
 
     /// <summary>
-    /// Build a missing or stale graph on a background thread after opening (searches are exact meanwhile); false
-    /// builds it before <c>OpenAsync</c> returns. Default true.
+    /// Build graphs, compact and save on a background thread (searches stay exact until a new graph is ready); false
+    /// does that work inline, so the open or write that calls for it returns only when it is done. Default true.
     /// </summary>
     public bool BuildIndexInBackground { get; set; } = true;
 

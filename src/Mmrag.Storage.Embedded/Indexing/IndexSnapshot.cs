@@ -54,7 +54,5 @@ internal sealed class IndexSnapshot
 
     public bool IsLive(int slot) => (uint)slot < (uint)SlotCount && (Live[slot >> 6] & (1UL << (slot & 63))) != 0;
 
-    public IndexSnapshot With(long generation) => new(Vectors, Exact, Hnsw, Table, SlotCount, Live, LiveCount, generation);
-
     public IndexSnapshot WithHnsw(HnswIndex hnsw) => new(Vectors, Exact, hnsw, Table, SlotCount, Live, LiveCount, Generation);
 }

@@ -59,9 +59,6 @@ internal sealed class StoreIndex
     public static StoreIndex CreateEmpty(int dimension, long generation, HnswOptions hnswOptions) =>
         new(new VectorSet(dimension), null, new SlotTable(16), 0, [], generation, hnswOptions);
 
-    /// <summary>Publishes the same content under a new database generation (a write that changed no item).</summary>
-    public void SetGeneration(long generation) => Volatile.Write(ref _current, _current.With(generation));
-
     /// <summary>
     /// Applies one committed write: the rows in <paramref name="removedRowIds"/> stop being live and
     /// <paramref name="added"/> become live, all in one new snapshot of <paramref name="generation"/>. New vectors are

@@ -1,0 +1,537 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Mmrag.Knowledge;
+using Mmrag.Storage.ContractTests;
+using Mmrag.Storage.Embedded.Indexing;
+
+namespace Mmrag.Storage.Embedded.Tests;
+
+/// <summary>What the embedded store does beyond the contract: its files, the persisted graph, the choice of search, SQLite's locking.</summary>
+public sealed class EmbeddedKnowledgeStoreTests : IDisposable
+{
+    private static readonly EmbeddingSpace Space = new("test-model", 24);
+    private readonly TemporaryFolder _root = new();
+
+    public void Dispose() => _root.Dispose();
+
+    private static EmbeddedStoreOptions Options(int exactThreshold = 200, bool background = false) => new()
+    {
+        ExactSearchThreshold = exactThreshold,
+        BuildIndexInBackground = background,
+        Hnsw = new HnswOptions { M = 8, EfConstruction = 60, MaxDegreeOfParallelism = 1 },
+    };
+
+    private static async Task<Corpus> FillAsync(IKnowledgeStore store, int count, int seed = 1)
+    {
+        Corpus corpus = Corpus.Build(count, store.Space.Dimension, seed);
+        await corpus.StoreAsync(store);
+        return corpus;
+    }
+
+    private static float[][] Queries(int count, int seed) =>
+        Enumerable.Range(0, count).Select(i => ContractData.UnitVector(new Random(seed + i), Space.Dimension)).ToArray();
+
+    private static async Task<List<(string Id, double Score)>> SearchAllAsync(IKnowledgeStore store, float[][] queries)
+    {
+        var results = new List<(string, double)>();
+        foreach (float[] query in queries)
+        {
+            results.AddRange((await store.SearchVectorsAsync(query, 10)).Select(h => (h.Item.Id, h.Score)));
+        }
+
+        return results;
+    }
+
+    // ------------------------------------------------------------------ files and schema
+
+    [Fact]
+    public async Task Open_NewFolder_CreatesWalDatabaseWithSchemaAndForeignKeys()
+    {
+        string folder = _root.NewFolder("kb");
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            await FillAsync(store, 40);
+            Assert.Equal(Path.GetFullPath(folder), store.Folder);
+        }
+
+        Assert.True(File.Exists(Path.Combine(folder, "knowledge.db")));
+        await using var connection = new SqliteConnection($"Data Source={Path.Combine(folder, "knowledge.db")};Pooling=False;Foreign Keys=True");
+        await connection.OpenAsync();
+        Assert.Equal("wal", await ScalarAsync(connection, "PRAGMA journal_mode"));
+        Assert.Equal(1L, await ScalarAsync(connection, "SELECT version FROM schema_version"));
+        Assert.Equal("test-model", await ScalarAsync(connection, "SELECT model_id FROM kb_info"));
+        Assert.Equal(40L, await ScalarAsync(connection, "SELECT count(*) FROM items"));
+        Assert.Equal(24L * 4, await ScalarAsync(connection, "SELECT length(vector) FROM items LIMIT 1"));
+        await ScalarAsync(connection, "DELETE FROM documents WHERE id = 'doc00'");
+        Assert.Equal(38L, await ScalarAsync(connection, "SELECT count(*) FROM items"));
+        Assert.Equal(0L, await ScalarAsync(connection, "SELECT count(*) FROM items_fts WHERE items_fts MATCH 'zzz'"));
+    }
+
+    [Fact]
+    public async Task Open_DatabaseOfANewerSchema_ThrowsNamingTheVersions()
+    {
+        string folder = _root.NewFolder();
+        await (await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options())).DisposeAsync();
+        await using (var connection = new SqliteConnection($"Data Source={Path.Combine(folder, "knowledge.db")};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await ScalarAsync(connection, "UPDATE schema_version SET version = 99");
+        }
+
+        KnowledgeStoreException error = await Assert.ThrowsAsync<KnowledgeStoreException>(() => EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()));
+        Assert.Contains("99", error.Message, StringComparison.Ordinal);
+        Assert.Contains(Path.GetFullPath(folder), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Open_FolderThatCannotBeCreated_ThrowsKnowledgeStoreExceptionNamingIt()
+    {
+        string file = Path.Combine(_root.Path, "a-file");
+        await File.WriteAllTextAsync(file, "not a folder");
+        string folder = Path.Combine(file, "kb");
+        KnowledgeStoreException error = await Assert.ThrowsAsync<KnowledgeStoreException>(() => EmbeddedKnowledgeStore.OpenAsync(folder, Space));
+        Assert.Contains("embedded store at " + folder, error.Message, StringComparison.Ordinal);
+        Assert.Contains("writable", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Open_DatabaseFileNotWritable_ThrowsKnowledgeStoreException()
+    {
+        string folder = _root.NewFolder();
+        Directory.CreateDirectory(folder);
+        // A directory where the database file should be: unopenable even for root, unlike permission bits.
+        Directory.CreateDirectory(Path.Combine(folder, "knowledge.db"));
+        KnowledgeStoreException error = await Assert.ThrowsAsync<KnowledgeStoreException>(() => EmbeddedKnowledgeStore.OpenAsync(folder, Space));
+        Assert.Contains("opening the knowledge base failed", error.Message, StringComparison.Ordinal);
+        Assert.Contains("writable", error.Message, StringComparison.Ordinal);
+        Assert.IsType<SqliteException>(error.InnerException);
+    }
+
+    [Fact]
+    public async Task OpenExisting_KnowledgeBase_UsesTheStoredSpace()
+    {
+        string folder = _root.NewFolder();
+        await (await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options())).DisposeAsync();
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenExistingAsync(folder, Options());
+        Assert.Equal(Space, store.Space);
+    }
+
+    [Fact]
+    public async Task OpenExisting_NoKnowledgeBase_ThrowsAndCreatesNothing()
+    {
+        string folder = _root.NewFolder();
+        KnowledgeStoreException error = await Assert.ThrowsAsync<KnowledgeStoreException>(() => EmbeddedKnowledgeStore.OpenExistingAsync(folder));
+        Assert.Contains("no knowledge base", error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(folder));
+    }
+
+    [Theory]
+    [InlineData(nameof(EmbeddedStoreOptions.ExactSearchThreshold))]
+    [InlineData(nameof(EmbeddedStoreOptions.FilteredExactFraction))]
+    [InlineData(nameof(EmbeddedStoreOptions.CompactionDeadFraction))]
+    [InlineData(nameof(EmbeddedStoreOptions.SaveIndexAfterChanges))]
+    [InlineData("M")]
+    public async Task Open_InvalidOption_ThrowsNamingTheSetting(string setting)
+    {
+        void Break(EmbeddedStoreOptions options)
+        {
+            switch (setting)
+            {
+                case nameof(EmbeddedStoreOptions.ExactSearchThreshold): options.ExactSearchThreshold = -1; break;
+                case nameof(EmbeddedStoreOptions.FilteredExactFraction): options.FilteredExactFraction = 2; break;
+                case nameof(EmbeddedStoreOptions.CompactionDeadFraction): options.CompactionDeadFraction = 0; break;
+                case nameof(EmbeddedStoreOptions.SaveIndexAfterChanges): options.SaveIndexAfterChanges = -5; break;
+                default: options.Hnsw.M = 1; break;
+            }
+        }
+
+        var options = new EmbeddedStoreOptions();
+        Break(options);
+        ArgumentOutOfRangeException error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, options));
+        Assert.Contains(setting, error.Message, StringComparison.Ordinal);
+        ArgumentOutOfRangeException atRegistration = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            new ServiceCollection().AddEmbeddedKnowledgeStore(_root.NewFolder(), Space, Break));
+        Assert.Contains(setting, atRegistration.Message, StringComparison.Ordinal);
+    }
+
+    // ------------------------------------------------------------------ the persisted graph
+
+    [Fact]
+    public async Task Reopen_AfterDispose_LoadsTheGraphFromItsFileWithoutRebuilding()
+    {
+        string folder = _root.NewFolder();
+        float[][] queries = Queries(8, 100);
+        List<(string, double)> before;
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            await FillAsync(store, 600);
+            Assert.True(store.IndexStatus.GraphReady);
+            before = await SearchAllAsync(store, queries);
+        }
+
+        Assert.True(File.Exists(Path.Combine(folder, "vectors.hnsw")));
+        await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
+        EmbeddedIndexStatus status = reopened.IndexStatus;
+        Assert.True(status.GraphLoadedFromFile);
+        Assert.True(status.GraphReady);
+        Assert.Equal(0, status.GraphBuilds);
+        Assert.Null(status.IndexFileProblem);
+        Assert.Equal(600, status.LiveVectors);
+        Assert.Equal(before, await SearchAllAsync(reopened, queries));
+        Assert.True(reopened.IndexStatus.GraphSearches >= queries.Length);
+    }
+
+    [Fact]
+    public async Task Reopen_IndexFileLeftOutOfDate_IsRebuiltWithIdenticalResults()
+    {
+        string folder = _root.NewFolder();
+        string indexPath = Path.Combine(folder, "vectors.hnsw");
+        string oldCopy = Path.Combine(_root.Path, "old.hnsw");
+        float[][] queries = Queries(8, 200);
+        List<(string, double)> expected;
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            await FillAsync(store, 500);
+            await store.SaveIndexAsync();
+            File.Copy(indexPath, oldCopy);
+            DocumentRecord late = ContractData.Document("late", "/kb/late.md");
+            await store.UpsertDocumentAsync(late, [ContractData.Item(late, 0, queries[0], "late")]);
+            expected = await SearchAllAsync(store, queries);
+        }
+
+        File.Copy(oldCopy, indexPath, overwrite: true);
+        await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
+        EmbeddedIndexStatus status = reopened.IndexStatus;
+        Assert.False(status.GraphLoadedFromFile);
+        Assert.Contains("generation", status.IndexFileProblem, StringComparison.Ordinal);
+        Assert.Equal(1, status.GraphBuilds);
+        Assert.Equal(expected, await SearchAllAsync(reopened, queries));
+        Assert.Equal("late#0", expected[0].Item1);
+    }
+
+    [Theory]
+    [InlineData("truncated")]
+    [InlineData("payload byte flipped")]
+    [InlineData("header byte flipped")]
+    [InlineData("slot map byte flipped")]
+    [InlineData("empty")]
+    [InlineData("not an index")]
+    public async Task Reopen_CorruptIndexFile_IsRebuiltWithIdenticalResults(string damage)
+    {
+        string folder = _root.NewFolder();
+        string indexPath = Path.Combine(folder, "vectors.hnsw");
+        float[][] queries = Queries(6, 300);
+        List<(string, double)> expected;
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            await FillAsync(store, 450);
+            expected = await SearchAllAsync(store, queries);
+        }
+
+        byte[] bytes = await File.ReadAllBytesAsync(indexPath);
+        switch (damage)
+        {
+            case "truncated": bytes = bytes[..(bytes.Length / 2)]; break;
+            case "payload byte flipped": bytes[bytes.Length * 3 / 4] ^= 0x40; break;
+            case "header byte flipped": bytes[20] ^= 0x01; break;
+            case "slot map byte flipped": bytes[64 + 8] ^= 0x01; break;
+            case "empty": bytes = []; break;
+            default: bytes = "SQLite format 3\0 definitely not a graph"u8.ToArray(); break;
+        }
+
+        await File.WriteAllBytesAsync(indexPath, bytes);
+        await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
+        Assert.False(reopened.IndexStatus.GraphLoadedFromFile);
+        Assert.NotNull(reopened.IndexStatus.IndexFileProblem);
+        Assert.True(reopened.IndexStatus.GraphReady);
+        Assert.Equal(expected, await SearchAllAsync(reopened, queries));
+    }
+
+    [Fact]
+    public async Task Open_IndexFileOfAnotherKnowledgeBase_IsRejected()
+    {
+        string first = _root.NewFolder();
+        string second = _root.NewFolder();
+        foreach (string folder in (string[])[first, second])
+        {
+            await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
+            await FillAsync(store, 300);
+        }
+
+        File.Copy(Path.Combine(first, "vectors.hnsw"), Path.Combine(second, "vectors.hnsw"), overwrite: true);
+        await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(second, Space, Options());
+        Assert.False(reopened.IndexStatus.GraphLoadedFromFile);
+        Assert.Contains("another knowledge base", reopened.IndexStatus.IndexFileProblem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Open_CopyTakenWhileWritesWereUnsaved_AsAfterACrash_RebuildsAndServesEverything()
+    {
+        string folder = _root.NewFolder();
+        string crashed = _root.NewFolder();
+        float[][] queries = Queries(6, 400);
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
+        await FillAsync(store, 400);
+        await store.SaveIndexAsync();
+        Corpus more = Corpus.Build(100, Space.Dimension, 7, documentCount: 3);
+        await store.UpsertDocumentAsync(ContractData.Document("more", "/kb/more.md"),
+            more.Items.Select((item, i) => item with { Id = $"more#{i}", DocumentId = "more" }).ToArray());
+        Assert.True(await store.DeleteDocumentAsync("doc05"));
+        List<(string, double)> expected = await SearchAllAsync(store, queries);
+
+        // The files as a killed process leaves them: committed transactions in the log, the graph from before them.
+        Directory.CreateDirectory(crashed);
+        foreach (string name in (string[])["knowledge.db", "knowledge.db-wal", "vectors.hnsw"])
+        {
+            File.Copy(Path.Combine(folder, name), Path.Combine(crashed, name));
+        }
+
+        await using EmbeddedKnowledgeStore recovered = await EmbeddedKnowledgeStore.OpenAsync(crashed, Space, Options());
+        Assert.False(recovered.IndexStatus.GraphLoadedFromFile);
+        Assert.Equal(480, recovered.IndexStatus.LiveVectors);
+        List<(string Id, double Score)> actual = await SearchAllAsync(recovered, queries);
+        // The recovered graph has no dead slots, the original has: both approximate the same exact answer.
+        Assert.True(actual.Select(h => h.Id).Intersect(expected.Select(h => h.Item1)).Count() >= 0.9 * expected.Count);
+        Assert.Null(await recovered.GetDocumentAsync("doc05"));
+        Assert.NotNull(await recovered.GetItemAsync("more#99"));
+    }
+
+    [Fact]
+    public async Task Open_LeftoverTemporaryIndexFile_IsDeleted()
+    {
+        string folder = _root.NewFolder();
+        await (await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options())).DisposeAsync();
+        string leftover = Path.Combine(folder, "vectors.hnsw.0123456789abcdef.tmp");
+        await File.WriteAllBytesAsync(leftover, new byte[100]);
+        await (await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options())).DisposeAsync();
+        Assert.False(File.Exists(leftover));
+    }
+
+    [Fact]
+    public async Task Graph_StaleOnOpenWithBackgroundBuilds_SearchesStayCorrectAndTheGraphIsSaved()
+    {
+        string folder = _root.NewFolder();
+        float[][] queries = Queries(5, 500);
+        List<(string, double)> expected;
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            await FillAsync(store, 400);
+            expected = await SearchAllAsync(store, queries);
+        }
+
+        File.Delete(Path.Combine(folder, "vectors.hnsw"));
+        await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options(background: true));
+        List<(string Id, double Score)> meanwhile = await SearchAllAsync(reopened, queries); // exact or graph, whichever is ready
+        Assert.Equal(expected.Select(h => h.Item1).Take(10), meanwhile.Select(h => h.Id).Take(10));
+        await reopened.WaitForIndexAsync();
+        Assert.True(reopened.IndexStatus.GraphReady);
+        Assert.Equal(1, reopened.IndexStatus.GraphBuilds);
+        Assert.True(File.Exists(Path.Combine(folder, "vectors.hnsw")));
+        Assert.Equal(expected, await SearchAllAsync(reopened, queries));
+    }
+
+    [Fact]
+    public async Task Graph_CollectionGrowsPastTheThreshold_GraphIsBuiltAndKeptUpToDate()
+    {
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, Options(exactThreshold: 100));
+        await FillAsync(store, 60);
+        Assert.False(store.IndexStatus.GraphReady);
+        await FillAsync(store, 240, seed: 2); // same ids: replaces the first 60 and adds more
+        Assert.True(store.IndexStatus.GraphReady);
+        Assert.Equal(240, store.IndexStatus.LiveVectors);
+        DocumentRecord late = ContractData.Document("late", "/kb/late.md");
+        float[] vector = ContractData.UnitVector(new Random(3), Space.Dimension);
+        await store.UpsertDocumentAsync(late, [ContractData.Item(late, 0, vector)]);
+        long graphSearches = store.IndexStatus.GraphSearches;
+        Assert.Equal("late#0", (await store.SearchVectorsAsync(vector, 1))[0].Item.Id);
+        Assert.Equal(graphSearches + 1, store.IndexStatus.GraphSearches);
+    }
+
+    // ------------------------------------------------------------------ exact or graph
+
+    [Fact]
+    public async Task Search_SmallCollectionOrSelectiveFilter_IsExact_LargeUnfilteredUsesTheGraph()
+    {
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, Options(exactThreshold: 300));
+        Corpus corpus = await FillAsync(store, 1000);
+        float[] query = Queries(1, 600)[0];
+
+        EmbeddedIndexStatus s0 = store.IndexStatus;
+        await store.SearchVectorsAsync(query, 10);
+        EmbeddedIndexStatus s1 = store.IndexStatus;
+        Assert.Equal((s0.GraphSearches + 1, s0.ExactSearches), (s1.GraphSearches, s1.ExactSearches));
+
+        // Two of twenty documents: 100 candidates, under the threshold.
+        var selective = new SearchFilter { DocumentIds = ["doc01", "doc02"] };
+        IReadOnlyList<StoreHit> hits = await store.SearchVectorsAsync(query, 10, selective);
+        EmbeddedIndexStatus s2 = store.IndexStatus;
+        Assert.Equal((s1.GraphSearches, s1.ExactSearches + 1), (s2.GraphSearches, s2.ExactSearches));
+        Assert.Equal(ContractData.BruteForceTopK(corpus.Items, query, 10, selective), hits.Select(h => h.Item.Id));
+
+        // Half the collection: 500 candidates, over the threshold and over the fraction.
+        await store.SearchVectorsAsync(query, 10, new SearchFilter { PathPrefix = "/kb/a/" });
+        Assert.Equal(s2.GraphSearches + 1, store.IndexStatus.GraphSearches);
+
+        await using EmbeddedKnowledgeStore small = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, Options(exactThreshold: 300));
+        await FillAsync(small, 250);
+        await small.SearchVectorsAsync(query, 10);
+        Assert.False(small.IndexStatus.GraphReady);
+        Assert.Equal((0L, 1L), (small.IndexStatus.GraphSearches, small.IndexStatus.ExactSearches));
+    }
+
+    [Fact]
+    public async Task Compaction_AfterManyReplacements_ReclaimsDeadSlotsAndKeepsResultsExact()
+    {
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, Options(exactThreshold: 100_000));
+        Corpus corpus = Corpus.Build(700, Space.Dimension, 9);
+        await corpus.StoreAsync(store);
+        await corpus.StoreAsync(store);
+        Assert.Equal(700, store.IndexStatus.LiveVectors);
+        Assert.Equal(1400, store.IndexStatus.Slots);
+        await corpus.StoreAsync(store); // dead slots pass 1024 (and 30 %) part-way: compacted then
+        Assert.True(store.IndexStatus.Slots <= 1100, $"{store.IndexStatus.Slots} slots");
+        Assert.Equal(700, store.IndexStatus.LiveVectors);
+        foreach (float[] query in Queries(5, 700))
+        {
+            Assert.Equal(ContractData.BruteForceTopK(corpus.Items, query, 10), (await store.SearchVectorsAsync(query, 10)).Select(h => h.Item.Id));
+        }
+    }
+
+    [Fact]
+    public async Task Graph_SaveAfterChanges_WritesTheFileWithoutWaitingForDispose()
+    {
+        EmbeddedStoreOptions options = Options(exactThreshold: 100);
+        options.SaveIndexAfterChanges = 150;
+        string folder = _root.NewFolder();
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, options);
+        await FillAsync(store, 400);
+        Assert.True(store.IndexStatus.IndexSaves >= 2, $"{store.IndexStatus.IndexSaves} saves");
+        Assert.True(File.Exists(Path.Combine(folder, "vectors.hnsw")));
+    }
+
+    // ------------------------------------------------------------------ concurrency with SQLite and other processes
+
+    [Fact]
+    public async Task Readers_WhileAnotherConnectionHoldsAnOpenWriteTransaction_AreNotBlocked()
+    {
+        string folder = _root.NewFolder();
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
+        Corpus corpus = await FillAsync(store, 100);
+        await using var writer = new SqliteConnection($"Data Source={Path.Combine(folder, "knowledge.db")};Pooling=False");
+        await writer.OpenAsync();
+        await using SqliteTransaction tx = writer.BeginTransaction(deferred: false);
+        await ScalarAsync(writer, "INSERT INTO settings(key, value) VALUES ('pending', 'uncommitted')", tx);
+
+        Task reads = Task.Run(async () =>
+        {
+            Assert.NotNull(await store.GetItemAsync(corpus.Items[0].Id));
+            Assert.NotEmpty(await store.SearchKeywordsAsync("harbour", 5));
+            Assert.Equal(5, (await store.SearchVectorsAsync(corpus.Items[1].Vector, 5)).Count);
+            Assert.Null(await store.GetSettingAsync("pending"));
+            Assert.Equal(20, (await store.GetStatsAsync()).Documents);
+        });
+        Assert.Same(reads, await Task.WhenAny(reads, Task.Delay(TimeSpan.FromSeconds(10))));
+        await reads;
+        await tx.RollbackAsync();
+    }
+
+    [Fact]
+    public async Task Write_WhileAnotherProcessHoldsTheWriteLock_FailsAfterTheBusyTimeoutNamingTheStore()
+    {
+        string folder = _root.NewFolder();
+        EmbeddedStoreOptions options = Options();
+        options.BusyTimeout = TimeSpan.FromMilliseconds(300);
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, options);
+        await using var writer = new SqliteConnection($"Data Source={Path.Combine(folder, "knowledge.db")};Pooling=False");
+        await writer.OpenAsync();
+        await using (SqliteTransaction tx = writer.BeginTransaction(deferred: false))
+        {
+            DocumentRecord doc = ContractData.Document("blocked");
+            KnowledgeStoreException error = await Assert.ThrowsAsync<KnowledgeStoreException>(() =>
+                store.UpsertDocumentAsync(doc, [ContractData.Item(doc, 0, Queries(1, 800)[0])]));
+            Assert.Contains("embedded store at", error.Message, StringComparison.Ordinal);
+            Assert.Contains("storing document blocked", error.Message, StringComparison.Ordinal);
+            await tx.RollbackAsync();
+        }
+
+        DocumentRecord again = ContractData.Document("after");
+        await store.UpsertDocumentAsync(again, [ContractData.Item(again, 0, Queries(1, 801)[0])]);
+        Assert.NotNull(await store.GetItemAsync("after#0"));
+    }
+
+    [Fact]
+    public async Task TwoStoresOnOneFolder_EachSeesTheOthersCommittedWrites()
+    {
+        string folder = _root.NewFolder();
+        await using EmbeddedKnowledgeStore first = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
+        await using EmbeddedKnowledgeStore second = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
+        await FillAsync(first, 300);
+        float[] query = Queries(1, 900)[0];
+        Assert.Equal(10, (await second.SearchVectorsAsync(query, 10)).Count);
+
+        DocumentRecord mine = ContractData.Document("mine", "/kb/mine.md");
+        await second.UpsertDocumentAsync(mine, [ContractData.Item(mine, 0, query, "mine")]);
+        Assert.Equal("mine#0", (await first.SearchVectorsAsync(query, 1))[0].Item.Id);
+        Assert.True(await first.DeleteDocumentAsync("mine"));
+        Assert.NotEqual("mine#0", (await second.SearchVectorsAsync(query, 1))[0].Item.Id);
+        Assert.Equal(300, second.IndexStatus.LiveVectors);
+        Assert.Equal(first.IndexStatus.Generation, second.IndexStatus.Generation);
+    }
+
+    // ------------------------------------------------------------------ journal and wiring
+
+    [Fact]
+    public async Task Journal_StartFinishList_RoundTripsNewestFirst()
+    {
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, Options());
+        IIngestionJournal journal = store;
+        IngestionJob first = await journal.StartJobAsync();
+        Assert.Equal(IngestionJobState.Running, first.State);
+        Assert.Null(first.FinishedAt);
+        IngestionJob second = await journal.StartJobAsync();
+        IngestionJob finished = await journal.FinishJobAsync(first.Id, IngestionJobState.Completed, """{"added":3}""");
+        Assert.Equal((IngestionJobState.Completed, """{"added":3}"""), (finished.State, finished.Summary));
+        Assert.NotNull(finished.FinishedAt);
+
+        IReadOnlyList<IngestionJob> jobs = await journal.ListJobsAsync();
+        Assert.Equal([second.Id, first.Id], jobs.Select(j => j.Id));
+        Assert.Equal(finished, jobs[1]);
+        Assert.Single(await journal.ListJobsAsync(limit: 1));
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => journal.FinishJobAsync(999, IngestionJobState.Failed, null));
+        await Assert.ThrowsAsync<ArgumentException>(() => journal.FinishJobAsync(second.Id, IngestionJobState.Running, null));
+    }
+
+    [Fact]
+    public async Task AddEmbeddedKnowledgeStore_ResolvesOneStoreForEveryService()
+    {
+        string folder = _root.NewFolder();
+        var services = new ServiceCollection().AddEmbeddedKnowledgeStore(folder, Space, o => o.ExactSearchThreshold = 10);
+        await using (ServiceProvider provider = services.BuildServiceProvider())
+        {
+            var store = provider.GetRequiredService<EmbeddedKnowledgeStore>();
+            Assert.Same(store, provider.GetRequiredService<IKnowledgeStore>());
+            Assert.Same(store, provider.GetRequiredService<IIngestionJournal>());
+            Assert.Equal(Space, store.Space);
+        }
+
+        Assert.True(File.Exists(Path.Combine(folder, "knowledge.db")));
+    }
+
+    [Fact]
+    public async Task Operations_AfterDispose_ThrowObjectDisposed()
+    {
+        EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, Options());
+        await store.DisposeAsync();
+        await store.DisposeAsync();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => store.GetStatsAsync());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => store.SearchVectorsAsync(Queries(1, 1)[0], 3));
+    }
+
+    private static async Task<object?> ScalarAsync(SqliteConnection connection, string sql, SqliteTransaction? tx = null)
+    {
+        await using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = tx;
+        return await command.ExecuteScalarAsync();
+    }
+}
