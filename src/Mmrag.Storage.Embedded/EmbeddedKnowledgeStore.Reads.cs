@@ -14,8 +14,8 @@ public sealed partial class EmbeddedKnowledgeStore
     /// <summary>BM25 column weights, in the FTS table's column order: text, description, caption, section, title.</summary>
     private const string Bm25 = "bm25(items_fts, 1.0, 1.0, 0.8, 0.5, 0.5)";
 
-    /// <summary>How often a vector search retries when a concurrent write changed the rows it found.</summary>
-    private const int MaxSearchAttempts = 4;
+    /// <summary>How often a vector search tries without the write lock before it takes it.</summary>
+    private const int OptimisticSearchAttempts = 3;
 
     /// <inheritdoc />
     public Task<DocumentRecord?> GetDocumentAsync(string documentId, CancellationToken cancellationToken = default)
@@ -137,44 +137,79 @@ public sealed partial class EmbeddedKnowledgeStore
             return [];
         }
 
-        for (int attempt = 1; ; attempt++)
+        for (int attempt = 1; attempt <= OptimisticSearchAttempts; attempt++)
         {
             if (_needsSync)
             {
                 await SyncAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            IndexSnapshot snapshot = _index.Current;
-            VectorHit[] hits = SearchSnapshot(snapshot, q, k, filter);
-            long[] rowIds = new long[hits.Length];
-            for (int i = 0; i < hits.Length; i++)
+            (List<StoreHit> hits, bool complete, bool generationMoved) = await SearchOnceAsync(q, k, filter, cancellationToken).ConfigureAwait(false);
+
+            // Consistent unless a write replaced rows this snapshot found, or another process wrote (the generation
+            // moved with no local write running): then catch up and search again.
+            if (complete && !(generationMoved && Volatile.Read(ref _localWrites) == 0))
             {
-                rowIds[i] = snapshot.Table.RowIds[hits[i].Slot];
+                return hits;
             }
 
-            (long generation, Dictionary<long, KnowledgeItem> items) = await RunAsync("vector search",
-                (connection, ct) => FetchItemsAsync(connection, rowIds, ct), cancellationToken).ConfigureAwait(false);
+            await SyncAsync(cancellationToken).ConfigureAwait(false);
+        }
 
-            // Another process wrote (the generation moved with no local write running), or a write replaced rows this
-            // snapshot found: catch up and search again, so the answer always comes from one consistent state.
-            bool external = generation != snapshot.Generation && Volatile.Read(ref _localWrites) == 0;
-            if ((external || items.Count < hits.Length) && attempt < MaxSearchAttempts)
+        // Writes keep overtaking this search: hold the write lock so no local write can commit in between.
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            List<StoreHit> hits = [];
+            for (int attempt = 1; attempt <= OptimisticSearchAttempts; attempt++)
             {
-                await SyncAsync(cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-
-            var result = new List<StoreHit>(hits.Length);
-            for (int i = 0; i < hits.Length; i++)
-            {
-                if (items.TryGetValue(rowIds[i], out KnowledgeItem? item))
+                await SyncLockedAsync(cancellationToken).ConfigureAwait(false);
+                (hits, bool complete, _) = await SearchOnceAsync(q, k, filter, cancellationToken).ConfigureAwait(false);
+                if (complete)
                 {
-                    result.Add(new StoreHit(item, hits[i].Score));
+                    break; // only another process writing this fast could make it incomplete again
                 }
             }
 
-            return result;
+            return hits;
         }
+        catch (Exception ex) when (IsBackendException(ex))
+        {
+            throw Wrap("vector search", ex, cancellationToken);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Searches the current snapshot and fetches the hits; <c>Complete</c> is false when some hit's row is gone,
+    /// <c>GenerationMoved</c> when the database is at another generation than the snapshot.
+    /// </summary>
+    private async Task<(List<StoreHit> Hits, bool Complete, bool GenerationMoved)> SearchOnceAsync(float[] query, int k, SearchFilter? filter,
+        CancellationToken cancellationToken)
+    {
+        IndexSnapshot snapshot = _index.Current;
+        VectorHit[] found = SearchSnapshot(snapshot, query, k, filter);
+        long[] rowIds = new long[found.Length];
+        for (int i = 0; i < found.Length; i++)
+        {
+            rowIds[i] = snapshot.Table.RowIds[found[i].Slot];
+        }
+
+        (long generation, Dictionary<long, KnowledgeItem> items) = await RunAsync("vector search",
+            (connection, ct) => FetchItemsAsync(connection, rowIds, ct), cancellationToken).ConfigureAwait(false);
+        var hits = new List<StoreHit>(found.Length);
+        for (int i = 0; i < found.Length; i++)
+        {
+            if (items.TryGetValue(rowIds[i], out KnowledgeItem? item))
+            {
+                hits.Add(new StoreHit(item, found[i].Score));
+            }
+        }
+
+        return (hits, hits.Count == found.Length, generation != snapshot.Generation);
     }
 
     /// <inheritdoc />
