@@ -8,21 +8,12 @@ namespace Mmrag.Clip.Inference;
 /// hold at most <see cref="ClipModel.MaxBatchSize"/> images. An image that cannot be decoded fails the call with an
 /// <see cref="Preprocessing.ImageDecodeException"/> naming it. Thread-safe. Disposes the model only if it owns it.
 /// </summary>
-public sealed class ClipImageEmbeddingGenerator : IEmbeddingGenerator<DataContent, Embedding<float>>
+public sealed class ClipImageEmbeddingGenerator : ClipEmbeddingGeneratorCore, IEmbeddingGenerator<DataContent, Embedding<float>>
 {
-    private readonly ClipModel _model;
-    private readonly bool _ownsModel;
-    private readonly ClipEmbeddingOptions _options;
-    private readonly EmbeddingGeneratorMetadata _metadata;
-
     /// <summary>Creates a generator over <paramref name="model"/>.</summary>
     public ClipImageEmbeddingGenerator(ClipModel model, ClipEmbeddingOptions? options = null, bool ownsModel = false)
+        : base(model, options, ownsModel)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        _model = model;
-        _ownsModel = ownsModel;
-        _options = options ?? new ClipEmbeddingOptions();
-        _metadata = new EmbeddingGeneratorMetadata("mmrag-clip", providerUri: null, model.ModelId, model.Dimension);
     }
 
     /// <inheritdoc />
@@ -30,7 +21,7 @@ public sealed class ClipImageEmbeddingGenerator : IEmbeddingGenerator<DataConten
         EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(values);
-        EmbeddingChecks.ThrowIfDimensionsUnsupported(options, _model.Dimension);
+        EmbeddingChecks.ThrowIfDimensionsUnsupported(options, Model.Dimension);
         var images = values as IReadOnlyList<DataContent> ?? [.. values];
         for (var i = 0; i < images.Count; i++)
         {
@@ -40,7 +31,7 @@ public sealed class ClipImageEmbeddingGenerator : IEmbeddingGenerator<DataConten
             }
         }
 
-        var results = await _model.EmbedImagesAsync(images.Count, (i, _) => ValueTask.FromResult(images[i].Data),
+        var results = await Model.EmbedImagesAsync(images.Count, (i, _) => ValueTask.FromResult(images[i].Data),
             i => Describe(images[i], i), cancellationToken).ConfigureAwait(false);
 
         var created = DateTimeOffset.UtcNow;
@@ -52,36 +43,10 @@ public sealed class ClipImageEmbeddingGenerator : IEmbeddingGenerator<DataConten
                 throw new Preprocessing.ImageDecodeException($"{Describe(images[i], i)}: {error.Message}", error);
             }
 
-            var vector = results[i].Vector;
-            if (_options.Normalize)
-            {
-                VectorMath.NormalizeInPlace(System.Runtime.InteropServices.MemoryMarshal.AsMemory(vector).Span);
-            }
-
-            embeddings[i] = new Embedding<float>(vector) { ModelId = _model.ModelId, CreatedAt = created };
+            embeddings[i] = CreateEmbedding(results[i].Vector, created);
         }
 
         return new GeneratedEmbeddings<Embedding<float>>(embeddings);
-    }
-
-    /// <inheritdoc />
-    public object? GetService(Type serviceType, object? serviceKey = null)
-    {
-        ArgumentNullException.ThrowIfNull(serviceType);
-        return serviceKey is not null ? null
-            : serviceType == typeof(EmbeddingGeneratorMetadata) ? _metadata
-            : serviceType.IsInstanceOfType(_model) ? _model
-            : serviceType.IsInstanceOfType(this) ? this
-            : null;
-    }
-
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        if (_ownsModel)
-        {
-            _model.Dispose();
-        }
     }
 
     private static string Describe(DataContent image, int index) => image.Name is { Length: > 0 } name ? $"image {index} ('{name}')" : $"image {index}";
