@@ -3,21 +3,7 @@ namespace Mmrag.Cli.Tests;
 /// <summary>The repository's sample knowledge base (<c>samples/kb</c>) and throw-away copies of it.</summary>
 internal static class SampleKnowledgeBase
 {
-    public static string Folder
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Mmrag.slnx")))
-                {
-                    return Path.Combine(dir.FullName, "samples", "kb");
-                }
-            }
-
-            throw new DirectoryNotFoundException("samples/kb not found above the test binaries.");
-        }
-    }
+    public static string Folder => Path.Combine(Mmrag.Testing.ClipFixtureLocator.RepositoryRoot, "samples", "kb");
 
     /// <summary>Copies the sample into <paramref name="destination"/> so a test may change files.</summary>
     public static string CopyTo(string destination)

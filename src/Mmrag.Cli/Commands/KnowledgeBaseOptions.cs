@@ -53,25 +53,33 @@ internal sealed class KnowledgeBaseOptions
         IKnowledgeStore? store = null;
         try
         {
-            if (withModel || !exists)
-            {
-                var modelName = requested ?? configured ?? Environment.GetEnvironmentVariable("MMRAG_MODEL");
-                model = await Model.LoadAsync(parseResult, modelName, cancellationToken).ConfigureAwait(false);
-            }
-
             if (exists)
             {
                 store = await EmbeddedKnowledgeStore.OpenExistingAsync(folder, cancellationToken: cancellationToken).ConfigureAwait(false);
-                if (model is not null && (store.Space.ModelId != model.ModelId || store.Space.Dimension != model.Dimension))
+                if (withModel)
                 {
-                    throw new EmbeddingSpaceMismatchException(
-                        $"The knowledge base at '{folder}' holds {store.Space.Dimension}-d vectors of model '{store.Space.ModelId}', but the model given is '{model.ModelId}' ({model.Dimension}-d). Use the knowledge base's own model, or re-embed it with 'mmrag kb reembed --model …'.");
+                    // The knowledge base's own model: as recorded, else its model id (a catalog name or a cached model).
+                    model = await Model.LoadAsync(parseResult, requested ?? configured ?? store.Space.ModelId, cancellationToken).ConfigureAwait(false);
+                    if (store.Space.ModelId != model.ModelId || store.Space.Dimension != model.Dimension)
+                    {
+                        throw new EmbeddingSpaceMismatchException(
+                            $"The knowledge base at '{folder}' holds {store.Space.Dimension}-d vectors of model '{store.Space.ModelId}', but the model given is '{model.ModelId}' ({model.Dimension}-d). Use the knowledge base's own model, or re-embed it with 'mmrag kb reembed --model …'.");
+                    }
+
+                    if (ReadConfiguredModel(folder) is null && requested is not null)
+                    {
+                        WriteConfiguredModel(folder, requested);
+                    }
                 }
             }
             else
             {
-                store = await EmbeddedKnowledgeStore.OpenAsync(folder, new EmbeddingSpace(model!.ModelId, model.Dimension), cancellationToken: cancellationToken).ConfigureAwait(false);
+                model = await Model.LoadAsync(parseResult, requested ?? configured ?? Environment.GetEnvironmentVariable("MMRAG_MODEL"), cancellationToken).ConfigureAwait(false);
+
+                // Record the model before the store exists, so a knowledge base killed while being created still knows it.
+                Directory.CreateDirectory(folder);
                 WriteConfiguredModel(folder, requested ?? configured ?? model.Directory.Path);
+                store = await EmbeddedKnowledgeStore.OpenAsync(folder, new EmbeddingSpace(model.ModelId, model.Dimension), cancellationToken: cancellationToken).ConfigureAwait(false);
             }
 
             return new KnowledgeBaseSession(folder, store, model);
@@ -111,7 +119,9 @@ internal sealed class KnowledgeBaseOptions
         var path = Path.Combine(folder, ConfigFileName);
         var node = File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? [] : [];
         node["model"] = model;
-        File.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        var temporary = path + ".tmp";
+        File.WriteAllText(temporary, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(temporary, path, overwrite: true);
     }
 }
 

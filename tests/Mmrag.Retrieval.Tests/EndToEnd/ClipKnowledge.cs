@@ -7,39 +7,14 @@ using Mmrag.Storage;
 
 namespace Mmrag.Retrieval.Tests.EndToEnd;
 
-/// <summary>Locates the shared CLIP fixtures (<c>../shared/fixtures/clip</c> beside the repository, or <c>MMRAG_CLIP_FIXTURES</c>).</summary>
+/// <summary>The shared CLIP fixtures (see <see cref="Mmrag.Testing.ClipFixtureLocator"/>).</summary>
 internal static class ClipFixtures
 {
-    private static readonly Lazy<string> Root = new(Locate);
+    public static string Directory => Mmrag.Testing.ClipFixtureLocator.Directory;
 
-    public static string Directory => Root.Value;
+    public static string ModelDirectory => Mmrag.Testing.ClipFixtureLocator.ModelDirectory;
 
-    public static string ModelDirectory => Path.Combine(Directory, "tiny-clip");
-
-    public static string ImagePath(string file) => Path.Combine(Directory, "images", file);
-
-    private static string Locate()
-    {
-        var fromEnvironment = Environment.GetEnvironmentVariable("MMRAG_CLIP_FIXTURES");
-        if (!string.IsNullOrEmpty(fromEnvironment))
-        {
-            return System.IO.Directory.Exists(fromEnvironment)
-                ? fromEnvironment
-                : throw new DirectoryNotFoundException($"MMRAG_CLIP_FIXTURES points to '{fromEnvironment}', which does not exist.");
-        }
-
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "..", "shared", "fixtures", "clip");
-            if (System.IO.Directory.Exists(candidate) && File.Exists(Path.Combine(dir.FullName, "Mmrag.slnx")))
-            {
-                return Path.GetFullPath(candidate);
-            }
-        }
-
-        throw new DirectoryNotFoundException(
-            "CLIP fixtures not found: expected ../shared/fixtures/clip beside the repository, or set MMRAG_CLIP_FIXTURES.");
-    }
+    public static string ImagePath(string file) => Mmrag.Testing.ClipFixtureLocator.ImagePath(file);
 }
 
 /// <summary>
