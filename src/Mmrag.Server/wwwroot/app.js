@@ -91,6 +91,7 @@ function queryForm() {
   if (state.photo) form.set("image", state.photo, state.photo.name || "photo.png");
   form.set("target", $("target").value);
   form.set("strategy", $("strategy").value);
+  if ($("threshold").value !== "") form.set("threshold", $("threshold").value);
   return { form, empty: !text && !state.photo };
 }
 
@@ -229,7 +230,7 @@ async function ask() {
       } else if (event.name === "done") {
         text = event.data.answer;
         renderAnswer(text);
-        setStatus(`Answered with ${event.data.citations.length} citations.`);
+        setStatus(`Answered (${event.data.citations.length} cited).`);
       } else if (event.name === "error") {
         setStatus(`Answer failed: ${event.data.detail || event.data.title}`);
       }
