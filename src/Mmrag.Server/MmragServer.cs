@@ -100,8 +100,11 @@ public sealed partial class MmragServer : IAsyncDisposable
             }
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
             {
-                // The client went away: nobody is left to answer.
-                context.Response.StatusCode = 499;
+                // The client went away: nobody is left to answer (499 in the metrics when nothing was sent yet).
+                if (!context.Response.HasStarted)
+                {
+                    context.Response.StatusCode = 499;
+                }
             }
             catch (Exception exception) when (!context.Response.HasStarted)
             {

@@ -66,9 +66,17 @@ public sealed class MmragServerOptions
             throw new ArgumentOutOfRangeException(nameof(MaxImagePixels), MaxImagePixels, "MmragServerOptions.MaxImagePixels must be positive.");
         }
 
-        if (string.IsNullOrEmpty(ApiKey))
+        ValidateBinding(Urls, ApiKey);
+    }
+
+    /// <summary>Refuses to serve on a non-loopback address without an API key (callable before anything is opened).</summary>
+    /// <exception cref="InvalidOperationException">A non-loopback address and no key; the message says what to set.</exception>
+    public static void ValidateBinding(IReadOnlyList<string> urls, string? apiKey)
+    {
+        ArgumentNullException.ThrowIfNull(urls);
+        if (string.IsNullOrEmpty(apiKey))
         {
-            var exposed = Urls.FirstOrDefault(static url => !IsLoopback(url));
+            var exposed = urls.FirstOrDefault(static url => !IsLoopback(url));
             if (exposed is not null)
             {
                 throw new InvalidOperationException(

@@ -111,6 +111,23 @@ public sealed class KnowledgeApiTests(ServerFixture fixture) : ApiTestBase(fixtu
     }
 
     [Fact]
+    public async Task Ingest_TwoUploadsWithTheSameName_BothKept()
+    {
+        using var form = new MultipartFormDataContent
+        {
+            { new StringContent("First twin note about lighthouses.", Encoding.UTF8), "files", "twin.txt" },
+            { new StringContent("Second twin note about windmills.", Encoding.UTF8), "files", "twin.txt" },
+        };
+
+        using var response = await Client.PostAsync("api/ingest", form);
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var job = await WaitForJobAsync((await ReadJsonAsync(response)).GetProperty("job_id").GetString()!);
+        Assert.Equal("succeeded", job.GetProperty("state").GetString());
+        Assert.Equal(2, job.GetProperty("summary").GetProperty("added").GetInt32());
+    }
+
+    [Fact]
     public async Task Ingest_ServerPathUnderAnAllowedRoot_RunsAJob()
     {
         using var response = await Client.PostAsync("api/ingest", Json(new { path = Path.Combine(Fixture.Samples, "docs") }));

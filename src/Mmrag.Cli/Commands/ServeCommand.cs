@@ -23,6 +23,18 @@ internal static class ServeCommand
 
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
+            string[] addresses = parseResult.GetValue(urls) is { Length: > 0 } given ? given : ["http://127.0.0.1:5077"];
+            var apiKey = Environment.GetEnvironmentVariable(MmragServerOptions.ApiKeyVariable);
+            try
+            {
+                MmragServerOptions.ValidateBinding(addresses, apiKey);
+            }
+            catch (InvalidOperationException exception)
+            {
+                await parseResult.InvocationConfiguration.Error.WriteLineAsync($"error: {exception.Message}");
+                return CliErrors.Failure;
+            }
+
             var llm = LlmOptions.FromEnvironment();
             using var chat = llm.IsConfigured ? OpenAiCompatibleChatClientFactory.Create(llm) : null;
             await using var session = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken);
@@ -34,24 +46,14 @@ internal static class ServeCommand
                 Store = session.Store,
                 Model = session.Model,
                 ChatClient = chat,
-                Urls = parseResult.GetValue(urls) is { Length: > 0 } given ? given : ["http://127.0.0.1:5077"],
-                ApiKey = Environment.GetEnvironmentVariable(MmragServerOptions.ApiKeyVariable),
+                Urls = addresses,
+                ApiKey = apiKey,
                 AllowedRoots = [.. allowed],
                 MaxUploadBytes = parseResult.GetValue(maxUpload) * 1024 * 1024,
                 CorsOrigins = parseResult.GetValue(cors) ?? [],
             };
 
-            MmragServer server;
-            try
-            {
-                server = MmragServer.Create(options);
-            }
-            catch (InvalidOperationException exception)
-            {
-                await parseResult.InvocationConfiguration.Error.WriteLineAsync($"error: {exception.Message}");
-                return CliErrors.Failure;
-            }
-
+            var server = MmragServer.Create(options);
             await using (server)
             {
                 await server.StartAsync(cancellationToken);

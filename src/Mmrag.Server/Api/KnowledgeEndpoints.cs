@@ -128,7 +128,7 @@ internal static class KnowledgeEndpoints
             Directory.CreateDirectory(folder);
             foreach (var file in form.Files)
             {
-                var target = Path.Combine(folder, SafeRelativeName(file.FileName));
+                var target = UniquePath(Path.Combine(folder, SafeRelativeName(file.FileName)));
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 var output = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, useAsync: true);
                 await using (output.ConfigureAwait(false))
@@ -186,6 +186,18 @@ internal static class KnowledgeEndpoints
             .Select(s => new string([.. s.Select(c => invalid.Contains(c) || char.IsControl(c) ? '_' : c)]))
             .ToArray();
         return segments.Length == 0 ? "upload" : Path.Combine(segments);
+    }
+
+    /// <summary>The path, or NAME-2.EXT, NAME-3.EXT … when a file of the same upload already took it.</summary>
+    private static string UniquePath(string path)
+    {
+        var candidate = path;
+        for (var n = 2; File.Exists(candidate); n++)
+        {
+            candidate = Path.Combine(Path.GetDirectoryName(path)!, $"{Path.GetFileNameWithoutExtension(path)}-{n}{Path.GetExtension(path)}");
+        }
+
+        return candidate;
     }
 
     private static IResult NotFound(string detail) => Results.Problem(statusCode: 404, title: "Not found", detail: detail);
