@@ -183,6 +183,26 @@ public sealed class QueryApiTests(ServerFixture fixture) : ApiTestBase(fixture)
         await AssertProblemAsync(response, 400);
     }
 
+    [Fact]
+    public async Task Ask_ClientCancels_TheServerStopsWaitingForTheLlm()
+    {
+        // The fake LLM would answer after 20 s; the server only notices the client leaving if the request's token
+        // reaches the LLM call, and then records the request as 499 long before that.
+        Fixture.Llm.Enqueue(Reply.Slow(TimeSpan.FromSeconds(20), Reply.Text("too late")));
+        using (var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(500)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                Client.PostAsync("api/ask", Json(new { question = "How do I oil a deck?", threshold = 0 }), cancel.Token));
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!(await Client.GetStringAsync("metrics")).Contains("route=\"/api/ask\",status=\"499\"", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the server kept waiting for the LLM after the client left");
+            await Task.Delay(100);
+        }
+    }
+
     private async Task<List<(string Name, string Data)>> AskStreamAsync(object body)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "api/ask") { Content = Json(body) };

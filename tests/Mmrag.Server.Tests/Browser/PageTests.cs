@@ -105,6 +105,26 @@ public sealed class PageTests(ServerFixture fixture) : IAsyncLifetime
     }
 
     [BrowserFact]
+    public async Task Ask_WithAnUploadedPhoto_SendsItAndShowsCitedImages()
+    {
+        AssertChromium();
+        fixture.Llm.Enqueue(Reply.Text("This looks like [1]."));
+        var photo = Directory.GetFiles(Path.Combine(fixture.Samples, "photos"), "*.jpg")[1];
+
+        await _page.SetInputFilesAsync("#photo", photo);
+        await _page.FillAsync("#question", "What is this?");
+        await _page.FillAsync("#threshold", "0");
+        await _page.ClickAsync("#ask-button");
+
+        await Assertions.Expect(_page.Locator("#answer")).ToContainTextAsync("This looks like [1].");
+        await Assertions.Expect(_page.Locator("#answer a.cite")).ToHaveCountAsync(1);
+        await ShotAsync("ask-photo-1-answer");
+        var request = fixture.Llm.Requests[^1];
+        Assert.NotEmpty(Wire.ImageUrls(request.Messages()[1]!));
+        Assert.Empty(_consoleErrors);
+    }
+
+    [BrowserFact]
     public async Task Ingest_UploadAFile_ShowsTheJobFinishing()
     {
         AssertChromium();
