@@ -18,6 +18,7 @@ public static class MmragCommandLine
         root.Subcommands.Add(SearchCommand.Create());
         root.Subcommands.Add(AskCommand.Create());
         root.Subcommands.Add(KbCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         return root;
     }
 }

@@ -1,0 +1,69 @@
+using System.CommandLine;
+using Mmrag.Answering.Llm;
+using Mmrag.Server;
+
+namespace Mmrag.Cli.Commands;
+
+/// <summary><c>mmrag serve</c>: the HTTP API and web page over one knowledge base, until Ctrl+C.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var kb = new KnowledgeBaseOptions();
+        var urls = new Option<string[]>("--urls") { Description = "Addresses to listen on (default http://127.0.0.1:5077). A non-loopback address needs MMRAG_API_KEY." };
+        var roots = new Option<string[]>("--ingest-root") { Description = "Server-side folder that POST /api/ingest {\"path\"} may read (repeatable; also MMRAG_INGEST_ROOTS, ':'-separated)." };
+        var maxUpload = new Option<long>("--max-upload-mb") { Description = "Largest request body in MiB.", DefaultValueFactory = static _ => 64 };
+        var cors = new Option<string[]>("--cors-origin") { Description = "Allow this browser origin (repeatable; CORS is off otherwise)." };
+        var command = new Command("serve", "Serve the knowledge base over HTTP: the API (/api, /openapi/v1.json, /metrics) and the web page.");
+        kb.AddTo(command);
+        foreach (var option in new Option[] { urls, roots, maxUpload, cors })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
+        {
+            string[] addresses = parseResult.GetValue(urls) is { Length: > 0 } given ? given : ["http://127.0.0.1:5077"];
+            var apiKey = Environment.GetEnvironmentVariable(MmragServerOptions.ApiKeyVariable);
+            try
+            {
+                MmragServerOptions.ValidateBinding(addresses, apiKey);
+            }
+            catch (InvalidOperationException exception)
+            {
+                await parseResult.InvocationConfiguration.Error.WriteLineAsync($"error: {exception.Message}");
+                return CliErrors.Failure;
+            }
+
+            var llm = LlmOptions.FromEnvironment();
+            using var chat = llm.IsConfigured ? OpenAiCompatibleChatClientFactory.Create(llm) : null;
+            await using var session = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken);
+            var allowed = (parseResult.GetValue(roots) ?? []).Concat(
+                (Environment.GetEnvironmentVariable("MMRAG_INGEST_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            var options = new MmragServerOptions
+            {
+                KnowledgeBaseFolder = session.Folder,
+                Store = session.Store,
+                Model = session.Model,
+                ChatClient = chat,
+                Urls = addresses,
+                ApiKey = apiKey,
+                AllowedRoots = [.. allowed],
+                MaxUploadBytes = parseResult.GetValue(maxUpload) * 1024 * 1024,
+                CorsOrigins = parseResult.GetValue(cors) ?? [],
+            };
+
+            var server = MmragServer.Create(options);
+            await using (server)
+            {
+                await server.StartAsync(cancellationToken);
+                await parseResult.InvocationConfiguration.Output.WriteLineAsync(
+                    $"serving {session.Folder} ({session.Store.Space.ModelId}) on {string.Join(", ", server.Urls)}{(chat is null ? "; no LLM configured" : "")}; Ctrl+C stops");
+                await server.WaitForShutdownAsync(cancellationToken);
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+}

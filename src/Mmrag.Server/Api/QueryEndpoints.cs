@@ -1,0 +1,166 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Mmrag.Answering;
+using Mmrag.Retrieval.Search;
+using Mmrag.Server.Observability;
+
+namespace Mmrag.Server.Api;
+
+/// <summary><c>POST /api/search</c> and <c>POST /api/ask</c> (JSON, or Server-Sent Events with <c>Accept: text/event-stream</c>).</summary>
+internal static class QueryEndpoints
+{
+    public static void Map(IEndpointRouteBuilder api)
+    {
+        api.MapPost("/search", SearchAsync)
+            .WithName("Search").WithSummary("Search by text and/or image (JSON with base64 image, or multipart).")
+            .Accepts<SearchBody>("application/json", "multipart/form-data").Produces(StatusCodes.Status200OK, contentType: "application/json");
+        api.MapPost("/ask", AskAsync)
+            .WithName("Ask").WithSummary("Answer a question with citations; streams sources, token, citations, done events with Accept: text/event-stream.")
+            .Accepts<AskBody>("application/json", "multipart/form-data").Produces(StatusCodes.Status200OK, contentType: "application/json")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream");
+    }
+
+    private static async Task<IResult> SearchAsync(HttpContext context, KnowledgeBase knowledgeBase, ServerMetrics metrics)
+    {
+        var cancellationToken = context.RequestAborted;
+        var input = await QueryInput.ReadAsync(context.Request, knowledgeBase.Options.MaxImagePixels, cancellationToken).ConfigureAwait(false);
+        if (input.Text is null && input.Image is null)
+        {
+            throw ApiProblemException.BadRequest("Give 'text' and/or 'image'.");
+        }
+
+        var result = await knowledgeBase.Searcher.SearchAsync(new SearchRequest
+        {
+            Text = input.Text,
+            Image = input.ImageContent,
+            K = input.K ?? 10,
+            Target = ParseTarget(input.Target),
+            Threshold = input.Threshold,
+            IncludeSelf = input.IncludeSelf,
+        }, cancellationToken).ConfigureAwait(false);
+        metrics.RecordSearch(result.EmbedTime, result.SearchTime);
+        return Results.Text(ApiJson.Search(result), "application/json", Encoding.UTF8);
+    }
+
+    private static async Task AskAsync(HttpContext context, KnowledgeBase knowledgeBase)
+    {
+        var cancellationToken = context.RequestAborted;
+        var input = await QueryInput.ReadAsync(context.Request, knowledgeBase.Options.MaxImagePixels, cancellationToken).ConfigureAwait(false);
+        if (input.Text is null && input.Image is null)
+        {
+            throw ApiProblemException.BadRequest("Give 'question' (or 'text') and/or 'image'.");
+        }
+
+        var question = new Question(input.Text ?? "", input.ImageContent);
+        var options = new AnswerOptions
+        {
+            Strategy = ParseStrategy(input.Strategy),
+            K = input.K ?? 8,
+            MaxImages = input.MaxImages ?? 4,
+            Threshold = input.Threshold,
+            NoContextBehavior = input.Decline ? NoContextBehavior.Decline : NoContextBehavior.AnswerWithoutContext,
+        };
+
+        var streaming = context.Request.Headers.Accept.Any(static a => a is not null && a.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase));
+        if (!streaming)
+        {
+            var answer = await knowledgeBase.Answerer.AskAsync(question, options, cancellationToken).ConfigureAwait(false);
+            await Results.Text(ApiJson.Answer(answer), "application/json", Encoding.UTF8).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        await StreamAsync(context, knowledgeBase.Answerer, question, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>sources</c> first, then one <c>token</c> per piece of text, then <c>citations</c> and <c>done</c> (the whole
+    /// answer as in the JSON response); a failure after the stream started ends it with <c>error</c> (a problem object).
+    /// </summary>
+    private static async Task StreamAsync(HttpContext context, Answerer answerer, Question question, AnswerOptions options, CancellationToken cancellationToken)
+    {
+        var response = context.Response;
+        var updates = answerer.AskStreamingAsync(question, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        await using var _ = updates.ConfigureAwait(false);
+
+        // Errors before the first update (bad image, store failure) still become an ordinary problem response.
+        var hasFirst = await updates.MoveNextAsync().ConfigureAwait(false);
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        try
+        {
+            for (var has = hasFirst; has; has = await updates.MoveNextAsync().ConfigureAwait(false))
+            {
+                var update = updates.Current;
+                switch (update.Kind)
+                {
+                    case AnswerUpdateKind.Sources:
+                        await WriteEventAsync(response, "sources", ApiJson.Write(writer =>
+                        {
+                            writer.WriteStartObject();
+                            writer.WriteBoolean("no_context", update.NoContext);
+                            ApiJson.WriteSources(writer, update.Sources);
+                            writer.WriteEndObject();
+                        }), cancellationToken).ConfigureAwait(false);
+                        break;
+                    case AnswerUpdateKind.Token when !string.IsNullOrEmpty(update.Text):
+                        await WriteEventAsync(response, "token", ApiJson.Write(writer =>
+                        {
+                            writer.WriteStartObject();
+                            writer.WriteString("text", update.Text);
+                            writer.WriteEndObject();
+                        }), cancellationToken).ConfigureAwait(false);
+                        break;
+                    case AnswerUpdateKind.Completed when update.Answer is { } answer:
+                        await WriteEventAsync(response, "citations", ApiJson.Write(writer =>
+                        {
+                            writer.WriteStartObject();
+                            ApiJson.WriteCitations(writer, answer);
+                            writer.WriteEndObject();
+                        }), cancellationToken).ConfigureAwait(false);
+                        await WriteEventAsync(response, "done", ApiJson.Answer(answer), cancellationToken).ConfigureAwait(false);
+                        break;
+                }
+            }
+        }
+        catch (Exception exception) when (!cancellationToken.IsCancellationRequested && ServerErrors.Map(exception) is { } problem)
+        {
+            await WriteEventAsync(response, "error", JsonSerializer.Serialize(new { type = "about:blank", title = problem.Title, status = problem.Status, detail = problem.Detail }),
+                CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WriteEventAsync(HttpResponse response, string name, string data, CancellationToken cancellationToken)
+    {
+        // data is one line of JSON: newlines inside strings are escaped, so one data: field is enough.
+        await response.WriteAsync($"event: {name}\ndata: {data}\n\n", cancellationToken).ConfigureAwait(false);
+        await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    internal static SearchTarget ParseTarget(string? target) => target?.ToLowerInvariant() switch
+    {
+        null or "" or "all" => SearchTarget.All,
+        "images" or "image" => SearchTarget.Images,
+        "text" or "texts" => SearchTarget.Text,
+        _ => throw ApiProblemException.BadRequest($"'target' must be images, text or all, not '{target}'."),
+    };
+
+    internal static AnswerStrategy ParseStrategy(string? strategy) => strategy?.ToLowerInvariant() switch
+    {
+        null or "" or "multimodal" => AnswerStrategy.Multimodal,
+        "text+images" or "textwithimages" => AnswerStrategy.TextWithImages,
+        "text" or "textonly" => AnswerStrategy.TextOnly,
+        _ => throw ApiProblemException.BadRequest($"'strategy' must be multimodal, text+images or text, not '{strategy}'."),
+    };
+
+    /// <summary>The JSON body of <c>POST /api/search</c>, for the OpenAPI document.</summary>
+    internal sealed record SearchBody(string? Text, string? Image, int? K, string? Target, double? Threshold, bool? IncludeSelf);
+
+    /// <summary>The JSON body of <c>POST /api/ask</c>, for the OpenAPI document.</summary>
+    internal sealed record AskBody(string? Question, string? Image, string? Strategy, int? K, double? Threshold, int? MaxImages, bool? DeclineWithoutContext);
+}

@@ -1,0 +1,173 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.AI;
+using Mmrag.Server.Security;
+
+namespace Mmrag.Server.Api;
+
+/// <summary>
+/// The fields of a search or ask request, read from JSON (<c>{"text": …, "image": base64, …}</c>) or from a multipart
+/// form with the same field names and the image as a file.
+/// </summary>
+internal sealed record QueryInput
+{
+    public string? Text { get; init; }
+
+    public byte[]? Image { get; init; }
+
+    public string? ImageName { get; init; }
+
+    public int? K { get; init; }
+
+    public string? Target { get; init; }
+
+    public double? Threshold { get; init; }
+
+    public string? Strategy { get; init; }
+
+    public int? MaxImages { get; init; }
+
+    public bool IncludeSelf { get; init; }
+
+    public bool Decline { get; init; }
+
+    public DataContent? ImageContent => Image is null ? null : new DataContent(Image, "application/octet-stream") { Name = ImageName ?? "query-image" };
+
+    public static async Task<QueryInput> ReadAsync(HttpRequest request, long maxImagePixels, CancellationToken cancellationToken)
+    {
+        var input = request.HasFormContentType
+            ? await ReadFormAsync(request, cancellationToken).ConfigureAwait(false)
+            : await ReadJsonAsync(request, cancellationToken).ConfigureAwait(false);
+        if (input.Image is { } image)
+        {
+            if (image.Length == 0)
+            {
+                throw ApiProblemException.BadRequest("The image is empty.");
+            }
+
+            if (ImageLimits.PixelCount(image) is { } pixels && pixels > maxImagePixels)
+            {
+                throw new ApiProblemException(StatusCodes.Status413PayloadTooLarge, "Image too large",
+                    $"The image has {pixels} pixels; the limit is {maxImagePixels}.");
+            }
+        }
+
+        return input;
+    }
+
+    private static async Task<QueryInput> ReadFormAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var form = await request.ReadFormAsync(cancellationToken).ConfigureAwait(false);
+        byte[]? image = null;
+        string? name = null;
+        if ((form.Files.GetFile("image") ?? form.Files.FirstOrDefault()) is { } file)
+        {
+            using var buffer = new MemoryStream();
+            await file.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+
+            image = buffer.ToArray();
+            name = Path.GetFileName(file.FileName);
+        }
+
+        return new QueryInput
+        {
+            Text = NullIfBlank(form["text"].FirstOrDefault() ?? form["question"].FirstOrDefault()),
+            Image = image,
+            ImageName = name,
+            K = ParseInt(form["k"].FirstOrDefault(), "k"),
+            Target = NullIfBlank(form["target"].FirstOrDefault()),
+            Threshold = ParseDouble(form["threshold"].FirstOrDefault(), "threshold"),
+            Strategy = NullIfBlank(form["strategy"].FirstOrDefault()),
+            MaxImages = ParseInt(form["max_images"].FirstOrDefault(), "max_images"),
+            IncludeSelf = string.Equals(form["include_self"].FirstOrDefault(), "true", StringComparison.OrdinalIgnoreCase),
+            Decline = string.Equals(form["decline_without_context"].FirstOrDefault(), "true", StringComparison.OrdinalIgnoreCase),
+        };
+    }
+
+    private static async Task<QueryInput> ReadJsonAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        JsonDocument document;
+        try
+        {
+            document = await JsonDocument.ParseAsync(request.Body, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonException exception)
+        {
+            throw ApiProblemException.BadRequest($"The body is not valid JSON ({exception.Message}). Send JSON or multipart/form-data.");
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw ApiProblemException.BadRequest("The body must be a JSON object.");
+            }
+
+            byte[]? image = null;
+            if (String(root, "image") is { } encoded)
+            {
+                var comma = encoded.StartsWith("data:", StringComparison.Ordinal) ? encoded.IndexOf(',', StringComparison.Ordinal) : -1;
+                try
+                {
+                    image = Convert.FromBase64String(comma >= 0 ? encoded[(comma + 1)..] : encoded);
+                }
+                catch (FormatException)
+                {
+                    throw ApiProblemException.BadRequest("'image' must be base64 (or a data: URL).");
+                }
+            }
+
+            return new QueryInput
+            {
+                Text = NullIfBlank(String(root, "text") ?? String(root, "question")),
+                Image = image,
+                ImageName = String(root, "image_name"),
+                K = Number(root, "k") is { } k ? (int)k : null,
+                Target = String(root, "target"),
+                Threshold = Number(root, "threshold"),
+                Strategy = String(root, "strategy"),
+                MaxImages = Number(root, "max_images") is { } m ? (int)m : null,
+                IncludeSelf = Bool(root, "include_self"),
+                Decline = Bool(root, "decline_without_context"),
+            };
+        }
+    }
+
+    private static string? String(JsonElement root, string name) => root.TryGetProperty(name, out var value) switch
+    {
+        false => null,
+        true when value.ValueKind == JsonValueKind.Null => null,
+        true when value.ValueKind == JsonValueKind.String => value.GetString(),
+        _ => throw ApiProblemException.BadRequest($"'{name}' must be a string."),
+    };
+
+    private static double? Number(JsonElement root, string name) => root.TryGetProperty(name, out var value) switch
+    {
+        false => null,
+        true when value.ValueKind == JsonValueKind.Null => null,
+        true when value.ValueKind == JsonValueKind.Number => value.GetDouble(),
+        _ => throw ApiProblemException.BadRequest($"'{name}' must be a number."),
+    };
+
+    private static bool Bool(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var value) && value.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False or JsonValueKind.Null => false,
+            _ => throw ApiProblemException.BadRequest($"'{name}' must be true or false."),
+        };
+
+    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+
+    private static int? ParseInt(string? value, string name) =>
+        string.IsNullOrWhiteSpace(value) ? null
+        : int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed
+        : throw ApiProblemException.BadRequest($"'{name}' must be an integer.");
+
+    private static double? ParseDouble(string? value, string name) =>
+        string.IsNullOrWhiteSpace(value) ? null
+        : double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed) ? parsed
+        : throw ApiProblemException.BadRequest($"'{name}' must be a number.");
+}

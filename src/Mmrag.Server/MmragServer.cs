@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Logging;
+using Mmrag.Server.Api;
+using Mmrag.Server.Jobs;
+using Mmrag.Server.Observability;
+using Mmrag.Server.Security;
+
+namespace Mmrag.Server;
+
+/// <summary>
+/// mmrag over HTTP: the API under <c>/api</c>, <c>/healthz</c>, <c>/metrics</c>, <c>/openapi/v1.json</c> and the web
+/// page at <c>/</c>, on Kestrel. Create it with <see cref="Create"/>, then <see cref="StartAsync"/> (tests, port 0) or
+/// <see cref="WaitForShutdownAsync"/> (the CLI). It does not own the store, model or chat client of its options.
+/// </summary>
+public sealed partial class MmragServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private MmragServer(WebApplication app) => _app = app;
+
+    /// <summary>The addresses Kestrel listens on, with real ports, once started.</summary>
+    public IReadOnlyList<string> Urls => [.. _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
+
+    /// <summary>The first address, for clients.</summary>
+    public Uri BaseAddress => new(Urls[0].Replace("://[::]", "://127.0.0.1", StringComparison.Ordinal).Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal) + "/");
+
+    /// <summary>Builds the server.</summary>
+    /// <param name="options">What to serve; validated here.</param>
+    /// <param name="configure">Adjusts the host (logging, extra services) before it is built.</param>
+    /// <exception cref="InvalidOperationException">A non-loopback address without an API key.</exception>
+    public static MmragServer Create(MmragServerOptions options, Action<WebApplicationBuilder>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        builder.WebHost.UseUrls([.. options.Urls]);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = options.MaxUploadBytes;
+        });
+        builder.Services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(form =>
+        {
+            form.MultipartBodyLengthLimit = options.MaxUploadBytes;
+            form.ValueLengthLimit = (int)Math.Min(int.MaxValue, options.MaxUploadBytes);
+        });
+        builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi();
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<KnowledgeBase>();
+        builder.Services.AddSingleton<IngestionJobs>();
+        builder.Services.AddSingleton<ServerMetrics>();
+        builder.Services.AddSingleton(new ApiKeyCheck(options.ApiKey));
+        builder.Services.AddSingleton(new PathConfinement(options.AllowedRoots));
+        if (options.CorsOrigins.Count > 0)
+        {
+            builder.Services.AddCors(cors => cors.AddDefaultPolicy(policy => policy.WithOrigins([.. options.CorsOrigins]).AllowAnyHeader().AllowAnyMethod()));
+        }
+
+        configure?.Invoke(builder);
+        var app = builder.Build();
+        Configure(app, options);
+        return new MmragServer(app);
+    }
+
+    private static void Configure(WebApplication app, MmragServerOptions options)
+    {
+        var metrics = app.Services.GetRequiredService<ServerMetrics>();
+        var apiKey = app.Services.GetRequiredService<ApiKeyCheck>();
+        var logger = app.Services.GetRequiredService<ILogger<MmragServer>>();
+
+        app.Use(async (context, next) =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                await next(context).ConfigureAwait(false);
+            }
+            finally
+            {
+                var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? (context.Response.StatusCode == 404 ? "unmatched" : "static");
+                metrics.RecordRequest(context.Request.Method, route, context.Response.StatusCode, Stopwatch.GetElapsedTime(started));
+            }
+        });
+
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                // The client went away: nobody is left to answer (499 in the metrics when nothing was sent yet).
+                if (!context.Response.HasStarted)
+                {
+                    context.Response.StatusCode = 499;
+                }
+            }
+            catch (Exception exception) when (!context.Response.HasStarted)
+            {
+                var problem = ServerErrors.Map(exception);
+                if (problem is null)
+                {
+                    LogUnhandled(logger, context.Request.Method, context.Request.Path, exception);
+                    problem = new Problem(500, "Internal server error", "The server failed to handle the request; see its log.");
+                }
+
+                context.Response.Clear();
+                await Results.Problem(statusCode: problem.Status, title: problem.Title, detail: problem.Detail).ExecuteAsync(context).ConfigureAwait(false);
+            }
+        });
+
+        app.UseStatusCodePages();
+        app.Use((context, next) =>
+        {
+            context.Response.Headers.XContentTypeOptions = "nosniff";
+            context.Response.Headers["Referrer-Policy"] = "no-referrer";
+            return next(context);
+        });
+
+        if (options.CorsOrigins.Count > 0)
+        {
+            app.UseCors();
+        }
+
+        app.Use(async (context, next) =>
+        {
+            if (ApiKeyCheck.IsProtected(context.Request.Path) && !apiKey.IsAuthorized(context.Request))
+            {
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                await Results.Problem(statusCode: 401, title: "Unauthorized", detail: "Send the API key in X-Api-Key or Authorization: Bearer.")
+                    .ExecuteAsync(context).ConfigureAwait(false);
+                return;
+            }
+
+            await next(context).ConfigureAwait(false);
+        });
+
+        var page = new EmbeddedFileProvider(typeof(MmragServer).Assembly, "Mmrag.Server.wwwroot");
+        app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = page });
+        app.UseStaticFiles(new StaticFileOptions
+        {
+            FileProvider = page,
+            OnPrepareResponse = static file => file.Context.Response.Headers["Content-Security-Policy"] =
+                "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+        });
+
+        app.MapGet("/healthz", () => Results.Json(new { status = "ok" })).WithName("Health").WithSummary("Liveness.");
+        app.MapGet("/metrics", (ServerMetrics m) => Results.Text(m.Render(), "text/plain; version=0.0.4; charset=utf-8"))
+            .WithName("Metrics").WithSummary("Prometheus metrics.");
+        app.MapOpenApi();
+
+        var api = app.MapGroup("/api");
+        QueryEndpoints.Map(api);
+        KnowledgeEndpoints.Map(api);
+        api.MapFallback(() => Results.Problem(statusCode: 404, title: "Not found", detail: "No such API endpoint."));
+    }
+
+    /// <summary>Starts listening; returns once the addresses are bound.</summary>
+    public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
+
+    /// <summary>Stops gracefully.</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default) => _app.StopAsync(cancellationToken);
+
+    /// <summary>Waits, once started, until <paramref name="cancellationToken"/> is cancelled or the host is asked to stop (Ctrl+C), then stops.</summary>
+    public async Task WaitForShutdownAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await _app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Unhandled error in {Method} {Path}.")]
+    private static partial void LogUnhandled(ILogger logger, string method, string path, Exception exception);
+}

@@ -1,0 +1,103 @@
+using Microsoft.Extensions.AI;
+using Mmrag.Clip.Inference;
+using Mmrag.Storage;
+
+namespace Mmrag.Server;
+
+/// <summary>
+/// What <see cref="MmragServer"/> serves and how. The knowledge base (store + model) is opened by the host and stays
+/// owned by it: the server never disposes <see cref="Store"/>, <see cref="Model"/> or <see cref="ChatClient"/>.
+/// </summary>
+public sealed class MmragServerOptions
+{
+    /// <summary>The name of the environment variable holding the API key.</summary>
+    public const string ApiKeyVariable = "MMRAG_API_KEY";
+
+    /// <summary>The knowledge-base folder (uploads are saved under its <c>uploads</c> folder, cached images under <c>images</c>).</summary>
+    public required string KnowledgeBaseFolder { get; init; }
+
+    /// <summary>The opened knowledge base.</summary>
+    public required IKnowledgeStore Store { get; init; }
+
+    /// <summary>The knowledge base's CLIP model.</summary>
+    public required ClipModel Model { get; init; }
+
+    /// <summary>The (vision) LLM; null answers with sources only.</summary>
+    public IChatClient? ChatClient { get; init; }
+
+    /// <summary>Addresses to listen on; <c>http://127.0.0.1:0</c> picks a free port.</summary>
+    public IReadOnlyList<string> Urls { get; init; } = ["http://127.0.0.1:5077"];
+
+    /// <summary>Required in <c>X-Api-Key</c> or <c>Authorization: Bearer</c> when set; must be set to bind a non-loopback address.</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>Server-side folders that <c>POST /api/ingest {"path": …}</c> may read (nothing when empty).</summary>
+    public IReadOnlyList<string> AllowedRoots { get; init; } = [];
+
+    /// <summary>Largest request body (uploads, base64 images) in bytes.</summary>
+    public long MaxUploadBytes { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>Largest query or uploaded image, in pixels (width × height).</summary>
+    public long MaxImagePixels { get; init; } = 40_000_000;
+
+    /// <summary>Origins allowed by CORS; CORS stays off when empty.</summary>
+    public IReadOnlyList<string> CorsOrigins { get; init; } = [];
+
+    /// <summary>Validates the settings; the message names the setting.</summary>
+    /// <exception cref="ArgumentException">A setting is invalid.</exception>
+    /// <exception cref="InvalidOperationException">A non-loopback address without an API key.</exception>
+    public void Validate()
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(KnowledgeBaseFolder);
+        ArgumentNullException.ThrowIfNull(Store);
+        ArgumentNullException.ThrowIfNull(Model);
+        if (Urls is null || Urls.Count == 0)
+        {
+            throw new ArgumentException("MmragServerOptions.Urls must name at least one address.", nameof(Urls));
+        }
+
+        if (MaxUploadBytes < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxUploadBytes), MaxUploadBytes, "MmragServerOptions.MaxUploadBytes must be positive.");
+        }
+
+        if (MaxImagePixels < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxImagePixels), MaxImagePixels, "MmragServerOptions.MaxImagePixels must be positive.");
+        }
+
+        ValidateBinding(Urls, ApiKey);
+    }
+
+    /// <summary>Refuses to serve on a non-loopback address without an API key (callable before anything is opened).</summary>
+    /// <exception cref="InvalidOperationException">A non-loopback address and no key; the message says what to set.</exception>
+    public static void ValidateBinding(IReadOnlyList<string> urls, string? apiKey)
+    {
+        ArgumentNullException.ThrowIfNull(urls);
+        if (string.IsNullOrEmpty(apiKey))
+        {
+            var exposed = urls.FirstOrDefault(static url => !IsLoopback(url));
+            if (exposed is not null)
+            {
+                throw new InvalidOperationException(
+                    $"Refusing to listen on '{exposed}' without an API key: set {ApiKeyVariable} (clients then send X-Api-Key or Authorization: Bearer), or bind to 127.0.0.1.");
+            }
+        }
+    }
+
+    internal static bool IsLoopback(string url)
+    {
+        if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal),
+            UriKind.Absolute, out var uri))
+        {
+            return false;
+        }
+
+        if (uri.IsLoopback)
+        {
+            return true;
+        }
+
+        return System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out var address) && System.Net.IPAddress.IsLoopback(address);
+    }
+}

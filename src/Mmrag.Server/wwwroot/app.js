@@ -1,0 +1,293 @@
+// mmrag page: plain JS, no build step. All server text goes into the page through textContent, never innerHTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { photo: null, photoUrl: null, imageUrls: new Map() };
+
+function apiHeaders(extra) {
+  const headers = new Headers(extra || {});
+  const key = localStorage.getItem("mmrag-api-key");
+  if (key) headers.set("X-Api-Key", key);
+  return headers;
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: apiHeaders(options.headers) });
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { const problem = await response.json(); detail = problem.detail || problem.title || detail; } catch { /* not JSON */ }
+    throw new Error(`${response.status}: ${detail}`);
+  }
+  return response;
+}
+
+function setStatus(text) { $("status").textContent = text; }
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+// Images go through fetch so the API key header is sent; object URLs are cached per item.
+async function imageUrl(id) {
+  if (state.imageUrls.has(id)) return state.imageUrls.get(id);
+  const promise = api(`/api/items/${encodeURIComponent(id)}/image`).then((r) => r.blob()).then((b) => URL.createObjectURL(b));
+  state.imageUrls.set(id, promise);
+  promise.catch(() => state.imageUrls.delete(id));
+  return promise;
+}
+
+function loadImage(img, id) {
+  imageUrl(id).then((url) => { img.src = url; }).catch(() => { img.alt = "image unavailable"; });
+}
+
+async function loadStats() {
+  try {
+    const kb = await (await api("/api/kb")).json();
+    $("kb-stats").textContent = `${kb.documents} documents · ${kb.images} images · ${kb.text_chunks} text chunks · model ${kb.model.id}` +
+      (kb.llm_configured ? "" : " · no LLM configured (answers list sources only)");
+  } catch (error) {
+    $("kb-stats").textContent = `knowledge base unavailable (${error.message})`;
+  }
+}
+
+// ---- the photo: drop, paste, or choose ----
+function setPhoto(file) {
+  if (file && !file.type.startsWith("image/")) { setStatus("That file is not an image."); return; }
+  state.photo = file || null;
+  if (state.photoUrl) URL.revokeObjectURL(state.photoUrl);
+  state.photoUrl = file ? URL.createObjectURL(file) : null;
+  $("photo-preview").hidden = !file;
+  $("photo-clear").hidden = !file;
+  if (file) $("photo-preview").src = state.photoUrl; else $("photo-preview").removeAttribute("src");
+}
+
+function wirePhoto() {
+  const zone = $("drop-zone");
+  zone.addEventListener("click", (e) => { if (e.target.id !== "photo-clear") $("photo").click(); });
+  zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("photo").click(); } });
+  $("photo").addEventListener("change", () => setPhoto($("photo").files[0]));
+  $("photo-clear").addEventListener("click", (e) => { e.stopPropagation(); setPhoto(null); $("photo").value = ""; zone.focus(); });
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("dragging"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("dragging"); setPhoto(e.dataTransfer.files[0]); });
+  document.addEventListener("paste", (e) => {
+    const item = [...(e.clipboardData?.items || [])].find((i) => i.type.startsWith("image/"));
+    if (item) { e.preventDefault(); setPhoto(item.getAsFile()); }
+  });
+}
+
+function queryForm() {
+  const form = new FormData();
+  const text = $("question").value.trim();
+  if (text) { form.set("text", text); form.set("question", text); }
+  if (state.photo) form.set("image", state.photo, state.photo.name || "photo.png");
+  form.set("target", $("target").value);
+  form.set("strategy", $("strategy").value);
+  if ($("threshold").value !== "") form.set("threshold", $("threshold").value);
+  return { form, empty: !text && !state.photo };
+}
+
+// ---- results ----
+function where(hit) {
+  const name = (hit.source || "").split(/[\\/]/).pop();
+  return name + (hit.page != null ? ` p.${hit.page}` : "") + (hit.section ? ` § ${hit.section}` : "");
+}
+
+function resultCard(hit, number) {
+  const card = el("li", { class: "result", tabindex: "-1", id: number ? `source-${number}` : `hit-${hit.id}` });
+  const label = el("div", { class: "meta" },
+    number ? el("strong", { text: `[${number}] ` }) : null,
+    el("span", { class: "score", text: Number(hit.score).toFixed(3) }),
+    document.createTextNode(` · ${hit.kind} · ${where(hit)}`));
+  label.title = hit.source || "";
+  if (hit.kind === "image") {
+    const img = el("img", { alt: hit.description || where(hit), loading: "lazy" });
+    loadImage(img, hit.id);
+    const open = el("button", { class: "thumb", type: "button", "aria-label": `Open image ${where(hit)}`, onclick: () => openViewer(hit) }, img);
+    card.append(open, label, el("div", { class: "snippet", text: hit.description || "" }));
+  } else {
+    card.append(label, el("div", { class: "snippet", text: hit.text || "" }));
+  }
+  return card;
+}
+
+function showResults(hits, numbered) {
+  const list = $("results");
+  list.replaceChildren(...hits.map((hit) => resultCard(hit, numbered ? hit.n : null)));
+  if (hits.length === 0) list.append(el("li", { class: "muted", text: "No result above the threshold." }));
+}
+
+function openViewer(hit) {
+  $("viewer-title").textContent = where(hit);
+  $("viewer-description").textContent = hit.description || "";
+  const img = $("viewer-image");
+  img.alt = hit.description || where(hit);
+  loadImage(img, hit.id);
+  $("viewer").showModal();
+}
+
+// ---- search ----
+async function search() {
+  const { form, empty } = queryForm();
+  if (empty) { setStatus("Type something or add a photo."); return; }
+  setStatus("Searching…");
+  $("answer-panel").hidden = true;
+  try {
+    const result = await (await api("/api/search", { method: "POST", body: form })).json();
+    showResults(result.hits, false);
+    setStatus(`${result.hits.length} results (${Math.round(result.embed_ms + result.search_ms)} ms)`);
+  } catch (error) {
+    setStatus(`Search failed: ${error.message}`);
+  }
+}
+
+// ---- ask, streamed over SSE (a fetch reader: EventSource cannot POST) ----
+function citationLink(n) {
+  return el("a", {
+    class: "cite", href: `#source-${n}`, text: `[${n}]`, "aria-label": `source ${n}`,
+    onclick: (e) => {
+      e.preventDefault();
+      const target = $(`source-${n}`);
+      if (!target) return;
+      document.querySelectorAll(".result.highlight").forEach((r) => r.classList.remove("highlight"));
+      target.classList.add("highlight");
+      target.scrollIntoView({ behavior: "smooth", block: "center" });
+      target.focus({ preventScroll: true });
+    },
+  });
+}
+
+function renderAnswer(text) {
+  const nodes = [];
+  let last = 0;
+  for (const match of text.matchAll(/\[(\d+)\]/g)) {
+    nodes.push(document.createTextNode(text.slice(last, match.index)));
+    nodes.push($(`source-${match[1]}`) ? citationLink(match[1]) : document.createTextNode(match[0]));
+    last = match.index + match[0].length;
+  }
+  nodes.push(document.createTextNode(text.slice(last)));
+  $("answer").replaceChildren(...nodes);
+}
+
+function showCitedImages(citations) {
+  const aside = $("cited-images");
+  aside.replaceChildren();
+  for (const c of citations.filter((c) => c.kind === "image")) {
+    const img = el("img", { alt: `cited image [${c.n}]` });
+    loadImage(img, c.id);
+    aside.append(el("figure", {}, img, el("figcaption", {}, citationLink(c.n))));
+  }
+}
+
+async function* readEvents(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const frame = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message", data = "";
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data += line.slice(5).trimStart();
+      }
+      yield { name, data: data ? JSON.parse(data) : null };
+    }
+  }
+}
+
+async function ask() {
+  const { form, empty } = queryForm();
+  if (empty) { setStatus("Type a question or add a photo."); return; }
+  setStatus("Retrieving sources…");
+  $("answer-panel").hidden = false;
+  $("answer").replaceChildren();
+  $("cited-images").replaceChildren();
+  let text = "";
+  try {
+    const response = await api("/api/ask", { method: "POST", body: form, headers: { Accept: "text/event-stream" } });
+    for await (const event of readEvents(response)) {
+      if (event.name === "sources") {
+        showResults(event.data.sources, true);
+        setStatus(event.data.no_context ? "Nothing relevant found; answering without sources…" : "Answering…");
+      } else if (event.name === "token") {
+        text += event.data.text;
+        renderAnswer(text);
+      } else if (event.name === "citations") {
+        showCitedImages(event.data.citations);
+      } else if (event.name === "done") {
+        text = event.data.answer;
+        renderAnswer(text);
+        setStatus(`Answered (${event.data.citations.length} cited).`);
+      } else if (event.name === "error") {
+        setStatus(`Answer failed: ${event.data.detail || event.data.title}`);
+      }
+    }
+  } catch (error) {
+    setStatus(`Ask failed: ${error.message}`);
+  }
+}
+
+// ---- ingest ----
+async function ingest(event) {
+  event.preventDefault();
+  const files = [...$("ingest-files").files, ...$("ingest-folder").files];
+  if (files.length === 0) { setStatus("Choose files or a folder to upload."); return; }
+  const form = new FormData();
+  for (const file of files) form.append("files", file, file.webkitRelativePath || file.name);
+  const line = el("div", { class: "job", text: `uploading ${files.length} files…` });
+  $("jobs").prepend(line);
+  try {
+    const job = await (await api("/api/ingest", { method: "POST", body: form })).json();
+    await watchJob(job.job_id, line);
+  } catch (error) {
+    line.textContent = `upload failed: ${error.message}`;
+  }
+}
+
+async function watchJob(id, line) {
+  for (;;) {
+    const job = await (await api(`/api/jobs/${id}`)).json();
+    const p = job.progress;
+    const bar = el("progress", { max: String(p?.files_total || 1), value: String(p?.files_done || 0) });
+    const summary = job.summary
+      ? `${job.summary.added} added, ${job.summary.unchanged} unchanged, ${job.summary.failed} failed, ${job.summary.items} items`
+      : p ? `${p.files_done}/${p.files_total} files` : "";
+    line.replaceChildren(el("strong", { text: `job ${id}: ${job.state} ` }), bar, document.createTextNode(` ${summary}`));
+    if (job.failures.length) {
+      line.append(el("ul", { class: "failures" }, ...job.failures.map((f) => el("li", { text: `${f.source.split(/[\\/]/).pop()}: ${f.reason}` }))));
+    }
+    if (job.error) line.append(el("div", { class: "failures", text: job.error }));
+    if (!["queued", "running"].includes(job.state)) { loadStats(); return; }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+// ---- start ----
+document.addEventListener("DOMContentLoaded", () => {
+  const key = $("api-key");
+  key.value = localStorage.getItem("mmrag-api-key") || "";
+  key.addEventListener("change", () => { localStorage.setItem("mmrag-api-key", key.value); state.imageUrls.clear(); loadStats(); });
+  wirePhoto();
+  $("query-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    (e.submitter?.dataset.action === "search" ? search : ask)();
+  });
+  $("question").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); ask(); }
+  });
+  $("ingest-form").addEventListener("submit", ingest);
+  loadStats();
+});

@@ -1,0 +1,60 @@
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+
+namespace Mmrag.Server.Tests;
+
+/// <summary>Helpers shared by the API tests.</summary>
+public abstract class ApiTestBase(ServerFixture fixture)
+{
+    protected ServerFixture Fixture { get; } = fixture;
+
+    protected HttpClient Client => Fixture.Client;
+
+    protected static StringContent Json(object body) => new(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
+
+    protected static async Task<JsonElement> ReadJsonAsync(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        using var document = JsonDocument.Parse(text);
+        return document.RootElement.Clone();
+    }
+
+    /// <summary>Asserts an RFC 7807 problem with <paramref name="status"/> and returns it.</summary>
+    protected static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, int status)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True((int)response.StatusCode == status, $"expected {status}, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var document = JsonDocument.Parse(body);
+        var problem = document.RootElement.Clone();
+        Assert.Equal(status, problem.GetProperty("status").GetInt32());
+        Assert.False(string.IsNullOrEmpty(problem.GetProperty("title").GetString()));
+        return problem;
+    }
+
+    protected async Task<JsonElement> SearchAsync(object body)
+    {
+        using var response = await Client.PostAsync("api/search", Json(body));
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        return await ReadJsonAsync(response);
+    }
+
+    /// <summary>Polls the job until it leaves queued/running.</summary>
+    protected async Task<JsonElement> WaitForJobAsync(string jobId)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var job = await Client.GetFromJsonAsync<JsonElement>($"api/jobs/{jobId}");
+            var state = job.GetProperty("state").GetString();
+            if (state is not ("queued" or "running"))
+            {
+                return job;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} still {state}");
+            await Task.Delay(100);
+        }
+    }
+}
