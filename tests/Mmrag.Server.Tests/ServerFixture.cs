@@ -144,31 +144,10 @@ public sealed class ServerFixture : IAsyncLifetime
 [CollectionDefinition("server")]
 public sealed class ServerCollection : ICollectionFixture<ServerFixture>;
 
-/// <summary>The shared CLIP fixtures (<c>../shared/fixtures/clip</c>, or <c>MMRAG_CLIP_FIXTURES</c>).</summary>
+/// <summary>The shared CLIP fixtures (see <see cref="Mmrag.Testing.ClipFixtureLocator"/>).</summary>
 internal static class Fixtures
 {
-    public static string Clip
-    {
-        get
-        {
-            var fromEnvironment = Environment.GetEnvironmentVariable("MMRAG_CLIP_FIXTURES");
-            if (!string.IsNullOrEmpty(fromEnvironment))
-            {
-                return fromEnvironment;
-            }
+    public static string Clip => Mmrag.Testing.ClipFixtureLocator.Directory;
 
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "..", "shared", "fixtures", "clip");
-                if (File.Exists(Path.Combine(dir.FullName, "Mmrag.slnx")) && Directory.Exists(candidate))
-                {
-                    return Path.GetFullPath(candidate);
-                }
-            }
-
-            throw new DirectoryNotFoundException("CLIP fixtures not found: expected ../shared/fixtures/clip beside the repository, or set MMRAG_CLIP_FIXTURES.");
-        }
-    }
-
-    public static string Image(string name) => Path.Combine(Clip, "images", name);
+    public static string Image(string name) => Mmrag.Testing.ClipFixtureLocator.ImagePath(name);
 }
