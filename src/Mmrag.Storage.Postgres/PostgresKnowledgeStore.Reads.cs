@@ -141,7 +141,7 @@ public sealed partial class PostgresKnowledgeStore
                 await tx.CommitAsync(ct).ConfigureAwait(false);
                 return hits;
             }
-        }, cancellationToken);
+        }, cancellationToken, ownTransaction: true);
     }
 
     private async Task<List<StoreHit>> SearchVectorsOnceAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Vector query, int k, SearchFilter? filter,
@@ -171,7 +171,12 @@ public sealed partial class PostgresKnowledgeStore
                 return [];
             }
 
-            using NpgsqlCommand command = Command(connection, null, "", query, _textSearchConfiguration, k);
+            // An explicit transaction, although one statement would be consistent on PostgreSQL: PGlite runs every
+            // connection on one backend and lets a lone statement run inside another connection's open transaction.
+            NpgsqlTransaction tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using (tx.ConfigureAwait(false))
+            {
+            using NpgsqlCommand command = Command(connection, tx, "", query, _textSearchConfiguration, k);
             string condition = PostgresFilterTranslator.Translate(filter, command);
             command.CommandText = $"""
                 SELECT {ItemColumns}, ts_rank_cd(i.search, q) AS rank
@@ -180,8 +185,11 @@ public sealed partial class PostgresKnowledgeStore
                 ORDER BY rank DESC, i.id
                 LIMIT $3
                 """;
-            return await ReadHitsAsync(command, ct).ConfigureAwait(false);
-        }, cancellationToken);
+            List<StoreHit> hits = await ReadHitsAsync(command, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return hits;
+            }
+        }, cancellationToken, ownTransaction: true);
     }
 
     /// <summary>The words of <paramref name="text"/> joined by " or " for <c>websearch_to_tsquery</c>, or null when it has none.</summary>

@@ -227,8 +227,14 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
-    /// <summary>Runs a database operation on a pooled connection, turning backend failures into <see cref="KnowledgeStoreException"/> naming the store and operation.</summary>
-    private async Task<T> RunAsync<T>(string operation, Func<NpgsqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs a database operation on a pooled connection, turning backend failures into <see cref="KnowledgeStoreException"/>
+    /// naming the store and operation. Unless <paramref name="ownTransaction"/> (the body begins and commits its own),
+    /// the body runs in a transaction: on PostgreSQL that costs one round trip, and on PGlite, which runs every
+    /// connection on one backend, it keeps a statement from running inside another connection's open transaction.
+    /// </summary>
+    private async Task<T> RunAsync<T>(string operation, Func<NpgsqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken,
+        bool ownTransaction = false)
     {
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
@@ -237,7 +243,18 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
             NpgsqlConnection connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             await using (connection.ConfigureAwait(false))
             {
-                return await body(connection, cancellationToken).ConfigureAwait(false);
+                if (ownTransaction)
+                {
+                    return await body(connection, cancellationToken).ConfigureAwait(false);
+                }
+
+                NpgsqlTransaction tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await using (tx.ConfigureAwait(false))
+                {
+                    T result = await body(connection, cancellationToken).ConfigureAwait(false);
+                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return result;
+                }
             }
         }
         catch (Exception ex) when (IsBackendException(ex))
