@@ -171,12 +171,7 @@ public sealed partial class PostgresKnowledgeStore
                 return [];
             }
 
-            // An explicit transaction, although one statement would be consistent on PostgreSQL: PGlite runs every
-            // connection on one backend and lets a lone statement run inside another connection's open transaction.
-            NpgsqlTransaction tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-            await using (tx.ConfigureAwait(false))
-            {
-            using NpgsqlCommand command = Command(connection, tx, "", query, _textSearchConfiguration, k);
+            using NpgsqlCommand command = Command(connection, null, "", query, _textSearchConfiguration, k);
             string condition = PostgresFilterTranslator.Translate(filter, command);
             command.CommandText = $"""
                 SELECT {ItemColumns}, ts_rank_cd(i.search, q) AS rank
@@ -185,11 +180,8 @@ public sealed partial class PostgresKnowledgeStore
                 ORDER BY rank DESC, i.id
                 LIMIT $3
                 """;
-            List<StoreHit> hits = await ReadHitsAsync(command, ct).ConfigureAwait(false);
-            await tx.CommitAsync(ct).ConfigureAwait(false);
-            return hits;
-            }
-        }, cancellationToken, ownTransaction: true);
+            return await ReadHitsAsync(command, ct).ConfigureAwait(false);
+        }, cancellationToken);
     }
 
     /// <summary>The words of <paramref name="text"/> joined by " or " for <c>websearch_to_tsquery</c>, or null when it has none.</summary>

@@ -125,68 +125,68 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
         NpgsqlDataSource plain = NpgsqlDataSource.Create(connectionString);
         await using (plain.ConfigureAwait(false))
         {
-        NpgsqlConnection connection = await plain.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            NpgsqlTransaction tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using (tx.ConfigureAwait(false))
+            NpgsqlConnection connection = await plain.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
             {
-                string s = StoreSchema.Identifier(options.Schema);
-                // One opener at a time per schema: a second process waits here, then finds the work done.
-                await ExecuteAsync(connection, tx, "SELECT pg_advisory_xact_lock(hashtext('mmrag:' || $1))", cancellationToken, options.Schema)
-                    .ConfigureAwait(false);
-                if (space is not null)
+                NpgsqlTransaction tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await using (tx.ConfigureAwait(false))
                 {
-                    await ExecuteAsync(connection, tx, "CREATE EXTENSION IF NOT EXISTS vector", cancellationToken).ConfigureAwait(false);
-                }
-
-                bool exists = await ScalarAsync<bool>(connection, tx, "SELECT to_regclass($1) IS NOT NULL", cancellationToken, $"{s}.kb_info")
-                    .ConfigureAwait(false);
-                if (!exists && space is null)
-                {
-                    throw new KnowledgeStoreException($"{backend}: there is no knowledge base here (no kb_info table in schema {options.Schema}).");
-                }
-
-                EmbeddingSpace stored;
-                string textSearchConfiguration;
-                if (exists)
-                {
-                    (stored, textSearchConfiguration) = await ReadInfoAsync(connection, tx, s, cancellationToken).ConfigureAwait(false);
-                    if (space is not null && stored != space)
+                    string s = StoreSchema.Identifier(options.Schema);
+                    // One opener at a time per schema: a second process waits here, then finds the work done.
+                    await ExecuteAsync(connection, tx, "SELECT pg_advisory_xact_lock(hashtext('mmrag:' || $1))", cancellationToken, options.Schema)
+                        .ConfigureAwait(false);
+                    if (space is not null)
                     {
-                        throw new EmbeddingSpaceMismatchException(
-                            $"{backend}: the knowledge base holds vectors of {stored.ModelId} ({stored.Dimension} dimensions), but it was opened for " +
-                            $"{space.ModelId} ({space.Dimension} dimensions). Open it with its own model, or re-embed it for the new one.");
+                        await ExecuteAsync(connection, tx, "CREATE EXTENSION IF NOT EXISTS vector", cancellationToken).ConfigureAwait(false);
                     }
-                }
-                else
-                {
-                    stored = space!;
-                    textSearchConfiguration = options.TextSearchConfiguration;
-                }
 
-                await ExecuteAsync(connection, tx, StoreSchema.Bootstrap(options.Schema), cancellationToken).ConfigureAwait(false);
-                int current = await ScalarAsync<int>(connection, tx, $"SELECT coalesce(max(version), 0) FROM {s}.schema_migrations", cancellationToken)
-                    .ConfigureAwait(false);
-                if (current > StoreSchema.LatestVersion)
-                {
-                    throw new KnowledgeStoreException(
-                        $"{backend}: the knowledge base is at schema version {current}, newer than this mmrag knows ({StoreSchema.LatestVersion}); update mmrag.");
-                }
+                    bool exists = await ScalarAsync<bool>(connection, tx, "SELECT to_regclass($1) IS NOT NULL", cancellationToken, $"{s}.kb_info")
+                        .ConfigureAwait(false);
+                    if (!exists && space is null)
+                    {
+                        throw new KnowledgeStoreException($"{backend}: there is no knowledge base here (no kb_info table in schema {options.Schema}).");
+                    }
 
-                var context = new StoreSchema.Context(options.Schema, stored, textSearchConfiguration, options.HnswM, options.HnswEfConstruction);
-                foreach (StoreSchema.Migration migration in StoreSchema.Migrations.Where(m => m.Version > current))
-                {
-                    await ExecuteAsync(connection, tx, migration.Sql(context), cancellationToken).ConfigureAwait(false);
-                    await ExecuteAsync(connection, tx, $"INSERT INTO {s}.schema_migrations (version, description) VALUES ($1, $2)", cancellationToken,
-                        migration.Version, migration.Description).ConfigureAwait(false);
-                    Log.MigrationApplied(logger, options.Schema, migration.Version, migration.Description);
-                }
+                    EmbeddingSpace stored;
+                    string textSearchConfiguration;
+                    if (exists)
+                    {
+                        (stored, textSearchConfiguration) = await ReadInfoAsync(connection, tx, s, cancellationToken).ConfigureAwait(false);
+                        if (space is not null && stored != space)
+                        {
+                            throw new EmbeddingSpaceMismatchException(
+                                $"{backend}: the knowledge base holds vectors of {stored.ModelId} ({stored.Dimension} dimensions), but it was opened for " +
+                                $"{space.ModelId} ({space.Dimension} dimensions). Open it with its own model, or re-embed it for the new one.");
+                        }
+                    }
+                    else
+                    {
+                        stored = space!;
+                        textSearchConfiguration = options.TextSearchConfiguration;
+                    }
 
-                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                return (stored, textSearchConfiguration);
+                    await ExecuteAsync(connection, tx, StoreSchema.Bootstrap(options.Schema), cancellationToken).ConfigureAwait(false);
+                    int current = await ScalarAsync<int>(connection, tx, $"SELECT coalesce(max(version), 0) FROM {s}.schema_migrations", cancellationToken)
+                        .ConfigureAwait(false);
+                    if (current > StoreSchema.LatestVersion)
+                    {
+                        throw new KnowledgeStoreException(
+                            $"{backend}: the knowledge base is at schema version {current}, newer than this mmrag knows ({StoreSchema.LatestVersion}); update mmrag.");
+                    }
+
+                    var context = new StoreSchema.Context(options.Schema, stored, textSearchConfiguration, options.HnswM, options.HnswEfConstruction);
+                    foreach (StoreSchema.Migration migration in StoreSchema.Migrations.Where(m => m.Version > current))
+                    {
+                        await ExecuteAsync(connection, tx, migration.Sql(context), cancellationToken).ConfigureAwait(false);
+                        await ExecuteAsync(connection, tx, $"INSERT INTO {s}.schema_migrations (version, description) VALUES ($1, $2)", cancellationToken,
+                            migration.Version, migration.Description).ConfigureAwait(false);
+                        Log.MigrationApplied(logger, options.Schema, migration.Version, migration.Description);
+                    }
+
+                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return (stored, textSearchConfiguration);
+                }
             }
-        }
         }
     }
 
