@@ -25,7 +25,7 @@ public sealed class PostgresIngestionWorkClaimsTests(PostgresTestServer server) 
         return store;
     }
 
-    [PostgresFact]
+    [Fact]
     public async Task TwoIngesters_SameFolderOfTwoHundredDocuments_StoreEachExactlyOnceAndSplitTheWork()
     {
         // Each ingester is its own store (its own data source and pool), as two processes would be.
@@ -69,7 +69,7 @@ public sealed class PostgresIngestionWorkClaimsTests(PostgresTestServer server) 
         Assert.Equal(0, await IngestAsync(second, "ingester-c", 3));
     }
 
-    [PostgresFact]
+    [Fact]
     public async Task TryClaim_HeldByAnotherUntilReleasedOrExpired_ThenFree()
     {
         await using PostgresKnowledgeStore store = await OpenAsync();
@@ -89,7 +89,7 @@ public sealed class PostgresIngestionWorkClaimsTests(PostgresTestServer server) 
         Assert.True(await store.TryClaimAsync("d", "h2", "a", TimeSpan.FromMinutes(5))); // a new version is work again
     }
 
-    [PostgresFact]
+    [Fact]
     public async Task TryClaim_VersionAlreadyStoredWithoutClaims_IsNotClaimed()
     {
         await using PostgresKnowledgeStore store = await OpenAsync();

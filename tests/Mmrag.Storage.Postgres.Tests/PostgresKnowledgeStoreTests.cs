@@ -22,7 +22,7 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
         return new PostgresStoreOptions { Schema = _schemas[^1] };
     }
 
-    [PostgresFact]
+    [Fact]
     public async Task Open_NewSchema_RecordsTheMigrationsOnceAndReopensWithoutReapplying()
     {
         PostgresStoreOptions options = NewOptions();
@@ -36,7 +36,7 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
         Assert.Equal(new[] { 1 }, versions);
     }
 
-    [PostgresFact]
+    [Fact]
     public async Task OpenExisting_UsesTheStoredSpace_AndFailsWhereThereIsNone()
     {
         PostgresStoreOptions options = NewOptions();
@@ -52,7 +52,7 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
         Assert.Contains("no knowledge base", error.Message, StringComparison.Ordinal);
     }
 
-    [PostgresFact]
+    [Fact]
     public async Task TwoSchemas_InOneDatabase_AreSeparateKnowledgeBases()
     {
         await using PostgresKnowledgeStore a = await PostgresKnowledgeStore.OpenAsync(server.ConnectionString, Space, NewOptions());
@@ -64,7 +64,7 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
         Assert.Empty(await b.SearchKeywordsAsync("alpha", 5));
     }
 
-    [PostgresFact]
+    [Fact]
     public async Task Open_UnreachableServer_ThrowsKnowledgeStoreExceptionNamingTheBackend()
     {
         string unreachable = new NpgsqlConnectionStringBuilder(server.ConnectionString) { Host = "127.0.0.1", Port = 1, Timeout = 2 }.ConnectionString;
@@ -74,7 +74,7 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
         Assert.Contains("opening", error.Message, StringComparison.Ordinal);
     }
 
-    [PostgresFact]
+    [Fact]
     public async Task Filter_ValuesThatLookLikeSql_AreParametersNotSql()
     {
         await using PostgresKnowledgeStore store = await PostgresKnowledgeStore.OpenAsync(server.ConnectionString, Space, NewOptions());
@@ -86,7 +86,7 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
         Assert.Equal([item.Id], (await store.SearchKeywordsAsync("quote", 5, filter)).Select(h => h.Item.Id));
     }
 
-    [PostgresFact]
+    [Fact]
     public void FilterTranslator_EveryField_AddsOneParameterEachAndNoValueToTheSql()
     {
         using var command = new NpgsqlCommand();
@@ -100,7 +100,7 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
         Assert.Equal("TRUE", PostgresFilterTranslator.Translate(new SearchFilter { PathPrefix = "", Tags = [] }, command));
     }
 
-    [PostgresFact]
+    [Fact]
     public void KeywordQuery_UserText_BecomesWordsJoinedByOr()
     {
         Assert.Equal("red or AND or lighthouse", PostgresKnowledgeStore.KeywordQuery("\"red\" AND (lighthouse)"));
@@ -108,7 +108,7 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
         Assert.Null(PostgresKnowledgeStore.KeywordQuery("- ( ) : * \" 🙂"));
     }
 
-    [PostgresFact]
+    [Fact]
     public void Options_InvalidSetting_ThrowsNamingIt()
     {
         ArgumentOutOfRangeException error = Assert.Throws<ArgumentOutOfRangeException>(() => new PostgresStoreOptions { MinEfSearch = 0 }.Validate());
@@ -116,7 +116,7 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
         Assert.Throws<ArgumentOutOfRangeException>(() => new ServiceCollection().AddPostgresKnowledgeStore("Host=x", Space, o => o.Schema = ""));
     }
 
-    [PostgresFact]
+    [Fact]
     public async Task AddPostgresKnowledgeStore_ResolvesOneStoreAsEveryInterface()
     {
         PostgresStoreOptions options = NewOptions();

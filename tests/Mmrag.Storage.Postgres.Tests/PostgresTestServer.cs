@@ -20,8 +20,9 @@ public sealed class PostgresCollection : ICollectionFixture<PostgresTestServer>
 /// loopback port, installed with <c>npm ci</c> into <c>pglite/node_modules</c> on first use and killed at the end.
 /// </summary>
 /// <remarks>
-/// When no server can be had the fixture throws, with the reason: every test of the collection fails. Under
-/// <c>CI=true</c> that is the point (CI must run them); locally, install Node.js 20+ and npm, or set <c>MMRAG_TEST_PG</c>.
+/// When no server can be had the fixture throws, with the reason, and every test of the collection fails. Locally
+/// that only happens when node/npm are installed but PGlite still cannot start: without them
+/// <see cref="PostgresTestFramework"/> reports the tests skipped, except under <c>CI=true</c>, where they must run.
 /// PGlite's limits shape the connection string: no TLS, no reset on close (it has no DISCARD ALL), a pool below the
 /// server's <c>-m</c>, and one transaction at a time across connections.
 /// </remarks>
