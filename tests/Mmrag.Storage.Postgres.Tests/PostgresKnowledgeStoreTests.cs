@@ -37,6 +37,32 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
     }
 
     [Fact]
+    public async Task SearchVectors_UnfilteredTopK_UsesTheHnswIndex()
+    {
+        PostgresStoreOptions options = NewOptions();
+        await using PostgresKnowledgeStore store = await PostgresKnowledgeStore.OpenAsync(server.ConnectionString, new EmbeddingSpace("m", 32), options);
+        await Corpus.Build(1000, 32, 5).StoreAsync(store);
+
+        var builder = new NpgsqlDataSourceBuilder(server.WithPoolSize(1));
+        builder.UseVector();
+        await using NpgsqlDataSource dataSource = builder.Build();
+        await using NpgsqlConnection connection = await dataSource.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand(
+            $"EXPLAIN SELECT id FROM \"{options.Schema}\".items i ORDER BY i.embedding <#> $1 LIMIT 10", connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = new Pgvector.Vector(ContractData.UnitVector(new Random(6), 32)) });
+        var plan = new List<string>();
+        await using (NpgsqlDataReader reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                plan.Add(reader.GetString(0));
+            }
+        }
+
+        Assert.Contains(plan, line => line.Contains("items_embedding", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task OpenExisting_UsesTheStoredSpace_AndFailsWhereThereIsNone()
     {
         PostgresStoreOptions options = NewOptions();
