@@ -23,8 +23,11 @@ public sealed class PostgresCollection : ICollectionFixture<PostgresTestServer>
 /// When no server can be had the fixture throws, with the reason, and every test of the collection fails. Locally
 /// that only happens when node/npm are installed but PGlite still cannot start: without them
 /// <see cref="PostgresTestFramework"/> reports the tests skipped, except under <c>CI=true</c>, where they must run.
-/// PGlite's limits shape the connection string: no TLS, no reset on close (it has no DISCARD ALL), a pool below the
-/// server's <c>-m</c>, and one transaction at a time across connections.
+/// PGlite's limits shape the connection string: no TLS, no reset on close, and a pool of one connection per data
+/// source. pglite-socket 0.0.22 queues protocol messages one by one and pins the queue to a connection only while
+/// a transaction is open, so two connections that start a statement or a transaction at the same moment can have
+/// their Parse/Bind messages interleaved on PGlite's single backend ("BindComplete while expecting ParseComplete").
+/// PGlite runs one transaction at a time anyway, so one connection per store costs the tests nothing.
 /// </remarks>
 public sealed class PostgresTestServer : IAsyncLifetime
 {
@@ -32,7 +35,7 @@ public sealed class PostgresTestServer : IAsyncLifetime
     private Process? _server;
     private readonly StringBuilder _serverOutput = new();
 
-    /// <summary>The base connection string (pool of 8).</summary>
+    /// <summary>The base connection string (on PGlite a pool of one connection).</summary>
     public string ConnectionString { get; private set; } = "";
 
     /// <summary>Whether the server is PGlite (slow HNSW builds, serialized transactions).</summary>
@@ -82,7 +85,7 @@ public sealed class PostgresTestServer : IAsyncLifetime
             _server.BeginOutputReadLine();
             _server.BeginErrorReadLine();
             ConnectionString = $"Host=127.0.0.1;Port={port};Username=postgres;Password=postgres;Database=postgres;SSL Mode=Disable;" +
-                "No Reset On Close=true;Maximum Pool Size=8;Timeout=30;Command Timeout=300";
+                "No Reset On Close=true;Maximum Pool Size=1;Timeout=30;Command Timeout=300";
             await WaitUntilAcceptingAsync(TimeSpan.FromSeconds(60));
         }
         catch (Exception ex) when (ex is not PostgresTestServerUnavailableException)
