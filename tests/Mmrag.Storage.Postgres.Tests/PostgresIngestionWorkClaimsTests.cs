@@ -15,15 +15,8 @@ public sealed class PostgresIngestionWorkClaimsTests(PostgresTestServer server) 
 
     public Task DisposeAsync() => server.DropSchemasAsync([_schema]);
 
-    // One connection per ingester, opened before the race: PGlite's socket server can interleave the protocol messages
-    // of connections that start a statement at the same moment (see PostgresTestServer; a real PostgreSQL needs none of this).
-    private async Task<PostgresKnowledgeStore> OpenAsync()
-    {
-        PostgresKnowledgeStore store = await PostgresKnowledgeStore.OpenAsync(server.WithPoolSize(server.IsPglite ? 1 : 4), Space,
-            new PostgresStoreOptions { Schema = _schema });
-        await store.GetStatsAsync();
-        return store;
-    }
+    private Task<PostgresKnowledgeStore> OpenAsync() =>
+        PostgresKnowledgeStore.OpenAsync(server.WithPoolSize(4), Space, new PostgresStoreOptions { Schema = _schema });
 
     [Fact]
     public async Task TwoIngesters_SameFolderOfTwoHundredDocuments_StoreEachExactlyOnceAndSplitTheWork()

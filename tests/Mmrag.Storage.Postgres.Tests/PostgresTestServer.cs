@@ -23,11 +23,11 @@ public sealed class PostgresCollection : ICollectionFixture<PostgresTestServer>
 /// When no server can be had the fixture throws, with the reason, and every test of the collection fails. Locally
 /// that only happens when node/npm are installed but PGlite still cannot start: without them
 /// <see cref="PostgresTestFramework"/> reports the tests skipped, except under <c>CI=true</c>, where they must run.
-/// PGlite's limits shape the connection string: no TLS, no reset on close, and a pool of one connection per data
-/// source. pglite-socket 0.0.22 queues protocol messages one by one and pins the queue to a connection only while
-/// a transaction is open, so two connections that start a statement or a transaction at the same moment can have
-/// their Parse/Bind messages interleaved on PGlite's single backend ("BindComplete while expecting ParseComplete").
-/// PGlite runs one transaction at a time anyway, so one connection per store costs the tests nothing.
+/// PGlite's limits shape the connection string: no TLS, no reset on close, a pool below the server's <c>-m</c>.
+/// The server is <c>pglite/server.mjs</c>, not pglite-socket's own script: pglite-socket 0.0.22 queues protocol
+/// messages one by one and keeps the backend for one connection only while a transaction is open, so two
+/// connections starting statements at once got their Parse/Bind messages interleaved ("BindComplete while
+/// expecting ParseComplete"); server.mjs keeps it for a connection until ReadyForQuery says idle.
 /// </remarks>
 public sealed class PostgresTestServer : IAsyncLifetime
 {
@@ -35,7 +35,7 @@ public sealed class PostgresTestServer : IAsyncLifetime
     private Process? _server;
     private readonly StringBuilder _serverOutput = new();
 
-    /// <summary>The base connection string (on PGlite a pool of one connection).</summary>
+    /// <summary>The base connection string (pool of 8).</summary>
     public string ConnectionString { get; private set; } = "";
 
     /// <summary>Whether the server is PGlite (slow HNSW builds, serialized transactions).</summary>
@@ -56,16 +56,17 @@ public sealed class PostgresTestServer : IAsyncLifetime
         IsPglite = true;
         string folder = typeof(PostgresTestServer).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .Single(a => a.Key == "PgliteFolder").Value!;
-        string script = Path.Combine(folder, "node_modules", "@electric-sql", "pglite-socket", "dist", "scripts", "server.js");
+        string script = Path.Combine(folder, "server.mjs");
         try
         {
-            if (!File.Exists(script))
+            if (!Directory.Exists(Path.Combine(folder, "node_modules", "@electric-sql", "pglite-socket")))
             {
                 await RunAsync("npm", $"ci --no-audit --no-fund --prefix \"{folder}\"", TimeSpan.FromMinutes(3));
             }
 
             int port = FreePort();
-            // memory:// rather than a data directory: each test uses its own schema, nothing must outlive the run.
+            // pglite/server.mjs: pglite-socket's server with its message queue fixed (see there), on an in-memory
+            // database (each test uses its own schema; nothing must outlive the run), with pgvector loaded.
             var start = new ProcessStartInfo("node")
             {
                 WorkingDirectory = folder,
@@ -73,8 +74,8 @@ public sealed class PostgresTestServer : IAsyncLifetime
                 RedirectStandardError = true,
                 UseShellExecute = false,
             };
-            foreach (string argument in (string[])[script, "-d", "memory://", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                "-h", "127.0.0.1", "-e", "vector", "-m", ServerMaxConnections.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            foreach (string argument in (string[])[script, "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "-h", "127.0.0.1", "-m", ServerMaxConnections.ToString(System.Globalization.CultureInfo.InvariantCulture)])
             {
                 start.ArgumentList.Add(argument);
             }
@@ -85,7 +86,7 @@ public sealed class PostgresTestServer : IAsyncLifetime
             _server.BeginOutputReadLine();
             _server.BeginErrorReadLine();
             ConnectionString = $"Host=127.0.0.1;Port={port};Username=postgres;Password=postgres;Database=postgres;SSL Mode=Disable;" +
-                "No Reset On Close=true;Maximum Pool Size=1;Timeout=30;Command Timeout=300";
+                "No Reset On Close=true;Maximum Pool Size=8;Timeout=30;Command Timeout=300";
             await WaitUntilAcceptingAsync(TimeSpan.FromSeconds(60));
         }
         catch (Exception ex) when (ex is not PostgresTestServerUnavailableException)
