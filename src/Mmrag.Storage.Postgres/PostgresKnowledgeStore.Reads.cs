@@ -141,7 +141,7 @@ public sealed partial class PostgresKnowledgeStore
                 await tx.CommitAsync(ct).ConfigureAwait(false);
                 return hits;
             }
-        }, cancellationToken, ownTransaction: true);
+        }, cancellationToken);
     }
 
     private async Task<List<StoreHit>> SearchVectorsOnceAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Vector query, int k, SearchFilter? filter,

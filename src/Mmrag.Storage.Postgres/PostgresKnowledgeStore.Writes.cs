@@ -48,7 +48,7 @@ public sealed partial class PostgresKnowledgeStore
             }
 
             return 0;
-        }, cancellationToken, ownTransaction: true).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One multi-row insert: a column array per field, zipped by <c>unnest</c> (COPY is avoided on purpose: PGlite's server dies on it).</summary>

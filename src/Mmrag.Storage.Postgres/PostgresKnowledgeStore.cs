@@ -229,12 +229,10 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
 
     /// <summary>
     /// Runs a database operation on a pooled connection, turning backend failures into <see cref="KnowledgeStoreException"/>
-    /// naming the store and operation. Unless <paramref name="ownTransaction"/> (the body begins and commits its own),
-    /// the body runs in a transaction: on PostgreSQL that costs one round trip, and on PGlite, which runs every
-    /// connection on one backend, it keeps a statement from running inside another connection's open transaction.
+    /// naming the store and operation. Operations of one statement run alone (a statement sees one snapshot); those of
+    /// several begin and commit their own transaction.
     /// </summary>
-    private async Task<T> RunAsync<T>(string operation, Func<NpgsqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken,
-        bool ownTransaction = false)
+    private async Task<T> RunAsync<T>(string operation, Func<NpgsqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
@@ -243,18 +241,7 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
             NpgsqlConnection connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             await using (connection.ConfigureAwait(false))
             {
-                if (ownTransaction)
-                {
-                    return await body(connection, cancellationToken).ConfigureAwait(false);
-                }
-
-                NpgsqlTransaction tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                await using (tx.ConfigureAwait(false))
-                {
-                    T result = await body(connection, cancellationToken).ConfigureAwait(false);
-                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    return result;
-                }
+                return await body(connection, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (IsBackendException(ex))
