@@ -1,0 +1,13 @@
+using Microsoft.Extensions.Logging;
+
+namespace Mmrag.Storage.Postgres;
+
+/// <summary>The assembly's log messages (stable event ids).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Postgres store: schema {Schema} migrated to version {Version} ({Description}).")]
+    public static partial void MigrationApplied(ILogger logger, string schema, int version, string description);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "Postgres store: opened schema {Schema} ({ModelId}, {Dimension} dimensions).")]
+    public static partial void Opened(ILogger logger, string schema, string modelId, int dimension);
+}

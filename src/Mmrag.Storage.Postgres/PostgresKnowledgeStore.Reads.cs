@@ -1,0 +1,350 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Mmrag.Knowledge;
+using Npgsql;
+using Pgvector;
+
+namespace Mmrag.Storage.Postgres;
+
+/// <content>Reads: documents, items, vector and keyword search, failures, stats, samples, settings.</content>
+public sealed partial class PostgresKnowledgeStore
+{
+    private const string ItemColumns =
+        "i.id, i.document_id, i.kind, i.content_hash, i.text, i.description, i.image_path, i.source_path, i.title, i.page, i.section, i.caption, i.position, i.tags, i.embedding";
+
+    private const string DocumentColumns = "id, source_path, content_hash, media_type, title, item_count, ingested_at, tags";
+
+    /// <summary>At most this many distinct words of a keyword query are searched; a longer text keeps its first ones.</summary>
+    internal const int MaxKeywordTerms = 64;
+
+    /// <inheritdoc />
+    public Task<DocumentRecord?> GetDocumentAsync(string documentId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(documentId);
+        return RunAsync("reading document " + documentId, async (connection, ct) =>
+        {
+            using NpgsqlCommand command = Command(connection, null, $"SELECT {DocumentColumns} FROM {_s}.documents WHERE id = $1", documentId);
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadDocument(reader) : null;
+            }
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<DocumentRecord> ListDocumentsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        // Read in one go: a caller that awaits other store calls per document must not hold a connection (and, on
+        // servers that serialize transactions, block them).
+        List<DocumentRecord> documents = await RunAsync("listing documents", async (connection, ct) =>
+        {
+            var list = new List<DocumentRecord>();
+            using NpgsqlCommand command = Command(connection, null, $"SELECT {DocumentColumns} FROM {_s}.documents ORDER BY source_path COLLATE \"C\"");
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    list.Add(ReadDocument(reader));
+                }
+            }
+
+            return list;
+        }, cancellationToken).ConfigureAwait(false);
+        foreach (DocumentRecord document in documents)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return document;
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<KnowledgeItem?> GetItemAsync(string itemId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(itemId);
+        return RunAsync("reading item " + itemId, async (connection, ct) =>
+        {
+            using NpgsqlCommand command = Command(connection, null, $"SELECT {ItemColumns} FROM {_s}.items i WHERE i.id = $1", itemId);
+            List<KnowledgeItem> items = await ReadItemsAsync(command, ct).ConfigureAwait(false);
+            return items.Count == 0 ? null : items[0];
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyDictionary<string, ReadOnlyMemory<float>>> FindVectorsByContentHashAsync(IReadOnlyCollection<string> contentHashes,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(contentHashes);
+        return RunAsync<IReadOnlyDictionary<string, ReadOnlyMemory<float>>>("finding vectors by content hash", async (connection, ct) =>
+        {
+            var found = new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal);
+            if (contentHashes.Count == 0)
+            {
+                return found;
+            }
+
+            using NpgsqlCommand command = Command(connection, null,
+                $"SELECT DISTINCT ON (content_hash) content_hash, embedding FROM {_s}.items WHERE content_hash = ANY($1) ORDER BY content_hash, id",
+                (object)contentHashes.Distinct(StringComparer.Ordinal).ToArray());
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    found[reader.GetString(0)] = reader.GetFieldValue<Vector>(1).ToArray();
+                }
+            }
+
+            return found;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Runs in one transaction with <c>hnsw.ef_search</c> = max(<see cref="PostgresStoreOptions.MinEfSearch"/>, 2k) and
+    /// pgvector's strict-order iterative scan, so a filter that rejects most neighbours still fills k. When the index
+    /// returns fewer than k rows (a very selective filter, or fewer items than k), the query runs again exactly.
+    /// </remarks>
+    public Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        if (query.Length != Space.Dimension)
+        {
+            throw new ArgumentException($"The query vector has {query.Length} dimensions; this knowledge base ({Space.ModelId}) holds {Space.Dimension}.",
+                nameof(query));
+        }
+
+        return RunAsync<IReadOnlyList<StoreHit>>("vector search", async (connection, ct) =>
+        {
+            if (k == 0 || filter?.DocumentIds is { Count: 0 })
+            {
+                return [];
+            }
+
+            var vector = new Vector(query);
+            NpgsqlTransaction tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using (tx.ConfigureAwait(false))
+            {
+                int efSearch = Math.Min(1000, Math.Max(_options.MinEfSearch, 2 * k));
+                await ExecuteAsync(connection, tx,
+                    "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)", ct,
+                    efSearch.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+                List<StoreHit> hits = await SearchVectorsOnceAsync(connection, tx, vector, k, filter, ct).ConfigureAwait(false);
+                if (hits.Count < k)
+                {
+                    await ExecuteAsync(connection, tx, "SELECT set_config('enable_indexscan', 'off', true)", ct).ConfigureAwait(false);
+                    hits = await SearchVectorsOnceAsync(connection, tx, vector, k, filter, ct).ConfigureAwait(false);
+                }
+
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                return hits;
+            }
+        }, cancellationToken);
+    }
+
+    private async Task<List<StoreHit>> SearchVectorsOnceAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Vector query, int k, SearchFilter? filter,
+        CancellationToken cancellationToken)
+    {
+        using NpgsqlCommand command = Command(connection, tx, "", query, k);
+        string condition = PostgresFilterTranslator.Translate(filter, command);
+        command.CommandText = $"SELECT {ItemColumns}, -(i.embedding <#> $1) FROM {_s}.items i WHERE {condition} ORDER BY i.embedding <#> $1 LIMIT $2";
+        return await ReadHitsAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The text is split into words (letters, digits, combining marks), which are searched OR-ed through
+    /// <c>websearch_to_tsquery</c> (so no character of the text is query syntax) and ranked by <c>ts_rank_cd</c>:
+    /// items matching more of the words, closer together, rank higher. The word "or" itself is not searched.
+    /// </remarks>
+    public Task<IReadOnlyList<StoreHit>> SearchKeywordsAsync(string text, int k, SearchFilter? filter = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        return RunAsync<IReadOnlyList<StoreHit>>("keyword search", async (connection, ct) =>
+        {
+            string? query = KeywordQuery(text);
+            if (k == 0 || query is null || filter?.DocumentIds is { Count: 0 })
+            {
+                return [];
+            }
+
+            using NpgsqlCommand command = Command(connection, null, "", query, _textSearchConfiguration, k);
+            string condition = PostgresFilterTranslator.Translate(filter, command);
+            command.CommandText = $"""
+                SELECT {ItemColumns}, ts_rank_cd(i.search, q) AS rank
+                FROM {_s}.items i, websearch_to_tsquery($2::regconfig, $1) q
+                WHERE i.search @@ q AND {condition}
+                ORDER BY rank DESC, i.id
+                LIMIT $3
+                """;
+            return await ReadHitsAsync(command, ct).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
+    /// <summary>The words of <paramref name="text"/> joined by " or " for <c>websearch_to_tsquery</c>, or null when it has none.</summary>
+    internal static string? KeywordQuery(string text)
+    {
+        var terms = new List<string>();
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        int i = 0;
+        while (i < text.Length && terms.Count < MaxKeywordTerms)
+        {
+            while (i < text.Length && !IsWordChar(text, i))
+            {
+                i++;
+            }
+
+            int start = i;
+            while (i < text.Length && IsWordChar(text, i))
+            {
+                i += char.IsSurrogatePair(text, i) ? 2 : 1;
+            }
+
+            if (i > start)
+            {
+                string term = text[start..i];
+                if (!term.Equals("or", StringComparison.OrdinalIgnoreCase) && seen.Add(term))
+                {
+                    terms.Add(term);
+                }
+            }
+        }
+
+        return terms.Count == 0 ? null : string.Join(" or ", terms);
+    }
+
+    private static bool IsWordChar(string text, int index)
+    {
+        UnicodeCategory category = char.IsSurrogatePair(text, index)
+            ? CharUnicodeInfo.GetUnicodeCategory(char.ConvertToUtf32(text, index))
+            : CharUnicodeInfo.GetUnicodeCategory(text[index]);
+        return category is UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
+            or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter or UnicodeCategory.DecimalDigitNumber or UnicodeCategory.LetterNumber
+            or UnicodeCategory.OtherNumber or UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark;
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<IngestionFailure>> ListFailuresAsync(CancellationToken cancellationToken = default) =>
+        RunAsync<IReadOnlyList<IngestionFailure>>("listing failures", async (connection, ct) =>
+        {
+            var failures = new List<IngestionFailure>();
+            using NpgsqlCommand command = Command(connection, null, $"SELECT source_path, reason, detail, at FROM {_s}.failures ORDER BY at DESC, id DESC");
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    failures.Add(new IngestionFailure(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2),
+                        reader.GetFieldValue<DateTimeOffset>(3)));
+                }
+            }
+
+            return failures;
+        }, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks><see cref="KnowledgeBaseStats.StorageBytes"/> is <c>pg_total_relation_size</c> of the knowledge base's tables (with indexes and TOAST).</remarks>
+    public Task<KnowledgeBaseStats> GetStatsAsync(CancellationToken cancellationToken = default) =>
+        RunAsync("reading stats", async (connection, ct) =>
+        {
+            using NpgsqlCommand command = Command(connection, null, $"""
+                SELECT (SELECT count(*) FROM {_s}.documents),
+                       (SELECT count(*) FROM {_s}.items WHERE kind = 'text'),
+                       (SELECT count(*) FROM {_s}.items WHERE kind = 'image'),
+                       (SELECT count(*) FROM {_s}.failures),
+                       (SELECT coalesce(sum(pg_total_relation_size(to_regclass(t))), 0)::bigint FROM unnest($1::text[]) t)
+                """, (object)new[] { "documents", "items", "failures", "settings", "ingestion_claims" }.Select(t => $"{_s}.{t}").ToArray());
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                await reader.ReadAsync(ct).ConfigureAwait(false);
+                return new KnowledgeBaseStats(Space, (int)reader.GetInt64(0), (int)reader.GetInt64(1), (int)reader.GetInt64(2), (int)reader.GetInt64(3),
+                    reader.GetInt64(4));
+            }
+        }, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>Items are ordered by <c>md5(id || seed)</c>: deterministic for a seed and content, independent of insertion order.</remarks>
+    public Task<IReadOnlyList<KnowledgeItem>> SampleItemsAsync(ItemKind kind, int count, int seed, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        return RunAsync<IReadOnlyList<KnowledgeItem>>("sampling items", async (connection, ct) =>
+        {
+            if (count == 0)
+            {
+                return [];
+            }
+
+            using NpgsqlCommand command = Command(connection, null,
+                $"SELECT {ItemColumns} FROM {_s}.items i WHERE i.kind = $1 ORDER BY md5(i.id || ':' || $2), i.id LIMIT $3",
+                KindName(kind), seed.ToString(CultureInfo.InvariantCulture), count);
+            return await ReadItemsAsync(command, ct).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<string?> GetSettingAsync(string key, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return RunAsync("reading setting " + key, async (connection, ct) =>
+        {
+            using NpgsqlCommand command = Command(connection, null, $"SELECT value FROM {_s}.settings WHERE key = $1", key);
+            return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+        }, cancellationToken);
+    }
+
+    private static DocumentRecord ReadDocument(NpgsqlDataReader reader) =>
+        new(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4),
+            reader.GetInt32(5), reader.GetFieldValue<DateTimeOffset>(6))
+        {
+            Tags = reader.GetFieldValue<string[]>(7),
+        };
+
+    private static KnowledgeItem ReadItem(NpgsqlDataReader reader) => new()
+    {
+        Id = reader.GetString(0),
+        DocumentId = reader.GetString(1),
+        Kind = ParseKind(reader.GetString(2)),
+        ContentHash = reader.GetString(3),
+        Text = reader.GetString(4),
+        Description = reader.IsDBNull(5) ? null : reader.GetString(5),
+        ImagePath = reader.IsDBNull(6) ? null : reader.GetString(6),
+        Provenance = new Provenance(reader.GetString(7), reader.IsDBNull(8) ? null : reader.GetString(8), reader.IsDBNull(9) ? null : reader.GetInt32(9),
+            reader.IsDBNull(10) ? null : reader.GetString(10), reader.IsDBNull(11) ? null : reader.GetString(11), reader.GetInt32(12)),
+        Tags = reader.GetFieldValue<string[]>(13),
+        Vector = reader.GetFieldValue<Vector>(14).ToArray(),
+    };
+
+    private static async Task<List<KnowledgeItem>> ReadItemsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var items = new List<KnowledgeItem>();
+        NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                items.Add(ReadItem(reader));
+            }
+        }
+
+        return items;
+    }
+
+    private static async Task<List<StoreHit>> ReadHitsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var hits = new List<StoreHit>();
+        NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                hits.Add(new StoreHit(ReadItem(reader), Convert.ToDouble(reader.GetValue(15), CultureInfo.InvariantCulture)));
+            }
+        }
+
+        return hits;
+    }
+}
