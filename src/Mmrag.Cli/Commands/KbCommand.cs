@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Mmrag.Ingestion.Pipeline;
+using Mmrag.Storage.Embedded;
+using Mmrag.Storage.Postgres;
 
 namespace Mmrag.Cli.Commands;
 
@@ -14,6 +16,29 @@ internal static class KbCommand
         command.Subcommands.Add(Documents());
         command.Subcommands.Add(Delete());
         command.Subcommands.Add(Reembed());
+        command.Subcommands.Add(Migrate());
+        return command;
+    }
+
+    private static Command Migrate()
+    {
+        var from = new Option<string>("--from") { Description = "The embedded knowledge-base folder to copy.", Required = true };
+        var to = new Option<string>("--to") { Description = "PostgreSQL connection string or postgres:// URL.", Required = true };
+        var schema = new Option<string>("--schema") { Description = "Schema in the database.", DefaultValueFactory = static _ => "public" };
+        var command = new Command("migrate", "Copy an embedded knowledge base into PostgreSQL + pgvector, vectors included (nothing is re-embedded).");
+        command.Options.Add(from);
+        command.Options.Add(to);
+        command.Options.Add(schema);
+        command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
+        {
+            await using var source = await EmbeddedKnowledgeStore.OpenExistingAsync(Path.GetFullPath(parseResult.GetValue(from)!), cancellationToken: cancellationToken);
+            await using var target = await PostgresKnowledgeStore.OpenAsync(PostgresConnectionStrings.Normalize(parseResult.GetValue(to)!), source.Space,
+                new PostgresStoreOptions { Schema = parseResult.GetValue(schema)! }, cancellationToken);
+            var summary = await KnowledgeStoreTransfer.CopyAsync(source, target, cancellationToken: cancellationToken);
+            await parseResult.InvocationConfiguration.Output.WriteLineAsync(
+                $"copied {summary.Documents} documents, {summary.Items} items and {summary.Failures} failure records into PostgreSQL (schema {target.Schema}), model {source.Space.ModelId}");
+            return 0;
+        }));
         return command;
     }
 
@@ -21,7 +46,7 @@ internal static class KbCommand
     {
         var kb = new KnowledgeBaseOptions();
         var command = new Command("stats", "Model, counts and size of the knowledge base.");
-        command.Options.Add(kb.KnowledgeBase);
+        kb.AddStoreOptions(command);
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             await using var session = await kb.OpenAsync(parseResult, create: false, withModel: false, cancellationToken).ConfigureAwait(false);
@@ -43,7 +68,7 @@ internal static class KbCommand
     {
         var kb = new KnowledgeBaseOptions();
         var command = new Command("failures", "Files and items that could not be ingested, with the reason.");
-        command.Options.Add(kb.KnowledgeBase);
+        kb.AddStoreOptions(command);
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             await using var session = await kb.OpenAsync(parseResult, create: false, withModel: false, cancellationToken).ConfigureAwait(false);
@@ -68,7 +93,7 @@ internal static class KbCommand
     {
         var kb = new KnowledgeBaseOptions();
         var command = new Command("documents", "List the stored documents with their ids.");
-        command.Options.Add(kb.KnowledgeBase);
+        kb.AddStoreOptions(command);
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             await using var session = await kb.OpenAsync(parseResult, create: false, withModel: false, cancellationToken).ConfigureAwait(false);
@@ -89,7 +114,7 @@ internal static class KbCommand
         var id = new Option<string[]>("--id") { Description = "Document id to delete (repeatable; see 'mmrag kb documents')." };
         var path = new Option<string[]>("--path") { Description = "File or folder whose documents to delete (repeatable)." };
         var command = new Command("delete", "Delete documents (and their items) by id or by path.");
-        command.Options.Add(kb.KnowledgeBase);
+        kb.AddStoreOptions(command);
         command.Options.Add(id);
         command.Options.Add(path);
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
@@ -123,7 +148,7 @@ internal static class KbCommand
     private static Command Reembed()
     {
         var kb = new KnowledgeBaseOptions();
-        var command = new Command("reembed", "Re-ingest every document with another model (--model) into a new knowledge base that replaces this one when complete.");
+        var command = new Command("reembed", "Re-ingest every document of an embedded knowledge base with another model (--model) into a new one that replaces it when complete.");
         command.Options.Add(kb.KnowledgeBase);
         kb.Model.AddTo(command);
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>

@@ -9,6 +9,7 @@ using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
 using Mmrag.Storage;
 using Mmrag.Storage.Embedded;
+using Mmrag.Storage.Postgres;
 
 namespace Mmrag.Cli.Commands;
 
@@ -20,17 +21,99 @@ internal sealed class KnowledgeBaseOptions
 {
     public const string ConfigFileName = "mmrag.json";
 
+    private const string ModelSettingKey = "mmrag:model";
+
     public Option<string?> KnowledgeBase { get; } = new("--kb")
     {
         Description = "Knowledge-base folder (default: $MMRAG_KB, else ./.mmrag).",
+    };
+
+    public Option<string?> Store { get; } = new("--store")
+    {
+        Description = "embedded (a folder, the default) or postgres (PostgreSQL + pgvector; default when --connection or MMRAG_PG is set).",
+    };
+
+    public Option<string?> Connection { get; } = new("--connection")
+    {
+        Description = "PostgreSQL connection string or postgres:// URL (default: $MMRAG_PG).",
     };
 
     public ModelOptions Model { get; } = new();
 
     public void AddTo(Command command)
     {
-        command.Options.Add(KnowledgeBase);
+        AddStoreOptions(command);
         Model.AddTo(command);
+    }
+
+    /// <summary>--kb, --store and --connection: where the knowledge base lives.</summary>
+    public void AddStoreOptions(Command command)
+    {
+        command.Options.Add(KnowledgeBase);
+        command.Options.Add(Store);
+        command.Options.Add(Connection);
+        Store.AcceptOnlyFromAmong("embedded", "postgres");
+    }
+
+    private string? PostgresConnection(ParseResult parseResult)
+    {
+        var connection = parseResult.GetValue(Connection) ?? Environment.GetEnvironmentVariable("MMRAG_PG");
+        var store = parseResult.GetValue(Store) ?? (connection is null ? "embedded" : "postgres");
+        return store != "postgres" ? null
+            : PostgresConnectionStrings.Normalize(connection ?? throw new KnowledgeStoreException("--store postgres needs --connection \"Host=…\" (or a postgres:// URL) or MMRAG_PG."));
+    }
+
+    private async Task<KnowledgeBaseSession> OpenPostgresAsync(ParseResult parseResult, string connection, bool create, bool withModel,
+        CancellationToken cancellationToken)
+    {
+        PostgresKnowledgeStore? store = null;
+        ClipModel? model = null;
+        try
+        {
+            try
+            {
+                store = await PostgresKnowledgeStore.OpenExistingAsync(connection, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (KnowledgeStoreException) when (create && withModel)
+            {
+                // No knowledge base in this database yet (or it is unreachable, which creating it below reports).
+            }
+
+            var label = Describe(connection);
+            if (!withModel)
+            {
+                return new KnowledgeBaseSession(label, store ?? throw new InvalidOperationException("unreachable"), null);
+            }
+
+            // The database remembers where its model came from, as the embedded store's mmrag.json does.
+            var requested = parseResult.GetValue(Model.Model);
+            var recorded = store is null ? null : await store.GetSettingAsync(ModelSettingKey, cancellationToken).ConfigureAwait(false);
+            model = await Model.LoadAsync(parseResult, requested ?? recorded ?? store?.Space.ModelId ?? Environment.GetEnvironmentVariable("MMRAG_MODEL"), cancellationToken).ConfigureAwait(false);
+            var space = new EmbeddingSpace(model.ModelId, model.Dimension);
+            if (store is not null && store.Space != space)
+            {
+                throw new EmbeddingSpaceMismatchException(
+                    $"The PostgreSQL knowledge base holds {store.Space.Dimension}-d vectors of model '{store.Space.ModelId}', but the model given is '{model.ModelId}' ({model.Dimension}-d).");
+            }
+
+            store ??= await PostgresKnowledgeStore.OpenAsync(connection, space, cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (recorded is null)
+            {
+                await store.SetSettingAsync(ModelSettingKey, requested ?? model.Directory.Path, cancellationToken).ConfigureAwait(false);
+            }
+
+            return new KnowledgeBaseSession(label, store, model);
+        }
+        catch
+        {
+            if (store is not null)
+            {
+                await store.DisposeAsync().ConfigureAwait(false);
+            }
+
+            model?.Dispose();
+            throw;
+        }
     }
 
     public string ResolveFolder(ParseResult parseResult) => Path.GetFullPath(
@@ -40,6 +123,11 @@ internal sealed class KnowledgeBaseOptions
     public async Task<KnowledgeBaseSession> OpenAsync(ParseResult parseResult, bool create, bool withModel, CancellationToken cancellationToken,
         string? folderOverride = null)
     {
+        if (folderOverride is null && PostgresConnection(parseResult) is { } connection)
+        {
+            return await OpenPostgresAsync(parseResult, connection, create, withModel, cancellationToken).ConfigureAwait(false);
+        }
+
         var folder = folderOverride ?? ResolveFolder(parseResult);
         var exists = File.Exists(Path.Combine(folder, EmbeddedKnowledgeStore.DatabaseFileName));
         if (!exists && !create)
@@ -94,6 +182,12 @@ internal sealed class KnowledgeBaseOptions
             model?.Dispose();
             throw;
         }
+    }
+
+    private static string Describe(string connection)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connection);
+        return $"postgres://{builder.Host}:{builder.Port}/{builder.Database}";
     }
 
     private static string? ReadConfiguredModel(string folder)
