@@ -9,7 +9,7 @@ namespace Mmrag.Storage.Postgres.Tests;
 /// Every test in this assembly needs the test PostgreSQL server. When none can be had on this machine
 /// (<see cref="PostgresServerAvailability.UnavailableReason"/>), every test is reported skipped with the reason —
 /// except under <c>CI=true</c>, where they run and fail (the pattern of Npgsql's <c>IgnoreExceptOnBuildServer</c>).
-/// xUnit 2 has no dynamic skip, and the contract tests inherit plain <c>[Fact]</c>s from the shared suite, so the skip
+/// xUnit 2 has no dynamic skip, and the contract tests inherit plain Fact attributes from the shared suite, so the skip
 /// is decided here, at discovery.
 /// </summary>
 public sealed class PostgresTestFramework(IMessageSink messageSink) : XunitTestFramework(messageSink)

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Mmrag.Answering;
 using Mmrag.Answering.Llm;
@@ -142,89 +141,6 @@ internal static class AskCommand
         }
     }
 
-    internal static string ToJson(Answer answer)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = JsonLines.CreateWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("answer", answer.Text);
-            writer.WriteBoolean("no_context", answer.NoContext);
-            writer.WriteString("strategy", answer.Strategy.ToString());
-            writer.WriteStartArray("citations");
-            foreach (var citation in answer.Citations)
-            {
-                writer.WriteStartObject();
-                writer.WriteNumber("n", citation.Number);
-                WriteSourceFields(writer, citation.Source);
-                writer.WriteEndObject();
-            }
-
-            writer.WriteEndArray();
-            writer.WriteStartArray("unresolved_citations");
-            foreach (var number in answer.UnresolvedCitations)
-            {
-                writer.WriteNumberValue(number);
-            }
-
-            writer.WriteEndArray();
-            writer.WriteStartArray("sources");
-            foreach (var source in answer.Sources)
-            {
-                writer.WriteStartObject();
-                writer.WriteNumber("n", source.Number);
-                WriteSourceFields(writer, source);
-                writer.WriteString(source.Kind == ItemKind.Image ? "description" : "text", source.Kind == ItemKind.Image ? source.Item.Description ?? source.Item.Text : source.Item.Text);
-                writer.WriteBoolean("image_sent", source.ImageSent);
-                writer.WriteEndObject();
-            }
-
-            writer.WriteEndArray();
-            if (answer.Usage is { } usage)
-            {
-                writer.WriteStartObject("usage");
-                WriteCount(writer, "input_tokens", usage.InputTokenCount);
-                WriteCount(writer, "output_tokens", usage.OutputTokenCount);
-                WriteCount(writer, "total_tokens", usage.TotalTokenCount);
-                writer.WriteEndObject();
-            }
-            else
-            {
-                writer.WriteNull("usage");
-            }
-
-            writer.WriteEndObject();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
-    }
-
-    private static void WriteSourceFields(Utf8JsonWriter writer, AnswerSource source)
-    {
-        writer.WriteString("kind", source.Kind == ItemKind.Image ? "image" : "text");
-        writer.WriteString("source", source.SourcePath);
-        if (source.Page is { } page)
-        {
-            writer.WriteNumber("page", page);
-        }
-        else
-        {
-            writer.WriteNull("page");
-        }
-
-        writer.WriteString("image_path", source.ImagePath);
-        writer.WriteNumber("score", Math.Round(source.Score, 6));
-    }
-
-    private static void WriteCount(Utf8JsonWriter writer, string name, long? value)
-    {
-        if (value is { } v)
-        {
-            writer.WriteNumber(name, v);
-        }
-        else
-        {
-            writer.WriteNull(name);
-        }
-    }
+    /// <summary>The answer JSON, the same document the HTTP API returns.</summary>
+    internal static string ToJson(Answer answer) => Mmrag.Server.Api.ApiJson.Answer(answer);
 }

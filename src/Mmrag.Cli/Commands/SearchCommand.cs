@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
@@ -88,72 +87,8 @@ internal static class SearchCommand
         return [.. texts.Select(t => ((string?)t, (string?)null)), .. images.Select(i => ((string?)null, (string?)i))];
     }
 
-    internal static string ToJson(SearchResult result)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = JsonLines.CreateWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteStartArray("hits");
-            foreach (var hit in result.Hits)
-            {
-                WriteHit(writer, hit);
-            }
-
-            writer.WriteEndArray();
-            writer.WriteNumber("embed_ms", Math.Round(result.EmbedTime.TotalMilliseconds, 2));
-            writer.WriteNumber("search_ms", Math.Round(result.SearchTime.TotalMilliseconds, 2));
-            writer.WriteEndObject();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
-    }
-
-    internal static void WriteHit(Utf8JsonWriter writer, SearchHit hit)
-    {
-        var item = hit.Item;
-        writer.WriteStartObject();
-        writer.WriteString("id", item.Id);
-        writer.WriteString("kind", item.Kind == ItemKind.Image ? "image" : "text");
-        writer.WriteNumber("score", Math.Round(hit.Score, 6));
-        if (hit.RawScore is { } raw)
-        {
-            writer.WriteNumber("raw_score", Math.Round(raw, 6));
-        }
-        else
-        {
-            writer.WriteNull("raw_score");
-        }
-
-        writer.WriteString("source", item.Provenance.SourcePath);
-        WriteNullable(writer, "page", item.Provenance.Page);
-        writer.WriteString("section", item.Provenance.Section);
-        if (item.Kind == ItemKind.Image)
-        {
-            writer.WriteString("description", item.Description ?? item.Text);
-            writer.WriteString("image_path", item.ImagePath);
-        }
-        else
-        {
-            writer.WriteString("text", item.Text);
-            writer.WriteNull("image_path");
-        }
-
-        writer.WriteString("matched_by", hit.MatchedBy.ToString().ToLowerInvariant());
-        writer.WriteEndObject();
-    }
-
-    private static void WriteNullable(Utf8JsonWriter writer, string name, int? value)
-    {
-        if (value is { } v)
-        {
-            writer.WriteNumber(name, v);
-        }
-        else
-        {
-            writer.WriteNull(name);
-        }
-    }
+    /// <summary>The search JSON, the same document the HTTP API returns.</summary>
+    internal static string ToJson(SearchResult result) => Mmrag.Server.Api.ApiJson.Search(result);
 
     private static async Task WriteTableAsync(TextWriter output, string? text, string? image, SearchResult result)
     {

@@ -10,7 +10,7 @@ namespace Mmrag.Server.Api;
 /// The API's JSON, field for field the shapes of <c>mmrag search --format json</c> and <c>mmrag ask --format json</c>
 /// (snake_case), plus the item <c>id</c> of every source so a client can fetch <c>/api/items/{id}/image</c>.
 /// </summary>
-internal static class ApiJson
+public static class ApiJson
 {
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
