@@ -187,43 +187,9 @@ public sealed partial class PostgresKnowledgeStore
     /// <summary>The words of <paramref name="text"/> joined by " or " for <c>websearch_to_tsquery</c>, or null when it has none.</summary>
     internal static string? KeywordQuery(string text)
     {
-        var terms = new List<string>();
-        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        int i = 0;
-        while (i < text.Length && terms.Count < MaxKeywordTerms)
-        {
-            while (i < text.Length && !IsWordChar(text, i))
-            {
-                i++;
-            }
-
-            int start = i;
-            while (i < text.Length && IsWordChar(text, i))
-            {
-                i += char.IsSurrogatePair(text, i) ? 2 : 1;
-            }
-
-            if (i > start)
-            {
-                string term = text[start..i];
-                if (!term.Equals("or", StringComparison.OrdinalIgnoreCase) && seen.Add(term))
-                {
-                    terms.Add(term);
-                }
-            }
-        }
-
+        // "or" is websearch_to_tsquery's operator, so the word itself cannot be searched.
+        var terms = KeywordTerms.Split(text, MaxKeywordTerms, static term => term.Equals("or", StringComparison.OrdinalIgnoreCase));
         return terms.Count == 0 ? null : string.Join(" or ", terms);
-    }
-
-    private static bool IsWordChar(string text, int index)
-    {
-        UnicodeCategory category = char.IsSurrogatePair(text, index)
-            ? CharUnicodeInfo.GetUnicodeCategory(char.ConvertToUtf32(text, index))
-            : CharUnicodeInfo.GetUnicodeCategory(text[index]);
-        return category is UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
-            or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter or UnicodeCategory.DecimalDigitNumber or UnicodeCategory.LetterNumber
-            or UnicodeCategory.OtherNumber or UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark;
     }
 
     /// <inheritdoc />

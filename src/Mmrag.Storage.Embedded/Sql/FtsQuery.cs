@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Text;
+using Mmrag.Knowledge;
 
 namespace Mmrag.Storage.Embedded.Sql;
 
@@ -12,38 +12,12 @@ namespace Mmrag.Storage.Embedded.Sql;
 internal static class FtsQuery
 {
     /// <summary>At most this many distinct words are searched; a longer text keeps its first ones.</summary>
-    public const int MaxTerms = 64;
+    public const int MaxTerms = KeywordTerms.DefaultMaxTerms;
 
     /// <summary>The MATCH expression, or null when the text has no word (then nothing matches).</summary>
     public static string? Build(string text)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        var terms = new List<string>();
-        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        int i = 0;
-        while (i < text.Length && terms.Count < MaxTerms)
-        {
-            while (i < text.Length && !IsWordChar(text, i))
-            {
-                i++;
-            }
-
-            int start = i;
-            while (i < text.Length && IsWordChar(text, i))
-            {
-                i += char.IsSurrogatePair(text, i) ? 2 : 1;
-            }
-
-            if (i > start)
-            {
-                string term = text[start..i];
-                if (seen.Add(term))
-                {
-                    terms.Add(term);
-                }
-            }
-        }
-
+        var terms = KeywordTerms.Split(text, MaxTerms);
         if (terms.Count == 0)
         {
             return null;
@@ -62,16 +36,5 @@ internal static class FtsQuery
         }
 
         return builder.ToString();
-    }
-
-    private static bool IsWordChar(string text, int index)
-    {
-        UnicodeCategory category = char.IsSurrogatePair(text, index)
-            ? CharUnicodeInfo.GetUnicodeCategory(char.ConvertToUtf32(text, index))
-            : CharUnicodeInfo.GetUnicodeCategory(text[index]);
-        return category is UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
-            or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter or UnicodeCategory.DecimalDigitNumber
-            or UnicodeCategory.LetterNumber or UnicodeCategory.OtherNumber or UnicodeCategory.NonSpacingMark
-            or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark;
     }
 }
