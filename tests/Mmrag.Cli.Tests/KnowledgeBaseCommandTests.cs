@@ -94,6 +94,24 @@ public class KnowledgeBaseCommandTests
     }
 
     [Fact]
+    public async Task Ingest_KnowledgeBaseKilledWhileBeingCreated_FinishesCreatingIt()
+    {
+        // What SIGKILL leaves between recording the model and the store writing its own information: an empty database.
+        using var temp = new TemporaryDirectory();
+        var kb = Path.Combine(temp.Path, "kb");
+        Directory.CreateDirectory(kb);
+        await File.WriteAllTextAsync(Path.Combine(kb, "mmrag.json"), JsonSerializer.Serialize(new { model = Fixtures.TinyModel }));
+        await File.WriteAllBytesAsync(Path.Combine(kb, "knowledge.db"), []);
+        var samples = SampleKnowledgeBase.CopyTo(Path.Combine(temp.Path, "samples"));
+
+        var search = await CliRunner.RunAsync("search", "--kb", kb, "--text", "x");
+        Assert.NotEqual(0, search.ExitCode); // reading commands do not create anything
+        var ingest = await CliRunner.RunAsync("ingest", samples, "--kb", kb);
+        Assert.True(ingest.ExitCode == 0, ingest.Error + ingest.Output);
+        Assert.Contains("16 added", ingest.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Search_NoKnowledgeBase_FailsWithHowToCreateOne()
     {
         using var temp = new TemporaryDirectory();

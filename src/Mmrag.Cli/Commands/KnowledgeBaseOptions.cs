@@ -38,6 +38,11 @@ internal sealed class KnowledgeBaseOptions
         Description = "PostgreSQL connection string or postgres:// URL (default: $MMRAG_PG).",
     };
 
+    public Option<string?> Schema { get; } = new("--schema")
+    {
+        Description = "PostgreSQL schema holding the knowledge base, so that several share one database (default: $MMRAG_PG_SCHEMA, else public).",
+    };
+
     public ModelOptions Model { get; } = new();
 
     public void AddTo(Command command)
@@ -46,12 +51,13 @@ internal sealed class KnowledgeBaseOptions
         Model.AddTo(command);
     }
 
-    /// <summary>--kb, --store and --connection: where the knowledge base lives.</summary>
+    /// <summary>--kb, --store, --connection and --schema: where the knowledge base lives.</summary>
     public void AddStoreOptions(Command command)
     {
         command.Options.Add(KnowledgeBase);
         command.Options.Add(Store);
         command.Options.Add(Connection);
+        command.Options.Add(Schema);
         Store.AcceptOnlyFromAmong("embedded", "postgres");
     }
 
@@ -63,6 +69,11 @@ internal sealed class KnowledgeBaseOptions
             : PostgresConnectionStrings.Normalize(connection ?? throw new KnowledgeStoreException("--store postgres needs --connection \"Host=…\" (or a postgres:// URL) or MMRAG_PG."));
     }
 
+    private PostgresStoreOptions PostgresOptions(ParseResult parseResult) => new()
+    {
+        Schema = parseResult.GetValue(Schema) ?? Environment.GetEnvironmentVariable("MMRAG_PG_SCHEMA") ?? "public",
+    };
+
     private async Task<KnowledgeBaseSession> OpenPostgresAsync(ParseResult parseResult, string connection, bool create, bool withModel,
         CancellationToken cancellationToken)
     {
@@ -72,14 +83,14 @@ internal sealed class KnowledgeBaseOptions
         {
             try
             {
-                store = await PostgresKnowledgeStore.OpenExistingAsync(connection, cancellationToken: cancellationToken).ConfigureAwait(false);
+                store = await PostgresKnowledgeStore.OpenExistingAsync(connection, PostgresOptions(parseResult), cancellationToken).ConfigureAwait(false);
             }
             catch (KnowledgeStoreException) when (create && withModel)
             {
                 // No knowledge base in this database yet (or it is unreachable, which creating it below reports).
             }
 
-            var label = Describe(connection);
+            var label = Describe(connection, PostgresOptions(parseResult).Schema);
             if (!withModel)
             {
                 return new KnowledgeBaseSession(label, store ?? throw new InvalidOperationException("unreachable"), null);
@@ -96,7 +107,7 @@ internal sealed class KnowledgeBaseOptions
                     $"The PostgreSQL knowledge base holds {store.Space.Dimension}-d vectors of model '{store.Space.ModelId}', but the model given is '{model.ModelId}' ({model.Dimension}-d).");
             }
 
-            store ??= await PostgresKnowledgeStore.OpenAsync(connection, space, cancellationToken: cancellationToken).ConfigureAwait(false);
+            store ??= await PostgresKnowledgeStore.OpenAsync(connection, space, PostgresOptions(parseResult), cancellationToken).ConfigureAwait(false);
             if (recorded is null)
             {
                 await store.SetSettingAsync(ModelSettingKey, requested ?? model.Directory.Path, cancellationToken).ConfigureAwait(false);
@@ -139,9 +150,12 @@ internal sealed class KnowledgeBaseOptions
         var requested = parseResult.GetValue(Model.Model);
         ClipModel? model = null;
         IKnowledgeStore? store = null;
+        // A knowledge base killed while being created has its model recorded but maybe not its store's own information;
+        // a command that may create one finishes that creation (the store checks the model when the information is there).
+        var finishCreation = exists && create && withModel && configured is not null;
         try
         {
-            if (exists)
+            if (exists && !finishCreation)
             {
                 store = await EmbeddedKnowledgeStore.OpenExistingAsync(folder, cancellationToken: cancellationToken).ConfigureAwait(false);
                 if (withModel)
@@ -164,9 +178,13 @@ internal sealed class KnowledgeBaseOptions
             {
                 model = await Model.LoadAsync(parseResult, requested ?? configured ?? Environment.GetEnvironmentVariable("MMRAG_MODEL"), cancellationToken).ConfigureAwait(false);
 
-                // Record the model before the store exists, so a knowledge base killed while being created still knows it.
-                Directory.CreateDirectory(folder);
-                WriteConfiguredModel(folder, requested ?? configured ?? model.Directory.Path);
+                if (!exists)
+                {
+                    // Record the model before the store exists, so a knowledge base killed while being created still knows it.
+                    Directory.CreateDirectory(folder);
+                    WriteConfiguredModel(folder, requested ?? configured ?? model.Directory.Path);
+                }
+
                 store = await EmbeddedKnowledgeStore.OpenAsync(folder, new EmbeddingSpace(model.ModelId, model.Dimension), cancellationToken: cancellationToken).ConfigureAwait(false);
             }
 
@@ -184,10 +202,11 @@ internal sealed class KnowledgeBaseOptions
         }
     }
 
-    private static string Describe(string connection)
+    private static string Describe(string connection, string schema)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connection);
-        return $"postgres://{builder.Host}:{builder.Port}/{builder.Database}";
+        var where = $"postgres://{builder.Host}:{builder.Port}/{builder.Database}";
+        return schema == "public" ? where : $"{where} (schema {schema})";
     }
 
     private static string? ReadConfiguredModel(string folder)
