@@ -5,10 +5,11 @@ public sealed partial class PostgresKnowledgeStore
 {
     /// <inheritdoc />
     /// <remarks>
-    /// One statement: <c>INSERT … ON CONFLICT (document_id) DO UPDATE … WHERE</c> the existing claim is for an older,
-    /// completed version or its lease ran out. PostgreSQL locks the conflicting row and re-checks the condition against
-    /// its latest version, so of two ingesters racing for a document exactly one gets it; a version already stored
-    /// (even by a process that used no claims) is never claimed.
+    /// One statement: <c>INSERT … ON CONFLICT (document_id) DO UPDATE … WHERE</c> the existing claim is the same
+    /// owner's (a renewal), its lease ran out, or it was completed for another version or for a document deleted since.
+    /// PostgreSQL locks the conflicting row and re-checks the condition against its latest version, so of two ingesters
+    /// racing for a document exactly one gets it; a version already stored (even by a process that used no claims) is
+    /// never claimed.
     /// </remarks>
     public Task<bool> TryClaimAsync(string documentId, string contentHash, string owner, TimeSpan lease, CancellationToken cancellationToken = default)
     {
@@ -24,8 +25,9 @@ public sealed partial class PostgresKnowledgeStore
                 ON CONFLICT (document_id) DO UPDATE
                     SET content_hash = EXCLUDED.content_hash, owner = EXCLUDED.owner, claimed_at = EXCLUDED.claimed_at,
                         expires_at = EXCLUDED.expires_at, completed_at = NULL
-                    WHERE (c.completed_at IS NOT NULL AND c.content_hash <> EXCLUDED.content_hash)
-                       OR (c.completed_at IS NULL AND c.expires_at < clock_timestamp())
+                    WHERE (c.completed_at IS NOT NULL
+                           AND (c.content_hash <> EXCLUDED.content_hash OR NOT EXISTS (SELECT 1 FROM {_s}.documents d WHERE d.id = $1)))
+                       OR (c.completed_at IS NULL AND (c.owner = EXCLUDED.owner OR c.expires_at < clock_timestamp()))
                 """, ct, documentId, contentHash, owner, lease).ConfigureAwait(false) == 1, cancellationToken);
     }
 

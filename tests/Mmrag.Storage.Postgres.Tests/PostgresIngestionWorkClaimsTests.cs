@@ -77,6 +77,7 @@ public sealed class PostgresIngestionWorkClaimsTests(PostgresTestServer server) 
         await Task.Delay(50);
         Assert.True(await store.TryClaimAsync("d", "h1", "c", TimeSpan.FromMinutes(5))); // b's lease ran out
 
+        await store.UpsertDocumentAsync(ContractData.Document("d"), []); // c stored it (a described image: the claim's version is not the file hash)
         await store.ReleaseAsync("d", "c", completed: true);
         Assert.False(await store.TryClaimAsync("d", "h1", "a", TimeSpan.FromMinutes(5))); // that version is done
         Assert.True(await store.TryClaimAsync("d", "h2", "a", TimeSpan.FromMinutes(5))); // a new version is work again
@@ -90,5 +91,29 @@ public sealed class PostgresIngestionWorkClaimsTests(PostgresTestServer server) 
         await store.UpsertDocumentAsync(document, []);
         Assert.False(await store.TryClaimAsync(document.Id, document.ContentHash, "a", TimeSpan.FromMinutes(5)));
         Assert.True(await store.TryClaimAsync(document.Id, "changed", "a", TimeSpan.FromMinutes(5)));
+    }
+
+    [Fact]
+    public async Task TryClaim_BySameOwnerWhileHeld_RenewsTheLease()
+    {
+        await using PostgresKnowledgeStore store = await OpenAsync();
+        Assert.True(await store.TryClaimAsync("d", "h1", "a", TimeSpan.FromMilliseconds(300)));
+        Assert.True(await store.TryClaimAsync("d", "h1", "a", TimeSpan.FromMinutes(5))); // renewed before it ran out
+        await Task.Delay(400);
+        Assert.False(await store.TryClaimAsync("d", "h1", "b", TimeSpan.FromMinutes(5))); // the renewed lease still holds
+    }
+
+    [Fact]
+    public async Task TryClaim_CompletedVersionWhoseDocumentWasDeleted_IsWorkAgain()
+    {
+        await using PostgresKnowledgeStore store = await OpenAsync();
+        DocumentRecord document = ContractData.Document("deleted-later");
+        Assert.True(await store.TryClaimAsync(document.Id, document.ContentHash, "a", TimeSpan.FromMinutes(5)));
+        await store.UpsertDocumentAsync(document, []);
+        await store.ReleaseAsync(document.Id, "a", completed: true);
+        Assert.False(await store.TryClaimAsync(document.Id, document.ContentHash, "b", TimeSpan.FromMinutes(5)));
+
+        Assert.True(await store.DeleteDocumentAsync(document.Id));
+        Assert.True(await store.TryClaimAsync(document.Id, document.ContentHash, "b", TimeSpan.FromMinutes(5)));
     }
 }

@@ -10,14 +10,15 @@ namespace Mmrag.Storage;
 /// An ingester calls <see cref="TryClaimAsync"/> before it reads and embeds a file, and processes the file only when
 /// it gets true; it then stores the document and calls <see cref="ReleaseAsync"/> with <c>completed: true</c> (or
 /// <c>false</c> when it gave up, so another ingester may try). A claim whose holder died is free again once its
-/// lease has run out.
+/// lease has run out; a live holder renews its claim (by claiming again) before its lease runs out.
 /// </remarks>
 public interface IIngestionWorkClaims
 {
     /// <summary>
     /// Claims the work of ingesting version <paramref name="contentHash"/> of document <paramref name="documentId"/>
-    /// for <paramref name="owner"/> for <paramref name="lease"/>. False when that version is already stored or
-    /// completed, or another owner holds a live claim on the document.
+    /// for <paramref name="owner"/> for <paramref name="lease"/>; when <paramref name="owner"/> already holds the claim,
+    /// renews it for <paramref name="lease"/> from now. False when that version is already stored or completed (and its
+    /// document not deleted since), or another owner holds a live claim on the document.
     /// </summary>
     Task<bool> TryClaimAsync(string documentId, string contentHash, string owner, TimeSpan lease, CancellationToken cancellationToken = default);
 

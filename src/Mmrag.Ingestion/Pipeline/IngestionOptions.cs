@@ -33,6 +33,13 @@ public sealed record IngestionOptions
     /// <summary>Largest image, in pixels, passed on to loaders (the image decoder enforces its own limit when embedding).</summary>
     public long MaxImagePixels { get; init; } = 100_000_000;
 
+    /// <summary>
+    /// With a store shared by several ingesters (<see cref="Mmrag.Storage.IIngestionWorkClaims"/>): how long a claim on a file
+    /// lasts without renewal. The run renews its claims every third of this, so a crashed ingester's files are free
+    /// again for the others after at most this long.
+    /// </summary>
+    public TimeSpan ClaimLease { get; init; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Throws when a setting is out of range; the message names it.</summary>
     public void Validate()
     {
@@ -54,6 +61,11 @@ public sealed record IngestionOptions
         if (MaxImagePixels < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxImagePixels), MaxImagePixels, "IngestionOptions.MaxImagePixels must be positive.");
+        }
+
+        if (ClaimLease < TimeSpan.FromSeconds(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ClaimLease), ClaimLease, "IngestionOptions.ClaimLease must be at least one second.");
         }
 
         if (Tags is null || Tags.Any(string.IsNullOrWhiteSpace))

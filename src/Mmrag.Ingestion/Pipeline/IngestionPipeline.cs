@@ -18,6 +18,12 @@ namespace Mmrag.Ingestion.Pipeline;
 /// again); a broken image inside a document is recorded and dropped from it. The next files are hashed and loaded while
 /// the current one is embedded.
 /// <para>
+/// When the store is shared by several ingesters (it implements <see cref="IIngestionWorkClaims"/>, e.g. PostgreSQL),
+/// every changed file is claimed before it is loaded, so ingesters started on the same folder (processes, machines)
+/// split the files between them; a file another ingester holds or has just stored is counted in
+/// <see cref="IngestionSummary.ClaimedElsewhere"/> and left to it.
+/// </para>
+/// <para>
 /// Thread-safe: runs may overlap if the store tolerates it, but they should not ingest the same files. The pipeline
 /// does not own the store or the generators.
 /// </para>
@@ -75,6 +81,7 @@ public sealed class IngestionPipeline
     private enum Outcome
     {
         Unchanged,
+        ClaimedElsewhere,
         Failed,
         Loaded,
     }
@@ -99,6 +106,8 @@ public sealed class IngestionPipeline
         private int _filesDone;
         private int _added;
         private int _unchanged;
+        private int _claimedElsewhere;
+        private WorkClaimSet? _claims;
         private int _replaced;
         private int _failed;
         private int _items;
@@ -115,7 +124,23 @@ public sealed class IngestionPipeline
             await RecordSidecarFailuresAsync(discovery).ConfigureAwait(false);
             Report(null);
 
-            await ProcessFilesAsync(discovery.Files).ConfigureAwait(false);
+            if (Store is IIngestionWorkClaims claims)
+            {
+                _claims = new WorkClaimSet(claims, options.ClaimLease, pipeline._time);
+            }
+
+            try
+            {
+                await ProcessFilesAsync(discovery.Files).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (_claims is not null)
+                {
+                    await _claims.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+
             var pruned = options.Prune ? await PruneAsync(discovery).ConfigureAwait(false) : 0;
             Report(null);
             return new IngestionSummary
@@ -123,6 +148,7 @@ public sealed class IngestionPipeline
                 Files = _filesTotal,
                 Added = _added,
                 Unchanged = _unchanged,
+                ClaimedElsewhere = _claimedElsewhere,
                 Replaced = _replaced,
                 Pruned = pruned,
                 Failed = _failed,
@@ -235,6 +261,11 @@ public sealed class IngestionPipeline
                 return new PreparedFile(file, documentId, hash, stored, Outcome.Unchanged);
             }
 
+            if (_claims is not null && !await _claims.TryClaimAsync(documentId, ClaimVersion(path, hash), token).ConfigureAwait(false))
+            {
+                return new PreparedFile(file, documentId, hash, stored, Outcome.ClaimedElsewhere);
+            }
+
             var loader = pipeline._loaders.Find(path)!;
             var context = new DocumentLoadContext(file.Root, _descriptions)
             {
@@ -253,6 +284,15 @@ public sealed class IngestionPipeline
 
             PreparedFile Failed(string reason) => new(file, documentId, null, null, Outcome.Failed) { FailureReason = reason };
         }
+
+        /// <summary>
+        /// What a claim is for: the file's hash, plus its description for an image with one (a new description is a new
+        /// version to ingest, though the file's bytes are the same).
+        /// </summary>
+        private string ClaimVersion(string path, string hash) =>
+            ImageFormats.HasImageExtension(path) && _descriptions.TryGetValue(path, out var description)
+                ? hash + "+" + DocumentIds.Sha256Hex(description)[..16]
+                : hash;
 
         /// <summary>An image file's description lives in a sidecar, outside the bytes hashed: compare it with the stored item's.</summary>
         private async Task<bool> DescriptionUnchangedAsync(string path, string documentId, string hash, CancellationToken token)
@@ -276,19 +316,26 @@ public sealed class IngestionPipeline
                 case Outcome.Unchanged:
                     _unchanged++;
                     break;
+                case Outcome.ClaimedElsewhere:
+                    _claimedElsewhere++;
+                    break;
                 case Outcome.Failed:
                     await FailFileAsync(path, prepared.FailureReason!).ConfigureAwait(false);
+                    await ReleaseClaimAsync(prepared.DocumentId, stored: false).ConfigureAwait(false);
                     break;
                 case Outcome.Loaded:
+                    var stored = false;
                     try
                     {
-                        await StoreDocumentAsync(prepared).ConfigureAwait(false);
+                        stored = await StoreDocumentAsync(prepared).ConfigureAwait(false);
                     }
                     catch (Exception ex) when (!IsCancellation(ex, cancellationToken) && ex is not (EmbeddingSpaceMismatchException or KnowledgeStoreException))
                     {
                         await FailFileAsync(path, Describe(ex, path)).ConfigureAwait(false);
                     }
 
+                    // A failed file is given back rather than completed, so that a later run tries it again, as without claims.
+                    await ReleaseClaimAsync(prepared.DocumentId, stored).ConfigureAwait(false);
                     break;
             }
 
@@ -296,7 +343,11 @@ public sealed class IngestionPipeline
             Report(null);
         }
 
-        private async Task StoreDocumentAsync(PreparedFile prepared)
+        private Task ReleaseClaimAsync(string documentId, bool stored) =>
+            _claims is null ? Task.CompletedTask : _claims.ReleaseAsync(documentId, stored, cancellationToken);
+
+        /// <summary>Embeds and stores a loaded file; false when it failed (and was recorded as failed).</summary>
+        private async Task<bool> StoreDocumentAsync(PreparedFile prepared)
         {
             var document = prepared.Document!;
             var path = prepared.File.Path;
@@ -305,7 +356,7 @@ public sealed class IngestionPipeline
             {
                 // An image file is its image: if that cannot be decoded, the file has failed (its earlier version, if any, stays).
                 await FailFileAsync(path, embedded.Failures[0].Reason).ConfigureAwait(false);
-                return;
+                return false;
             }
 
             var record = new DocumentRecord(prepared.DocumentId, path, prepared.Hash!, document.MediaType, document.Title, embedded.Items.Count,
@@ -335,6 +386,7 @@ public sealed class IngestionPipeline
 
             _items += embedded.Items.Count;
             _embedded += embedded.Embedded;
+            return true;
         }
 
         private async Task FailFileAsync(string path, string reason)

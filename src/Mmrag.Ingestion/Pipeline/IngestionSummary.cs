@@ -17,6 +17,12 @@ public sealed record IngestionSummary
     /// <summary>Documents whose earlier version was replaced because the file (or its description) changed.</summary>
     public int Replaced { get; init; }
 
+    /// <summary>
+    /// Files left to another ingester sharing the knowledge base (<see cref="Mmrag.Storage.IIngestionWorkClaims"/>): it was
+    /// ingesting them, or had just stored them.
+    /// </summary>
+    public int ClaimedElsewhere { get; init; }
+
     /// <summary>Documents deleted because their files are gone (with <see cref="IngestionOptions.Prune"/>).</summary>
     public int Pruned { get; init; }
 

@@ -142,6 +142,7 @@ internal static class JobJson
                 files = summary.Files,
                 added = summary.Added,
                 unchanged = summary.Unchanged,
+                claimed_elsewhere = summary.ClaimedElsewhere,
                 replaced = summary.Replaced,
                 pruned = summary.Pruned,
                 failed = summary.Failed,
