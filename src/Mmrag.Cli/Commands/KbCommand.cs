@@ -35,6 +35,12 @@ internal static class KbCommand
             await using var target = await PostgresKnowledgeStore.OpenAsync(PostgresConnectionStrings.Normalize(parseResult.GetValue(to)!), source.Space,
                 new PostgresStoreOptions { Schema = parseResult.GetValue(schema)! }, cancellationToken);
             var summary = await KnowledgeStoreTransfer.CopyAsync(source, target, cancellationToken: cancellationToken);
+            // Where the model came from travels too, so that commands on the copy find the same model without --model.
+            if (KnowledgeBaseOptions.ReadConfiguredModel(Path.GetFullPath(parseResult.GetValue(from)!)) is { } model)
+            {
+                await target.SetSettingAsync(KnowledgeBaseOptions.ModelSettingKey, model, cancellationToken);
+            }
+
             await parseResult.InvocationConfiguration.Output.WriteLineAsync(
                 $"copied {summary.Documents} documents, {summary.Items} items and {summary.Failures} failure records into PostgreSQL (schema {target.Schema}), model {source.Space.ModelId}");
             return 0;

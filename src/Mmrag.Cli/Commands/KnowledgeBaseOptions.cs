@@ -21,7 +21,8 @@ internal sealed class KnowledgeBaseOptions
 {
     public const string ConfigFileName = "mmrag.json";
 
-    private const string ModelSettingKey = "mmrag:model";
+    /// <summary>The PostgreSQL setting that plays the part of <c>mmrag.json</c>'s model entry.</summary>
+    public const string ModelSettingKey = "mmrag:model";
 
     public Option<string?> KnowledgeBase { get; } = new("--kb")
     {
@@ -209,7 +210,8 @@ internal sealed class KnowledgeBaseOptions
         return schema == "public" ? where : $"{where} (schema {schema})";
     }
 
-    private static string? ReadConfiguredModel(string folder)
+    /// <summary>The model recorded in an embedded knowledge base's <c>mmrag.json</c>, or null.</summary>
+    public static string? ReadConfiguredModel(string folder)
     {
         var path = Path.Combine(folder, ConfigFileName);
         if (!File.Exists(path))
