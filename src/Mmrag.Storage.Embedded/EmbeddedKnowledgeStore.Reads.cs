@@ -123,13 +123,16 @@ public sealed partial class EmbeddedKnowledgeStore
 
     /// <inheritdoc />
     /// <remarks>Exact when at most <see cref="EmbeddedStoreOptions.ExactSearchThreshold"/> items are candidates (or the filter
-    /// leaves fewer than <see cref="EmbeddedStoreOptions.FilteredExactFraction"/> of them); HNSW otherwise.</remarks>
+    /// leaves fewer than <see cref="EmbeddedStoreOptions.FilteredExactFraction"/> of them), or the recall asked for is
+    /// above what the graph reliably gives (<see cref="SearchRecall.NeedsExactSearch"/>); HNSW otherwise, with ef =
+    /// <see cref="SearchRecall.EfSearchFor"/> for a requested recall, else max(<c>EfSearch</c>, 2k).</remarks>
     /// <exception cref="ArgumentException">The query's dimension is not the knowledge base's, or it is zero or not finite.</exception>
-    public async Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null,
+    public async Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null, double? recall = null,
         CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
         ArgumentOutOfRangeException.ThrowIfNegative(k);
+        SearchRecall.Validate(recall);
         float[] q = NormalizedVector(query.Span, "The query", nameof(query));
         cancellationToken.ThrowIfCancellationRequested();
         if (k == 0)
@@ -144,7 +147,7 @@ public sealed partial class EmbeddedKnowledgeStore
                 await SyncAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            (List<StoreHit> hits, bool complete, bool generationMoved) = await SearchOnceAsync(q, k, filter, cancellationToken).ConfigureAwait(false);
+            (List<StoreHit> hits, bool complete, bool generationMoved) = await SearchOnceAsync(q, k, filter, recall, cancellationToken).ConfigureAwait(false);
 
             // Consistent unless a write replaced rows this snapshot found, or another process wrote (the generation
             // moved with no local write running): then catch up and search again.
@@ -164,7 +167,7 @@ public sealed partial class EmbeddedKnowledgeStore
             for (int attempt = 1; attempt <= OptimisticSearchAttempts; attempt++)
             {
                 await SyncLockedAsync(cancellationToken).ConfigureAwait(false);
-                (hits, bool complete, _) = await SearchOnceAsync(q, k, filter, cancellationToken).ConfigureAwait(false);
+                (hits, bool complete, _) = await SearchOnceAsync(q, k, filter, recall, cancellationToken).ConfigureAwait(false);
                 if (complete)
                 {
                     break; // only another process writing this fast could make it incomplete again
@@ -188,10 +191,10 @@ public sealed partial class EmbeddedKnowledgeStore
     /// <c>GenerationMoved</c> when the database is at another generation than the snapshot.
     /// </summary>
     private async Task<(List<StoreHit> Hits, bool Complete, bool GenerationMoved)> SearchOnceAsync(float[] query, int k, SearchFilter? filter,
-        CancellationToken cancellationToken)
+        double? recall, CancellationToken cancellationToken)
     {
         IndexSnapshot snapshot = _index.Current;
-        VectorHit[] found = SearchSnapshot(snapshot, query, k, filter);
+        VectorHit[] found = SearchSnapshot(snapshot, query, k, filter, recall);
         long[] rowIds = new long[found.Length];
         for (int i = 0; i < found.Length; i++)
         {
@@ -370,7 +373,7 @@ public sealed partial class EmbeddedKnowledgeStore
     }
 
     /// <summary>Top k of one snapshot: exact or HNSW, per the options and how many candidates the filter leaves.</summary>
-    private VectorHit[] SearchSnapshot(IndexSnapshot snapshot, float[] query, int k, SearchFilter? filter)
+    private VectorHit[] SearchSnapshot(IndexSnapshot snapshot, float[] query, int k, SearchFilter? filter, double? recall)
     {
         (ulong[] bits, int allowed) = EmbeddedFilterTranslator.ToSlotBits(filter, snapshot);
         if (allowed == 0)
@@ -382,10 +385,11 @@ public sealed partial class EmbeddedKnowledgeStore
         SlotFilter slots = SlotFilter.Wrap(bits, allowed);
         // A graph walk with ef = 2k visits several times k nodes at random: past a quarter of the candidates a scan is cheaper.
         if (snapshot.Hnsw is { } hnsw && allowed > _options.ExactSearchThreshold && allowed >= _options.FilteredExactFraction * snapshot.LiveCount
-            && k <= allowed / 4)
+            && k <= allowed / 4 && !(recall is { } wanted && SearchRecall.NeedsExactSearch(wanted)))
         {
             Interlocked.Increment(ref _graphSearches);
-            VectorHit[] approximate = hnsw.Search(query, k, Math.Max(_options.Hnsw.EfSearch, 2 * k), slots);
+            int ef = recall is { } r ? Math.Max(k, SearchRecall.EfSearchFor(r, k)) : Math.Max(_options.Hnsw.EfSearch, 2 * k);
+            VectorHit[] approximate = hnsw.Search(query, k, ef, slots);
             if (approximate.Length == k)
             {
                 return approximate;

@@ -102,14 +102,17 @@ public sealed partial class PostgresKnowledgeStore
 
     /// <inheritdoc />
     /// <remarks>
-    /// Runs in one transaction with <c>hnsw.ef_search</c> = max(<see cref="PostgresStoreOptions.MinEfSearch"/>, 2k) and
-    /// pgvector's strict-order iterative scan, so a filter that rejects most neighbours still fills k. When the index
-    /// returns fewer than k rows (a very selective filter, or fewer items than k), the query runs again exactly.
+    /// Runs in one transaction with <c>hnsw.ef_search</c> = max(<see cref="PostgresStoreOptions.MinEfSearch"/>, 2k), or
+    /// <see cref="SearchRecall.EfSearchFor"/> when a recall is asked for (at most 1,000, pgvector's limit), and pgvector's
+    /// strict-order iterative scan, so a filter that rejects most neighbours still fills k. When the index returns fewer
+    /// than k rows (a very selective filter, or fewer items than k), or the recall asked for needs an exact search
+    /// (<see cref="SearchRecall.NeedsExactSearch"/>), the query runs with index scans off: a sequential, exact scan.
     /// </remarks>
-    public Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null,
+    public Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null, double? recall = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(k);
+        SearchRecall.Validate(recall);
         if (query.Length != Space.Dimension)
         {
             throw new ArgumentException($"The query vector has {query.Length} dimensions; this knowledge base ({Space.ModelId}) holds {Space.Dimension}.",
@@ -127,14 +130,23 @@ public sealed partial class PostgresKnowledgeStore
             NpgsqlTransaction tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
             {
-                int efSearch = Math.Min(1000, Math.Max(_options.MinEfSearch, 2 * k));
-                await ExecuteAsync(connection, tx,
-                    "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)", ct,
-                    efSearch.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
-                List<StoreHit> hits = await SearchVectorsOnceAsync(connection, tx, vector, k, filter, ct).ConfigureAwait(false);
-                if (hits.Count < k)
+                bool exact = recall is { } wanted && SearchRecall.NeedsExactSearch(wanted);
+                List<StoreHit> hits = [];
+                if (!exact)
                 {
-                    await ExecuteAsync(connection, tx, "SELECT set_config('enable_indexscan', 'off', true)", ct).ConfigureAwait(false);
+                    int efSearch = Math.Min(1000, recall is { } r ? Math.Max(k, SearchRecall.EfSearchFor(r, k)) : Math.Max(_options.MinEfSearch, 2 * k));
+                    await ExecuteAsync(connection, tx,
+                        "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)", ct,
+                        efSearch.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+                    hits = await SearchVectorsOnceAsync(connection, tx, vector, k, filter, ct).ConfigureAwait(false);
+                }
+
+                if (exact || hits.Count < k)
+                {
+                    // Sequential scans are switched on as well: a server may have them off (PGlite does by default), and then
+                    // the planner keeps the HNSW index scan, approximate, despite enable_indexscan = off.
+                    await ExecuteAsync(connection, tx,
+                        "SELECT set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'on', true)", ct).ConfigureAwait(false);
                     hits = await SearchVectorsOnceAsync(connection, tx, vector, k, filter, ct).ConfigureAwait(false);
                 }
 

@@ -27,6 +27,19 @@ public sealed class QueryApiTests(ServerFixture fixture) : ApiTestBase(fixture)
     }
 
     [Fact]
+    public async Task Search_ExactRecall_ReturnsTheSameHitsAsTheDefault()
+    {
+        // The sample knowledge base is small enough that the default search is exact too: the answer must not change.
+        var byDefault = await SearchAsync(new { text = "tomato plants and marigolds", k = 5, threshold = 0 });
+        var exact = await SearchAsync(new { text = "tomato plants and marigolds", k = 5, threshold = 0, recall = 1 });
+
+        static string[] Ids(System.Text.Json.JsonElement result) =>
+            [.. result.GetProperty("hits").EnumerateArray().Select(static h => h.GetProperty("id").GetString()!)];
+        Assert.NotEmpty(Ids(exact));
+        Assert.Equal(Ids(byDefault), Ids(exact));
+    }
+
+    [Fact]
     public async Task Search_TargetImages_ReturnsOnlyImages()
     {
         var result = await SearchAsync(new { text = "a flower", target = "images", threshold = 0 });
@@ -70,6 +83,7 @@ public sealed class QueryApiTests(ServerFixture fixture) : ApiTestBase(fixture)
     [InlineData("{\"text\": \"x\", \"k\": \"ten\"}", "k")]
     [InlineData("{\"image\": \"%%%not-base64\"}", "base64")]
     [InlineData("not json at all", "JSON")]
+    [InlineData("{\"text\": \"x\", \"recall\": 1.5}", "recall")]
     public async Task Search_InvalidRequest_Returns400Problem(string body, string mentioned)
     {
         using var response = await Client.PostAsync("api/search", new StringContent(body, Encoding.UTF8, "application/json"));

@@ -340,6 +340,36 @@ public abstract class KnowledgeStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SearchVectors_RequestedRecall_OneIsTheExactTopKAndLowerStillFillsK()
+    {
+        const int dimension = 32, count = 2500, seed = 23;
+        var space = new EmbeddingSpace("contract-model", dimension);
+        IKnowledgeStore store = await NewStoreAsync(space);
+        Corpus corpus = Corpus.Build(count, dimension, seed);
+        await corpus.StoreAsync(store);
+
+        var random = new Random(seed + 1000);
+        int foundFast = 0;
+        for (int q = 0; q < 30; q++)
+        {
+            float[] query = q % 3 == 0 ? ContractData.UnitVector(random, dimension) : ContractData.Near(corpus.Items[random.Next(count)].Vector.ToArray(), random, 0.8f);
+            string[] truth = ContractData.BruteForceTopK(corpus.Items, query, 10);
+            Assert.Equal(truth, (await store.SearchVectorsAsync(query, 10, recall: SearchRecall.Exact)).Select(h => h.Item.Id));
+
+            IReadOnlyList<StoreHit> fast = await store.SearchVectorsAsync(query, 10, recall: 0.8);
+            Assert.Equal(10, fast.Count);
+            AssertScoresAreCosinesBestFirst(query, fast);
+            foundFast += fast.Count(h => truth.Contains(h.Item.Id));
+        }
+
+        Assert.True(foundFast / 300.0 >= 0.7, $"recall@10 asked 0.8, got {foundFast / 300.0:F3}");
+        foreach (double invalid in new[] { 0, -0.5, 1.01, double.NaN })
+        {
+            await Assert.ThrowsAnyAsync<ArgumentOutOfRangeException>(() => store.SearchVectorsAsync(corpus.Items[0].Vector, 10, recall: invalid));
+        }
+    }
+
+    [Fact]
     public async Task SearchVectors_ExactDuplicateOfAStoredVector_IsTheTopHitWithScoreOne()
     {
         IKnowledgeStore store = await NewStoreAsync();
@@ -667,7 +697,7 @@ public abstract class KnowledgeStoreContractTests : IAsyncLifetime
             () => store.GetDocumentAsync("doc", c),
             () => store.GetItemAsync(item.Id, c),
             () => store.FindVectorsByContentHashAsync([item.ContentHash], c),
-            () => store.SearchVectorsAsync(item.Vector, 5, null, c),
+            () => store.SearchVectorsAsync(item.Vector, 5, null, null, c),
             () => store.SearchKeywordsAsync("word", 5, null, c),
             () => store.RecordFailureAsync(new IngestionFailure("/x", "r", null, ContractData.Time), c),
             () => store.ClearFailuresAsync("/x", c),

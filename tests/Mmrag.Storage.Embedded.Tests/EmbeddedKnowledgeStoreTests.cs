@@ -387,6 +387,22 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Search_RecallOne_ScansExactly_LowerRecallWalksTheGraph()
+    {
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, Options(exactThreshold: 300));
+        await FillAsync(store, 1000);
+        float[] query = Queries(1, 601)[0];
+
+        EmbeddedIndexStatus s0 = store.IndexStatus;
+        await store.SearchVectorsAsync(query, 10, recall: SearchRecall.Exact);
+        EmbeddedIndexStatus s1 = store.IndexStatus;
+        Assert.Equal((s0.GraphSearches, s0.ExactSearches + 1), (s1.GraphSearches, s1.ExactSearches));
+
+        await store.SearchVectorsAsync(query, 10, recall: 0.95);
+        Assert.Equal((s1.GraphSearches + 1, s1.ExactSearches), (store.IndexStatus.GraphSearches, store.IndexStatus.ExactSearches));
+    }
+
+    [Fact]
     public async Task Compaction_AfterManyReplacements_ReclaimsDeadSlotsAndKeepsResultsExact()
     {
         await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, Options(exactThreshold: 100_000));

@@ -42,8 +42,12 @@ public interface IKnowledgeStore : IAsyncDisposable
     Task<IReadOnlyDictionary<string, ReadOnlyMemory<float>>> FindVectorsByContentHashAsync(IReadOnlyCollection<string> contentHashes,
         CancellationToken cancellationToken = default);
 
-    /// <summary>The <paramref name="k"/> items nearest to <paramref name="query"/> (unit vector) that match <paramref name="filter"/>, best first.</summary>
-    Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null,
+    /// <summary>
+    /// The <paramref name="k"/> items nearest to <paramref name="query"/> (unit vector) that match <paramref name="filter"/>,
+    /// best first. <paramref name="recall"/> (in (0, 1], see <see cref="SearchRecall"/>) sets how much of the exact top k
+    /// an approximate index must find: 1 asks for the exact top k, lower values buy speed; null is the store's default.
+    /// </summary>
+    Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null, double? recall = null,
         CancellationToken cancellationToken = default);
 
     /// <summary>The <paramref name="k"/> best keyword matches of <paramref name="text"/> among items matching <paramref name="filter"/>, best first.</summary>

@@ -52,7 +52,7 @@ public static class StoreCaptioning
         foreach (var document in documents)
         {
             var hits = await store.SearchVectorsAsync(probe, Math.Max(1, document.ItemCount),
-                new SearchFilter { DocumentIds = [document.Id] }, cancellationToken).ConfigureAwait(false);
+                new SearchFilter { DocumentIds = [document.Id] }, SearchRecall.Exact, cancellationToken).ConfigureAwait(false);
             var items = hits.Select(h => h.Item).OrderBy(i => i.Provenance.Position).ThenBy(i => i.Id, StringComparer.Ordinal).ToList();
             if (!items.Any(ImageCaptioner.NeedsCaption))
             {

@@ -19,12 +19,13 @@ internal static class SearchCommand
         var threshold = new Option<double?>("--threshold") { Description = "Minimum calibrated score (0..1; default 0.5)." };
         var includeSelf = new Option<bool>("--include-self") { Description = "In image search, keep the query image itself when it is in the knowledge base." };
         var noHybrid = new Option<bool>("--no-hybrid") { Description = "Vector search only (no keyword fusion)." };
+        var recall = new Option<double?>("--recall") { Description = "Recall@k the vector index must reach, in (0, 1]: 1 is exact, lower is faster (default: the store's)." };
         var scoring = new Option<ScoringMode>("--scoring") { Description = "Calibrated (default) or SoftmaxTemperature.", DefaultValueFactory = static _ => ScoringMode.Calibrated };
         var format = new Option<string>("--format") { Description = "table or json.", DefaultValueFactory = static _ => "table" };
         format.AcceptOnlyFromAmong("table", "json");
         var command = new Command("search", "Search the knowledge base by text, by image, or both.");
         kb.AddTo(command);
-        foreach (var option in new Option[] { texts, images, k, target, threshold, includeSelf, noHybrid, scoring, format })
+        foreach (var option in new Option[] { texts, images, k, target, threshold, includeSelf, noHybrid, recall, scoring, format })
         {
             command.Options.Add(option);
         }
@@ -58,6 +59,7 @@ internal static class SearchCommand
                     Threshold = parseResult.GetValue(threshold),
                     IncludeSelf = parseResult.GetValue(includeSelf),
                     Hybrid = parseResult.GetValue(noHybrid) ? false : null,
+                    Recall = parseResult.GetValue(recall),
                     Scoring = parseResult.GetValue(scoring),
                 }, cancellationToken).ConfigureAwait(false);
 

@@ -37,7 +37,7 @@ public static class KnowledgeStoreTransfer
         await foreach (var document in source.ListDocumentsAsync(cancellationToken).ConfigureAwait(false))
         {
             var hits = document.ItemCount == 0 ? [] : await source.SearchVectorsAsync(probe, document.ItemCount,
-                new SearchFilter { DocumentIds = [document.Id] }, cancellationToken).ConfigureAwait(false);
+                new SearchFilter { DocumentIds = [document.Id] }, SearchRecall.Exact, cancellationToken).ConfigureAwait(false);
             if (hits.Count != document.ItemCount)
             {
                 throw new KnowledgeStoreException(

@@ -196,7 +196,7 @@ public sealed class KnowledgeSearcher
         var searches = new List<(int Query, Task<IReadOnlyList<StoreHit>> Hits)>(queries.Length + 1);
         for (var q = 0; q < queries.Length; q++)
         {
-            searches.Add((q, _store.SearchVectorsAsync(queries[q].Vector, plan.Fetch, plan.Filter, cancellationToken)));
+            searches.Add((q, _store.SearchVectorsAsync(queries[q].Vector, plan.Fetch, plan.Filter, request.Recall, cancellationToken)));
         }
 
         if (request.UsesKeywords)

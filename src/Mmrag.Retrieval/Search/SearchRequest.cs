@@ -84,6 +84,12 @@ public sealed record SearchRequest
     /// </summary>
     public double? Threshold { get; init; }
 
+    /// <summary>
+    /// The recall@k the vector index must reach, in (0, 1]: 1 is an exact search, lower values are faster (see
+    /// <see cref="SearchRecall"/>); null means the store's default breadth.
+    /// </summary>
+    public double? Recall { get; init; }
+
     /// <summary>Fuse keyword search with vector search; null means on whenever there is a text query.</summary>
     public bool? Hybrid { get; init; }
 
@@ -119,6 +125,7 @@ public sealed record SearchRequest
             "SearchRequest.Threshold must be between 0 and 1 (it applies to calibrated scores).");
         Throw.IfOutOfRange(!(Temperature > 0) || double.IsInfinity(Temperature), "request.Temperature", Temperature,
             "SearchRequest.Temperature must be a positive number.");
+        Throw.IfOutOfRange(Recall is { } r && !(r is > 0 and <= 1), "request.Recall", Recall, "SearchRequest.Recall must be in (0, 1].");
         Throw.IfNull(Filter, "request.Filter");
         Throw.IfNull(Dedupe, "request.Dedupe");
         Dedupe.Validate();

@@ -40,6 +40,7 @@ internal static class QueryEndpoints
             K = input.K ?? 10,
             Target = ParseTarget(input.Target),
             Threshold = input.Threshold,
+            Recall = input.Recall,
             IncludeSelf = input.IncludeSelf,
         }, cancellationToken).ConfigureAwait(false);
         metrics.RecordSearch(result.EmbedTime, result.SearchTime);
@@ -159,7 +160,7 @@ internal static class QueryEndpoints
     };
 
     /// <summary>The JSON body of <c>POST /api/search</c>, for the OpenAPI document.</summary>
-    internal sealed record SearchBody(string? Text, string? Image, int? K, string? Target, double? Threshold, bool? IncludeSelf);
+    internal sealed record SearchBody(string? Text, string? Image, int? K, string? Target, double? Threshold, bool? IncludeSelf, double? Recall);
 
     /// <summary>The JSON body of <c>POST /api/ask</c>, for the OpenAPI document.</summary>
     internal sealed record AskBody(string? Question, string? Image, string? Strategy, int? K, double? Threshold, int? MaxImages, bool? DeclineWithoutContext);

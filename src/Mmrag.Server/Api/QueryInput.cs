@@ -24,6 +24,8 @@ internal sealed record QueryInput
 
     public double? Threshold { get; init; }
 
+    public double? Recall { get; init; }
+
     public string? Strategy { get; init; }
 
     public int? MaxImages { get; init; }
@@ -78,6 +80,7 @@ internal sealed record QueryInput
             K = ParseInt(form["k"].FirstOrDefault(), "k"),
             Target = NullIfBlank(form["target"].FirstOrDefault()),
             Threshold = ParseDouble(form["threshold"].FirstOrDefault(), "threshold"),
+            Recall = ParseDouble(form["recall"].FirstOrDefault(), "recall"),
             Strategy = NullIfBlank(form["strategy"].FirstOrDefault()),
             MaxImages = ParseInt(form["max_images"].FirstOrDefault(), "max_images"),
             IncludeSelf = string.Equals(form["include_self"].FirstOrDefault(), "true", StringComparison.OrdinalIgnoreCase),
@@ -127,6 +130,7 @@ internal sealed record QueryInput
                 K = Number(root, "k") is { } k ? (int)k : null,
                 Target = String(root, "target"),
                 Threshold = Number(root, "threshold"),
+                Recall = Number(root, "recall"),
                 Strategy = String(root, "strategy"),
                 MaxImages = Number(root, "max_images") is { } m ? (int)m : null,
                 IncludeSelf = Bool(root, "include_self"),

@@ -145,7 +145,7 @@ internal sealed class InMemoryKnowledgeStore(EmbeddingSpace space) : IKnowledgeS
         return Task.FromResult<IReadOnlyDictionary<string, ReadOnlyMemory<float>>>(found);
     }
 
-    public Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null,
+    public Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null, double? recall = null,
         CancellationToken cancellationToken = default)
     {
         var hits = Items.Where(i => (filter ?? SearchFilter.None).Matches(i))

@@ -437,6 +437,18 @@ public abstract class KnowledgeSearcherTests : StoreBackedTests
     }
 
     [Fact]
+    public async Task SearchAsync_Recall_ReachesEveryVectorSearchAndIsValidated()
+    {
+        var world = await CreateWorldAsync();
+
+        await world.Searcher.SearchAsync(new SearchRequest { Text = "a red fox", Recall = SearchRecall.Exact, Threshold = 0 });
+        Assert.NotEmpty(world.Knowledge.Store.VectorRecalls);
+        Assert.All(world.Knowledge.Store.VectorRecalls, r => Assert.Equal(1.0, r));
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => world.Searcher.SearchAsync(new SearchRequest { Text = "x", Recall = 0 }));
+    }
+
+    [Fact]
     public async Task SearchAsync_AlreadyCancelled_ThrowsWithoutTouchingTheStore()
     {
         var world = await CreateWorldAsync();

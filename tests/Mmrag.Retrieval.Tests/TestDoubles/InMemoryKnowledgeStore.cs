@@ -93,7 +93,7 @@ public sealed partial class InMemoryKnowledgeStore(EmbeddingSpace space) : IKnow
         return Task.FromResult<IReadOnlyDictionary<string, ReadOnlyMemory<float>>>(found);
     }
 
-    public Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null,
+    public Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null, double? recall = null,
         CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();

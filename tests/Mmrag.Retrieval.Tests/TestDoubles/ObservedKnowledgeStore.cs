@@ -20,6 +20,8 @@ public sealed class ObservedKnowledgeStore(IKnowledgeStore inner) : IKnowledgeSt
     /// <summary>Filters passed to vector searches, in call order.</summary>
     public ConcurrentQueue<SearchFilter?> VectorFilters { get; } = new();
 
+    public ConcurrentQueue<double?> VectorRecalls { get; } = new();
+
     /// <summary>Filters passed to keyword searches, in call order.</summary>
     public ConcurrentQueue<SearchFilter?> KeywordFilters { get; } = new();
 
@@ -54,16 +56,17 @@ public sealed class ObservedKnowledgeStore(IKnowledgeStore inner) : IKnowledgeSt
     public Task<IReadOnlyDictionary<string, ReadOnlyMemory<float>>> FindVectorsByContentHashAsync(IReadOnlyCollection<string> contentHashes,
         CancellationToken cancellationToken = default) => Inner.FindVectorsByContentHashAsync(contentHashes, cancellationToken);
 
-    public async Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null,
+    public async Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null, double? recall = null,
         CancellationToken cancellationToken = default)
     {
         VectorFilters.Enqueue(filter);
+        VectorRecalls.Enqueue(recall);
         if (BeforeSearch is { } hook)
         {
             await hook(cancellationToken);
         }
 
-        return await Inner.SearchVectorsAsync(query, k, filter, cancellationToken);
+        return await Inner.SearchVectorsAsync(query, k, filter, recall, cancellationToken);
     }
 
     public async Task<IReadOnlyList<StoreHit>> SearchKeywordsAsync(string text, int k, SearchFilter? filter = null, CancellationToken cancellationToken = default)
