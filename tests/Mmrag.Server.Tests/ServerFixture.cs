@@ -117,7 +117,7 @@ public sealed class ServerFixture : IAsyncLifetime
         }
     }
 
-    private static string SampleFolder()
+    internal static string SampleFolder()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
@@ -130,7 +130,7 @@ public sealed class ServerFixture : IAsyncLifetime
         throw new DirectoryNotFoundException("samples/kb not found above the test binaries.");
     }
 
-    private static void CopyDirectory(string from, string to)
+    internal static void CopyDirectory(string from, string to)
     {
         foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
         {

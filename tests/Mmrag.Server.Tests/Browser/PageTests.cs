@@ -4,12 +4,13 @@ using Mmrag.Answering.Tests.Fakes;
 namespace Mmrag.Server.Tests.Browser;
 
 /// <summary>
-/// The web page in headless Chromium (Debian's, driven by Playwright; no browser download) against the real server:
+/// The web page in headless Chromium (Debian's, driven by Playwright; no browser download) against a started
+/// <c>mmrag serve</c> process (<see cref="ServeProcessFixture"/>):
 /// ask with text, search with a photo, open an image, follow a citation, upload a file and watch its job. Every step
 /// leaves a screenshot in <c>test-output/browser</c> beside the test binaries, and no step may log a console error.
 /// </summary>
-[Collection("server")]
-public sealed class PageTests(ServerFixture fixture) : IAsyncLifetime
+[Collection(ServeProcessCollection.Name)]
+public sealed class PageTests(ServeProcessFixture fixture) : IAsyncLifetime
 {
     private static readonly string Screenshots = Path.Combine(AppContext.BaseDirectory, "test-output", "browser");
     private readonly List<string> _consoleErrors = [];
@@ -42,7 +43,7 @@ public sealed class PageTests(ServerFixture fixture) : IAsyncLifetime
             }
         };
         _page.PageError += (_, error) => _consoleErrors.Add(error);
-        await _page.GotoAsync(fixture.Server.BaseAddress.ToString());
+        await _page.GotoAsync(fixture.BaseAddress.ToString());
         await Assertions.Expect(_page.Locator("#kb-stats")).ToContainTextAsync("documents");
     }
 
