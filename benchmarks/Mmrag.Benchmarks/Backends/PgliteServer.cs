@@ -12,7 +12,7 @@ namespace Mmrag.Benchmarks.Backends;
 /// <summary>
 /// PGlite (PostgreSQL 17 + pgvector 0.8 compiled to WebAssembly, one thread) on a free loopback port, for a benchmark
 /// run on a machine without a PostgreSQL server: the Postgres tests' <c>pglite/server.mjs</c> (pglite-socket with its
-/// message queue fixed), on an in-memory database. Killed on dispose and, should the benchmark die first, at process exit.
+/// message queue fixed), on an in-memory database. Killed on dispose, when the run is cancelled, and at process exit.
 /// </summary>
 internal sealed class PgliteServer : IAsyncDisposable
 {
@@ -22,13 +22,15 @@ internal sealed class PgliteServer : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
     private readonly EventHandler _onExit;
+    private readonly CancellationTokenRegistration _onCancel;
 
-    private PgliteServer(Process process, string connectionString)
+    private PgliteServer(Process process, string connectionString, CancellationToken stop)
     {
         _process = process;
         ConnectionString = connectionString;
         _onExit = (_, _) => Kill();
         AppDomain.CurrentDomain.ProcessExit += _onExit;
+        _onCancel = stop.UnsafeRegister(_ => Kill(), null);
     }
 
     /// <summary>Connection string: no TLS and no reset on close (PGlite supports neither), a pool of 4, no command timeout (a REINDEX takes minutes).</summary>
@@ -47,6 +49,7 @@ internal sealed class PgliteServer : IAsyncDisposable
     private static string Folder => typeof(PgliteServer).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == "PgliteFolder").Value!;
 
+    /// <summary>Starts the server; cancelling <paramref name="cancellationToken"/>, then or later, kills it.</summary>
     public static async Task<PgliteServer> StartAsync(CancellationToken cancellationToken)
     {
         string folder = Folder;
@@ -63,22 +66,11 @@ internal sealed class PgliteServer : IAsyncDisposable
         }
 
         int port = FreePort();
-        var start = new ProcessStartInfo("node")
-        {
-            WorkingDirectory = folder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string argument in (string[])["server.mjs", "-p", port.ToString(CultureInfo.InvariantCulture), "-h", "127.0.0.1",
-            "-m", MaxConnections.ToString(CultureInfo.InvariantCulture)])
-        {
-            start.ArgumentList.Add(argument);
-        }
-
+        string[] arguments = ["server.mjs", "-p", port.ToString(CultureInfo.InvariantCulture), "-h", "127.0.0.1", "-m", MaxConnections.ToString(CultureInfo.InvariantCulture)];
+        var start = new ProcessStartInfo("node", arguments) { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
         Process process = Process.Start(start) ?? throw new InvalidOperationException("node did not start.");
         var server = new PgliteServer(process, $"Host=127.0.0.1;Port={port};Username=postgres;Password=postgres;Database=postgres;" +
-            "SSL Mode=Disable;No Reset On Close=true;Maximum Pool Size=4;Timeout=60;Command Timeout=0");
+            "SSL Mode=Disable;No Reset On Close=true;Maximum Pool Size=4;Timeout=60;Command Timeout=0", cancellationToken);
         try
         {
             process.OutputDataReceived += (_, e) => server.Append(e.Data);
@@ -97,6 +89,7 @@ internal sealed class PgliteServer : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        _onCancel.Dispose();
         AppDomain.CurrentDomain.ProcessExit -= _onExit;
         Kill();
         _process.Dispose();
