@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every mmrag benchmark beside its reference from ../shared/bench, one after another (never two at once: 2 cores),
 # and prints the tables. Data, models and results go to $MMRAG_BENCH_DIR (default /tmp/mmrag-bench), never into git.
-#   benchmarks/run-all.sh [clip] [vector] [e2e]     (default: all three)
+#   benchmarks/run-all.sh [clip] [vector] [e2e] [backends]     (default: all four)
+# backends runs PostgreSQL on $MMRAG_PG when set, else on PGlite (WebAssembly, one thread: ~35 min at 100k on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=$(cd ../shared/bench && pwd)
 export MMRAG_BENCH_DIR=${MMRAG_BENCH_DIR:-/tmp/mmrag-bench}
 W=$MMRAG_BENCH_DIR
 blas=$W/vendor/openblas-omp/usr/lib/x86_64-linux-gnu/openblas-openmp
-parts=${*:-clip vector e2e}
+parts=${*:-clip vector e2e backends}
 
 [ -d "$W/models/vit-b-32-random/onnx" ] || bash "$bench/make-random-clip.sh"
 [ -f "$W/data/base_100k.fvecs" ] || LD_LIBRARY_PATH=$blas /usr/bin/python3 "$bench/gen_data.py" --n 1000000
@@ -29,5 +30,7 @@ for part in $parts; do
       run vector-index --n 100k --M 16 --efc 200 --threads 2 ;;
     e2e)
       run e2e --images 200 --items 100000 --queries 200 ;;
+    backends)
+      run backends --items 100000 --queries 200 ;;
   esac
 done

@@ -1,3 +1,4 @@
+using Mmrag.Benchmarks.Backends;
 using Mmrag.Benchmarks.Clip;
 using Mmrag.Benchmarks.EndToEnd;
 using Mmrag.Benchmarks.VectorIndex;
@@ -8,6 +9,7 @@ return args.FirstOrDefault() switch
     "clip" => await ClipThroughputBenchmark.RunAsync(args[1..]).ConfigureAwait(false),
     "vector-index" => VectorIndexBenchmark.Run(args[1..]),
     "e2e" => await EndToEndBenchmark.RunAsync(args[1..]).ConfigureAwait(false),
+    "backends" => await BackendsBenchmark.RunAsync(args[1..]).ConfigureAwait(false),
     _ => Usage(),
 };
 
@@ -18,6 +20,8 @@ static int Usage()
           clip [--model DIR] [--threads 2] [--seconds 6] [--reference] [--spin] [--latency-only]
           e2e [--model DIR] [--images 200] [--items 100000] [--queries 200] [--spin]
           vector-index [--n 100k|1m] [--M 16] [--efc 200] [--efs 16,32,64,128,256] [--threads 2] [--reps 3]
+          backends [--items 100000] [--dim 512] [--queries 200] [--batch 1000] [--k 10] [--backend embedded|postgres|both]
+                   [--connection CONNSTRING] [--ef N[,N...]] [--M N] [--efc N]   (backends --help for more)
         """);
     return 2;
 }

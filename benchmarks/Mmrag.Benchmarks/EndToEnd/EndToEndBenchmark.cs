@@ -167,7 +167,7 @@ public static class EndToEndBenchmark
     }
 
     /// <summary>Synthetic words with Zipf-like frequencies (rank r drawn with weight 1/(r+10)), like words in real text.</summary>
-    private sealed class ZipfWords
+    internal sealed class ZipfWords
     {
         private readonly string[] _words;
         private readonly double[] _cumulative;

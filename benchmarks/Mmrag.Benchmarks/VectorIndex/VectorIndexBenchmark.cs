@@ -358,7 +358,7 @@ public static class VectorIndexBenchmark
 
     private static double Median(List<double> v) => Percentile(v, 0.5);
 
-    private static double Percentile(List<double> v, double p)
+    internal static double Percentile(List<double> v, double p)
     {
         if (v.Count == 0)
         {
@@ -507,14 +507,21 @@ public static class VectorIndexBenchmark
             return set;
         }
 
-        public static float[] ReadFloats(string path, out int n, out int d) =>
-            MemoryMarshal.Cast<int, float>(ReadInts(path, out n, out d)).ToArray();
+        public static float[] ReadFloats(string path, out int n, out int d, int maxRecords = int.MaxValue) =>
+            MemoryMarshal.Cast<int, float>(ReadInts(path, out n, out d, maxRecords)).ToArray();
 
-        public static int[] ReadInts(string path, out int n, out int d)
+        /// <summary>The first <paramref name="maxRecords"/> records (all by default); only those are read from disk.</summary>
+        public static int[] ReadInts(string path, out int n, out int d, int maxRecords = int.MaxValue)
         {
-            byte[] bytes = File.ReadAllBytes(path);
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+            Span<byte> dimBytes = stackalloc byte[4];
+            f.ReadExactly(dimBytes);
+            d = BitConverter.ToInt32(dimBytes);
+            f.Position = 0;
+            long records = Math.Min(maxRecords, f.Length / (4L * (d + 1)));
+            var bytes = new byte[records * 4 * (d + 1)];
+            f.ReadExactly(bytes);
             ReadOnlySpan<int> all = MemoryMarshal.Cast<byte, int>(bytes);
-            d = all[0];
             n = all.Length / (d + 1);
             var body = new int[n * d];
             for (int i = 0; i < n; i++)
@@ -549,7 +556,7 @@ public static class VectorIndexBenchmark
     /// numbers): an anisotropic power-law spectrum in a random orthonormal basis, a shared cone direction, 2,000
     /// Zipf-weighted clusters each with its own 32-d subspace and spread, and exact float64 top-100 ground truth.
     /// </summary>
-    private static class SyntheticData
+    internal static class SyntheticData
     {
         private const int Clusters = 2000;
         private const int Rank = 32;
@@ -566,6 +573,41 @@ public static class VectorIndexBenchmark
             }
 
             var sw = Stopwatch.StartNew();
+            (float[] base_, float[] queries) = Generate(n, 1000, d);
+            double[] base64 = Array.ConvertAll(base_, f => (double)f);
+            var gt = new int[1000 * 100];
+            var scores = new double[n];
+            var order = new int[n];
+            var q64 = new double[d];
+            for (int qi = 0; qi < 1000; qi++)
+            {
+                for (int j = 0; j < d; j++)
+                {
+                    q64[j] = queries[(qi * d) + j];
+                }
+
+                for (int i = 0; i < n; i++)
+                {
+                    scores[i] = -TensorPrimitives.Dot<double>(base64.AsSpan(i * d, d), q64);
+                    order[i] = i;
+                }
+
+                Array.Sort(scores, order); // ascending negated score; exact float64 ties are vanishingly rare here
+                order.AsSpan(0, Math.Min(100, n)).CopyTo(gt.AsSpan(qi * 100));
+            }
+
+            Texmex.Write<float>(basePath, base_, d);
+            Texmex.Write<float>(queryPath, queries, d);
+            Texmex.Write<int>(gtPath, gt, 100);
+            Console.WriteLine($"# generated synthetic base_{n} (d={d}), query_1k, gt_{n}_top100 in {dir} in {sw.Elapsed.TotalSeconds:F1} s");
+        }
+
+        /// <summary>
+        /// <paramref name="n"/> base and <paramref name="nq"/> query unit vectors (row-major), the queries drawn first
+        /// from the same seeded stream, so a given (n, nq, d) always gives the same set.
+        /// </summary>
+        public static (float[] Base, float[] Queries) Generate(int n, int nq, int d)
+        {
             var rng = new Random(20250601);
             double[] basis = RandomOrthonormal(rng, d);
             var spec = new double[d];
@@ -682,34 +724,8 @@ public static class VectorIndexBenchmark
                 return x;
             }
 
-            float[] queries = Points(1000);
-            float[] base_ = Points(n);
-            double[] base64 = Array.ConvertAll(base_, f => (double)f);
-            var gt = new int[1000 * 100];
-            var scores = new double[n];
-            var order = new int[n];
-            var q64 = new double[d];
-            for (int qi = 0; qi < 1000; qi++)
-            {
-                for (int j = 0; j < d; j++)
-                {
-                    q64[j] = queries[(qi * d) + j];
-                }
-
-                for (int i = 0; i < n; i++)
-                {
-                    scores[i] = -TensorPrimitives.Dot<double>(base64.AsSpan(i * d, d), q64);
-                    order[i] = i;
-                }
-
-                Array.Sort(scores, order); // ascending negated score; exact float64 ties are vanishingly rare here
-                order.AsSpan(0, Math.Min(100, n)).CopyTo(gt.AsSpan(qi * 100));
-            }
-
-            Texmex.Write<float>(basePath, base_, d);
-            Texmex.Write<float>(queryPath, queries, d);
-            Texmex.Write<int>(gtPath, gt, 100);
-            Console.WriteLine($"# generated synthetic base_{n} (d={d}), query_1k, gt_{n}_top100 in {dir} in {sw.Elapsed.TotalSeconds:F1} s");
+            float[] queries = Points(nq);
+            return (Points(n), queries);
         }
 
         /// <summary>Row-major d x d orthonormal matrix (modified Gram-Schmidt on Gaussian columns, stored as columns j of rows i).</summary>
