@@ -10,4 +10,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "Postgres store: opened schema {Schema} ({ModelId}, {Dimension} dimensions).")]
     public static partial void Opened(ILogger logger, string schema, string modelId, int dimension);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Postgres store: schema {Schema} had no vector index (a bulk load stopped before rebuilding it); it was built again.")]
+    public static partial void VectorIndexRestored(ILogger logger, string schema);
 }

@@ -183,6 +183,17 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
                         Log.MigrationApplied(logger, options.Schema, migration.Version, migration.Description);
                     }
 
+                    // A bulk load that died between dropping the vector index and building it again left none: build it now.
+                    if (await ScalarAsync<bool>(connection, tx, "SELECT to_regclass($1) IS NULL", cancellationToken, $"{s}.{StoreSchema.VectorIndexName}")
+                        .ConfigureAwait(false))
+                    {
+                        await ExecuteAsync(connection, tx, "SELECT set_config('maintenance_work_mem', $1, true)", cancellationToken, options.IndexBuildMemory)
+                            .ConfigureAwait(false);
+                        await ExecuteAsync(connection, tx, StoreSchema.VectorIndex(s, options.HnswM, options.HnswEfConstruction), cancellationToken)
+                            .ConfigureAwait(false);
+                        Log.VectorIndexRestored(logger, options.Schema);
+                    }
+
                     await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                     return (stored, textSearchConfiguration);
                 }

@@ -29,6 +29,13 @@ public sealed class PostgresStoreOptions
     /// </summary>
     public string TextSearchConfiguration { get; set; } = "simple";
 
+    /// <summary>
+    /// <c>maintenance_work_mem</c> for building the HNSW index in one go (after a bulk load, or when it is missing): the
+    /// build is fast only while the graph fits (≈ 2.5 GB per million 512-d vectors); the server's default, 64MB, holds
+    /// ≈ 25k. Set for that statement only. Default <c>1GB</c>.
+    /// </summary>
+    public string IndexBuildMemory { get; set; } = "1GB";
+
     /// <summary>Items written per <c>INSERT … SELECT FROM unnest(…)</c> statement. Default 500.</summary>
     public int InsertBatchSize { get; set; } = 500;
 
@@ -55,6 +62,12 @@ public sealed class PostgresStoreOptions
         {
             throw new ArgumentOutOfRangeException(nameof(HnswEfConstruction), HnswEfConstruction,
                 "PostgresStoreOptions.HnswEfConstruction must be in [2 × HnswM, 1000].");
+        }
+
+        if (string.IsNullOrWhiteSpace(IndexBuildMemory) || !System.Text.RegularExpressions.Regex.IsMatch(IndexBuildMemory, @"^\d+\s*(kB|MB|GB|TB)?$"))
+        {
+            throw new ArgumentOutOfRangeException(nameof(IndexBuildMemory), IndexBuildMemory,
+                "PostgresStoreOptions.IndexBuildMemory must be a PostgreSQL memory size such as 512MB or 2GB.");
         }
 
         if (MinEfSearch is < 1 or > 1000)

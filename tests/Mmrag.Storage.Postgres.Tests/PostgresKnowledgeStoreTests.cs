@@ -63,6 +63,52 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
     }
 
     [Fact]
+    public async Task BulkLoad_IntoAnEmptyKnowledgeBase_DropsTheVectorIndexUntilBuiltAgain_NeverWhenItemsExist()
+    {
+        PostgresStoreOptions options = NewOptions();
+        var space = new EmbeddingSpace("m", 32);
+        await using PostgresKnowledgeStore store = await PostgresKnowledgeStore.OpenAsync(server.ConnectionString, space, options);
+        Corpus corpus = Corpus.Build(600, 32, 9);
+
+        Assert.True(await store.SuspendVectorIndexForBulkLoadAsync());
+        Assert.False(await VectorIndexExistsAsync(options.Schema));
+        await corpus.StoreAsync(store);
+        float[] query = ContractData.UnitVector(new Random(10), 32);
+        Assert.Equal(ContractData.BruteForceTopK(corpus.Items, query, 10), (await store.SearchVectorsAsync(query, 10)).Select(h => h.Item.Id)); // exact meanwhile
+
+        await store.BuildVectorIndexAsync();
+        Assert.True(await VectorIndexExistsAsync(options.Schema));
+        Assert.Equal(10, (await store.SearchVectorsAsync(query, 10)).Count);
+
+        Assert.False(await store.SuspendVectorIndexForBulkLoadAsync()); // it holds items now: their searches keep the index
+        Assert.True(await VectorIndexExistsAsync(options.Schema));
+    }
+
+    [Fact]
+    public async Task Open_AfterABulkLoadDiedWithoutItsIndex_BuildsTheIndexAgain()
+    {
+        PostgresStoreOptions options = NewOptions();
+        await using (PostgresKnowledgeStore loader = await PostgresKnowledgeStore.OpenAsync(server.ConnectionString, Space, options))
+        {
+            Assert.True(await loader.SuspendVectorIndexForBulkLoadAsync());
+            await loader.UpsertDocumentAsync(ContractData.Document("d"), [ContractData.Item(ContractData.Document("d"), 0, ContractData.UnitVector(new Random(1), 8))]);
+        } // the loader "dies" here, before BuildVectorIndexAsync
+
+        Assert.False(await VectorIndexExistsAsync(options.Schema));
+        await (await PostgresKnowledgeStore.OpenExistingAsync(server.ConnectionString, options)).DisposeAsync();
+        Assert.True(await VectorIndexExistsAsync(options.Schema));
+    }
+
+    private async Task<bool> VectorIndexExistsAsync(string schema)
+    {
+        await using NpgsqlDataSource dataSource = NpgsqlDataSource.Create(server.WithPoolSize(1));
+        await using NpgsqlConnection connection = await dataSource.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = $"\"{schema}\".items_embedding" });
+        return (bool)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
     public async Task OpenExisting_UsesTheStoredSpace_AndFailsWhereThereIsNone()
     {
         PostgresStoreOptions options = NewOptions();

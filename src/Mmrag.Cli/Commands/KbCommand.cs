@@ -34,7 +34,22 @@ internal static class KbCommand
             await using var source = await EmbeddedKnowledgeStore.OpenExistingAsync(Path.GetFullPath(parseResult.GetValue(from)!), cancellationToken: cancellationToken);
             await using var target = await PostgresKnowledgeStore.OpenAsync(PostgresConnectionStrings.Normalize(parseResult.GetValue(to)!), source.Space,
                 new PostgresStoreOptions { Schema = parseResult.GetValue(schema)! }, cancellationToken);
-            var summary = await KnowledgeStoreTransfer.CopyAsync(source, target, cancellationToken: cancellationToken);
+            // Into an empty knowledge base, load first and build the vector index once: far cheaper than row by row.
+            var suspended = await target.SuspendVectorIndexForBulkLoadAsync(cancellationToken);
+            KnowledgeStoreTransferSummary summary;
+            try
+            {
+                summary = await KnowledgeStoreTransfer.CopyAsync(source, target, cancellationToken: cancellationToken);
+            }
+            finally
+            {
+                if (suspended)
+                {
+                    // Also after a failure or Ctrl+C (then interrupted itself, and the next open of the knowledge base builds it).
+                    await target.BuildVectorIndexAsync(cancellationToken);
+                }
+            }
+
             // Where the model came from travels too, so that commands on the copy find the same model without --model.
             if (KnowledgeBaseOptions.ReadConfiguredModel(Path.GetFullPath(parseResult.GetValue(from)!)) is { } model)
             {

@@ -30,6 +30,14 @@ internal static class StoreSchema
     /// <summary>A single-quoted SQL literal (for DDL, where parameters cannot go).</summary>
     public static string Literal(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
 
+    /// <summary>The name of the HNSW index on <c>items.embedding</c>, unqualified.</summary>
+    public const string VectorIndexName = "items_embedding";
+
+    /// <summary>The HNSW index on <c>items.embedding</c> (created by the first migration; dropped and recreated around bulk loads).</summary>
+    public static string VectorIndex(string qualifiedSchema, int m, int efConstruction) =>
+        $"CREATE INDEX IF NOT EXISTS {VectorIndexName} ON {qualifiedSchema}.items USING hnsw (embedding vector_ip_ops) " +
+        $"WITH (m = {m.ToString(CultureInfo.InvariantCulture)}, ef_construction = {efConstruction.ToString(CultureInfo.InvariantCulture)})";
+
     public static string Bootstrap(string schema) => $"""
         CREATE SCHEMA IF NOT EXISTS {Identifier(schema)};
         CREATE TABLE IF NOT EXISTS {Identifier(schema)}.schema_migrations (
@@ -83,8 +91,7 @@ internal static class StoreSchema
                     text || ' ' || coalesce(description, '') || ' ' || coalesce(caption, '') || ' ' || coalesce(section, '') || ' ' || coalesce(title, ''))) STORED);
             CREATE INDEX items_document_id ON {s}.items (document_id);
             CREATE INDEX items_content_hash ON {s}.items (content_hash);
-            CREATE INDEX items_embedding ON {s}.items USING hnsw (embedding vector_ip_ops)
-                WITH (m = {c.HnswM.ToString(CultureInfo.InvariantCulture)}, ef_construction = {c.HnswEfConstruction.ToString(CultureInfo.InvariantCulture)});
+            {VectorIndex(s, c.HnswM, c.HnswEfConstruction)};
             CREATE INDEX items_search ON {s}.items USING gin (search);
             CREATE TABLE {s}.failures (
                 id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
