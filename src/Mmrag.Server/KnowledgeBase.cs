@@ -26,7 +26,7 @@ internal sealed class KnowledgeBase : IDisposable
         IngestionOptions = new IngestionOptions
         {
             KnowledgeBaseDirectory = Folder,
-            ImageCacheDirectory = Path.Combine(Folder, "images"),
+            ImageCacheDirectory = Path.Combine(Folder, IngestionOptions.ImageCacheFolderName),
             MaxImagePixels = options.MaxImagePixels,
         };
     }

@@ -112,6 +112,27 @@ public class KnowledgeBaseCommandTests
     }
 
     [Fact]
+    public async Task Ingest_ImageEmbeddedInADocument_IsKeptInTheKnowledgeBaseImageCacheForAnswers()
+    {
+        using var temp = new TemporaryDirectory();
+        var kb = Path.Combine(temp.Path, "kb");
+        var docs = Path.Combine(temp.Path, "docs");
+        Directory.CreateDirectory(docs);
+        var png = Convert.ToBase64String(await File.ReadAllBytesAsync(Fixtures.Image("checker_225x224.png")));
+        await File.WriteAllTextAsync(Path.Combine(docs, "page.html"),
+            $"<html><body><h1>Chess</h1><p>A checkerboard pattern.</p><img alt=\"checkers\" src=\"data:image/png;base64,{png}\"></body></html>");
+
+        var ingest = await CliRunner.RunAsync("ingest", docs, "--kb", kb, "--model", Fixtures.TinyModel);
+        Assert.True(ingest.ExitCode == 0, ingest.Error + ingest.Output);
+
+        var hits = await SearchJson("--kb", kb, "--text", "checkerboard", "--target", "images", "--threshold", "0");
+        var imagePath = Assert.Single(hits).GetProperty("image_path").GetString();
+        Assert.NotNull(imagePath);
+        Assert.StartsWith(Path.Combine(kb, "images") + Path.DirectorySeparatorChar, imagePath, StringComparison.Ordinal);
+        Assert.Equal(await File.ReadAllBytesAsync(Fixtures.Image("checker_225x224.png")), await File.ReadAllBytesAsync(imagePath));
+    }
+
+    [Fact]
     public async Task Search_NoKnowledgeBase_FailsWithHowToCreateOne()
     {
         using var temp = new TemporaryDirectory();

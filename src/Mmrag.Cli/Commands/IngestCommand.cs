@@ -43,6 +43,7 @@ internal static class IngestCommand
                 Prune = parseResult.GetValue(prune),
                 DescriptionsFile = parseResult.GetValue(descriptions),
                 KnowledgeBaseDirectory = session.Folder,
+                ImageCacheDirectory = Path.Combine(session.Folder, IngestionOptions.ImageCacheFolderName),
                 Tags = parseResult.GetValue(tags) ?? [],
             };
 
@@ -52,7 +53,7 @@ internal static class IngestCommand
             // Only a shared knowledge base (PostgreSQL) has other ingesters; the count is noise everywhere else.
             var elsewhere = summary.ClaimedElsewhere > 0 ? $", {summary.ClaimedElsewhere} left to other ingesters" : "";
             await output.WriteLineAsync(
-                $"knowledge base {session.Folder} ({session.Store.Space.ModelId}): {summary.Files} files: {summary.Added} added, {summary.Unchanged} unchanged, {summary.Replaced} replaced{elsewhere}, {summary.Pruned} pruned, {summary.Failed} failed; {summary.Items} items ({summary.Embedded} embedded) in {summary.Elapsed.TotalSeconds:F1} s").ConfigureAwait(false);
+                $"knowledge base {session.Label} ({session.Store.Space.ModelId}): {summary.Files} files: {summary.Added} added, {summary.Unchanged} unchanged, {summary.Replaced} replaced{elsewhere}, {summary.Pruned} pruned, {summary.Failed} failed; {summary.Items} items ({summary.Embedded} embedded) in {summary.Elapsed.TotalSeconds:F1} s").ConfigureAwait(false);
             foreach (var failure in summary.Failures)
             {
                 await output.WriteLineAsync($"  failed: {failure.SourcePath}{(failure.Detail is null ? "" : $" ({failure.Detail})")}: {failure.Reason}").ConfigureAwait(false);

@@ -73,7 +73,7 @@ internal static class KbCommand
             await using var session = await kb.OpenAsync(parseResult, create: false, withModel: false, cancellationToken).ConfigureAwait(false);
             var stats = await session.Store.GetStatsAsync(cancellationToken).ConfigureAwait(false);
             var output = parseResult.InvocationConfiguration.Output;
-            await output.WriteLineAsync($"knowledge base: {session.Folder}").ConfigureAwait(false);
+            await output.WriteLineAsync($"knowledge base: {session.Label}").ConfigureAwait(false);
             await output.WriteLineAsync($"model:          {stats.Space.ModelId} ({stats.Space.Dimension}-d)").ConfigureAwait(false);
             await output.WriteLineAsync($"documents:      {stats.Documents}").ConfigureAwait(false);
             await output.WriteLineAsync($"text chunks:    {stats.TextChunks}").ConfigureAwait(false);

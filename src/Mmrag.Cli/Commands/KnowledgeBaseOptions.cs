@@ -92,9 +92,10 @@ internal sealed class KnowledgeBaseOptions
             }
 
             var label = Describe(connection, PostgresOptions(parseResult).Schema);
+            var folder = LocalFolderForPostgres(parseResult, connection);
             if (!withModel)
             {
-                return new KnowledgeBaseSession(label, store ?? throw new InvalidOperationException("unreachable"), null);
+                return new KnowledgeBaseSession(folder, store ?? throw new InvalidOperationException("unreachable"), null, label);
             }
 
             // The database remembers where its model came from, as the embedded store's mmrag.json does.
@@ -114,7 +115,7 @@ internal sealed class KnowledgeBaseOptions
                 await store.SetSettingAsync(ModelSettingKey, requested ?? model.Directory.Path, cancellationToken).ConfigureAwait(false);
             }
 
-            return new KnowledgeBaseSession(label, store, model);
+            return new KnowledgeBaseSession(folder, store, model, label);
         }
         catch
         {
@@ -203,6 +204,24 @@ internal sealed class KnowledgeBaseOptions
         }
     }
 
+    /// <summary>
+    /// Where a PostgreSQL knowledge base keeps this machine's files (uploads, images cut out of documents): --kb when
+    /// given, else a folder per database and schema under the user's local data folder.
+    /// </summary>
+    private string LocalFolderForPostgres(ParseResult parseResult, string connection)
+    {
+        if (parseResult.GetValue(KnowledgeBase) is { } given)
+        {
+            return Path.GetFullPath(given);
+        }
+
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connection);
+        var name = string.Concat($"{builder.Host}_{builder.Port}_{builder.Database}_{PostgresOptions(parseResult).Schema}"
+            .Select(static c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_'));
+        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create),
+            "mmrag", "postgres", name);
+    }
+
     private static string Describe(string connection, string schema)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connection);
@@ -241,12 +260,18 @@ internal sealed class KnowledgeBaseOptions
 }
 
 /// <summary>An opened knowledge base with everything a command needs; disposes them together.</summary>
-internal sealed class KnowledgeBaseSession(string folder, IKnowledgeStore store, ClipModel? model) : IAsyncDisposable
+/// <param name="folder">The local folder of its files: the knowledge base itself (embedded), or this machine's uploads and image cache (PostgreSQL).</param>
+/// <param name="store">The store.</param>
+/// <param name="model">The CLIP model, when the command needs it.</param>
+/// <param name="label">How to name it to the user; the folder by default.</param>
+internal sealed class KnowledgeBaseSession(string folder, IKnowledgeStore store, ClipModel? model, string? label = null) : IAsyncDisposable
 {
     private ClipTextEmbeddingGenerator? _texts;
     private ClipImageEmbeddingGenerator? _images;
 
     public string Folder { get; } = folder;
+
+    public string Label { get; } = label ?? folder;
 
     public IKnowledgeStore Store { get; } = store;
 

@@ -58,7 +58,7 @@ internal static class ServeCommand
             {
                 await server.StartAsync(cancellationToken);
                 await parseResult.InvocationConfiguration.Output.WriteLineAsync(
-                    $"serving {session.Folder} ({session.Store.Space.ModelId}) on {string.Join(", ", server.Urls)}{(chat is null ? "; no LLM configured" : "")}; Ctrl+C stops");
+                    $"serving {session.Label} ({session.Store.Space.ModelId}) on {string.Join(", ", server.Urls)}{(chat is null ? "; no LLM configured" : "")}; Ctrl+C stops");
                 await server.WaitForShutdownAsync(cancellationToken);
             }
 

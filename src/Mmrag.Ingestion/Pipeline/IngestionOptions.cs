@@ -3,6 +3,9 @@ namespace Mmrag.Ingestion.Pipeline;
 /// <summary>What one ingestion run does. Validated when the run starts.</summary>
 public sealed record IngestionOptions
 {
+    /// <summary>The image cache's conventional folder inside a knowledge base's folder (<see cref="ImageCacheDirectory"/>).</summary>
+    public const string ImageCacheFolderName = "images";
+
     /// <summary>Delete stored documents whose files, under the ingested folders (or the files given), no longer exist.</summary>
     public bool Prune { get; init; }
 
