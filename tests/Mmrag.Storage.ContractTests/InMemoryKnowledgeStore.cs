@@ -10,7 +10,7 @@ namespace Mmrag.Storage.ContractTests;
 /// The <see cref="IKnowledgeStore"/> test double of every test project, held to the same contract suite as the real
 /// stores (<see cref="KnowledgeStoreContractTests"/>): exact vector search (cosine of unit vectors, filters through
 /// <see cref="SearchFilter.Matches"/>), keyword search over the same fields as the embedded store's full-text index,
-/// and the same validation and failures. Keyword scores count the distinct query words an item contains, without
+/// the same argument checks (<see cref="StoreInput"/>) and the same refusals of clashing ids and paths. Keyword scores count the distinct query words an item contains, without
 /// stemming, so they rank like BM25 only roughly. Thread-safe: all state sits behind one lock, so readers see a
 /// document's old or new items, never a mix.
 /// </summary>
@@ -20,9 +20,6 @@ namespace Mmrag.Storage.ContractTests;
 /// </remarks>
 public sealed class InMemoryKnowledgeStore : IKnowledgeStore
 {
-    /// <summary>Same tolerance as the embedded store: vectors this close to unit length are stored as given.</summary>
-    private const float NormTolerance = 1e-4f;
-
     private readonly KnowledgeBase _base;
     private int _disposed;
 
@@ -67,7 +64,7 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
         {
             lock (_base.Gate)
             {
-                return [.. _base.Documents.Values.OrderBy(d => d.SourcePath, StringComparer.Ordinal)];
+                return _base.DocumentsByPath();
             }
         }
     }
@@ -100,22 +97,15 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
     }
 
     /// <inheritdoc />
-    /// <exception cref="ArgumentException">An item belongs to another document, repeats an id, or has a vector of the
-    /// wrong dimension, with a non-finite value, or of length zero.</exception>
+    /// <exception cref="ArgumentException">The document or an item fails <see cref="StoreInput.CheckItems"/>.</exception>
     /// <exception cref="KnowledgeStoreException">Another document has this source path or one of these item ids.</exception>
     public Task UpsertDocumentAsync(DocumentRecord document, IReadOnlyList<KnowledgeItem> items, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(document);
-        ArgumentNullException.ThrowIfNull(items);
-        ArgumentException.ThrowIfNullOrEmpty(document.Id, nameof(document));
-        ArgumentException.ThrowIfNullOrEmpty(document.SourcePath, nameof(document));
-        ThrowIfDisposed();
         StoredItem[] prepared = Prepare(document, items);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_base.Gate)
+        return RunAsync(kb =>
         {
             // Checked before anything changes, so a refused upsert leaves the knowledge base as it was.
-            if (_base.Documents.Values.FirstOrDefault(d => d.SourcePath == document.SourcePath && d.Id != document.Id) is { } owner)
+            if (kb.Documents.Values.FirstOrDefault(d => d.SourcePath == document.SourcePath && d.Id != document.Id) is { } owner)
             {
                 throw new KnowledgeStoreException(
                     $"in-memory store: storing document '{document.Id}' failed: document '{owner.Id}' already has source path '{document.SourcePath}'.");
@@ -123,55 +113,45 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
 
             foreach (StoredItem stored in prepared)
             {
-                if (_base.ItemIndex.TryGetValue(stored.Item.Id, out StoredItem? existing) && existing.Item.DocumentId != document.Id)
+                if (kb.ItemIndex.TryGetValue(stored.Item.Id, out StoredItem? existing) && existing.Item.DocumentId != document.Id)
                 {
                     throw new KnowledgeStoreException(
                         $"in-memory store: storing document '{document.Id}' failed: item id '{stored.Item.Id}' belongs to document '{existing.Item.DocumentId}'.");
                 }
             }
 
-            _base.RemoveItemsOf(document.Id);
-            _base.Documents[document.Id] = document with { ItemCount = prepared.Length };
-            _base.Items[document.Id] = prepared;
+            kb.RemoveItemsOf(document.Id);
+            kb.Documents[document.Id] = document with { ItemCount = prepared.Length };
+            kb.Items[document.Id] = prepared;
             foreach (StoredItem stored in prepared)
             {
-                _base.ItemIndex[stored.Item.Id] = stored;
+                kb.ItemIndex[stored.Item.Id] = stored;
             }
 
-            _base.Upserts++;
-        }
-
-        return Task.CompletedTask;
+            kb.Upserts++;
+        }, cancellationToken);
     }
 
     public Task<bool> DeleteDocumentAsync(string documentId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(documentId);
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_base.Gate)
+        return RunAsync(kb =>
         {
-            _base.RemoveItemsOf(documentId);
-            return Task.FromResult(_base.Documents.Remove(documentId));
-        }
+            kb.RemoveItemsOf(documentId);
+            return kb.Documents.Remove(documentId);
+        }, cancellationToken);
     }
 
     public Task<DocumentRecord?> GetDocumentAsync(string documentId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(documentId);
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_base.Gate)
-        {
-            return Task.FromResult(_base.Documents.GetValueOrDefault(documentId));
-        }
+        return RunAsync(kb => kb.Documents.GetValueOrDefault(documentId), cancellationToken);
     }
 
     public async IAsyncEnumerable<DocumentRecord> ListDocumentsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        foreach (DocumentRecord document in Documents)
+        DocumentRecord[] documents = await RunAsync(kb => kb.DocumentsByPath(), cancellationToken);
+        foreach (DocumentRecord document in documents)
         {
             cancellationToken.ThrowIfCancellationRequested();
             // Callers must not rely on the list being produced synchronously, as a database reader's is not.
@@ -183,34 +163,27 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
     public Task<KnowledgeItem?> GetItemAsync(string itemId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(itemId);
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_base.Gate)
-        {
-            return Task.FromResult(_base.ItemIndex.GetValueOrDefault(itemId)?.Item);
-        }
+        return RunAsync(kb => kb.ItemIndex.GetValueOrDefault(itemId)?.Item, cancellationToken);
     }
 
     public Task<IReadOnlyDictionary<string, ReadOnlyMemory<float>>> FindVectorsByContentHashAsync(IReadOnlyCollection<string> contentHashes,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(contentHashes);
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
         var wanted = contentHashes.ToHashSet(StringComparer.Ordinal);
-        var found = new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal);
-        lock (_base.Gate)
+        return RunAsync<IReadOnlyDictionary<string, ReadOnlyMemory<float>>>(kb =>
         {
-            foreach (StoredItem stored in _base.AllItems())
+            var found = new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal);
+            foreach (StoredItem stored in kb.AllItems())
             {
                 if (wanted.Contains(stored.Item.ContentHash))
                 {
                     found.TryAdd(stored.Item.ContentHash, stored.Item.Vector);
                 }
             }
-        }
 
-        return Task.FromResult<IReadOnlyDictionary<string, ReadOnlyMemory<float>>>(found);
+            return found;
+        }, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -219,22 +192,8 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
     public Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null, double? recall = null,
         CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(k);
-        SearchRecall.Validate(recall);
-        float[] unit = Normalized(query.Span, "The query", nameof(query));
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        filter ??= SearchFilter.None;
-        lock (_base.Gate)
-        {
-            IReadOnlyList<StoreHit> hits = [.. _base.AllItems()
-                .Where(s => filter.Matches(s.Item))
-                .Select(s => new StoreHit(s.Item, TensorPrimitives.Dot(unit, s.Item.Vector.Span)))
-                .OrderByDescending(h => h.Score)
-                .ThenBy(h => h.Item.Id, StringComparer.Ordinal)
-                .Take(k)];
-            return Task.FromResult(hits);
-        }
+        float[] unit = StoreInput.CheckVectorQuery(query.Span, k, recall, Space);
+        return TopAsync(filter, k, s => TensorPrimitives.Dot(unit, s.Item.Vector.Span), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -246,21 +205,8 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentOutOfRangeException.ThrowIfNegative(k);
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        filter ??= SearchFilter.None;
         string[] terms = [.. KeywordTerms.Split(text).Select(Fold).Distinct(StringComparer.Ordinal)];
-        lock (_base.Gate)
-        {
-            IReadOnlyList<StoreHit> hits = [.. _base.AllItems()
-                .Where(s => filter.Matches(s.Item))
-                .Select(s => new StoreHit(s.Item, terms.Count(s.Words.Contains)))
-                .Where(h => h.Score > 0)
-                .OrderByDescending(h => h.Score)
-                .ThenBy(h => h.Item.Id, StringComparer.Ordinal)
-                .Take(k)];
-            return Task.FromResult(hits);
-        }
+        return TopAsync(filter, k, s => terms.Count(s.Words.Contains) is > 0 and var matched ? matched : null, cancellationToken);
     }
 
     public Task RecordFailureAsync(IngestionFailure failure, CancellationToken cancellationToken = default)
@@ -268,57 +214,33 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
         ArgumentNullException.ThrowIfNull(failure);
         ArgumentNullException.ThrowIfNull(failure.SourcePath, nameof(failure));
         ArgumentNullException.ThrowIfNull(failure.Reason, nameof(failure));
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_base.Gate)
-        {
-            _base.Failures.Add(failure);
-        }
-
-        return Task.CompletedTask;
+        return RunAsync(kb => kb.Failures.Add(failure), cancellationToken);
     }
 
     public Task ClearFailuresAsync(string sourcePath, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sourcePath);
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_base.Gate)
-        {
-            _base.Failures.RemoveAll(f => f.SourcePath == sourcePath);
-        }
-
-        return Task.CompletedTask;
+        return RunAsync(kb => kb.Failures.RemoveAll(f => f.SourcePath == sourcePath), cancellationToken);
     }
 
     /// <inheritdoc />
     /// <remarks>Failures at the same time come latest recorded first, as in the real stores.</remarks>
-    public Task<IReadOnlyList<IngestionFailure>> ListFailuresAsync(CancellationToken cancellationToken = default)
-    {
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_base.Gate)
-        {
-            return Task.FromResult<IReadOnlyList<IngestionFailure>>(
-                [.. _base.Failures.Select((f, order) => (f, order)).OrderByDescending(x => x.f.At).ThenByDescending(x => x.order).Select(x => x.f)]);
-        }
-    }
+    public Task<IReadOnlyList<IngestionFailure>> ListFailuresAsync(CancellationToken cancellationToken = default) =>
+        RunAsync<IReadOnlyList<IngestionFailure>>(kb =>
+            [.. kb.Failures.Select((f, order) => (f, order)).OrderByDescending(x => x.f.At).ThenByDescending(x => x.order).Select(x => x.f)],
+            cancellationToken);
 
     /// <inheritdoc />
     /// <remarks><see cref="KnowledgeBaseStats.StorageBytes"/> estimates the memory the stored vectors and texts take.</remarks>
-    public Task<KnowledgeBaseStats> GetStatsAsync(CancellationToken cancellationToken = default)
-    {
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_base.Gate)
+    public Task<KnowledgeBaseStats> GetStatsAsync(CancellationToken cancellationToken = default) =>
+        RunAsync(kb =>
         {
-            StoredItem[] items = _base.AllItems();
+            StoredItem[] items = kb.AllItems();
             long bytes = items.Sum(s => (long)s.Item.Vector.Length * sizeof(float) + (long)s.Item.Text.Length * sizeof(char))
-                + _base.Documents.Values.Sum(d => (long)(d.SourcePath.Length + d.ContentHash.Length) * sizeof(char));
-            return Task.FromResult(new KnowledgeBaseStats(Space, _base.Documents.Count, items.Count(s => s.Item.Kind == ItemKind.TextChunk),
-                items.Count(s => s.Item.Kind == ItemKind.Image), _base.Failures.Count, bytes));
-        }
-    }
+                + kb.Documents.Values.Sum(d => (long)(d.SourcePath.Length + d.ContentHash.Length) * sizeof(char));
+            return new KnowledgeBaseStats(Space, kb.Documents.Count, items.Count(s => s.Item.Kind == ItemKind.TextChunk),
+                items.Count(s => s.Item.Kind == ItemKind.Image), kb.Failures.Count, bytes);
+        }, cancellationToken);
 
     /// <inheritdoc />
     /// <remarks>A seeded shuffle of the items sorted by id: the same seed and content give the same sample, whatever order
@@ -326,47 +248,34 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
     public Task<IReadOnlyList<KnowledgeItem>> SampleItemsAsync(ItemKind kind, int count, int seed, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        KnowledgeItem[] items;
-        lock (_base.Gate)
+        return RunAsync<IReadOnlyList<KnowledgeItem>>(kb =>
         {
-            items = [.. _base.AllItems().Select(s => s.Item).Where(i => i.Kind == kind).OrderBy(i => i.Id, StringComparer.Ordinal)];
-        }
-
-        new Random(seed).Shuffle(items);
-        return Task.FromResult<IReadOnlyList<KnowledgeItem>>([.. items.Take(count)]);
+            KnowledgeItem[] items = [.. kb.AllItems().Select(s => s.Item).Where(i => i.Kind == kind).OrderBy(i => i.Id, StringComparer.Ordinal)];
+            new Random(seed).Shuffle(items);
+            return [.. items.Take(count)];
+        }, cancellationToken);
     }
 
     public Task<string?> GetSettingAsync(string key, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_base.Gate)
-        {
-            return Task.FromResult(_base.Settings.GetValueOrDefault(key));
-        }
+        return RunAsync(kb => kb.Settings.GetValueOrDefault(key), cancellationToken);
     }
 
     public Task SetSettingAsync(string key, string? value, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_base.Gate)
+        return RunAsync(kb =>
         {
             if (value is null)
             {
-                _base.Settings.Remove(key);
+                kb.Settings.Remove(key);
             }
             else
             {
-                _base.Settings[key] = value;
+                kb.Settings[key] = value;
             }
-        }
-
-        return Task.CompletedTask;
+        }, cancellationToken);
     }
 
     /// <summary>Closes this store; its knowledge base stays, for <see cref="Reopen"/>.</summary>
@@ -376,66 +285,68 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
         return ValueTask.CompletedTask;
     }
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+    /// <summary>
+    /// Runs <paramref name="operation"/> under the knowledge base's lock, so it sees and leaves whole documents. As with
+    /// the real stores, a disposed store or a cancelled token stops it before it starts, and what goes wrong once it
+    /// runs comes back in the task, so a caller that holds the task before awaiting it sees what a real store gives it.
+    /// </summary>
+    private Task<T> RunAsync<T>(Func<KnowledgeBase, T> operation, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<T>(cancellationToken);
+        }
 
-    /// <summary>Checks the items against the document and the space, with unit-length copies of their vectors.</summary>
+        try
+        {
+            lock (_base.Gate)
+            {
+                return Task.FromResult(operation(_base));
+            }
+        }
+        catch (KnowledgeStoreException ex)
+        {
+            return Task.FromException<T>(ex);
+        }
+    }
+
+    private Task RunAsync(Action<KnowledgeBase> operation, CancellationToken cancellationToken) =>
+        RunAsync(kb =>
+        {
+            operation(kb);
+            return true;
+        }, cancellationToken);
+
+    /// <summary>
+    /// The <paramref name="k"/> items matching <paramref name="filter"/> that <paramref name="score"/> puts highest, best
+    /// first; an item it scores null is no hit.
+    /// </summary>
+    private Task<IReadOnlyList<StoreHit>> TopAsync(SearchFilter? filter, int k, Func<StoredItem, double?> score, CancellationToken cancellationToken)
+    {
+        filter ??= SearchFilter.None;
+        return RunAsync<IReadOnlyList<StoreHit>>(kb =>
+            [.. kb.AllItems()
+                .Where(s => filter.Matches(s.Item))
+                .Select(s => score(s) is { } value ? new StoreHit(s.Item, value) : null)
+                .OfType<StoreHit>()
+                .OrderByDescending(h => h.Score)
+                .ThenBy(h => h.Item.Id, StringComparer.Ordinal)
+                .Take(k)], cancellationToken);
+    }
+
+    /// <summary>The items as stored: checked like the real stores check them, with unit-length copies of their vectors.</summary>
     private StoredItem[] Prepare(DocumentRecord document, IReadOnlyList<KnowledgeItem> items)
     {
+        float[][] vectors = StoreInput.CheckItems(document, items, Space);
         var prepared = new StoredItem[items.Count];
-        var ids = new HashSet<string>(StringComparer.Ordinal);
-        for (int i = 0; i < items.Count; i++)
+        for (int i = 0; i < prepared.Length; i++)
         {
-            KnowledgeItem item = items[i] ?? throw new ArgumentException($"Item {i} is null.", nameof(items));
-            if (string.IsNullOrEmpty(item.Id))
-            {
-                throw new ArgumentException($"Item {i} has no id.", nameof(items));
-            }
-
-            if (item.DocumentId != document.Id)
-            {
-                throw new ArgumentException($"Item '{item.Id}' belongs to document '{item.DocumentId}', not '{document.Id}'.", nameof(items));
-            }
-
-            if (!ids.Add(item.Id))
-            {
-                throw new ArgumentException($"Item id '{item.Id}' appears twice.", nameof(items));
-            }
-
-            KnowledgeItem stored = item with { Vector = Normalized(item.Vector.Span, $"Item '{item.Id}'", nameof(items)) };
+            KnowledgeItem stored = items[i] with { Vector = vectors[i] };
             prepared[i] = new StoredItem(stored, WordsOf(stored));
         }
 
         return prepared;
-    }
-
-    /// <summary>A unit-length copy of <paramref name="vector"/>, or an <see cref="ArgumentException"/> saying what is wrong with it.</summary>
-    private float[] Normalized(ReadOnlySpan<float> vector, string what, string parameter)
-    {
-        if (vector.Length != Space.Dimension)
-        {
-            throw new ArgumentException(
-                $"{what} has a vector of dimension {vector.Length}; this knowledge base's model '{Space.ModelId}' has dimension {Space.Dimension}.", parameter);
-        }
-
-        float norm = TensorPrimitives.Norm(vector);
-        if (!float.IsFinite(norm))
-        {
-            throw new ArgumentException($"{what} has a vector with a NaN or infinite value.", parameter);
-        }
-
-        if (norm == 0)
-        {
-            throw new ArgumentException($"{what} has a zero vector, which has no direction to compare.", parameter);
-        }
-
-        // A copy either way: a caller reusing its array must not change what is stored.
-        float[] copy = vector.ToArray();
-        if (MathF.Abs(norm - 1) > NormTolerance)
-        {
-            TensorPrimitives.Divide(copy, norm, copy);
-        }
-
-        return copy;
     }
 
     /// <summary>The folded words of the fields the embedded store's full-text index covers.</summary>
@@ -490,6 +401,8 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
         public Dictionary<string, string> Settings { get; } = new(StringComparer.Ordinal);
 
         public int Upserts { get; set; }
+
+        public DocumentRecord[] DocumentsByPath() => [.. Documents.Values.OrderBy(d => d.SourcePath, StringComparer.Ordinal)];
 
         public StoredItem[] AllItems() => [.. Items.Values.SelectMany(items => items)];
 
