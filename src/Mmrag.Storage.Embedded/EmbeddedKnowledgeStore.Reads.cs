@@ -131,9 +131,7 @@ public sealed partial class EmbeddedKnowledgeStore
         CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        ArgumentOutOfRangeException.ThrowIfNegative(k);
-        SearchRecall.Validate(recall);
-        float[] q = NormalizedVector(query.Span, "The query", nameof(query));
+        float[] q = StoreInput.CheckVectorQuery(query.Span, k, recall, Space, _options.NormTolerance);
         cancellationToken.ThrowIfCancellationRequested();
         if (k == 0)
         {

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using Microsoft.Data.Sqlite;
 using Mmrag.Knowledge;
 using Mmrag.Storage.Embedded.Indexing;
@@ -220,73 +219,14 @@ public sealed partial class EmbeddedKnowledgeStore
     /// <summary>Checks the items against the document and the embedding space, and normalizes their vectors.</summary>
     private PreparedItem[] PrepareItems(DocumentRecord document, IReadOnlyList<KnowledgeItem> items)
     {
-        ArgumentException.ThrowIfNullOrEmpty(document.Id, nameof(document));
-        ArgumentException.ThrowIfNullOrEmpty(document.SourcePath, nameof(document));
-        ArgumentNullException.ThrowIfNull(document.ContentHash, nameof(document));
-        ArgumentNullException.ThrowIfNull(document.MediaType, nameof(document));
+        float[][] vectors = StoreInput.CheckItems(document, items, Space, _options.NormTolerance);
         var prepared = new PreparedItem[items.Count];
-        var ids = new HashSet<string>(StringComparer.Ordinal);
-        for (int i = 0; i < items.Count; i++)
+        for (int i = 0; i < prepared.Length; i++)
         {
-            KnowledgeItem item = items[i] ?? throw new ArgumentException($"Item {i} is null.", nameof(items));
-            if (string.IsNullOrEmpty(item.Id))
-            {
-                throw new ArgumentException($"Item {i} has no id.", nameof(items));
-            }
-
-            if (!string.Equals(item.DocumentId, document.Id, StringComparison.Ordinal))
-            {
-                throw new ArgumentException($"Item '{item.Id}' belongs to document '{item.DocumentId}', not '{document.Id}'.", nameof(items));
-            }
-
-            if (!ids.Add(item.Id))
-            {
-                throw new ArgumentException($"Item id '{item.Id}' appears twice.", nameof(items));
-            }
-
-            if (!Enum.IsDefined(item.Kind))
-            {
-                throw new ArgumentException($"Item '{item.Id}' has an unknown kind {item.Kind}.", nameof(items));
-            }
-
-            if (item.ContentHash is null || item.Provenance?.SourcePath is null)
-            {
-                throw new ArgumentException($"Item '{item.Id}' has no content hash or no source path.", nameof(items));
-            }
-
-            prepared[i] = new PreparedItem(item, NormalizedVector(item.Vector.Span, $"Item '{item.Id}'", nameof(items)));
+            prepared[i] = new PreparedItem(items[i], vectors[i]);
         }
 
         return prepared;
-    }
-
-    /// <summary>A unit-length copy of <paramref name="vector"/>, or an <see cref="ArgumentException"/> saying what is wrong with it.</summary>
-    private float[] NormalizedVector(ReadOnlySpan<float> vector, string what, string parameter)
-    {
-        if (vector.Length != Space.Dimension)
-        {
-            throw new ArgumentException(
-                $"{what} has a vector of dimension {vector.Length}; this knowledge base's model '{Space.ModelId}' has dimension {Space.Dimension}.", parameter);
-        }
-
-        float norm = TensorPrimitives.Norm(vector);
-        if (!float.IsFinite(norm))
-        {
-            throw new ArgumentException($"{what} has a vector with a NaN or infinite value.", parameter);
-        }
-
-        if (norm == 0)
-        {
-            throw new ArgumentException($"{what} has a zero vector, which has no direction to compare.", parameter);
-        }
-
-        float[] copy = vector.ToArray();
-        if (MathF.Abs(norm - 1) > _options.NormTolerance)
-        {
-            TensorPrimitives.Divide(copy, norm, copy);
-        }
-
-        return copy;
     }
 
     private static string JobStateText(IngestionJobState state) => state switch

@@ -108,17 +108,11 @@ public sealed partial class PostgresKnowledgeStore
     /// than k rows (a very selective filter, or fewer items than k), or the recall asked for needs an exact search
     /// (<see cref="SearchRecall.NeedsExactSearch"/>), the query runs with index scans off: a sequential, exact scan.
     /// </remarks>
+    /// <exception cref="ArgumentException">The query's dimension is not the knowledge base's, or it is zero or not finite.</exception>
     public Task<IReadOnlyList<StoreHit>> SearchVectorsAsync(ReadOnlyMemory<float> query, int k, SearchFilter? filter = null, double? recall = null,
         CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(k);
-        SearchRecall.Validate(recall);
-        if (query.Length != Space.Dimension)
-        {
-            throw new ArgumentException($"The query vector has {query.Length} dimensions; this knowledge base ({Space.ModelId}) holds {Space.Dimension}.",
-                nameof(query));
-        }
-
+        float[] unit = StoreInput.CheckVectorQuery(query.Span, k, recall, Space, _options.NormTolerance);
         return RunAsync<IReadOnlyList<StoreHit>>("vector search", async (connection, ct) =>
         {
             if (k == 0 || filter?.DocumentIds is { Count: 0 })
@@ -126,7 +120,7 @@ public sealed partial class PostgresKnowledgeStore
                 return [];
             }
 
-            var vector = new Vector(query);
+            var vector = new Vector(unit);
             NpgsqlTransaction tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
             {

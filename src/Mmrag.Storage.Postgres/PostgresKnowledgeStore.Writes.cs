@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Text.Json;
 using Mmrag.Knowledge;
 using Npgsql;
@@ -121,55 +120,8 @@ public sealed partial class PostgresKnowledgeStore
     }
 
     /// <summary>Checks every item before anything is written, and returns the unit vectors to store.</summary>
-    private Vector[] PrepareVectors(DocumentRecord document, IReadOnlyList<KnowledgeItem> items)
-    {
-        var vectors = new Vector[items.Count];
-        var ids = new HashSet<string>(StringComparer.Ordinal);
-        for (int i = 0; i < items.Count; i++)
-        {
-            KnowledgeItem item = items[i] ?? throw new ArgumentException($"Item {i} is null.", nameof(items));
-            if (item.DocumentId != document.Id)
-            {
-                throw new ArgumentException($"Item {item.Id} belongs to document {item.DocumentId}, not {document.Id}.", nameof(items));
-            }
-
-            if (!ids.Add(item.Id))
-            {
-                throw new ArgumentException($"Item id {item.Id} appears more than once in document {document.Id}.", nameof(items));
-            }
-
-            ReadOnlySpan<float> vector = item.Vector.Span;
-            if (vector.Length != Space.Dimension)
-            {
-                throw new ArgumentException(
-                    $"Item {item.Id} has a vector of {vector.Length} dimensions; this knowledge base ({Space.ModelId}) holds {Space.Dimension}.", nameof(items));
-            }
-
-            foreach (float x in vector)
-            {
-                if (!float.IsFinite(x))
-                {
-                    throw new ArgumentException($"Item {item.Id} has a non-finite vector component.", nameof(items));
-                }
-            }
-
-            float norm = TensorPrimitives.Norm(vector);
-            if (norm == 0 || !float.IsFinite(norm))
-            {
-                throw new ArgumentException($"Item {item.Id} has a vector of length zero.", nameof(items));
-            }
-
-            float[] stored = vector.ToArray();
-            if (MathF.Abs(norm - 1) > _options.NormTolerance)
-            {
-                TensorPrimitives.Divide(stored, norm, stored);
-            }
-
-            vectors[i] = new Vector(stored);
-        }
-
-        return vectors;
-    }
+    private Vector[] PrepareVectors(DocumentRecord document, IReadOnlyList<KnowledgeItem> items) =>
+        [.. StoreInput.CheckItems(document, items, Space, _options.NormTolerance).Select(v => new Vector(v))];
 
     /// <inheritdoc />
     public Task<bool> DeleteDocumentAsync(string documentId, CancellationToken cancellationToken = default)

@@ -3,6 +3,7 @@ using Mmrag.Clip.Inference;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Ingestion.Tests.Support;
 using Mmrag.Knowledge;
+using Mmrag.Storage.ContractTests;
 
 namespace Mmrag.Ingestion.Tests.Pipeline;
 

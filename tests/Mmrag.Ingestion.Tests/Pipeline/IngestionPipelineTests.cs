@@ -3,6 +3,7 @@ using Mmrag.Ingestion.Pipeline;
 using Mmrag.Ingestion.Tests.Support;
 using Mmrag.Knowledge;
 using Mmrag.Storage;
+using Mmrag.Storage.ContractTests;
 
 namespace Mmrag.Ingestion.Tests.Pipeline;
 

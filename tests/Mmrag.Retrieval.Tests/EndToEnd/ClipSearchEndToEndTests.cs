@@ -4,6 +4,7 @@ using Mmrag.Retrieval.Scoring;
 using Mmrag.Retrieval.Search;
 using Mmrag.Retrieval.Tests.TestDoubles;
 using Mmrag.Storage;
+using Mmrag.Storage.ContractTests;
 
 namespace Mmrag.Retrieval.Tests.EndToEnd;
 

@@ -3,6 +3,7 @@ using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
 using Mmrag.Retrieval.Tests.TestDoubles;
 using Mmrag.Storage;
+using Mmrag.Storage.ContractTests;
 
 namespace Mmrag.Retrieval.Tests.Search;
 
