@@ -1,3 +1,4 @@
+using Mmrag.Testing;
 using System.Diagnostics;
 using SkiaSharp;
 
@@ -20,7 +21,11 @@ public class CrashRecoveryTests
         var kills = 0;
         for (var round = 0; round < 6; round++)
         {
-            using var process = StartMmrag("ingest", photos, "--kb", crashed, "--model", Fixtures.TinyModel);
+            using var process = MmragProcess.Start(null, "ingest", photos, "--kb", crashed, "--model", Fixtures.TinyModel);
+            process.OutputDataReceived += static (_, _) => { };
+            process.ErrorDataReceived += static (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
             var delay = TimeSpan.FromMilliseconds(random.Next(400, 3000));
             if (!process.WaitForExit(delay))
             {
@@ -51,23 +56,6 @@ public class CrashRecoveryTests
 
     private static string[] StatsCounts(string stats) =>
         [.. stats.Split('\n').Where(static l => l.StartsWith("documents", StringComparison.Ordinal) || l.StartsWith("text chunks", StringComparison.Ordinal) || l.StartsWith("images", StringComparison.Ordinal))];
-
-    private static Process StartMmrag(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mmrag.dll"));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += static (_, _) => { };
-        process.ErrorDataReceived += static (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
 
     private static string GeneratePhotos(string folder, int count)
     {

@@ -1,10 +1,15 @@
+using System.Text.Json;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Knowledge;
 using Mmrag.Storage.Embedded;
+using Mmrag.Testing;
 
 namespace Mmrag.Storage.Postgres.Tests;
 
-/// <summary>Migrating an embedded knowledge base into PostgreSQL keeps every item and gives the same search results.</summary>
+/// <summary>
+/// Migrating an embedded knowledge base into PostgreSQL keeps every item and gives the same search results: through the
+/// library, and through <c>mmrag kb migrate</c> as a user runs it.
+/// </summary>
 [Collection(PostgresCollection.Name)]
 public sealed class KnowledgeStoreTransferTests(PostgresTestServer server) : IAsyncLifetime
 {
@@ -71,6 +76,47 @@ public sealed class KnowledgeStoreTransferTests(PostgresTestServer server) : IAs
         Assert.NotNull(copied);
         Assert.Equal("/photos/4-1.jpg", copied.ImagePath);
         Assert.Equal(2, copied.Provenance.Page);
+    }
+
+    [Fact]
+    public async Task Migrate_SampleKnowledgeBase_PostgresReturnsTheSameSearchResults()
+    {
+        // What a user runs: the sample knowledge base through the real CLI, copied, then searched through both stores.
+        string kb = Path.Combine(_folder, "kb");
+        string samples = Path.Combine(ClipFixtureLocator.RepositoryRoot, "samples", "kb");
+        string connection = server.WithPoolSize(3);
+        await MmragAsync("ingest", samples, "--kb", kb, "--model", ClipFixtureLocator.ModelDirectory);
+
+        string copied = await MmragAsync("kb", "migrate", "--from", kb, "--to", connection, "--schema", _schema);
+        Assert.Contains("copied 16 documents", copied, StringComparison.Ordinal);
+
+        string[][] queries =
+        [
+            ["--text", "a flower in the garden"],
+            ["--text", "wooden workbench"],
+            ["--image", Path.Combine(samples, "photos", "garden.jpg")],
+        ];
+        foreach (string[] query in queries)
+        {
+            string[] common = ["search", .. query, "--no-hybrid", "--threshold", "0", "--k", "8", "--format", "json"];
+            string[] embedded = HitIds(await MmragAsync([.. common, "--kb", kb]));
+            string[] postgres = HitIds(await MmragAsync([.. common, "--store", "postgres", "--connection", connection, "--schema", _schema]));
+            Assert.NotEmpty(embedded);
+            Assert.Equal(embedded, postgres);
+        }
+    }
+
+    private static string[] HitIds(string json)
+    {
+        using JsonDocument document = JsonDocument.Parse(json);
+        return [.. document.RootElement.GetProperty("hits").EnumerateArray().Select(static h => h.GetProperty("id").GetString()!)];
+    }
+
+    private static async Task<string> MmragAsync(params string[] args)
+    {
+        (int exitCode, string output) = await MmragProcess.RunAsync(args);
+        Assert.True(exitCode == 0, $"mmrag {string.Join(' ', args)} exited with {exitCode}: {output}");
+        return output;
     }
 
     private static float[] RandomUnit(Random random, int dimension)

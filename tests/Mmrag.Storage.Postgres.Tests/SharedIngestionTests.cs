@@ -130,13 +130,14 @@ public sealed class SharedIngestionTests(PostgresTestServer server) : IAsyncLife
         WriteFolder(texts: 60, images: 90);
         string connection = server.WithPoolSize(3);
 
-        using Process a = StartMmrag("ingest", _folder, "--store", "postgres", "--connection", connection, "--schema", _schema,
+        using Process a = MmragProcess.Start(null, "ingest", _folder, "--store", "postgres", "--connection", connection, "--schema", _schema,
             "--model", ClipFixtureLocator.ModelDirectory);
-        using Process b = StartMmrag("ingest", _folder, "--store", "postgres", "--connection", connection, "--schema", _schema,
+        using Process b = MmragProcess.Start(null, "ingest", _folder, "--store", "postgres", "--connection", connection, "--schema", _schema,
             "--model", ClipFixtureLocator.ModelDirectory);
-        (int Exit, string Output)[] results = await Task.WhenAll(FinishAsync(a), FinishAsync(b));
+        (int ExitCode, string Output)[] results = await Task.WhenAll(
+            MmragProcess.FinishAsync(a, TimeSpan.FromMinutes(4)), MmragProcess.FinishAsync(b, TimeSpan.FromMinutes(4)));
 
-        Assert.All(results, r => Assert.True(r.Exit == 0, r.Output));
+        Assert.All(results, r => Assert.True(r.ExitCode == 0, r.Output));
         int[] added = [.. results.Select(r => Count(r.Output, "added"))];
         Assert.All(results, r => Assert.Equal(0, Count(r.Output, "replaced")));
         Assert.Equal(150, added.Sum());
@@ -163,36 +164,6 @@ public sealed class SharedIngestionTests(PostgresTestServer server) : IAsyncLife
             File.WriteAllBytes(Path.Combine(_folder, $"image_{i:D3}.png"), data.ToArray());
             File.WriteAllText(Path.Combine(_folder, $"image_{i:D3}.txt"), $"Colour square number {i}.");
         }
-    }
-
-    private static Process StartMmrag(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mmrag.dll"));
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        return Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
-    }
-
-    private static async Task<(int Exit, string Output)> FinishAsync(Process process)
-    {
-        Task<string> output = process.StandardOutput.ReadToEndAsync();
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("mmrag ingest did not finish in 4 minutes: " + await output + await error);
-        }
-
-        return (process.ExitCode, await output + await error);
     }
 
     /// <summary>The count before <paramref name="word"/> in the ingest summary ("…: 75 added, 0 unchanged, …").</summary>

@@ -35,16 +35,17 @@ public sealed partial class ServeProcessFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         ServerFixture.CopyDirectory(ServerFixture.SampleFolder(), Samples);
-        using (Process ingest = StartMmrag("ingest", Samples, "--kb", KnowledgeBaseFolder, "--model", ClipFixtureLocator.ModelDirectory))
-        {
-            Task<string> output = ingest.StandardOutput.ReadToEndAsync();
-            Task<string> error = ingest.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-            await ingest.WaitForExitAsync(timeout.Token);
-            Assert.True(ingest.ExitCode == 0, $"mmrag ingest failed: {await error}{await output}");
-        }
+        var ingest = await MmragProcess.RunAsync("ingest", Samples, "--kb", KnowledgeBaseFolder, "--model", ClipFixtureLocator.ModelDirectory);
+        Assert.True(ingest.ExitCode == 0, $"mmrag ingest failed: {ingest.Output}");
 
-        _serve = StartMmrag("serve", "--kb", KnowledgeBaseFolder, "--urls", "http://127.0.0.1:0", "--ingest-root", Samples);
+        // The LLM is the loopback fake; no API key, so the page needs none.
+        _serve = MmragProcess.Start(new Dictionary<string, string?>
+        {
+            ["MMRAG_LLM_BASE_URL"] = Llm.BaseUrl,
+            ["MMRAG_LLM_MODEL"] = "fake-vision",
+            ["MMRAG_LLM_API_KEY"] = "k",
+            ["MMRAG_API_KEY"] = null,
+        }, "serve", "--kb", KnowledgeBaseFolder, "--urls", "http://127.0.0.1:0", "--ingest-root", Samples);
         var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         _serve.OutputDataReceived += (_, e) => Watch(e.Data, listening);
         _serve.ErrorDataReceived += (_, e) => Watch(e.Data, listening);
@@ -108,22 +109,6 @@ public sealed partial class ServeProcessFixture : IAsyncLifetime
         {
             return _serveOutput.ToString();
         }
-    }
-
-    private Process StartMmrag(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mmrag.dll"));
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment["MMRAG_LLM_BASE_URL"] = Llm.BaseUrl;
-        start.Environment["MMRAG_LLM_MODEL"] = "fake-vision";
-        start.Environment["MMRAG_LLM_API_KEY"] = "k";
-        start.Environment.Remove("MMRAG_API_KEY");
-        return Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
     }
 
     [GeneratedRegex(@"^serving .* on (http://[^\s;,]+)")]
