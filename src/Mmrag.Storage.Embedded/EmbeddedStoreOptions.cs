@@ -33,6 +33,14 @@ public sealed class EmbeddedStoreOptions
     /// <summary>Rebuild the in-memory index from the live items once this fraction of its slots hold replaced or deleted items. Default 0.3.</summary>
     public double CompactionDeadFraction { get; set; } = 0.3;
 
+    /// <summary>
+    /// How many bytes of the database file reads may memory-map (SQLite's <c>mmap_size</c>; 0 reads through system
+    /// calls only). A search reads rows scattered over the file (a keyword match's item, a hit's vector), and a
+    /// mapped page costs a memory access where a read costs a system call and a copy; the mapped pages are the
+    /// operating system's file cache, shared by all connections, not extra memory. Default 1 GiB.
+    /// </summary>
+    public long MemoryMapSize { get; set; } = 1L << 30;
+
     /// <summary>How long a write waits for another process's write lock on the database. Default 30 s.</summary>
     public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -69,6 +77,11 @@ public sealed class EmbeddedStoreOptions
         if (!(CompactionDeadFraction is > 0 and <= 1))
         {
             throw new ArgumentOutOfRangeException(nameof(CompactionDeadFraction), CompactionDeadFraction, "EmbeddedStoreOptions.CompactionDeadFraction must be in (0, 1].");
+        }
+
+        if (MemoryMapSize < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MemoryMapSize), MemoryMapSize, "EmbeddedStoreOptions.MemoryMapSize must be 0 or more.");
         }
 
         if (BusyTimeout < TimeSpan.Zero || BusyTimeout.TotalMilliseconds > int.MaxValue)
