@@ -18,6 +18,14 @@ public sealed class EmbeddedStoreOptions
     /// </summary>
     public double FilteredExactFraction { get; set; } = 0.05;
 
+    /// <summary>
+    /// About how many rows a keyword search ranks (at least its k). A query's words are taken rarest first while their
+    /// matching rows fit in this budget; rarer words' rows are all ranked, the rest fill what is left, and the most
+    /// frequent words only score the rows found through the others (see <see cref="Mmrag.Knowledge.KeywordCandidatePlan"/>).
+    /// Ranking reads each ranked row, so this bounds a search's cost on a large knowledge base. Default 1,000.
+    /// </summary>
+    public int KeywordCandidateBudget { get; set; } = 1_000;
+
     /// <summary>HNSW parameters (M, efConstruction, default efSearch, seed, build threads). A search uses ef = max(EfSearch, 2k).</summary>
     public HnswOptions Hnsw { get; set; } = new() { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount / 2) };
 
@@ -61,6 +69,11 @@ public sealed class EmbeddedStoreOptions
         if (!(FilteredExactFraction is >= 0 and <= 1))
         {
             throw new ArgumentOutOfRangeException(nameof(FilteredExactFraction), FilteredExactFraction, "EmbeddedStoreOptions.FilteredExactFraction must be in [0, 1].");
+        }
+
+        if (KeywordCandidateBudget < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(KeywordCandidateBudget), KeywordCandidateBudget, "EmbeddedStoreOptions.KeywordCandidateBudget must be at least 1.");
         }
 
         if (Hnsw is null)
