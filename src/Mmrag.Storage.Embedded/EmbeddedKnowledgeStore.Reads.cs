@@ -284,7 +284,8 @@ public sealed partial class EmbeddedKnowledgeStore
     /// which SQLite runs arm by arm and stops once it has enough, so the single-word rows are read only when the paired
     /// ones fall short. <c>+s.rowid</c> keeps FTS5 from taking the candidate list as a rowid lookup, which would restart
     /// the query (and BM25's statistics) once per candidate; instead it walks the words' row lists once and scores only
-    /// the candidates.
+    /// the candidates, within the candidates' rowid range (FTS5 seeks to its ends): when only frequent words found
+    /// candidates, those are the earliest rows, and the walk stops there instead of at the end of every list.
     /// </summary>
     private static string PrunedKeywordSql(KeywordCandidatePlan plan, string condition, SqliteCommand command)
     {
@@ -315,7 +316,8 @@ public sealed partial class EmbeddedKnowledgeStore
 
         return $"WITH candidates(id) AS MATERIALIZED ({string.Join(" UNION ALL ", gather)}), " +
             $"top(id, score) AS MATERIALIZED (SELECT s.rowid, -{Bm25("s")} FROM items_fts s " +
-            "WHERE s.items_fts MATCH $match AND +s.rowid IN candidates ORDER BY 2 DESC, 1 LIMIT $k) " +
+            "WHERE s.items_fts MATCH $match AND s.rowid BETWEEN (SELECT min(id) FROM candidates) AND (SELECT max(id) FROM candidates) " +
+            "AND +s.rowid IN candidates ORDER BY 2 DESC, 1 LIMIT $k) " +
             TopItemsSql;
     }
 
