@@ -15,16 +15,19 @@ namespace Mmrag.Storage.Embedded;
 /// <c>json_each</c>), never inside the SQL text.</remarks>
 internal static class EmbeddedFilterTranslator
 {
+    /// <summary>The condition <see cref="ToSql"/> returns for no filter.</summary>
+    public const string NoCondition = "1";
+
     /// <summary>
     /// A condition over the items table aliased <paramref name="alias"/> that holds exactly for the items the filter
-    /// matches (<c>1</c> for no filter); its parameters are added to <paramref name="command"/> as <c>$f_…</c>.
+    /// matches (<see cref="NoCondition"/> for no filter); its parameters are added to <paramref name="command"/> as <c>$f_…</c>.
     /// </summary>
     public static string ToSql(SearchFilter? filter, SqliteCommand command, string alias = "i")
     {
         ArgumentNullException.ThrowIfNull(command);
         if (filter is null || filter.IsEmpty)
         {
-            return "1";
+            return NoCondition;
         }
 
         var conditions = new List<string>();
@@ -61,7 +64,7 @@ internal static class EmbeddedFilterTranslator
             command.Parameters.AddWithValue("$f_excluded", StoreText.JsonArray(excluded));
         }
 
-        return conditions.Count == 0 ? "1" : string.Join(" AND ", conditions);
+        return conditions.Count == 0 ? NoCondition : string.Join(" AND ", conditions);
     }
 
     /// <summary>

@@ -11,8 +11,8 @@ namespace Mmrag.Storage.Embedded;
 /// <content>Reads: items, documents, searches, failures, stats, samples, settings, jobs.</content>
 public sealed partial class EmbeddedKnowledgeStore
 {
-    /// <summary>BM25 column weights, in the FTS table's column order: text, description, caption, section, title.</summary>
-    private const string Bm25 = "bm25(items_fts, 1.0, 1.0, 0.8, 0.5, 0.5)";
+    /// <summary>BM25 of the FTS table aliased <paramref name="alias"/>, with column weights in the table's column order: text, description, caption, section, title.</summary>
+    private static string Bm25(string alias) => $"bm25({alias}.items_fts, 1.0, 1.0, 0.8, 0.5, 0.5)";
 
     /// <summary>How often a vector search tries without the write lock before it takes it.</summary>
     private const int OptimisticSearchAttempts = 3;
@@ -215,13 +215,16 @@ public sealed partial class EmbeddedKnowledgeStore
 
     /// <inheritdoc />
     /// <remarks>The text is split into words, each searched as a plain term (no FTS syntax reaches the engine); an item
-    /// matching any word is a candidate and BM25 (negated, so higher is better) ranks them. No word: no hits.</remarks>
+    /// matching any word is a candidate and BM25 over all the words (negated, so higher is better) ranks them. No word: no
+    /// hits. On a large knowledge base the candidates are limited to about
+    /// <see cref="EmbeddedStoreOptions.KeywordCandidateBudget"/> rows, found through the rarest words (see
+    /// <see cref="KeywordCandidatePlan"/>); "first rows" there means lowest rowid, i.e. earliest stored.</remarks>
     public Task<IReadOnlyList<StoreHit>> SearchKeywordsAsync(string text, int k, SearchFilter? filter = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentOutOfRangeException.ThrowIfNegative(k);
-        string? match = FtsQuery.Build(text);
-        if (match is null || k == 0)
+        IReadOnlyList<string> terms = FtsQuery.Terms(text);
+        if (terms.Count == 0 || k == 0)
         {
             ThrowIfDisposed();
             cancellationToken.ThrowIfCancellationRequested();
@@ -230,12 +233,13 @@ public sealed partial class EmbeddedKnowledgeStore
 
         return RunAsync<IReadOnlyList<StoreHit>>("keyword search", async (connection, ct) =>
         {
+            int budget = Math.Max(_options.KeywordCandidateBudget, k);
+            IReadOnlyList<int> counts = await CountKeywordMatchesAsync(connection, terms, budget + 1L, ct).ConfigureAwait(false);
+            var plan = KeywordCandidatePlan.Create(terms, counts, budget);
             using SqliteCommand select = connection.CreateCommand();
             string condition = EmbeddedFilterTranslator.ToSql(filter, select, "i");
-            select.CommandText =
-                $"SELECT {ItemRows.ItemColumns}, -{Bm25} AS score FROM items_fts JOIN items i ON i.rowid = items_fts.rowid " +
-                $"WHERE items_fts MATCH $match AND ({condition}) ORDER BY score DESC, i.rowid LIMIT $k";
-            select.Parameters.AddWithValue("$match", match);
+            select.CommandText = plan.IsPruned ? PrunedKeywordSql(plan, condition, select) : KeywordSql(condition);
+            select.Parameters.AddWithValue("$match", FtsQuery.AnyOf(terms));
             select.Parameters.AddWithValue("$k", k);
             var hits = new List<StoreHit>();
             using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -247,6 +251,90 @@ public sealed partial class EmbeddedKnowledgeStore
             return hits;
         }, cancellationToken);
     }
+
+    /// <summary>How many rows match each word, counting no further than <paramref name="limit"/>.</summary>
+    private static async Task<IReadOnlyList<int>> CountKeywordMatchesAsync(SqliteConnection connection, IReadOnlyList<string> terms, long limit,
+        CancellationToken cancellationToken)
+    {
+        // Walking a word's row list without scoring or reading the rows is cheap, and the limit bounds it.
+        using SqliteCommand count = Command(connection,
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM items_fts WHERE items_fts MATCH w.value LIMIT $limit)) FROM json_each($words) w ORDER BY w.key");
+        count.Parameters.AddWithValue("$words", StoreText.JsonArray(terms.Select(FtsQuery.Phrase)));
+        count.Parameters.AddWithValue("$limit", limit);
+        var counts = new List<int>(terms.Count);
+        using SqliteDataReader reader = await count.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            counts.Add((int)Math.Min(reader.GetInt64(0), int.MaxValue));
+        }
+
+        return counts;
+    }
+
+    /// <summary>
+    /// Ranks every row matching <c>$match</c> and the filter, then reads only the k best: the items' rows (with their
+    /// vectors) are read once the order is known, not for every match.
+    /// </summary>
+    private static string KeywordSql(string condition) =>
+        $"WITH top(id, score) AS MATERIALIZED (SELECT s.rowid, -{Bm25("s")} {MatchingRows("$match", condition)} ORDER BY 2 DESC, 1 LIMIT $k) " +
+        TopItemsSql;
+
+    /// <summary>
+    /// Ranks only the plan's candidates by the whole query <c>$match</c>. The candidates pass the filter when they are
+    /// gathered, so the capped rows are the first ones the filter allows; the capped part is a UNION ALL under one LIMIT,
+    /// which SQLite runs arm by arm and stops once it has enough, so the single-word rows are read only when the paired
+    /// ones fall short. <c>+s.rowid</c> keeps FTS5 from taking the candidate list as a rowid lookup, which would restart
+    /// the query (and BM25's statistics) once per candidate; instead it walks the words' row lists once and scores only
+    /// the candidates, within the candidates' rowid range (FTS5 seeks to its ends): when only frequent words found
+    /// candidates, those are the earliest rows, and the walk stops there instead of at the end of every list.
+    /// </summary>
+    private static string PrunedKeywordSql(KeywordCandidatePlan plan, string condition, SqliteCommand command)
+    {
+        string? whole = plan.Whole.Count > 0 ? FtsQuery.AnyOf(plan.Whole) : null;
+        var gather = new List<string>(2);
+        if (whole is not null)
+        {
+            gather.Add($"SELECT s.rowid {MatchingRows("$whole", condition)}");
+            command.Parameters.AddWithValue("$whole", whole);
+        }
+
+        if (plan.Capped.Count > 0)
+        {
+            // Each arm excludes the rows of the arms before it, so no row is gathered twice.
+            string? paired = plan.PairedWords.Count > 0 ? FtsQuery.AnyPairOf(plan.PairedWords) : null;
+            var arms = new List<string>(2);
+            if (paired is not null)
+            {
+                arms.Add($"SELECT id FROM (SELECT s.rowid AS id {MatchingRows("$paired", condition)} ORDER BY s.rowid LIMIT $capped_rows)");
+                command.Parameters.AddWithValue("$paired", FtsQuery.Without(paired, whole));
+            }
+
+            arms.Add($"SELECT id FROM (SELECT s.rowid AS id {MatchingRows("$capped", condition)} ORDER BY s.rowid LIMIT $capped_rows)");
+            command.Parameters.AddWithValue("$capped", FtsQuery.Without(FtsQuery.AnyOf(plan.Capped), whole, paired));
+            command.Parameters.AddWithValue("$capped_rows", plan.CappedRows);
+            gather.Add($"SELECT id FROM ({string.Join(" UNION ALL ", arms)} LIMIT $capped_rows)");
+        }
+
+        return $"WITH candidates(id) AS MATERIALIZED ({string.Join(" UNION ALL ", gather)}), " +
+            $"top(id, score) AS MATERIALIZED (SELECT s.rowid, -{Bm25("s")} FROM items_fts s " +
+            "WHERE s.items_fts MATCH $match AND s.rowid BETWEEN (SELECT min(id) FROM candidates) AND (SELECT max(id) FROM candidates) " +
+            "AND +s.rowid IN candidates ORDER BY 2 DESC, 1 LIMIT $k) " +
+            TopItemsSql;
+    }
+
+    /// <summary>
+    /// FROM and WHERE for the FTS rows (aliased <c>s</c>) matching <paramref name="match"/> whose items pass the filter
+    /// <paramref name="condition"/>. The FTS table drives the join (CROSS JOIN keeps that order): starting from the items
+    /// would probe the keyword index once per item. Without a filter the items are not read at all.
+    /// </summary>
+    private static string MatchingRows(string match, string condition) =>
+        condition == EmbeddedFilterTranslator.NoCondition
+            ? $"FROM items_fts s WHERE s.items_fts MATCH {match}"
+            : $"FROM items_fts s CROSS JOIN items i ON i.rowid = s.rowid WHERE s.items_fts MATCH {match} AND ({condition})";
+
+    /// <summary>The items of <c>top(id, score)</c> with their scores, best first (ties by rowid, as the ranking broke them).</summary>
+    private const string TopItemsSql =
+        $"SELECT {ItemRows.ItemColumns}, top.score FROM top CROSS JOIN items i ON i.rowid = top.id ORDER BY top.score DESC, top.id";
 
     /// <inheritdoc />
     public Task<IReadOnlyList<IngestionFailure>> ListFailuresAsync(CancellationToken cancellationToken = default) =>

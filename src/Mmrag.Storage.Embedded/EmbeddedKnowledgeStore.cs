@@ -260,7 +260,8 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
     {
         using SqliteCommand pragma = connection.CreateCommand();
         // NORMAL is crash-safe in WAL mode: a killed process never corrupts the database or loses a committed write.
-        pragma.CommandText = $"PRAGMA busy_timeout = {(int)options.BusyTimeout.TotalMilliseconds}; PRAGMA synchronous = NORMAL";
+        pragma.CommandText = $"PRAGMA busy_timeout = {(int)options.BusyTimeout.TotalMilliseconds}; PRAGMA synchronous = NORMAL; " +
+            $"PRAGMA mmap_size = {options.MemoryMapSize}";
         pragma.ExecuteNonQuery();
     }
 

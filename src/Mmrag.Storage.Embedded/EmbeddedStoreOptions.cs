@@ -18,6 +18,14 @@ public sealed class EmbeddedStoreOptions
     /// </summary>
     public double FilteredExactFraction { get; set; } = 0.05;
 
+    /// <summary>
+    /// About how many rows a keyword search ranks (at least its k). A query's words are taken rarest first while their
+    /// matching rows fit in this budget; rarer words' rows are all ranked, the rest fill what is left, and the most
+    /// frequent words only score the rows found through the others (see <see cref="Mmrag.Knowledge.KeywordCandidatePlan"/>).
+    /// Ranking reads each ranked row, so this bounds a search's cost on a large knowledge base. Default 1,000.
+    /// </summary>
+    public int KeywordCandidateBudget { get; set; } = 1_000;
+
     /// <summary>HNSW parameters (M, efConstruction, default efSearch, seed, build threads). A search uses ef = max(EfSearch, 2k).</summary>
     public HnswOptions Hnsw { get; set; } = new() { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount / 2) };
 
@@ -32,6 +40,14 @@ public sealed class EmbeddedStoreOptions
 
     /// <summary>Rebuild the in-memory index from the live items once this fraction of its slots hold replaced or deleted items. Default 0.3.</summary>
     public double CompactionDeadFraction { get; set; } = 0.3;
+
+    /// <summary>
+    /// How many bytes of the database file reads may memory-map (SQLite's <c>mmap_size</c>; 0 reads through system
+    /// calls only). A search reads rows scattered over the file (a keyword match's item, a hit's vector), and a
+    /// mapped page costs a memory access where a read costs a system call and a copy; the mapped pages are the
+    /// operating system's file cache, shared by all connections, not extra memory. Default 1 GiB.
+    /// </summary>
+    public long MemoryMapSize { get; set; } = 1L << 30;
 
     /// <summary>How long a write waits for another process's write lock on the database. Default 30 s.</summary>
     public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -55,6 +71,11 @@ public sealed class EmbeddedStoreOptions
             throw new ArgumentOutOfRangeException(nameof(FilteredExactFraction), FilteredExactFraction, "EmbeddedStoreOptions.FilteredExactFraction must be in [0, 1].");
         }
 
+        if (KeywordCandidateBudget < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(KeywordCandidateBudget), KeywordCandidateBudget, "EmbeddedStoreOptions.KeywordCandidateBudget must be at least 1.");
+        }
+
         if (Hnsw is null)
         {
             throw new ArgumentOutOfRangeException(nameof(Hnsw), "EmbeddedStoreOptions.Hnsw must be set.");
@@ -69,6 +90,11 @@ public sealed class EmbeddedStoreOptions
         if (!(CompactionDeadFraction is > 0 and <= 1))
         {
             throw new ArgumentOutOfRangeException(nameof(CompactionDeadFraction), CompactionDeadFraction, "EmbeddedStoreOptions.CompactionDeadFraction must be in (0, 1].");
+        }
+
+        if (MemoryMapSize < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MemoryMapSize), MemoryMapSize, "EmbeddedStoreOptions.MemoryMapSize must be 0 or more.");
         }
 
         if (BusyTimeout < TimeSpan.Zero || BusyTimeout.TotalMilliseconds > int.MaxValue)

@@ -130,6 +130,8 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
     [InlineData(nameof(EmbeddedStoreOptions.FilteredExactFraction))]
     [InlineData(nameof(EmbeddedStoreOptions.CompactionDeadFraction))]
     [InlineData(nameof(EmbeddedStoreOptions.SaveIndexAfterChanges))]
+    [InlineData(nameof(EmbeddedStoreOptions.KeywordCandidateBudget))]
+    [InlineData(nameof(EmbeddedStoreOptions.MemoryMapSize))]
     [InlineData("M")]
     public async Task Open_InvalidOption_ThrowsNamingTheSetting(string setting)
     {
@@ -141,6 +143,8 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
                 case nameof(EmbeddedStoreOptions.FilteredExactFraction): options.FilteredExactFraction = 2; break;
                 case nameof(EmbeddedStoreOptions.CompactionDeadFraction): options.CompactionDeadFraction = 0; break;
                 case nameof(EmbeddedStoreOptions.SaveIndexAfterChanges): options.SaveIndexAfterChanges = -5; break;
+                case nameof(EmbeddedStoreOptions.KeywordCandidateBudget): options.KeywordCandidateBudget = 0; break;
+                case nameof(EmbeddedStoreOptions.MemoryMapSize): options.MemoryMapSize = -1; break;
                 default: options.Hnsw.M = 1; break;
             }
         }

@@ -19,7 +19,10 @@ namespace Mmrag.Benchmarks.EndToEnd;
 /// <summary>
 /// The knowledge base end to end with the full-size (random-weight) ViT-B/32: ingest rate on a folder of JPEGs and on a
 /// PDF with images, and text-query latency (embed + hybrid search + fusion + calibration) over 100k stored items.
-/// Usage: <c>e2e [--model DIR] [--images 200] [--items 100000] [--queries 200]</c>.
+/// Usage: <c>e2e [--model DIR] [--images 200] [--items 100000] [--queries 200] [--keyword-budget N] [--keyword-recall] [--memory-map BYTES] [--queries-only]</c>;
+/// <c>--keyword-budget</c> sets <see cref="EmbeddedStoreOptions.KeywordCandidateBudget"/> for the query rows (to compare
+/// budgets), <c>--keyword-recall</c> also runs the keyword searches ranking every match and counts how often the top
+/// lists agree, <c>--memory-map</c> sets <see cref="EmbeddedStoreOptions.MemoryMapSize"/>, <c>--queries-only</c> skips the ingest rows (to iterate on search).
 /// </summary>
 public static class EndToEndBenchmark
 {
@@ -37,6 +40,17 @@ public static class EndToEndBenchmark
         var imageCount = int.Parse(options.Get("--images") ?? "200", CultureInfo.InvariantCulture);
         var itemCount = int.Parse(options.Get("--items") ?? "100000", CultureInfo.InvariantCulture);
         var queryCount = int.Parse(options.Get("--queries") ?? "200", CultureInfo.InvariantCulture);
+        var storeOptions = new EmbeddedStoreOptions();
+        if (options.Get("--keyword-budget") is { } budget)
+        {
+            storeOptions.KeywordCandidateBudget = int.Parse(budget, CultureInfo.InvariantCulture);
+        }
+
+        if (options.Get("--memory-map") is { } mapped)
+        {
+            storeOptions.MemoryMapSize = long.Parse(mapped, CultureInfo.InvariantCulture);
+        }
+
         var work = Path.Combine(benchDir, "e2e");
         Directory.CreateDirectory(work);
 
@@ -48,28 +62,13 @@ public static class EndToEndBenchmark
         var loaders = LoaderRegistry.CreateDefault(chunker);
         var rows = new List<string[]> { new[] { "measure", "value" } };
 
-        // 1. A folder of JPEGs with descriptions.
-        var folder = WriteJpegFolder(Path.Combine(work, $"jpegs-{imageCount}"), imageCount);
-        var kbFolder = Path.Combine(work, "kb-jpegs");
-        ResetFolder(kbFolder);
-        await using (var store = await EmbeddedKnowledgeStore.OpenAsync(kbFolder, new EmbeddingSpace(model.ModelId, model.Dimension)).ConfigureAwait(false))
+        if (!options.Has("--queries-only"))
         {
-            var pipeline = new IngestionPipeline(store, texts, images, loaders);
-            var summary = await pipeline.IngestAsync([folder], new IngestionOptions { KnowledgeBaseDirectory = kbFolder }).ConfigureAwait(false);
-            rows.Add([$"ingest {imageCount} JPEGs 1024x768 + descriptions (items/s)", $"{summary.Items / summary.Elapsed.TotalSeconds:F2} ({summary.Items} items, {summary.Elapsed.TotalSeconds:F1} s)"]);
-            var again = await pipeline.IngestAsync([folder], new IngestionOptions { KnowledgeBaseDirectory = kbFolder }).ConfigureAwait(false);
-            rows.Add(["re-ingest unchanged folder (s)", $"{again.Elapsed.TotalSeconds:F2} ({again.Unchanged} unchanged, {again.Embedded} embedded)"]);
-        }
-
-        // 2. A PDF with text and images.
-        var pdf = WritePdf(Path.Combine(work, "report.pdf"), pages: 30);
-        var kbPdf = Path.Combine(work, "kb-pdf");
-        ResetFolder(kbPdf);
-        await using (var store = await EmbeddedKnowledgeStore.OpenAsync(kbPdf, new EmbeddingSpace(model.ModelId, model.Dimension)).ConfigureAwait(false))
-        {
-            var pipeline = new IngestionPipeline(store, texts, images, loaders);
-            var summary = await pipeline.IngestAsync([pdf], new IngestionOptions { KnowledgeBaseDirectory = kbPdf }).ConfigureAwait(false);
-            rows.Add([$"ingest a 30-page PDF with 30 images (items/s)", $"{summary.Items / summary.Elapsed.TotalSeconds:F2} ({summary.Items} items, {summary.Elapsed.TotalSeconds:F1} s)"]);
+            // 1. A folder of JPEGs with descriptions (then again, unchanged). 2. A PDF with text and images.
+            var folder = WriteJpegFolder(Path.Combine(work, $"jpegs-{imageCount}"), imageCount);
+            await IngestAsync(Path.Combine(work, "kb-jpegs"), folder, $"ingest {imageCount} JPEGs 1024x768 + descriptions (items/s)", again: true).ConfigureAwait(false);
+            await IngestAsync(Path.Combine(work, "kb-pdf"), WritePdf(Path.Combine(work, "report.pdf"), pages: 30), "ingest a 30-page PDF with 30 images (items/s)", again: false)
+                .ConfigureAwait(false);
         }
 
         // 3. Query latency over 100k items (vectors from gen_data.py, keyword text from a small vocabulary).
@@ -115,14 +114,15 @@ public static class EndToEndBenchmark
             rows.Add([$"store {itemCount} items (inserts/s)", $"{itemCount / fill.Elapsed.TotalSeconds:F0}"]);
         }
 
-        await using (var store = await EmbeddedKnowledgeStore.OpenExistingAsync(kbLarge).ConfigureAwait(false))
+        var queryRandom = new Random(2);
+        var queryWords = new ZipfWords(10_000, seed: 3);
+        var queries = Enumerable.Range(0, queryCount)
+            .Select(_ => string.Join(' ', Enumerable.Range(0, queryRandom.Next(2, 6)).Select(_ => queryWords.Next(queryRandom))))
+            .ToArray();
+        List<string[]> keywordHits;
+        await using (var store = await EmbeddedKnowledgeStore.OpenExistingAsync(kbLarge, storeOptions).ConfigureAwait(false))
         {
             var searcher = new KnowledgeSearcher(store, texts, images);
-            var random = new Random(2);
-            var vocabulary = new ZipfWords(10_000, seed: 3);
-            var queries = Enumerable.Range(0, queryCount)
-                .Select(_ => string.Join(' ', Enumerable.Range(0, random.Next(2, 6)).Select(_ => vocabulary.Next(random))))
-                .ToArray();
             foreach (var hybrid in new[] { true, false })
             {
                 for (var i = 0; i < 5; i++)
@@ -151,6 +151,18 @@ public static class EndToEndBenchmark
                 rows.Add([$"text query over {itemCount} items, {(hybrid ? "hybrid" : "vector only")}, p50 / p95 (ms)",
                     $"{total[total.Count / 2]:F2} / {total[(int)(total.Count * 0.95)]:F2}  (p50: embed {embed[embed.Count / 2]:F2}, search {search[search.Count / 2]:F2}, calibration {calibration[calibration.Count / 2]:F2})"]);
             }
+
+            keywordHits = await KeywordSearchesAsync(store, queries, $"keyword search alone, budget {storeOptions.KeywordCandidateBudget}", rows).ConfigureAwait(false);
+        }
+
+        if (options.Has("--keyword-recall"))
+        {
+            // The same keyword searches ranking every match: how many of the budgeted top lists they agree with.
+            await using var store = await EmbeddedKnowledgeStore.OpenExistingAsync(kbLarge, new EmbeddedStoreOptions { KeywordCandidateBudget = int.MaxValue, MemoryMapSize = storeOptions.MemoryMapSize }).ConfigureAwait(false);
+            var exact = await KeywordSearchesAsync(store, queries, "keyword search alone, every match ranked", rows).ConfigureAwait(false);
+            var same = exact.Where((ids, q) => ids.SequenceEqual(keywordHits[q])).Count();
+            var overlap = exact.Select((ids, q) => ids.Length == 0 ? 1.0 : ids.Intersect(keywordHits[q]).Count() / (double)ids.Length).Average();
+            rows.Add(["keyword top lists equal to ranking every match (queries; mean overlap)", $"{same} / {queries.Length}; {overlap:P1}"]);
         }
 
         var width = rows.Max(r => r[0].Length);
@@ -164,6 +176,47 @@ public static class EndToEndBenchmark
         }
 
         return 0;
+
+        async Task IngestAsync(string kbFolder, string source, string label, bool again)
+        {
+            ResetFolder(kbFolder);
+            await using var store = await EmbeddedKnowledgeStore.OpenAsync(kbFolder, new EmbeddingSpace(model.ModelId, model.Dimension)).ConfigureAwait(false);
+            var pipeline = new IngestionPipeline(store, texts, images, loaders);
+            var summary = await pipeline.IngestAsync([source], new IngestionOptions { KnowledgeBaseDirectory = kbFolder }).ConfigureAwait(false);
+            rows.Add([label, $"{summary.Items / summary.Elapsed.TotalSeconds:F2} ({summary.Items} items, {summary.Elapsed.TotalSeconds:F1} s)"]);
+            if (again)
+            {
+                var unchanged = await pipeline.IngestAsync([source], new IngestionOptions { KnowledgeBaseDirectory = kbFolder }).ConfigureAwait(false);
+                rows.Add(["re-ingest unchanged folder (s)", $"{unchanged.Elapsed.TotalSeconds:F2} ({unchanged.Unchanged} unchanged, {unchanged.Embedded} embedded)"]);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The keyword half of a hybrid search on its own, as the searcher asks for it (10 hits × the over-fetch factor of
+    /// 4, text chunks only): adds a latency row and returns each query's hit ids.
+    /// </summary>
+    private static async Task<List<string[]>> KeywordSearchesAsync(EmbeddedKnowledgeStore store, string[] queries, string label, List<string[]> rows)
+    {
+        var filter = new SearchFilter { Kind = ItemKind.TextChunk };
+        foreach (var query in queries.Take(5))
+        {
+            _ = await store.SearchKeywordsAsync(query, 40, filter).ConfigureAwait(false);
+        }
+
+        var times = new List<double>(queries.Length);
+        var hits = new List<string[]>(queries.Length);
+        foreach (var query in queries)
+        {
+            var start = Stopwatch.GetTimestamp();
+            var found = await store.SearchKeywordsAsync(query, 40, filter).ConfigureAwait(false);
+            times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            hits.Add([.. found.Select(h => h.Item.Id)]);
+        }
+
+        times.Sort();
+        rows.Add([$"{label}, p50 / p95 (ms)", $"{times[times.Count / 2]:F2} / {times[(int)(times.Count * 0.95)]:F2}"]);
+        return hits;
     }
 
     /// <summary>Synthetic words with Zipf-like frequencies (rank r drawn with weight 1/(r+10)), like words in real text.</summary>
