@@ -193,15 +193,19 @@ public sealed class KnowledgeSearcher
 
     private async Task<List<RankedList>> FetchAsync(KindPlan plan, SearchRequest request, QueryVector[] queries, CancellationToken cancellationToken)
     {
+        // Each store call starts on the thread pool: a store that answers synchronously (the embedded one computes
+        // before its first await) would otherwise run a query's vector and keyword searches, for every kind, one after
+        // another. Measured with `e2e --queries-only` over 100k items: hybrid search step 17.6–20.0 → 12.6–15.8 ms.
         var searches = new List<(int Query, Task<IReadOnlyList<StoreHit>> Hits)>(queries.Length + 1);
         for (var q = 0; q < queries.Length; q++)
         {
-            searches.Add((q, _store.SearchVectorsAsync(queries[q].Vector, plan.Fetch, plan.Filter, request.Recall, cancellationToken)));
+            var vector = queries[q].Vector;
+            searches.Add((q, Task.Run(() => _store.SearchVectorsAsync(vector, plan.Fetch, plan.Filter, request.Recall, cancellationToken), cancellationToken)));
         }
 
         if (request.UsesKeywords)
         {
-            searches.Add((KeywordList, _store.SearchKeywordsAsync(request.Text!, plan.Fetch, plan.Filter, cancellationToken)));
+            searches.Add((KeywordList, Task.Run(() => _store.SearchKeywordsAsync(request.Text!, plan.Fetch, plan.Filter, cancellationToken), cancellationToken)));
         }
 
         await Task.WhenAll(searches.Select(s => s.Hits)).ConfigureAwait(false);
