@@ -132,6 +132,25 @@ public class KnowledgeBaseCommandTests
         Assert.Equal(await File.ReadAllBytesAsync(Fixtures.Image("checker_225x224.png")), await File.ReadAllBytesAsync(imagePath));
     }
 
+    [Theory]
+    [InlineData("search", "--k", "0")]
+    [InlineData("search", "--threshold", "5")]
+    [InlineData("search", "--recall", "0")]
+    [InlineData("search", "--recall", "1.5")]
+    [InlineData("search", "--threads", "-2")]
+    [InlineData("ask", "--k", "0")]
+    [InlineData("ask", "--max-images", "-1")]
+    [InlineData("ask", "--threshold", "-0.1")]
+    public async Task OutOfRangeNumericOption_IsAUsageErrorNamingIt_NotACrash(string command, string option, string value)
+    {
+        using var temp = new TemporaryDirectory();
+        string[] query = command == "ask" ? ["what is x?"] : ["--text", "x"];
+        var (exitCode, _, error) = await CliRunner.RunAsync([command, .. query, "--kb", Path.Combine(temp.Path, "kb"), option, value]);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains($"{option} must be", error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Search_NoKnowledgeBase_FailsWithHowToCreateOne()
     {

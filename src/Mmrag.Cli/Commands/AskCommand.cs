@@ -24,9 +24,9 @@ internal static class AskCommand
             DefaultValueFactory = static _ => "multimodal",
         };
         strategy.AcceptOnlyFromAmong("multimodal", "text+images", "text");
-        var k = new Option<int>("--k") { Description = "Sources to retrieve.", DefaultValueFactory = static _ => 8 };
-        var maxImages = new Option<int>("--max-images") { Description = "Most images sent to the LLM (the user's image included).", DefaultValueFactory = static _ => 4 };
-        var threshold = new Option<double?>("--threshold") { Description = "Minimum calibrated score of a source (0..1)." };
+        var k = new Option<int>("--k") { Description = "Sources to retrieve.", DefaultValueFactory = static _ => 8 }.AtLeast(1);
+        var maxImages = new Option<int>("--max-images") { Description = "Most images sent to the LLM (the user's image included).", DefaultValueFactory = static _ => 4 }.AtLeast(0);
+        var threshold = new Option<double?>("--threshold") { Description = "Minimum calibrated score of a source (0..1)." }.Between(0, 1);
         var decline = new Option<bool>("--decline-without-context") { Description = "When no source is relevant, decline instead of answering without sources." };
         var format = new Option<string>("--format") { Description = "text or json.", DefaultValueFactory = static _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");

@@ -16,11 +16,11 @@ internal sealed class ModelOptions
 
     public Option<bool> Offline { get; } = new("--offline") { Description = "Never download a model (also MMRAG_OFFLINE=1)." };
 
-    public Option<int> Threads { get; } = new("--threads")
+    public Option<int> Threads { get; } = new Option<int>("--threads")
     {
         Description = "ONNX Runtime threads per inference (0 = one per core).",
         DefaultValueFactory = static _ => 0,
-    };
+    }.AtLeast(0);
 
     public Option<bool> Quantized { get; } = new("--quantized") { Description = "Use onnx/*_quantized.onnx." };
 

@@ -14,12 +14,12 @@ internal static class SearchCommand
         var kb = new KnowledgeBaseOptions();
         var texts = new Option<string[]>("--text", "-t") { Description = "Query text (repeat to search several queries in one run)." };
         var images = new Option<string[]>("--image", "-i") { Description = "Query image file (repeatable)." };
-        var k = new Option<int>("--k") { Description = "Number of results.", DefaultValueFactory = static _ => 10 };
+        var k = new Option<int>("--k") { Description = "Number of results.", DefaultValueFactory = static _ => 10 }.AtLeast(1);
         var target = new Option<SearchTarget>("--target") { Description = "What to search: images, text or all.", DefaultValueFactory = static _ => SearchTarget.All };
-        var threshold = new Option<double?>("--threshold") { Description = "Minimum calibrated score (0..1; default 0.5)." };
+        var threshold = new Option<double?>("--threshold") { Description = "Minimum calibrated score (0..1; default 0.5)." }.Between(0, 1);
         var includeSelf = new Option<bool>("--include-self") { Description = "In image search, keep the query image itself when it is in the knowledge base." };
         var noHybrid = new Option<bool>("--no-hybrid") { Description = "Vector search only (no keyword fusion)." };
-        var recall = new Option<double?>("--recall") { Description = "Recall@k the vector index must reach, in (0, 1]: 1 is exact, lower is faster (default: the store's)." };
+        var recall = new Option<double?>("--recall") { Description = "Recall@k the vector index must reach, in (0, 1]: 1 is exact, lower is faster (default: the store's)." }.Between(0, 1, lowExcluded: true);
         var scoring = new Option<ScoringMode>("--scoring") { Description = "Calibrated (default) or SoftmaxTemperature.", DefaultValueFactory = static _ => ScoringMode.Calibrated };
         var format = new Option<string>("--format") { Description = "table or json.", DefaultValueFactory = static _ => "table" };
         format.AcceptOnlyFromAmong("table", "json");

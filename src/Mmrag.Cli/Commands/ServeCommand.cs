@@ -12,7 +12,7 @@ internal static class ServeCommand
         var kb = new KnowledgeBaseOptions();
         var urls = new Option<string[]>("--urls") { Description = "Addresses to listen on (default http://127.0.0.1:5077). A non-loopback address needs MMRAG_API_KEY." };
         var roots = new Option<string[]>("--ingest-root") { Description = "Server-side folder that POST /api/ingest {\"path\"} may read (repeatable; also MMRAG_INGEST_ROOTS, ':'-separated)." };
-        var maxUpload = new Option<long>("--max-upload-mb") { Description = "Largest request body in MiB.", DefaultValueFactory = static _ => 64 };
+        var maxUpload = new Option<long>("--max-upload-mb") { Description = "Largest request body in MiB.", DefaultValueFactory = static _ => 64 }.AtLeast(1);
         var cors = new Option<string[]>("--cors-origin") { Description = "Allow this browser origin (repeatable; CORS is off otherwise)." };
         var command = new Command("serve", "Serve the knowledge base over HTTP: the API (/api, /openapi/v1.json, /metrics) and the web page.");
         kb.AddTo(command);
