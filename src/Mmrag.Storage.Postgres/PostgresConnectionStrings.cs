@@ -5,14 +5,28 @@ namespace Mmrag.Storage.Postgres;
 /// <summary>Accepts both Npgsql keyword connection strings and <c>postgres://user:password@host:port/database?sslmode=…</c> URLs.</summary>
 public static class PostgresConnectionStrings
 {
-    /// <summary>Returns an Npgsql connection string for <paramref name="connection"/> (a keyword string is returned as given).</summary>
-    /// <exception cref="FormatException">A URL that is not a valid PostgreSQL URL.</exception>
+    /// <summary>Returns an Npgsql connection string for <paramref name="connection"/> (a valid keyword string is returned as given).</summary>
+    /// <exception cref="FormatException">Not a valid PostgreSQL URL or Npgsql connection string (the message never repeats it: it may hold a password).</exception>
     public static string Normalize(string connection)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connection);
+        try
+        {
+            return NormalizeUnchecked(connection);
+        }
+        catch (Exception ex) when (ex is ArgumentException or KeyNotFoundException)
+        {
+            throw new FormatException($"The PostgreSQL connection string is not valid: {ex.Message} (expected \"Host=…;Username=…;Password=…;Database=…\" or postgres://user:password@host:port/database).", ex);
+        }
+    }
+
+    private static string NormalizeUnchecked(string connection)
+    {
         if (!connection.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase)
             && !connection.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase))
         {
+            // Parsed only to fail here, with a clear message, rather than in whatever reads it first.
+            _ = new NpgsqlConnectionStringBuilder(connection);
             return connection;
         }
 

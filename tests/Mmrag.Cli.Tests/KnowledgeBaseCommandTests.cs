@@ -151,6 +151,21 @@ public class KnowledgeBaseCommandTests
         Assert.Contains($"{option} must be", error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Host=127.0.0.1;Password=hunter2;garbage=;;", null, "connection string is not valid")]
+    [InlineData("postgres://user:hunter2@127.0.0.1/db?bogus=1", null, "connection string is not valid")]
+    [InlineData("Host=127.0.0.1;Port=1;Password=hunter2", " ", "--schema")]
+    public async Task Search_BadPostgresSettings_FailsWithOneLineNamingThemAndNoPassword(string connection, string? schema, string expected)
+    {
+        string[] schemaArgs = schema is null ? [] : ["--schema", schema];
+        var (exitCode, _, error) = await CliRunner.RunAsync(["search", "--text", "x", "--store", "postgres", "--connection", connection, .. schemaArgs]);
+
+        Assert.Equal(1, exitCode);
+        Assert.StartsWith("error: ", error, StringComparison.Ordinal);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Search_NoKnowledgeBase_FailsWithHowToCreateOne()
     {

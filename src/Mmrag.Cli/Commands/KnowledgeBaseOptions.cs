@@ -70,10 +70,23 @@ internal sealed class KnowledgeBaseOptions
             : PostgresConnectionStrings.Normalize(connection ?? throw new KnowledgeStoreException("--store postgres needs --connection \"Host=…\" (or a postgres:// URL) or MMRAG_PG."));
     }
 
-    private PostgresStoreOptions PostgresOptions(ParseResult parseResult) => new()
+    private PostgresStoreOptions PostgresOptions(ParseResult parseResult)
     {
-        Schema = parseResult.GetValue(Schema) ?? Environment.GetEnvironmentVariable("MMRAG_PG_SCHEMA") ?? "public",
-    };
+        var options = new PostgresStoreOptions
+        {
+            Schema = parseResult.GetValue(Schema) ?? Environment.GetEnvironmentVariable("MMRAG_PG_SCHEMA") ?? "public",
+        };
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new KnowledgeStoreException($"--schema / MMRAG_PG_SCHEMA '{options.Schema}' cannot be used: {ex.Message}", ex);
+        }
+
+        return options;
+    }
 
     private async Task<KnowledgeBaseSession> OpenPostgresAsync(ParseResult parseResult, string connection, bool create, bool withModel,
         CancellationToken cancellationToken)
