@@ -84,6 +84,9 @@ public sealed class QueryApiTests(ServerFixture fixture) : ApiTestBase(fixture)
     [InlineData("{\"image\": \"%%%not-base64\"}", "base64")]
     [InlineData("not json at all", "JSON")]
     [InlineData("{\"text\": \"x\", \"recall\": 1.5}", "recall")]
+    [InlineData("{\"text\": \"x\", \"k\": 1e12}", "k")]
+    [InlineData("{\"text\": \"x\", \"k\": 2.5}", "integer")]
+    [InlineData("{\"text\": \"x\", \"k\": 5000}", "at most 1000")]
     public async Task Search_InvalidRequest_Returns400Problem(string body, string mentioned)
     {
         using var response = await Client.PostAsync("api/search", new StringContent(body, Encoding.UTF8, "application/json"));

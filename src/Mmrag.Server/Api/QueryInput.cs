@@ -36,11 +36,20 @@ internal sealed record QueryInput
 
     public DataContent? ImageContent => Image is null ? null : new DataContent(Image, "application/octet-stream") { Name = ImageName ?? "query-image" };
 
+    /// <summary>The most results a request may ask for.</summary>
+    public const int MaxK = 1000;
+
     public static async Task<QueryInput> ReadAsync(HttpRequest request, long maxImagePixels, CancellationToken cancellationToken)
     {
         var input = request.HasFormContentType
             ? await ReadFormAsync(request, cancellationToken).ConfigureAwait(false)
             : await ReadJsonAsync(request, cancellationToken).ConfigureAwait(false);
+        if (input.K > MaxK)
+        {
+            // A client asking for millions of results would make the server read and score the whole knowledge base.
+            throw ApiProblemException.BadRequest($"'k' must be at most {MaxK}.");
+        }
+
         if (input.Image is { } image)
         {
             if (image.Length == 0)
@@ -127,12 +136,12 @@ internal sealed record QueryInput
                 Text = NullIfBlank(String(root, "text") ?? String(root, "question")),
                 Image = image,
                 ImageName = String(root, "image_name"),
-                K = Number(root, "k") is { } k ? (int)k : null,
+                K = Integer(root, "k"),
                 Target = String(root, "target"),
                 Threshold = Number(root, "threshold"),
                 Recall = Number(root, "recall"),
                 Strategy = String(root, "strategy"),
-                MaxImages = Number(root, "max_images") is { } m ? (int)m : null,
+                MaxImages = Integer(root, "max_images"),
                 IncludeSelf = Bool(root, "include_self"),
                 Decline = Bool(root, "decline_without_context"),
             };
@@ -153,6 +162,14 @@ internal sealed record QueryInput
         true when value.ValueKind == JsonValueKind.Null => null,
         true when value.ValueKind == JsonValueKind.Number => value.GetDouble(),
         _ => throw ApiProblemException.BadRequest($"'{name}' must be a number."),
+    };
+
+    private static int? Integer(JsonElement root, string name) => root.TryGetProperty(name, out var value) switch
+    {
+        false => null,
+        true when value.ValueKind == JsonValueKind.Null => null,
+        true when value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var integer) => integer,
+        _ => throw ApiProblemException.BadRequest($"'{name}' must be an integer."),
     };
 
     private static bool Bool(JsonElement root, string name) =>
