@@ -149,6 +149,26 @@ public sealed class AskCommandTests : IAsyncLifetime
         Assert.Contains("127.0.0.1:9", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Ask_UndecodableImageOrInvalidLlmUrl_IsAnErrorLineNotACrash()
+    {
+        var notAnImage = Path.Combine(_temp.Path, "not-an-image.png");
+        await File.WriteAllTextAsync(notAnImage, "plain text");
+        await using var server = new FakeOpenAiServer { DefaultReply = Reply.Text("unused") };
+        SetLlm(server.BaseUrl);
+
+        var image = await CliRunner.RunAsync("ask", "what is this?", "--kb", _kb, "--image", notAnImage);
+        Assert.Equal(1, image.ExitCode);
+        Assert.StartsWith("error: ", image.Error, StringComparison.Ordinal);
+        Assert.Contains("could not be decoded", image.Error, StringComparison.Ordinal);
+        Assert.Empty(server.Requests);
+
+        SetLlm("not a url");
+        var url = await CliRunner.RunAsync("ask", "what is this?", "--kb", _kb);
+        Assert.Equal(1, url.ExitCode);
+        Assert.Contains("MMRAG_LLM_BASE_URL", url.Error, StringComparison.Ordinal);
+    }
+
     private static void SetLlm(string? baseUrl)
     {
         Environment.SetEnvironmentVariable("MMRAG_LLM_BASE_URL", baseUrl);
