@@ -112,7 +112,7 @@ public class KnowledgeBaseCommandTests
     }
 
     [Fact]
-    public async Task Ingest_ImageEmbeddedInADocument_IsKeptInTheKnowledgeBaseImageCacheForAnswers()
+    public async Task Ingest_ImageEmbeddedInADocument_IsKeptInTheImageCache_AndSurvivesReembed()
     {
         using var temp = new TemporaryDirectory();
         var kb = Path.Combine(temp.Path, "kb");
@@ -130,6 +130,13 @@ public class KnowledgeBaseCommandTests
         Assert.NotNull(imagePath);
         Assert.StartsWith(Path.Combine(kb, "images") + Path.DirectorySeparatorChar, imagePath, StringComparison.Ordinal);
         Assert.Equal(await File.ReadAllBytesAsync(Fixtures.Image("checker_225x224.png")), await File.ReadAllBytesAsync(imagePath));
+
+        // Re-embedding rebuilds the knowledge base beside the old one and swaps them: the cached image must survive.
+        var reembed = await CliRunner.RunAsync("kb", "reembed", "--kb", kb, "--model", Fixtures.TinyModel);
+        Assert.True(reembed.ExitCode == 0, reembed.Error + reembed.Output);
+        var after = await SearchJson("--kb", kb, "--text", "checkerboard", "--target", "images", "--threshold", "0");
+        Assert.Equal(imagePath, Assert.Single(after).GetProperty("image_path").GetString());
+        Assert.True(File.Exists(imagePath));
     }
 
     [Theory]

@@ -198,7 +198,13 @@ internal static class KbCommand
             {
                 var pipeline = fresh.CreatePipeline();
                 summary = await IngestionDisplay.RunAsync(parseResult.InvocationConfiguration.Error,
-                    progress => pipeline.IngestAsync(sources, new IngestionOptions { KnowledgeBaseDirectory = staging }, progress, cancellationToken)).ConfigureAwait(false);
+                    progress => pipeline.IngestAsync(sources, new IngestionOptions
+                    {
+                        KnowledgeBaseDirectory = staging,
+                        // Cached images are named by content, so the new knowledge base shares the live cache (paths stay
+                        // valid after the swap below, which carries the cache over).
+                        ImageCacheDirectory = Path.Combine(folder, IngestionOptions.ImageCacheFolderName),
+                    }, progress, cancellationToken)).ConfigureAwait(false);
             }
 
             // Swap only after the new knowledge base is complete, so an interrupted re-embed leaves the old one intact.
@@ -210,6 +216,12 @@ internal static class KbCommand
 
             Directory.Move(folder, backup);
             Directory.Move(staging, folder);
+            var images = Path.Combine(backup, IngestionOptions.ImageCacheFolderName);
+            if (Directory.Exists(images))
+            {
+                Directory.Move(images, Path.Combine(folder, IngestionOptions.ImageCacheFolderName));
+            }
+
             Directory.Delete(backup, recursive: true);
             await parseResult.InvocationConfiguration.Output.WriteLineAsync(
                 $"re-embedded {summary.Items} items of {sources.Count} documents ({summary.Failed} failed) into {folder}").ConfigureAwait(false);
