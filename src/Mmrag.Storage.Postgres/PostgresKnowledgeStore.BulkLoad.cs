@@ -45,10 +45,19 @@ public sealed partial class PostgresKnowledgeStore
             NpgsqlTransaction tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
             {
-                await ExecuteAsync(connection, tx, "SELECT set_config('maintenance_work_mem', $1, true)", ct, _options.IndexBuildMemory).ConfigureAwait(false);
-                await ExecuteAsync(connection, tx, StoreSchema.VectorIndex(_s, _options.HnswM, _options.HnswEfConstruction), ct).ConfigureAwait(false);
+                await CreateVectorIndexAsync(connection, tx, _options, ct).ConfigureAwait(false);
                 await tx.CommitAsync(ct).ConfigureAwait(false);
                 return true;
             }
         }, cancellationToken);
+
+    /// <summary>Creates the HNSW index when missing, in one go, with <see cref="PostgresStoreOptions.IndexBuildMemory"/> for this transaction.</summary>
+    private static async Task CreateVectorIndexAsync(NpgsqlConnection connection, NpgsqlTransaction tx, PostgresStoreOptions options,
+        CancellationToken cancellationToken)
+    {
+        await ExecuteAsync(connection, tx, "SELECT set_config('maintenance_work_mem', $1, true)", cancellationToken, options.IndexBuildMemory)
+            .ConfigureAwait(false);
+        await ExecuteAsync(connection, tx, StoreSchema.VectorIndex(StoreSchema.Identifier(options.Schema), options.HnswM, options.HnswEfConstruction),
+            cancellationToken).ConfigureAwait(false);
+    }
 }

@@ -187,10 +187,7 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
                     if (await ScalarAsync<bool>(connection, tx, "SELECT to_regclass($1) IS NULL", cancellationToken, $"{s}.{StoreSchema.VectorIndexName}")
                         .ConfigureAwait(false))
                     {
-                        await ExecuteAsync(connection, tx, "SELECT set_config('maintenance_work_mem', $1, true)", cancellationToken, options.IndexBuildMemory)
-                            .ConfigureAwait(false);
-                        await ExecuteAsync(connection, tx, StoreSchema.VectorIndex(s, options.HnswM, options.HnswEfConstruction), cancellationToken)
-                            .ConfigureAwait(false);
+                        await CreateVectorIndexAsync(connection, tx, options, cancellationToken).ConfigureAwait(false);
                         Log.VectorIndexRestored(logger, options.Schema);
                     }
 

@@ -91,21 +91,22 @@ internal sealed class KnowledgeBaseOptions
     private async Task<KnowledgeBaseSession> OpenPostgresAsync(ParseResult parseResult, string connection, bool create, bool withModel,
         CancellationToken cancellationToken)
     {
+        var options = PostgresOptions(parseResult);
         PostgresKnowledgeStore? store = null;
         ClipModel? model = null;
         try
         {
             try
             {
-                store = await PostgresKnowledgeStore.OpenExistingAsync(connection, PostgresOptions(parseResult), cancellationToken).ConfigureAwait(false);
+                store = await PostgresKnowledgeStore.OpenExistingAsync(connection, options, cancellationToken).ConfigureAwait(false);
             }
             catch (KnowledgeStoreException) when (create && withModel)
             {
                 // No knowledge base in this database yet (or it is unreachable, which creating it below reports).
             }
 
-            var label = Describe(connection, PostgresOptions(parseResult).Schema);
-            var folder = LocalFolderForPostgres(parseResult, connection);
+            var label = Describe(connection, options.Schema);
+            var folder = LocalFolderForPostgres(parseResult, connection, options.Schema);
             if (!withModel)
             {
                 return new KnowledgeBaseSession(folder, store ?? throw new InvalidOperationException("unreachable"), null, label);
@@ -122,7 +123,7 @@ internal sealed class KnowledgeBaseOptions
                     $"The PostgreSQL knowledge base holds {store.Space.Dimension}-d vectors of model '{store.Space.ModelId}', but the model given is '{model.ModelId}' ({model.Dimension}-d).");
             }
 
-            store ??= await PostgresKnowledgeStore.OpenAsync(connection, space, PostgresOptions(parseResult), cancellationToken).ConfigureAwait(false);
+            store ??= await PostgresKnowledgeStore.OpenAsync(connection, space, options, cancellationToken).ConfigureAwait(false);
             if (recorded is null)
             {
                 await store.SetSettingAsync(ModelSettingKey, requested ?? model.Directory.Path, cancellationToken).ConfigureAwait(false);
@@ -221,7 +222,7 @@ internal sealed class KnowledgeBaseOptions
     /// Where a PostgreSQL knowledge base keeps this machine's files (uploads, images cut out of documents): --kb when
     /// given, else a folder per database and schema under the user's local data folder.
     /// </summary>
-    private string LocalFolderForPostgres(ParseResult parseResult, string connection)
+    private string LocalFolderForPostgres(ParseResult parseResult, string connection, string schema)
     {
         if (parseResult.GetValue(KnowledgeBase) is { } given)
         {
@@ -229,7 +230,7 @@ internal sealed class KnowledgeBaseOptions
         }
 
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connection);
-        var name = string.Concat($"{builder.Host}_{builder.Port}_{builder.Database}_{PostgresOptions(parseResult).Schema}"
+        var name = string.Concat($"{builder.Host}_{builder.Port}_{builder.Database}_{schema}"
             .Select(static c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_'));
         return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create),
             "mmrag", "postgres", name);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Numerics;
 
 namespace Mmrag.Cli.Commands;
 
@@ -9,25 +10,14 @@ namespace Mmrag.Cli.Commands;
 /// </summary>
 internal static class OptionRanges
 {
-    public static Option<int> AtLeast(this Option<int> option, int minimum)
+    public static Option<T> AtLeast<T>(this Option<T> option, T minimum)
+        where T : struct, INumber<T>
     {
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() is var value && value < minimum)
+            if (result.GetValueOrDefault<T>() is var value && value < minimum)
             {
-                result.AddError($"{option.Name} must be at least {minimum}, not {value}.");
-            }
-        });
-        return option;
-    }
-
-    public static Option<long> AtLeast(this Option<long> option, long minimum)
-    {
-        option.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<long>() is var value && value < minimum)
-            {
-                result.AddError($"{option.Name} must be at least {minimum}, not {value}.");
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be at least {minimum}, not {value}."));
             }
         });
         return option;
