@@ -19,6 +19,24 @@ public static class ClipServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentException.ThrowIfNullOrEmpty(modelDirectory);
         services.AddSingleton(_ => ClipModel.Load(modelDirectory, options));
+        return AddGenerators(services, embeddingOptions);
+    }
+
+    /// <summary>
+    /// Registers an already loaded <paramref name="model"/> (the container takes it over and disposes it) and its two
+    /// embedding generators, as <see cref="AddClip(IServiceCollection, string, ClipModelOptions?, ClipEmbeddingOptions?)"/> does.
+    /// </summary>
+    public static IServiceCollection AddClip(this IServiceCollection services, ClipModel model, ClipEmbeddingOptions? embeddingOptions = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(model);
+        // A factory, not an instance registration, so that the container owns (disposes) the model.
+        services.AddSingleton(_ => model);
+        return AddGenerators(services, embeddingOptions);
+    }
+
+    private static IServiceCollection AddGenerators(IServiceCollection services, ClipEmbeddingOptions? embeddingOptions)
+    {
         services.AddSingleton<IEmbeddingGenerator<string, Embedding<float>>>(provider =>
             new ClipTextEmbeddingGenerator(provider.GetRequiredService<ClipModel>(), embeddingOptions));
         services.AddSingleton<IEmbeddingGenerator<DataContent, Embedding<float>>>(provider =>

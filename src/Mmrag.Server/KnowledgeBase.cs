@@ -1,62 +1,32 @@
 using Mmrag.Answering;
 using Mmrag.Clip.Inference;
-using Mmrag.Ingestion.Chunking;
-using Mmrag.Ingestion.Loaders;
+using Mmrag.Hosting;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Retrieval.Search;
 using Mmrag.Storage;
 
 namespace Mmrag.Server;
 
-/// <summary>The served knowledge base: the host's store and model with the generators, searcher and answerer built over them once. Thread-safe.</summary>
-internal sealed class KnowledgeBase : IDisposable
+/// <summary>The served knowledge base as the endpoints see it: the host's <see cref="MmragKnowledgeBase"/> and the server's limits. Thread-safe.</summary>
+internal sealed class KnowledgeBase(MmragServerOptions options)
 {
-    private readonly ClipTextEmbeddingGenerator _texts;
-    private readonly ClipImageEmbeddingGenerator _images;
+    public MmragServerOptions Options { get; } = options;
 
-    public KnowledgeBase(MmragServerOptions options)
-    {
-        Options = options;
-        Folder = Path.GetFullPath(options.KnowledgeBaseFolder);
-        UploadsFolder = Path.Combine(Folder, "uploads");
-        _texts = new ClipTextEmbeddingGenerator(options.Model);
-        _images = new ClipImageEmbeddingGenerator(options.Model);
-        Searcher = new KnowledgeSearcher(options.Store, _texts, _images);
-        Answerer = new Answerer(Searcher, options.ChatClient);
-        IngestionOptions = new IngestionOptions
-        {
-            KnowledgeBaseDirectory = Folder,
-            ImageCacheDirectory = Path.Combine(Folder, IngestionOptions.ImageCacheFolderName),
-            MaxImagePixels = options.MaxImagePixels,
-        };
-    }
+    public MmragKnowledgeBase Opened => Options.KnowledgeBase;
 
-    public MmragServerOptions Options { get; }
+    public string Folder => Opened.Folder;
 
-    public string Folder { get; }
+    public string UploadsFolder => Opened.UploadsFolder;
 
-    public string UploadsFolder { get; }
+    public IKnowledgeStore Store => Opened.Store;
 
-    public IKnowledgeStore Store => Options.Store;
+    public ClipModel Model => Opened.Model;
 
-    public ClipModel Model => Options.Model;
+    public KnowledgeSearcher Searcher => Opened.Searcher;
 
-    public KnowledgeSearcher Searcher { get; }
+    public Answerer Answerer => Opened.Answerer;
 
-    public Answerer Answerer { get; }
+    public IngestionOptions IngestionOptions { get; } = options.KnowledgeBase.CreateIngestionOptions(o => o with { MaxImagePixels = options.MaxImagePixels });
 
-    public IngestionOptions IngestionOptions { get; }
-
-    public IngestionPipeline CreatePipeline()
-    {
-        var tokenizer = Model.Tokenizer;
-        var chunker = new TextChunker(text => tokenizer.EncodeToIds(text).Length);
-        return new IngestionPipeline(Store, _texts, _images, LoaderRegistry.CreateDefault(chunker));
-    }
-
-    public void Dispose()
-    {
-        _texts.Dispose();
-        _images.Dispose();
-    }
+    public IngestionPipeline CreatePipeline() => Opened.CreatePipeline();
 }

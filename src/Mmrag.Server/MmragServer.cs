@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
+using Mmrag.Hosting;
 using Mmrag.Server.Api;
 using Mmrag.Server.Jobs;
 using Mmrag.Server.Observability;
@@ -56,6 +57,7 @@ public sealed partial class MmragServer : IAsyncDisposable
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.Services.AddSingleton(options);
+        builder.Services.AddMmrag(options.KnowledgeBase);
         builder.Services.AddSingleton<KnowledgeBase>();
         builder.Services.AddSingleton<IngestionJobs>();
         builder.Services.AddSingleton<ServerMetrics>();

@@ -1,29 +1,21 @@
-using Microsoft.Extensions.AI;
-using Mmrag.Clip.Inference;
-using Mmrag.Storage;
+using Mmrag.Hosting;
 
 namespace Mmrag.Server;
 
 /// <summary>
-/// What <see cref="MmragServer"/> serves and how. The knowledge base (store + model) is opened by the host and stays
-/// owned by it: the server never disposes <see cref="Store"/>, <see cref="Model"/> or <see cref="ChatClient"/>.
+/// What <see cref="MmragServer"/> serves and how. The knowledge base is opened by the host
+/// (<see cref="MmragKnowledgeBase.OpenAsync"/>) and stays owned by it: the server never disposes it.
 /// </summary>
 public sealed class MmragServerOptions
 {
     /// <summary>The name of the environment variable holding the API key.</summary>
     public const string ApiKeyVariable = "MMRAG_API_KEY";
 
-    /// <summary>The knowledge-base folder (uploads are saved under its <c>uploads</c> folder, cached images under <c>images</c>).</summary>
-    public required string KnowledgeBaseFolder { get; init; }
-
-    /// <summary>The opened knowledge base.</summary>
-    public required IKnowledgeStore Store { get; init; }
-
-    /// <summary>The knowledge base's CLIP model.</summary>
-    public required ClipModel Model { get; init; }
-
-    /// <summary>The (vision) LLM; null answers with sources only.</summary>
-    public IChatClient? ChatClient { get; init; }
+    /// <summary>
+    /// The opened knowledge base, with its model and LLM (none answers with sources only). Uploads are saved under its
+    /// folder's <c>uploads</c>, cached images under <c>images</c>.
+    /// </summary>
+    public required MmragKnowledgeBase KnowledgeBase { get; init; }
 
     /// <summary>Addresses to listen on; <c>http://127.0.0.1:0</c> picks a free port.</summary>
     public IReadOnlyList<string> Urls { get; init; } = ["http://127.0.0.1:5077"];
@@ -48,9 +40,11 @@ public sealed class MmragServerOptions
     /// <exception cref="InvalidOperationException">A non-loopback address without an API key.</exception>
     public void Validate()
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(KnowledgeBaseFolder);
-        ArgumentNullException.ThrowIfNull(Store);
-        ArgumentNullException.ThrowIfNull(Model);
+        ArgumentNullException.ThrowIfNull(KnowledgeBase);
+        if (!KnowledgeBase.HasModel)
+        {
+            throw new ArgumentException("MmragServerOptions.KnowledgeBase must be opened with its model.", nameof(KnowledgeBase));
+        }
         if (Urls is null || Urls.Count == 0)
         {
             throw new ArgumentException("MmragServerOptions.Urls must name at least one address.", nameof(Urls));

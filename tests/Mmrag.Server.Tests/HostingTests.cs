@@ -108,7 +108,7 @@ public sealed class HostingTests(ServerFixture fixture) : ApiTestBase(fixture)
         var options = Fixture.Options();
         var exposed = new MmragServerOptions
         {
-            Store = options.Store, Model = options.Model, KnowledgeBaseFolder = options.KnowledgeBaseFolder, Urls = [url],
+            KnowledgeBase = options.KnowledgeBase, Urls = [url],
         };
 
         var error = Assert.Throws<InvalidOperationException>(() => MmragServer.Create(exposed));
@@ -116,7 +116,7 @@ public sealed class HostingTests(ServerFixture fixture) : ApiTestBase(fixture)
 
         await using var withKey = MmragServer.Create(new MmragServerOptions
         {
-            Store = options.Store, Model = options.Model, KnowledgeBaseFolder = options.KnowledgeBaseFolder, Urls = [url], ApiKey = "k",
+            KnowledgeBase = options.KnowledgeBase, Urls = [url], ApiKey = "k",
         });
     }
 

@@ -9,7 +9,8 @@ using Mmrag.Ingestion.Chunking;
 using Mmrag.Ingestion.Loaders;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Knowledge;
-using Mmrag.Storage.Embedded;
+using Mmrag.Hosting;
+using Mmrag.Storage;
 
 namespace Mmrag.Server.Tests;
 
@@ -28,9 +29,12 @@ public sealed class ServerFixture : IAsyncLifetime
     /// <summary>A folder outside every allowed root (for escape attempts).</summary>
     public string Outside => Path.Combine(_temp, "outside");
 
-    public EmbeddedKnowledgeStore Store { get; private set; } = null!;
+    /// <summary>The knowledge base, opened through the composition root as <c>mmrag serve</c> opens it.</summary>
+    public MmragKnowledgeBase KnowledgeBase { get; private set; } = null!;
 
-    public ClipModel Model { get; private set; } = null!;
+    public IKnowledgeStore Store => KnowledgeBase.Store;
+
+    public ClipModel Model => KnowledgeBase.Model;
 
     internal FakeOpenAiServer Llm { get; } = new();
 
@@ -45,17 +49,15 @@ public sealed class ServerFixture : IAsyncLifetime
         CopyDirectory(SampleFolder(), Samples);
         Directory.CreateDirectory(Outside);
         await File.WriteAllTextAsync(Path.Combine(Outside, "secret.txt"), "top secret outside the roots");
-        Model = ClipModel.Load(Path.Combine(Fixtures.Clip, "tiny-clip"));
-        Store = await EmbeddedKnowledgeStore.OpenAsync(KnowledgeBaseFolder, new EmbeddingSpace(Model.ModelId, Model.Dimension));
-        using var texts = new ClipTextEmbeddingGenerator(Model);
-        using var images = new ClipImageEmbeddingGenerator(Model);
-        var chunker = new TextChunker(text => Model.Tokenizer.EncodeToIds(text).Length);
-        var summary = await new IngestionPipeline(Store, texts, images, LoaderRegistry.CreateDefault(chunker))
-            .IngestAsync([Samples], new IngestionOptions { KnowledgeBaseDirectory = KnowledgeBaseFolder });
+        Chat = OpenAiCompatibleChatClientFactory.Create(new LlmOptions { BaseUrl = Llm.BaseUrl, Model = "fake-vision", ApiKey = "k", MaxRetries = 0 });
+        KnowledgeBase = await MmragKnowledgeBase.OpenAsync(new MmragOptions
+        {
+            Folder = KnowledgeBaseFolder, Model = Path.Combine(Fixtures.Clip, "tiny-clip"), CreateIfMissing = true, Offline = true, ChatClient = Chat,
+        });
+        var summary = await KnowledgeBase.CreatePipeline().IngestAsync([Samples], new IngestionOptions { KnowledgeBaseDirectory = KnowledgeBaseFolder });
         Assert.True(summary.Failed == 0 && summary.Items > 0, $"sample ingestion: {summary.Failed} failed, {summary.Items} items");
 
-        Chat = OpenAiCompatibleChatClientFactory.Create(new LlmOptions { BaseUrl = Llm.BaseUrl, Model = "fake-vision", ApiKey = "k", MaxRetries = 0 });
-        Server = await StartAsync(new() { Store = Store, Model = Model, KnowledgeBaseFolder = KnowledgeBaseFolder, ChatClient = Chat, Urls = ["http://127.0.0.1:0"], AllowedRoots = [Samples] });
+        Server = await StartAsync(new() { KnowledgeBase = KnowledgeBase, Urls = ["http://127.0.0.1:0"], AllowedRoots = [Samples] });
         Client = CreateClient(Server);
     }
 
@@ -81,10 +83,7 @@ public sealed class ServerFixture : IAsyncLifetime
     /// <summary>Options for another server over the same knowledge base.</summary>
     public MmragServerOptions Options(string? apiKey = null, long? maxUploadBytes = null) => new()
     {
-        Store = Store,
-        Model = Model,
-        KnowledgeBaseFolder = KnowledgeBaseFolder,
-        ChatClient = Chat,
+        KnowledgeBase = KnowledgeBase,
         Urls = ["http://127.0.0.1:0"],
         ApiKey = apiKey,
         AllowedRoots = [Samples],
@@ -99,14 +98,13 @@ public sealed class ServerFixture : IAsyncLifetime
             await Server.DisposeAsync();
         }
 
-        Chat?.Dispose();
-        await Llm.DisposeAsync();
-        if (Store is not null)
+        if (KnowledgeBase is not null)
         {
-            await Store.DisposeAsync();
+            await KnowledgeBase.DisposeAsync();
         }
 
-        Model?.Dispose();
+        Chat?.Dispose();
+        await Llm.DisposeAsync();
         try
         {
             Directory.Delete(_temp, recursive: true);

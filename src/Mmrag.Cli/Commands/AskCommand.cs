@@ -42,10 +42,8 @@ internal static class AskCommand
         {
             var output = parseResult.InvocationConfiguration.Output;
             var error = parseResult.InvocationConfiguration.Error;
-            var llm = LlmOptions.FromEnvironment();
-            using var chat = llm.IsConfigured ? OpenAiCompatibleChatClientFactory.Create(llm) : null;
             await using var session = await kb.OpenAsync(parseResult, create: false, withModel: true, cancellationToken).ConfigureAwait(false);
-            var answerer = new Answerer(session.CreateSearcher(), chat);
+            var answerer = session.Answerer;
 
             DataContent? picture = null;
             if (parseResult.GetValue(image) is { } imagePath)
@@ -97,18 +95,19 @@ internal static class AskCommand
                 return 0;
             }
 
-            if (!answer.LlmCalled)
-            {
-                await output.WriteLineAsync(answer.Text);
-            }
-            else
+            if (answer.LlmCalled)
             {
                 await output.WriteLineAsync();
+            }
+            else if (answerer.HasLlm)
+            {
+                await output.WriteLineAsync(answer.Text);
             }
 
             await WriteSourcesAsync(output, answer);
             if (!answerer.HasLlm)
             {
+                // Said once, where messages go; the answer's text is the same hint.
                 await error.WriteLineAsync(LlmOptions.ConfigurationHint);
             }
 

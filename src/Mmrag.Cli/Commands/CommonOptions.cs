@@ -3,6 +3,7 @@ using Mmrag.Clip;
 using Mmrag.Clip.Inference;
 using Mmrag.Clip.Models;
 using Mmrag.Clip.Preprocessing;
+using Mmrag.Hosting;
 
 namespace Mmrag.Cli.Commands;
 
@@ -41,35 +42,34 @@ internal sealed class ModelOptions
         }
     }
 
-    /// <summary>The model folder: a local folder as given, or a known model from the cache, downloaded first if needed.</summary>
-    public async Task<string> ResolveDirectoryAsync(ParseResult parseResult, CancellationToken cancellationToken, string? nameOrPathOverride = null)
+    /// <summary>Puts the model options into <paramref name="options"/> (the model itself only when given on the command line).</summary>
+    public MmragOptions Apply(ParseResult parseResult, MmragOptions options)
     {
-        var nameOrPath = nameOrPathOverride ?? parseResult.GetValue(Model) ?? Environment.GetEnvironmentVariable("MMRAG_MODEL") ?? ModelCatalog.DefaultModelName;
-        var variants = parseResult.GetResult(Quantized) is not null && parseResult.GetValue(Quantized) ? ModelVariants.Quantized : ModelVariants.Float32;
-        var cache = ModelCache.CreateDefault();
-        var resolution = cache.Resolve(nameOrPath, variants);
-        if (resolution.Source == ModelSource.LocalFolder || resolution.IsComplete)
+        options.Model = parseResult.GetValue(Model);
+        options.Offline |= parseResult.GetValue(Offline);
+        var inference = parseResult.GetResult(Quantized) is not null || parseResult.CommandResult.Command.Options.Contains(Quantized);
+        options.ModelOptions = new ClipModelOptions
         {
-            return resolution.Directory;
-        }
-
-        using var downloader = new ModelDownloader(ModelDownloader.CreateHttpClient(), cache, disposeHttpClient: true);
-        var options = new ModelDownloadOptions { Variants = variants, Offline = parseResult.GetValue(Offline) ? true : null };
-        using var progress = DownloadProgress.Create(parseResult.InvocationConfiguration.Error);
-        return await downloader.EnsureModelAsync(nameOrPath, options, progress, cancellationToken).ConfigureAwait(false);
+            IntraOpThreads = inference ? parseResult.GetValue(Threads) : 0,
+            Quantized = inference && parseResult.GetValue(Quantized),
+            ImageDecoding = new ImageDecodeOptions { ApplyExifOrientation = inference && parseResult.GetValue(ApplyExif) },
+        };
+        return options;
     }
 
-    public Task<ClipModel> LoadAsync(ParseResult parseResult, CancellationToken cancellationToken) => LoadAsync(parseResult, null, cancellationToken);
-
-    /// <summary>Loads <paramref name="nameOrPath"/> (or the model given on the command line / by MMRAG_MODEL / the default).</summary>
-    public async Task<ClipModel> LoadAsync(ParseResult parseResult, string? nameOrPath, CancellationToken cancellationToken)
+    /// <summary>The model folder: a local folder as given, or a known model from the cache, downloaded first if needed.</summary>
+    public async Task<string> ResolveDirectoryAsync(ParseResult parseResult, CancellationToken cancellationToken)
     {
-        var directory = await ResolveDirectoryAsync(parseResult, cancellationToken, nameOrPath).ConfigureAwait(false);
-        return ClipModel.Load(directory, new ClipModelOptions
-        {
-            IntraOpThreads = parseResult.GetValue(Threads),
-            Quantized = parseResult.GetValue(Quantized),
-            ImageDecoding = new ImageDecodeOptions { ApplyExifOrientation = parseResult.GetValue(ApplyExif) },
-        });
+        using var progress = DownloadProgress.Create(parseResult.InvocationConfiguration.Error);
+        var options = Apply(parseResult, new MmragOptions { DownloadProgress = progress });
+        return await ModelLoading.ResolveDirectoryAsync(options.Model, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Loads the model given on the command line (else MMRAG_MODEL, else the default).</summary>
+    public async Task<ClipModel> LoadAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    {
+        using var progress = DownloadProgress.Create(parseResult.InvocationConfiguration.Error);
+        var options = Apply(parseResult, new MmragOptions { DownloadProgress = progress });
+        return await ModelLoading.LoadAsync(options.Model, options, cancellationToken).ConfigureAwait(false);
     }
 }

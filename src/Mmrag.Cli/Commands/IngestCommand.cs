@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Mmrag.Answering.Captioning;
 using Mmrag.Answering.Llm;
-using Mmrag.Ingestion.Pipeline;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Mmrag.Cli.Commands;
 
@@ -29,8 +29,7 @@ internal static class IngestCommand
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             var output = parseResult.InvocationConfiguration.Output;
-            var llm = LlmOptions.FromEnvironment();
-            if (parseResult.GetValue(caption) && !llm.IsConfigured)
+            if (parseResult.GetValue(caption) && !LlmOptions.FromEnvironment().IsConfigured)
             {
                 await parseResult.InvocationConfiguration.Error.WriteLineAsync($"error: --caption needs a vision LLM. {LlmOptions.ConfigurationHint}");
                 return CliErrors.Failure;
@@ -38,14 +37,12 @@ internal static class IngestCommand
 
             await using var session = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken).ConfigureAwait(false);
             var pipeline = session.CreatePipeline();
-            var options = new IngestionOptions
+            var options = session.CreateIngestionOptions(options => options with
             {
                 Prune = parseResult.GetValue(prune),
                 DescriptionsFile = parseResult.GetValue(descriptions),
-                KnowledgeBaseDirectory = session.Folder,
-                ImageCacheDirectory = Path.Combine(session.Folder, IngestionOptions.ImageCacheFolderName),
                 Tags = parseResult.GetValue(tags) ?? [],
-            };
+            });
 
             var summary = await IngestionDisplay.RunAsync(parseResult.InvocationConfiguration.Error,
                 progress => pipeline.IngestAsync(parseResult.GetValue(paths)!, options, progress, cancellationToken)).ConfigureAwait(false);
@@ -67,8 +64,7 @@ internal static class IngestCommand
             var captionFailures = 0;
             if (parseResult.GetValue(caption))
             {
-                using var chat = OpenAiCompatibleChatClientFactory.Create(llm, llm.EffectiveCaptionModel);
-                var captioner = new ImageCaptioner(chat);
+                var captioner = session.Services.GetRequiredService<ImageCaptioner>();
                 var captions = await captioner.CaptionStoreAsync(session.Store, session.TextEmbedder, cancellationToken: cancellationToken);
                 captionFailures = captions.Failures.Count;
                 await output.WriteLineAsync($"captioned {captions.Captioned} images in {captions.Documents} documents ({captionFailures} failed)");

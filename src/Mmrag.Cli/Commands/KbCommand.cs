@@ -1,7 +1,7 @@
 using System.CommandLine;
+using Mmrag.Hosting;
+using Mmrag.Hosting.Maintenance;
 using Mmrag.Ingestion.Pipeline;
-using Mmrag.Storage.Embedded;
-using Mmrag.Storage.Postgres;
 
 namespace Mmrag.Cli.Commands;
 
@@ -24,40 +24,19 @@ internal static class KbCommand
     {
         var from = new Option<string>("--from") { Description = "The embedded knowledge-base folder to copy.", Required = true };
         var to = new Option<string>("--to") { Description = "PostgreSQL connection string or postgres:// URL.", Required = true };
-        var schema = new Option<string>("--schema") { Description = "Schema in the database.", DefaultValueFactory = static _ => "public" };
+        var schema = new Option<string?>("--schema") { Description = "Schema in the database (default: $MMRAG_PG_SCHEMA, else public)." };
         var command = new Command("migrate", "Copy an embedded knowledge base into PostgreSQL + pgvector, vectors included (nothing is re-embedded).");
         command.Options.Add(from);
         command.Options.Add(to);
         command.Options.Add(schema);
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
-            await using var source = await EmbeddedKnowledgeStore.OpenExistingAsync(Path.GetFullPath(parseResult.GetValue(from)!), cancellationToken: cancellationToken);
-            await using var target = await PostgresKnowledgeStore.OpenAsync(PostgresConnectionStrings.Normalize(parseResult.GetValue(to)!), source.Space,
-                new PostgresStoreOptions { Schema = parseResult.GetValue(schema)! }, cancellationToken);
-            // Into an empty knowledge base, load first and build the vector index once: far cheaper than row by row.
-            var suspended = await target.SuspendVectorIndexForBulkLoadAsync(cancellationToken);
-            KnowledgeStoreTransferSummary summary;
-            try
-            {
-                summary = await KnowledgeStoreTransfer.CopyAsync(source, target, cancellationToken: cancellationToken);
-            }
-            finally
-            {
-                if (suspended)
-                {
-                    // Also after a failure or Ctrl+C (then interrupted itself, and the next open of the knowledge base builds it).
-                    await target.BuildVectorIndexAsync(cancellationToken);
-                }
-            }
-
-            // Where the model came from travels too, so that commands on the copy find the same model without --model.
-            if (KnowledgeBaseOptions.ReadConfiguredModel(Path.GetFullPath(parseResult.GetValue(from)!)) is { } model)
-            {
-                await target.SetSettingAsync(KnowledgeBaseOptions.ModelSettingKey, model, cancellationToken);
-            }
-
+            var target = MmragOptions.FromEnvironment();
+            target.PostgresConnection = parseResult.GetValue(to);
+            target.PostgresSchema = parseResult.GetValue(schema) ?? target.PostgresSchema;
+            var summary = await KnowledgeBaseMigration.RunAsync(parseResult.GetValue(from)!, target, cancellationToken: cancellationToken);
             await parseResult.InvocationConfiguration.Output.WriteLineAsync(
-                $"copied {summary.Documents} documents, {summary.Items} items and {summary.Failures} failure records into PostgreSQL (schema {target.Schema}), model {source.Space.ModelId}");
+                $"copied {summary.Transfer.Documents} documents, {summary.Transfer.Items} items and {summary.Transfer.Failures} failure records into PostgreSQL (schema {summary.Schema}), model {summary.ModelId}");
             return 0;
         }));
         return command;
@@ -169,63 +148,25 @@ internal static class KbCommand
     private static Command Reembed()
     {
         var kb = new KnowledgeBaseOptions();
-        var command = new Command("reembed", "Re-ingest every document of an embedded knowledge base with another model (--model) into a new one that replaces it when complete.");
+        var command = new Command("reembed",
+            "Move an embedded knowledge base to another model (--model): every document, its tags, descriptions and files are kept and re-embedded into a new store that replaces the old one only when complete.");
         command.Options.Add(kb.KnowledgeBase);
         kb.Model.AddTo(command);
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
-            var folder = kb.ResolveFolder(parseResult);
-            List<string> sources = [];
-            await using (var old = await kb.OpenAsync(parseResult, create: false, withModel: false, cancellationToken).ConfigureAwait(false))
+            var options = kb.ToOptions(parseResult, create: false, withModel: true);
+            if (options.Model is null)
             {
-                await foreach (var document in old.Store.ListDocumentsAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    if (File.Exists(document.SourcePath))
-                    {
-                        sources.Add(document.SourcePath);
-                    }
-                }
+                await parseResult.InvocationConfiguration.Error.WriteLineAsync("error: give the new model with --model NAME|DIR.");
+                return CliErrors.Failure;
             }
 
-            var staging = folder.TrimEnd(Path.DirectorySeparatorChar) + ".reembed";
-            if (Directory.Exists(staging))
-            {
-                Directory.Delete(staging, recursive: true);
-            }
-
-            IngestionSummary summary;
-            await using (var fresh = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken, staging).ConfigureAwait(false))
-            {
-                var pipeline = fresh.CreatePipeline();
-                summary = await IngestionDisplay.RunAsync(parseResult.InvocationConfiguration.Error,
-                    progress => pipeline.IngestAsync(sources, new IngestionOptions
-                    {
-                        KnowledgeBaseDirectory = staging,
-                        // Cached images are named by content, so the new knowledge base shares the live cache (paths stay
-                        // valid after the swap below, which carries the cache over).
-                        ImageCacheDirectory = Path.Combine(folder, IngestionOptions.ImageCacheFolderName),
-                    }, progress, cancellationToken)).ConfigureAwait(false);
-            }
-
-            // Swap only after the new knowledge base is complete, so an interrupted re-embed leaves the old one intact.
-            var backup = folder.TrimEnd(Path.DirectorySeparatorChar) + ".old";
-            if (Directory.Exists(backup))
-            {
-                Directory.Delete(backup, recursive: true);
-            }
-
-            Directory.Move(folder, backup);
-            Directory.Move(staging, folder);
-            var images = Path.Combine(backup, IngestionOptions.ImageCacheFolderName);
-            if (Directory.Exists(images))
-            {
-                Directory.Move(images, Path.Combine(folder, IngestionOptions.ImageCacheFolderName));
-            }
-
-            Directory.Delete(backup, recursive: true);
+            using var download = DownloadProgress.Create(parseResult.InvocationConfiguration.Error);
+            options.DownloadProgress = download;
+            var summary = await KnowledgeBaseReembed.RunAsync(options, cancellationToken: cancellationToken);
             await parseResult.InvocationConfiguration.Output.WriteLineAsync(
-                $"re-embedded {summary.Items} items of {sources.Count} documents ({summary.Failed} failed) into {folder}").ConfigureAwait(false);
-            return summary.Failed > 0 ? 3 : 0;
+                $"re-embedded {summary.Items} items of {summary.Documents} documents with {summary.Model} into {options.ResolveFolder()} ({summary.Failures} failure records kept) in {summary.Elapsed.TotalSeconds:F1} s");
+            return 0;
         }));
         return command;
     }

@@ -40,7 +40,7 @@ internal static class SearchCommand
             }
 
             await using var session = await kb.OpenAsync(parseResult, create: false, withModel: true, cancellationToken).ConfigureAwait(false);
-            var searcher = session.CreateSearcher();
+            var searcher = session.Searcher;
             var output = parseResult.InvocationConfiguration.Output;
             foreach (var (text, imagePath) in queries)
             {

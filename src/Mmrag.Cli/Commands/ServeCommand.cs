@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Mmrag.Answering.Llm;
 using Mmrag.Server;
 
 namespace Mmrag.Cli.Commands;
@@ -35,17 +34,12 @@ internal static class ServeCommand
                 return CliErrors.Failure;
             }
 
-            var llm = LlmOptions.FromEnvironment();
-            using var chat = llm.IsConfigured ? OpenAiCompatibleChatClientFactory.Create(llm) : null;
             await using var session = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken);
             var allowed = (parseResult.GetValue(roots) ?? []).Concat(
                 (Environment.GetEnvironmentVariable("MMRAG_INGEST_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             var options = new MmragServerOptions
             {
-                KnowledgeBaseFolder = session.Folder,
-                Store = session.Store,
-                Model = session.Model,
-                ChatClient = chat,
+                KnowledgeBase = session,
                 Urls = addresses,
                 ApiKey = apiKey,
                 AllowedRoots = [.. allowed],
@@ -58,7 +52,7 @@ internal static class ServeCommand
             {
                 await server.StartAsync(cancellationToken);
                 await parseResult.InvocationConfiguration.Output.WriteLineAsync(
-                    $"serving {session.Label} ({session.Store.Space.ModelId}) on {string.Join(", ", server.Urls)}{(chat is null ? "; no LLM configured" : "")}; Ctrl+C stops");
+                    $"serving {session.Label} ({session.Store.Space.ModelId}) on {string.Join(", ", server.Urls)}{(session.ChatClient is null ? "; no LLM configured" : "")}; Ctrl+C stops");
                 await server.WaitForShutdownAsync(cancellationToken);
             }
 

@@ -1,0 +1,92 @@
+using Microsoft.Extensions.AI;
+using Mmrag.Answering.Llm;
+using Mmrag.Clip.Inference;
+using Mmrag.Clip.Models;
+
+namespace Mmrag.Hosting;
+
+/// <summary>How to open a knowledge base with <see cref="MmragKnowledgeBase.OpenAsync"/> or <see cref="MmragServiceCollectionExtensions.AddMmrag(Microsoft.Extensions.DependencyInjection.IServiceCollection, MmragOptions)"/>.</summary>
+/// <remarks>
+/// Settings are taken in this order: what the caller sets here (the CLI's options), then the environment
+/// (<see cref="FromEnvironment"/>), then what the knowledge base remembers (its model).
+/// </remarks>
+public sealed class MmragOptions
+{
+    /// <summary>Environment variable naming the knowledge-base folder.</summary>
+    public const string FolderVariable = "MMRAG_KB";
+
+    /// <summary>Environment variable holding a PostgreSQL connection string or postgres:// URL.</summary>
+    public const string PostgresVariable = "MMRAG_PG";
+
+    /// <summary>Environment variable naming the PostgreSQL schema.</summary>
+    public const string SchemaVariable = "MMRAG_PG_SCHEMA";
+
+    /// <summary>Environment variable naming the model (catalogue name or folder).</summary>
+    public const string ModelVariable = "MMRAG_MODEL";
+
+    /// <summary>The folder used when none is given: <c>./.mmrag</c>.</summary>
+    public const string DefaultFolderName = ".mmrag";
+
+    /// <summary>
+    /// The embedded knowledge base's folder; for a PostgreSQL knowledge base, this machine's folder for its files
+    /// (uploads, images cut out of documents; a folder per database and schema under the user's data folder when null).
+    /// </summary>
+    public string? Folder { get; set; }
+
+    /// <summary>A PostgreSQL connection string or postgres:// URL: the knowledge base lives in PostgreSQL + pgvector.</summary>
+    public string? PostgresConnection { get; set; }
+
+    /// <summary>The PostgreSQL schema (default <c>public</c>).</summary>
+    public string? PostgresSchema { get; set; }
+
+    /// <summary>Create the knowledge base when it does not exist (needs the model, to record its embedding space).</summary>
+    public bool CreateIfMissing { get; set; }
+
+    /// <summary>Load the CLIP model (search, ingest, ask); false opens the store alone (stats, listings, deletes).</summary>
+    public bool LoadModel { get; set; } = true;
+
+    /// <summary>
+    /// A catalogue name (downloaded on first use) or a model folder, which must be the knowledge base's own when it
+    /// exists; null uses the knowledge base's recorded model, or for a new one <c>MMRAG_MODEL</c>, else the default model.
+    /// </summary>
+    public string? Model { get; set; }
+
+    /// <summary>ONNX Runtime and preprocessing settings of the model.</summary>
+    public ClipModelOptions ModelOptions { get; set; } = new();
+
+    /// <summary>Never download a model (also <c>MMRAG_OFFLINE=1</c>).</summary>
+    public bool Offline { get; set; }
+
+    /// <summary>Reports model download progress.</summary>
+    public IProgress<ModelDownloadProgress>? DownloadProgress { get; set; }
+
+    /// <summary>The LLM to answer with; ignored when <see cref="ChatClient"/> is set.</summary>
+    public LlmOptions? Llm { get; set; }
+
+    /// <summary>A chat client to answer with (not owned: the caller disposes it); overrides <see cref="Llm"/>.</summary>
+    public IChatClient? ChatClient { get; set; }
+
+    /// <summary>Where the knowledge base is, for messages.</summary>
+    internal bool IsPostgres => !string.IsNullOrWhiteSpace(PostgresConnection);
+
+    /// <summary>
+    /// Options from the environment: <c>MMRAG_KB</c>, <c>MMRAG_PG</c>, <c>MMRAG_PG_SCHEMA</c>, <c>MMRAG_OFFLINE</c> and
+    /// the <c>MMRAG_LLM_*</c> variables. <c>MMRAG_MODEL</c> is not a requested model: it is the model a new knowledge
+    /// base gets when none is given, and an existing one keeps its own.
+    /// </summary>
+    public static MmragOptions FromEnvironment(Func<string, string?>? getVariable = null)
+    {
+        getVariable ??= Environment.GetEnvironmentVariable;
+        return new MmragOptions
+        {
+            Folder = getVariable(FolderVariable),
+            PostgresConnection = getVariable(PostgresVariable),
+            PostgresSchema = getVariable(SchemaVariable),
+            Offline = getVariable(ModelDownloadOptions.OfflineVariable) is "1" or "true" or "TRUE" or "True",
+            Llm = LlmOptions.FromEnvironment(getVariable),
+        };
+    }
+
+    /// <summary>The folder of an embedded knowledge base: <see cref="Folder"/>, else <c>./.mmrag</c>, as a full path.</summary>
+    public string ResolveFolder() => Path.GetFullPath(string.IsNullOrWhiteSpace(Folder) ? DefaultFolderName : Folder);
+}
