@@ -122,6 +122,8 @@ public sealed class AskCommandTests : IAsyncLifetime
         Assert.Equal(0, exitCode);
         Assert.Contains("sources:", output, StringComparison.Ordinal);
         Assert.Contains("MMRAG_LLM_BASE_URL", error, StringComparison.Ordinal);
+        // Said once, not once as the answer and again as a note.
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(output + error, "No LLM configured"));
     }
 
     [Fact]

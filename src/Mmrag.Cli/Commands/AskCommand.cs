@@ -141,5 +141,5 @@ internal static class AskCommand
     }
 
     /// <summary>The answer JSON, the same document the HTTP API returns.</summary>
-    internal static string ToJson(Answer answer) => Mmrag.Server.Api.ApiJson.Answer(answer);
+    internal static string ToJson(Answer answer) => Mmrag.Hosting.Wire.MmragJson.Serialize(Mmrag.Hosting.Wire.MmragJson.ToResponse(answer));
 }

@@ -90,7 +90,7 @@ internal static class SearchCommand
     }
 
     /// <summary>The search JSON, the same document the HTTP API returns.</summary>
-    internal static string ToJson(SearchResult result) => Mmrag.Server.Api.ApiJson.Search(result);
+    internal static string ToJson(SearchResult result) => Mmrag.Hosting.Wire.MmragJson.Serialize(Mmrag.Hosting.Wire.MmragJson.ToResponse(result));
 
     private static async Task WriteTableAsync(TextWriter output, string? text, string? image, SearchResult result)
     {

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Mmrag.Answering;
+using Mmrag.Hosting.Wire;
 using Mmrag.Retrieval.Search;
 using Mmrag.Server.Observability;
 
@@ -101,29 +102,14 @@ internal static class QueryEndpoints
                 switch (update.Kind)
                 {
                     case AnswerUpdateKind.Sources:
-                        await WriteEventAsync(response, "sources", ApiJson.Write(writer =>
-                        {
-                            writer.WriteStartObject();
-                            writer.WriteBoolean("no_context", update.NoContext);
-                            ApiJson.WriteSources(writer, update.Sources);
-                            writer.WriteEndObject();
-                        }), cancellationToken).ConfigureAwait(false);
+                        await WriteEventAsync(response, "sources", MmragJson.Serialize(new AnswerSourcesEvent(update.NoContext, MmragJson.Sources(update.Sources))),
+                            cancellationToken).ConfigureAwait(false);
                         break;
                     case AnswerUpdateKind.Token when !string.IsNullOrEmpty(update.Text):
-                        await WriteEventAsync(response, "token", ApiJson.Write(writer =>
-                        {
-                            writer.WriteStartObject();
-                            writer.WriteString("text", update.Text);
-                            writer.WriteEndObject();
-                        }), cancellationToken).ConfigureAwait(false);
+                        await WriteEventAsync(response, "token", MmragJson.Serialize(new AnswerTokenEvent(update.Text)), cancellationToken).ConfigureAwait(false);
                         break;
                     case AnswerUpdateKind.Completed when update.Answer is { } answer:
-                        await WriteEventAsync(response, "citations", ApiJson.Write(writer =>
-                        {
-                            writer.WriteStartObject();
-                            ApiJson.WriteCitations(writer, answer);
-                            writer.WriteEndObject();
-                        }), cancellationToken).ConfigureAwait(false);
+                        await WriteEventAsync(response, "citations", MmragJson.Serialize(MmragJson.CitationsEvent(answer)), cancellationToken).ConfigureAwait(false);
                         await WriteEventAsync(response, "done", ApiJson.Answer(answer), cancellationToken).ConfigureAwait(false);
                         break;
                 }
@@ -131,7 +117,7 @@ internal static class QueryEndpoints
         }
         catch (Exception exception) when (!cancellationToken.IsCancellationRequested && ServerErrors.Map(exception) is { } problem)
         {
-            await WriteEventAsync(response, "error", JsonSerializer.Serialize(new { type = "about:blank", title = problem.Title, status = problem.Status, detail = problem.Detail }),
+            await WriteEventAsync(response, "error", MmragJson.Serialize(new ProblemResponse("about:blank", problem.Title, problem.Status, problem.Detail)),
                 CancellationToken.None).ConfigureAwait(false);
         }
     }

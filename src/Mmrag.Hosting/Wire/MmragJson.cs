@@ -1,0 +1,113 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using Mmrag.Answering;
+using Mmrag.Knowledge;
+using Mmrag.Retrieval.Search;
+
+namespace Mmrag.Hosting.Wire;
+
+/// <summary>The source-generated serializers of the wire format (snake_case, nulls written).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(SearchResponse))]
+[JsonSerializable(typeof(AnswerResponse))]
+[JsonSerializable(typeof(AnswerSourcesEvent))]
+[JsonSerializable(typeof(AnswerTokenEvent))]
+[JsonSerializable(typeof(AnswerCitationsEvent))]
+[JsonSerializable(typeof(ItemResponse))]
+[JsonSerializable(typeof(DocumentListResponse))]
+[JsonSerializable(typeof(KnowledgeBaseResponse))]
+[JsonSerializable(typeof(ProblemResponse))]
+public sealed partial class MmragJsonContext : JsonSerializerContext;
+
+/// <summary>Turns search results, answers and items into the wire format, and writes it.</summary>
+public static class MmragJson
+{
+    /// <summary>
+    /// The serializer options of the wire format: <see cref="MmragJsonContext"/>'s, with text left readable (accents
+    /// and quotes unescaped; the JSON is never embedded in HTML). The HTTP API uses them too.
+    /// </summary>
+    public static JsonSerializerOptions Options { get; } = CreateOptions();
+
+    private static JsonSerializerOptions CreateOptions()
+    {
+        var options = new JsonSerializerOptions(MmragJsonContext.Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        options.TypeInfoResolverChain.Clear();
+        options.TypeInfoResolverChain.Add(MmragJsonContext.Default);
+        options.MakeReadOnly();
+        return options;
+    }
+
+    /// <summary>Serializes a wire-format value.</summary>
+    public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, (JsonTypeInfo<T>)Options.GetTypeInfo(typeof(T)));
+
+    /// <summary>The wire name of an item kind.</summary>
+    public static string KindName(ItemKind kind) => kind == ItemKind.Image ? "image" : "text";
+
+    /// <summary>A search result on the wire.</summary>
+    public static SearchResponse ToResponse(SearchResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        return new SearchResponse([.. result.Hits.Select(ToResponse)], Math.Round(result.EmbedTime.TotalMilliseconds, 2), Math.Round(result.SearchTime.TotalMilliseconds, 2));
+    }
+
+    private static SearchHitResponse ToResponse(SearchHit hit)
+    {
+        var item = hit.Item;
+        var image = item.Kind == ItemKind.Image;
+        return new SearchHitResponse(item.Id, KindName(item.Kind), Math.Round(hit.Score, 6), hit.RawScore is { } raw ? Math.Round(raw, 6) : null,
+            item.Provenance.SourcePath, item.Provenance.Page, item.Provenance.Section,
+            Text: image ? null : item.Text, Description: image ? item.Description ?? item.Text : null, ImagePath: image ? item.ImagePath : null,
+            hit.MatchedBy.ToString().ToLowerInvariant());
+    }
+
+    /// <summary>An answer on the wire.</summary>
+    public static AnswerResponse ToResponse(Answer answer)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        return new AnswerResponse(answer.Text, answer.NoContext, answer.Strategy.ToString(), Citations(answer), answer.UnresolvedCitations,
+            Sources(answer.Sources),
+            answer.Usage is { } usage ? new UsageResponse(usage.InputTokenCount, usage.OutputTokenCount, usage.TotalTokenCount) : null);
+    }
+
+    /// <summary>The <c>citations</c> event of a streamed answer.</summary>
+    public static AnswerCitationsEvent CitationsEvent(Answer answer)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        return new AnswerCitationsEvent(Citations(answer), answer.UnresolvedCitations);
+    }
+
+    /// <summary>Numbered sources on the wire.</summary>
+    public static IReadOnlyList<SourceResponse> Sources(IReadOnlyList<AnswerSource> sources)
+    {
+        ArgumentNullException.ThrowIfNull(sources);
+        return [.. sources.Select(static source =>
+        {
+            var image = source.Kind == ItemKind.Image;
+            return new SourceResponse(source.Number, source.Item.Id, KindName(source.Kind), source.SourcePath, source.Page, source.ImagePath,
+                Math.Round(source.Score, 6), Text: image ? null : source.Item.Text, Description: image ? source.Item.Description ?? source.Item.Text : null,
+                source.ImageSent);
+        })];
+    }
+
+    private static List<CitationResponse> Citations(Answer answer) => [.. answer.Citations.Select(static citation =>
+        new CitationResponse(citation.Number, citation.Source.Item.Id, KindName(citation.Source.Kind), citation.Source.SourcePath, citation.Source.Page,
+            citation.Source.ImagePath, Math.Round(citation.Source.Score, 6)))];
+
+    /// <summary>A stored item on the wire, with the API address of its image.</summary>
+    public static ItemResponse ToResponse(KnowledgeItem item)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        return new ItemResponse(item.Id, item.DocumentId, KindName(item.Kind), item.Text, item.Description, item.Provenance.SourcePath,
+            item.Provenance.DocumentTitle, item.Provenance.Page, item.Provenance.Section, item.Provenance.Caption, item.Provenance.Position, item.ImagePath,
+            item.ImagePath is null ? null : $"/api/items/{Uri.EscapeDataString(item.Id)}/image", item.ContentHash, item.Tags);
+    }
+
+    /// <summary>A stored document on the wire.</summary>
+    public static DocumentResponse ToResponse(DocumentRecord document)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        return new DocumentResponse(document.Id, document.SourcePath, document.MediaType, document.Title, document.ItemCount, document.IngestedAt, document.Tags);
+    }
+}

@@ -1,0 +1,107 @@
+using System.Text.Json.Serialization;
+
+namespace Mmrag.Hosting.Wire;
+
+// The one wire format of mmrag: what `mmrag … --format json` prints and what the HTTP API sends (snake_case names,
+// written by MmragJsonContext). Changing a record here changes both, which is the point.
+
+/// <summary>A search: the hits, best first, and where the time went.</summary>
+public sealed record SearchResponse(IReadOnlyList<SearchHitResponse> Hits, double EmbedMs, double SearchMs);
+
+/// <summary>One search hit: a text chunk (<see cref="Text"/>) or an image (<see cref="Description"/>, <see cref="ImagePath"/>).</summary>
+public sealed record SearchHitResponse(
+    string Id,
+    string Kind,
+    double Score,
+    double? RawScore,
+    string Source,
+    int? Page,
+    string? Section,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description,
+    string? ImagePath,
+    string MatchedBy);
+
+/// <summary>An answer with its citations, the sources it was given and the LLM's token usage.</summary>
+public sealed record AnswerResponse(
+    string Answer,
+    bool NoContext,
+    string Strategy,
+    IReadOnlyList<CitationResponse> Citations,
+    IReadOnlyList<int> UnresolvedCitations,
+    IReadOnlyList<SourceResponse> Sources,
+    UsageResponse? Usage);
+
+/// <summary>A source the answer cites as <c>[n]</c>.</summary>
+public sealed record CitationResponse(int N, string Id, string Kind, string Source, int? Page, string? ImagePath, double Score);
+
+/// <summary>A numbered source given to the LLM.</summary>
+public sealed record SourceResponse(
+    int N,
+    string Id,
+    string Kind,
+    string Source,
+    int? Page,
+    string? ImagePath,
+    double Score,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description,
+    bool ImageSent);
+
+/// <summary>Tokens the LLM reported.</summary>
+public sealed record UsageResponse(long? InputTokens, long? OutputTokens, long? TotalTokens);
+
+/// <summary>The <c>sources</c> event of a streamed answer.</summary>
+public sealed record AnswerSourcesEvent(bool NoContext, IReadOnlyList<SourceResponse> Sources);
+
+/// <summary>A <c>token</c> event of a streamed answer: the next piece of text.</summary>
+public sealed record AnswerTokenEvent(string Text);
+
+/// <summary>The <c>citations</c> event of a streamed answer.</summary>
+public sealed record AnswerCitationsEvent(IReadOnlyList<CitationResponse> Citations, IReadOnlyList<int> UnresolvedCitations);
+
+/// <summary>One stored item with its provenance.</summary>
+public sealed record ItemResponse(
+    string Id,
+    string DocumentId,
+    string Kind,
+    string Text,
+    string? Description,
+    string Source,
+    string? Title,
+    int? Page,
+    string? Section,
+    string? Caption,
+    int Position,
+    string? ImagePath,
+    string? ImageUrl,
+    string ContentHash,
+    IReadOnlyList<string> Tags);
+
+/// <summary>The stored documents.</summary>
+public sealed record DocumentListResponse(IReadOnlyList<DocumentResponse> Documents);
+
+/// <summary>One stored document.</summary>
+public sealed record DocumentResponse(string Id, string Source, string MediaType, string? Title, int Items, DateTimeOffset IngestedAt, IReadOnlyList<string> Tags);
+
+/// <summary>A knowledge base's model, counts, size and the server's limits.</summary>
+public sealed record KnowledgeBaseResponse(
+    string Folder,
+    ModelResponse Model,
+    int Documents,
+    int TextChunks,
+    int Images,
+    int Failures,
+    long StorageBytes,
+    bool LlmConfigured,
+    int Jobs,
+    LimitsResponse Limits);
+
+/// <summary>A model's id and vector dimension.</summary>
+public sealed record ModelResponse(string Id, int Dimension);
+
+/// <summary>The server's request limits.</summary>
+public sealed record LimitsResponse(long MaxUploadBytes, long MaxImagePixels);
+
+/// <summary>An error, as RFC 9457 problem details (also the <c>error</c> event of a streamed answer).</summary>
+public sealed record ProblemResponse(string Type, string Title, int Status, string? Detail);
