@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.AI;
 using Mmrag.Answering;
 using Mmrag.Answering.Llm;
+using Mmrag.Hosting.Wire;
 using Mmrag.Knowledge;
 
 namespace Mmrag.Cli.Commands;
@@ -21,11 +22,15 @@ internal static class AskCommand
         var strategy = new Option<string>("--strategy")
         {
             Description = "multimodal (CLIP across modalities; default), text+images (text retrieval, original images sent) or text (text only; images via captions).",
-            DefaultValueFactory = static _ => "multimodal",
+            DefaultValueFactory = static _ => QueryVocabulary.StrategyNames[0],
         };
-        strategy.AcceptOnlyFromAmong("multimodal", "text+images", "text");
-        var k = new Option<int>("--k") { Description = "Sources to retrieve.", DefaultValueFactory = static _ => 8 }.AtLeast(1);
-        var maxImages = new Option<int>("--max-images") { Description = "Most images sent to the LLM (the user's image included).", DefaultValueFactory = static _ => 4 }.AtLeast(0);
+        strategy.AcceptOnlyFromAmong([.. QueryVocabulary.StrategyNames]);
+        var k = new Option<int>("--k") { Description = "Sources to retrieve.", DefaultValueFactory = static _ => QueryVocabulary.DefaultAnswerK }.AtLeast(1);
+        var maxImages = new Option<int>("--max-images")
+        {
+            Description = "Most images sent to the LLM (the user's image included).",
+            DefaultValueFactory = static _ => QueryVocabulary.DefaultMaxImages,
+        }.AtLeast(0);
         var threshold = new Option<double?>("--threshold") { Description = "Minimum calibrated score of a source (0..1)." }.Between(0, 1);
         var decline = new Option<bool>("--decline-without-context") { Description = "When no source is relevant, decline instead of answering without sources." };
         var format = new Option<string>("--format") { Description = "text or json.", DefaultValueFactory = static _ => "text" };
@@ -53,12 +58,7 @@ internal static class AskCommand
 
             var options = new AnswerOptions
             {
-                Strategy = parseResult.GetValue(strategy) switch
-                {
-                    "text" => AnswerStrategy.TextOnly,
-                    "text+images" => AnswerStrategy.TextWithImages,
-                    _ => AnswerStrategy.Multimodal,
-                },
+                Strategy = QueryVocabulary.TryParseStrategy(parseResult.GetValue(strategy), out var chosen) ? chosen : AnswerStrategy.Multimodal,
                 K = parseResult.GetValue(k),
                 MaxImages = parseResult.GetValue(maxImages),
                 Threshold = parseResult.GetValue(threshold),
@@ -141,5 +141,5 @@ internal static class AskCommand
     }
 
     /// <summary>The answer JSON, the same document the HTTP API returns.</summary>
-    internal static string ToJson(Answer answer) => Mmrag.Hosting.Wire.MmragJson.Serialize(Mmrag.Hosting.Wire.MmragJson.ToResponse(answer));
+    internal static string ToJson(Answer answer) => MmragJson.Serialize(MmragJson.ToResponse(answer));
 }

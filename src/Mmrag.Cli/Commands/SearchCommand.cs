@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.AI;
+using Mmrag.Hosting.Wire;
 using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
 
@@ -14,8 +15,15 @@ internal static class SearchCommand
         var kb = new KnowledgeBaseOptions();
         var texts = new Option<string[]>("--text", "-t") { Description = "Query text (repeat to search several queries in one run)." };
         var images = new Option<string[]>("--image", "-i") { Description = "Query image file (repeatable)." };
-        var k = new Option<int>("--k") { Description = "Number of results.", DefaultValueFactory = static _ => 10 }.AtLeast(1);
-        var target = new Option<SearchTarget>("--target") { Description = "What to search: images, text or all.", DefaultValueFactory = static _ => SearchTarget.All };
+        var k = new Option<int>("--k") { Description = "Number of results.", DefaultValueFactory = static _ => QueryVocabulary.DefaultSearchK }.AtLeast(1);
+        var target = new Option<SearchTarget>("--target")
+        {
+            Description = "What to search: images, text or all.",
+            DefaultValueFactory = static _ => SearchTarget.All,
+            CustomParser = static result => QueryVocabulary.TryParseTarget(result.Tokens.Count == 0 ? null : result.Tokens[0].Value, out var parsed)
+                ? parsed
+                : Invalid(result, $"--target must be {string.Join(", ", QueryVocabulary.TargetNames)}."),
+        };
         var threshold = new Option<double?>("--threshold") { Description = "Minimum calibrated score (0..1; default 0.5)." }.Between(0, 1);
         var includeSelf = new Option<bool>("--include-self") { Description = "In image search, keep the query image itself when it is in the knowledge base." };
         var noHybrid = new Option<bool>("--no-hybrid") { Description = "Vector search only (no keyword fusion)." };
@@ -78,6 +86,12 @@ internal static class SearchCommand
         return command;
     }
 
+    private static SearchTarget Invalid(System.CommandLine.Parsing.ArgumentResult result, string message)
+    {
+        result.AddError(message);
+        return SearchTarget.All;
+    }
+
     /// <summary>One query per --text, one per --image; a single --text with a single --image is one combined query.</summary>
     private static List<(string? Text, string? Image)> BuildQueries(string[] texts, string[] images)
     {
@@ -90,7 +104,7 @@ internal static class SearchCommand
     }
 
     /// <summary>The search JSON, the same document the HTTP API returns.</summary>
-    internal static string ToJson(SearchResult result) => Mmrag.Hosting.Wire.MmragJson.Serialize(Mmrag.Hosting.Wire.MmragJson.ToResponse(result));
+    internal static string ToJson(SearchResult result) => MmragJson.Serialize(MmragJson.ToResponse(result));
 
     private static async Task WriteTableAsync(TextWriter output, string? text, string? image, SearchResult result)
     {

@@ -38,7 +38,7 @@ internal static class QueryEndpoints
         {
             Text = input.Text,
             Image = input.ImageContent,
-            K = input.K ?? 10,
+            K = input.K ?? QueryVocabulary.DefaultSearchK,
             Target = ParseTarget(input.Target),
             Threshold = input.Threshold,
             Recall = input.Recall,
@@ -61,8 +61,8 @@ internal static class QueryEndpoints
         var options = new AnswerOptions
         {
             Strategy = ParseStrategy(input.Strategy),
-            K = input.K ?? 8,
-            MaxImages = input.MaxImages ?? 4,
+            K = input.K ?? QueryVocabulary.DefaultAnswerK,
+            MaxImages = input.MaxImages ?? QueryVocabulary.DefaultMaxImages,
             Threshold = input.Threshold,
             NoContextBehavior = input.Decline ? NoContextBehavior.Decline : NoContextBehavior.AnswerWithoutContext,
         };
@@ -129,21 +129,13 @@ internal static class QueryEndpoints
         await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    internal static SearchTarget ParseTarget(string? target) => target?.ToLowerInvariant() switch
-    {
-        null or "" or "all" => SearchTarget.All,
-        "images" or "image" => SearchTarget.Images,
-        "text" or "texts" => SearchTarget.Text,
-        _ => throw ApiProblemException.BadRequest($"'target' must be images, text or all, not '{target}'."),
-    };
+    internal static SearchTarget ParseTarget(string? target) => QueryVocabulary.TryParseTarget(target, out var parsed)
+        ? parsed
+        : throw ApiProblemException.BadRequest($"'target' must be {string.Join(", ", QueryVocabulary.TargetNames)}, not '{target}'.");
 
-    internal static AnswerStrategy ParseStrategy(string? strategy) => strategy?.ToLowerInvariant() switch
-    {
-        null or "" or "multimodal" => AnswerStrategy.Multimodal,
-        "text+images" or "textwithimages" => AnswerStrategy.TextWithImages,
-        "text" or "textonly" => AnswerStrategy.TextOnly,
-        _ => throw ApiProblemException.BadRequest($"'strategy' must be multimodal, text+images or text, not '{strategy}'."),
-    };
+    internal static AnswerStrategy ParseStrategy(string? strategy) => QueryVocabulary.TryParseStrategy(strategy, out var parsed)
+        ? parsed
+        : throw ApiProblemException.BadRequest($"'strategy' must be {string.Join(", ", QueryVocabulary.StrategyNames)}, not '{strategy}'.");
 
     /// <summary>The JSON body of <c>POST /api/search</c>, for the OpenAPI document.</summary>
     internal sealed record SearchBody(string? Text, string? Image, int? K, string? Target, double? Threshold, bool? IncludeSelf, double? Recall);
