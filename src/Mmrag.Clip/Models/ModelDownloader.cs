@@ -30,11 +30,10 @@ namespace Mmrag.Clip.Models;
 /// </remarks>
 public sealed class ModelDownloader : IDisposable
 {
-    private const int MaxRedirects = 10;
-    private const int BufferSize = 1 << 16;
     private const long ProgressIntervalMs = 100;
 
     private readonly HttpClient _http;
+    private readonly HubClient _hub;
     private readonly bool _disposeHttpClient;
     private readonly ILogger _logger;
 
@@ -48,6 +47,7 @@ public sealed class ModelDownloader : IDisposable
         ArgumentNullException.ThrowIfNull(httpClient);
         ArgumentNullException.ThrowIfNull(cache);
         _http = httpClient;
+        _hub = new HubClient(httpClient);
         _disposeHttpClient = disposeHttpClient;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         Cache = cache;
@@ -200,7 +200,7 @@ public sealed class ModelDownloader : IDisposable
         {
             try
             {
-                var info = await HeadAsync(pull, pull.Files[index], cancellationToken).ConfigureAwait(false);
+                var info = await _hub.HeadAsync(pull.FileUri(pull.Files[index]), response => StatusFailure(pull, pull.Files[index], response), cancellationToken).ConfigureAwait(false);
                 if (!ModelDescriptor.IsCommitSha(pull.Revision) && info.Commit is not null)
                 {
                     // A branch can move between two files of one pull; fetch the rest from the commit the first came from.
@@ -210,47 +210,10 @@ public sealed class ModelDownloader : IDisposable
 
                 return info;
             }
-            catch (Exception e) when (IsTransient(e, cancellationToken))
+            catch (Exception e) when (HubClient.IsTransient(e, cancellationToken))
             {
                 await BackOffAsync(pull, index, e, ++failures, fileBytes: 0, cancellationToken).ConfigureAwait(false);
             }
-        }
-    }
-
-    private async Task<HubFileInfo> HeadAsync(Pull pull, string file, CancellationToken cancellationToken)
-    {
-        var uri = pull.FileUri(file);
-        for (var hop = 0; ; hop++)
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Head, uri);
-            request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity"));
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-            if (response.RequestMessage?.RequestUri is { } sent && sent != uri)
-            {
-                throw new InvalidOperationException(
-                    "The HttpClient given to ModelDownloader follows redirects, which hides the hub's checksum headers. "
-                    + "Create it with a handler whose AllowAutoRedirect is false, e.g. ModelDownloader.CreateHttpClient().");
-            }
-
-            if (IsRedirect(response.StatusCode))
-            {
-                // A relative redirect stays on the hub (a renamed repository); an absolute one points at the file
-                // storage, and the headers we need are on this response.
-                if (response.Headers.Location is { IsAbsoluteUri: false } relative && hop < MaxRedirects)
-                {
-                    uri = new Uri(uri, relative);
-                    continue;
-                }
-
-                return HubFileInfo.From(response, isRedirect: true);
-            }
-
-            if (response.IsSuccessStatusCode)
-            {
-                return HubFileInfo.From(response, isRedirect: false);
-            }
-
-            throw StatusFailure(pull, file, response);
         }
     }
 
@@ -263,7 +226,12 @@ public sealed class ModelDownloader : IDisposable
 
         string? corruption;
         long length;
-        var stream = OpenPartial(pull, file, partialPath);
+        var stream = PartialDownload.Open(partialPath, e => pull.Fail(
+            ModelDownloadFailure.FileInUse,
+            $"Could not open '{partialPath}' to download '{file}' of model '{pull.Model.Name}': {e.Message} "
+            + "Another download of the same model may be running; wait for it or stop it.",
+            file,
+            e));
         await using (stream.ConfigureAwait(false))
         {
             corruption = await DownloadAndVerifyAsync(pull, index, stream, cancellationToken).ConfigureAwait(false);
@@ -283,31 +251,6 @@ public sealed class ModelDownloader : IDisposable
         File.Move(partialPath, finalPath, overwrite: true);
         Log.FileVerified(_logger, pull.Model.Name, file, length);
         pull.CompleteFile(index, length);
-    }
-
-    private static FileStream OpenPartial(Pull pull, string file, string partialPath)
-    {
-        try
-        {
-            // FileShare.None takes an exclusive lock (flock on Unix), so two downloads never interleave bytes.
-            return new FileStream(partialPath, new FileStreamOptions
-            {
-                Mode = FileMode.OpenOrCreate,
-                Access = FileAccess.ReadWrite,
-                Share = FileShare.None,
-                Options = FileOptions.Asynchronous,
-                BufferSize = BufferSize,
-            });
-        }
-        catch (IOException e)
-        {
-            throw pull.Fail(
-                ModelDownloadFailure.FileInUse,
-                $"Could not open '{partialPath}' to download '{file}' of model '{pull.Model.Name}': {e.Message} "
-                + "Another download of the same model may be running; wait for it or stop it.",
-                file,
-                e);
-        }
     }
 
     // Returns null when the file on disk is verified, or a message saying how it is corrupt.
@@ -348,7 +291,7 @@ public sealed class ModelDownloader : IDisposable
                     }
                 }
             }
-            catch (Exception e) when (IsTransient(e, cancellationToken))
+            catch (Exception e) when (HubClient.IsTransient(e, cancellationToken))
             {
                 // A bounded number of attempts in a row without progress; an attempt that gained bytes starts the count again.
                 failures = stream.Length > before ? 1 : failures + 1;
@@ -380,7 +323,7 @@ public sealed class ModelDownloader : IDisposable
     {
         var file = pull.Files[index];
         var offset = stream.Length;
-        using var response = await GetFollowingRedirectsAsync(pull.FileUri(file), offset, cancellationToken).ConfigureAwait(false);
+        using var response = await _hub.GetAsync(pull.FileUri(file), offset, cancellationToken).ConfigureAwait(false);
 
         TransferOutcome outcome;
         switch (response.StatusCode)
@@ -422,82 +365,14 @@ public sealed class ModelDownloader : IDisposable
                 throw StatusFailure(pull, file, response);
         }
 
-        await CopyBodyAsync(pull, index, response, stream, cancellationToken).ConfigureAwait(false);
-        return outcome;
-    }
-
-    private async Task<HttpResponseMessage> GetFollowingRedirectsAsync(Uri uri, long offset, CancellationToken cancellationToken)
-    {
-        for (var hop = 0; ; hop++)
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Get, uri);
-            request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity"));
-            if (offset > 0)
-            {
-                request.Headers.Range = new RangeHeaderValue(offset, null);
-            }
-
-            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-            if (IsRedirect(response.StatusCode) && response.Headers.Location is { } location && hop < MaxRedirects)
-            {
-                uri = location.IsAbsoluteUri ? location : new Uri(uri, location);
-                response.Dispose();
-                continue;
-            }
-
-            return response;
-        }
-    }
-
-    private static async Task CopyBodyAsync(Pull pull, int index, HttpResponseMessage response, FileStream stream, CancellationToken cancellationToken)
-    {
-        var stallTimeout = pull.Options.StallTimeout;
-        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
-        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        try
-        {
-            var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            await using (body.ConfigureAwait(false))
-            {
-                stream.Seek(0, SeekOrigin.End);
-                while (true)
-                {
-                    int read;
-                    stall.CancelAfter(stallTimeout);
-                    try
-                    {
-                        read = await body.ReadAsync(buffer.AsMemory(0, BufferSize), stall.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                    {
-                        throw new TimeoutException($"no data received for {stallTimeout.TotalSeconds:0.#} s");
-                    }
-                    catch (IOException e)
-                    {
-                        throw new HubTransferException("the connection broke during the transfer", e);
-                    }
-
-                    if (read == 0)
-                    {
-                        break;
-                    }
-
-                    await stream.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                    pull.Report(index, ModelDownloadStage.Downloading, stream.Length, throttle: true);
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await PartialDownload.AppendBodyAsync(response, stream, pull.Options.StallTimeout,
+            length => pull.Report(index, ModelDownloadStage.Downloading, length, throttle: true), cancellationToken).ConfigureAwait(false);
         pull.Report(index, ModelDownloadStage.Downloading, stream.Length);
         if (pull.Infos[index]!.Size is long size && stream.Length < size)
         {
             throw new HubTransferException($"the transfer ended after {stream.Length} of {size} bytes");
         }
+        return outcome;
     }
 
     private async Task<string?> VerifyAsync(Pull pull, int index, FileStream stream, CancellationToken cancellationToken)
@@ -520,8 +395,7 @@ public sealed class ModelDownloader : IDisposable
             return null;
         }
 
-        stream.Position = 0;
-        var actual = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false));
+        var actual = await PartialDownload.Sha256Async(stream, cancellationToken).ConfigureAwait(false);
         return actual == info.Sha256
             ? null
             : $"Download of '{file}' for model '{pull.Model.Name}' is corrupt: expected SHA-256 {info.Sha256}, got {actual} ({length} bytes). {Retry}";
@@ -552,14 +426,6 @@ public sealed class ModelDownloader : IDisposable
         await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
     }
 
-    private static bool IsTransient(Exception exception, CancellationToken cancellationToken) => exception switch
-    {
-        OperationCanceledException when cancellationToken.IsCancellationRequested => false,
-        HttpRequestException or HubTransferException or TransientStatusException or TimeoutException => true,
-        TaskCanceledException => true, // HttpClient.Timeout
-        _ => false,
-    };
-
     private static Exception StatusFailure(Pull pull, string file, HttpResponseMessage response)
     {
         var status = (int)response.StatusCode;
@@ -589,16 +455,13 @@ public sealed class ModelDownloader : IDisposable
         };
     }
 
-    private static bool IsRedirect(HttpStatusCode status) => status is HttpStatusCode.MovedPermanently or HttpStatusCode.Found
-        or HttpStatusCode.SeeOther or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
-
     private static string ManualInstructions(ModelDescriptor model, string revision, ModelDownloadOptions options, string directory, IReadOnlyList<string> files)
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"To install it by hand, put these {files.Count} file(s) into '{directory}', keeping their sub-folders:");
         foreach (var file in files)
         {
-            text.Append(CultureInfo.InvariantCulture, $"{Environment.NewLine}  {file}  <-  {FileUri(options.Endpoint, model.Repository, revision, file)}");
+            text.Append(CultureInfo.InvariantCulture, $"{Environment.NewLine}  {file}  <-  {HubClient.FileUri(options.Endpoint, model.Repository, revision, file)}");
         }
 
         return text.ToString();
@@ -620,60 +483,12 @@ public sealed class ModelDownloader : IDisposable
 
     private static string KnownNames() => string.Join(", ", ModelCatalog.All.Select(m => m.Name));
 
-    internal static Uri FileUri(Uri endpoint, string repository, string revision, string file)
-    {
-        var root = endpoint.AbsoluteUri.EndsWith('/') ? endpoint : new Uri(endpoint.AbsoluteUri + "/");
-        var path = string.Join('/', file.Split('/').Select(Uri.EscapeDataString));
-        return new Uri(root, $"{repository}/resolve/{Uri.EscapeDataString(revision)}/{path}");
-    }
-
     private enum TransferOutcome
     {
         FromStart,
         Resumed,
         AlreadyComplete,
         RangeNotSatisfiable,
-    }
-
-    // What the hub publishes about one file.
-    private sealed record HubFileInfo(long? Size, string? Sha256, string? Commit)
-    {
-        public static HubFileInfo From(HttpResponseMessage response, bool isRedirect)
-        {
-            var etag = Normalize(Header(response, "X-Linked-Etag") ?? Header(response, "ETag"));
-            var sha256 = etag is { Length: 64 } && etag.All(char.IsAsciiHexDigit) ? etag.ToLowerInvariant() : null;
-
-            // A redirect's Content-Length is its own body's. The raw header is read because the typed ContentLength
-            // of a HEAD response without one is computed from the (empty) content: 0.
-            var size = ParseSize(Header(response, "X-Linked-Size")) ?? (isRedirect ? null : ParseSize(Header(response, "Content-Length")));
-
-            var commit = Header(response, "X-Repo-Commit");
-            return new HubFileInfo(size, sha256, commit is not null && ModelDescriptor.IsCommitSha(commit) ? commit : null);
-        }
-
-        private static long? ParseSize(string? value) =>
-            long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var size) ? size : null;
-
-        private static string? Header(HttpResponseMessage response, string name) =>
-            response.Headers.NonValidated.TryGetValues(name, out var values) || response.Content.Headers.NonValidated.TryGetValues(name, out values)
-                ? values.FirstOrDefault()
-                : null;
-
-        private static string? Normalize(string? etag)
-        {
-            if (etag is null)
-            {
-                return null;
-            }
-
-            etag = etag.Trim();
-            if (etag.StartsWith("W/", StringComparison.Ordinal))
-            {
-                etag = etag[2..];
-            }
-
-            return etag.Trim('"');
-        }
     }
 
     // State of one DownloadAsync call.
@@ -700,7 +515,7 @@ public sealed class ModelDownloader : IDisposable
 
         public string Revision { get; set; } = model.Revision;
 
-        public Uri FileUri(string file) => ModelDownloader.FileUri(Options.Endpoint, Model.Repository, Revision, file);
+        public Uri FileUri(string file) => HubClient.FileUri(Options.Endpoint, Model.Repository, Revision, file);
 
         public IReadOnlyList<string> StillMissing() => ModelLayout.MissingFiles(Directory, allFiles);
 
@@ -732,14 +547,5 @@ public sealed class ModelDownloader : IDisposable
 
         public ModelDownloadException Fail(ModelDownloadFailure failure, string message, string? file, Exception? inner = null) =>
             new(message, failure, Model.Name, Directory, StillMissing(), file, inner);
-    }
-
-    // A transfer broke off or went wrong in a way worth retrying (and resuming).
-    private sealed class HubTransferException(string message, Exception? inner = null) : Exception(message, inner);
-
-    // HTTP 408, 429 or 5xx.
-    private sealed class TransientStatusException(string message, TimeSpan? retryAfter) : Exception(message)
-    {
-        public TimeSpan? RetryAfter { get; } = retryAfter;
     }
 }

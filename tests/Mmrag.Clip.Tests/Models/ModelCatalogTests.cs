@@ -93,7 +93,7 @@ public class ModelCatalogTests
     [Fact]
     public void FileUri_EscapesRevisionAndPathSegments()
     {
-        var uri = ModelDownloader.FileUri(new Uri("https://hub.example/mirror"), "Xenova/clip-vit-base-patch32", "refs/pr/1", "onnx/text model.onnx");
+        var uri = HubClient.FileUri(new Uri("https://hub.example/mirror"), "Xenova/clip-vit-base-patch32", "refs/pr/1", "onnx/text model.onnx");
 
         Assert.Equal("https://hub.example/mirror/Xenova/clip-vit-base-patch32/resolve/refs%2Fpr%2F1/onnx/text%20model.onnx", uri.AbsoluteUri);
     }
