@@ -182,8 +182,11 @@ public sealed class ClipTokenizer
     /// <summary>Characters tokenized per step by <see cref="Encode"/> (a step ends at the next cut point after this many).</summary>
     internal const int SegmentLength = 512;
 
-    /// <summary>A run this long without a safe cut point (ASCII space, tab or newline) is cut where it is.</summary>
-    internal const int MaxSegmentLength = 8192;
+    /// <summary>
+    /// A run this long without a safe cut point (ASCII space, tab or newline) is cut where it is. Byte-pair merging is
+    /// quadratic in a word's length, so this also bounds the cost of a text that is one giant "word".
+    /// </summary>
+    internal const int MaxSegmentLength = 2048;
 
     /// <summary>
     /// The ids of <paramref name="text"/> up to at least <paramref name="wanted"/> of them (all when the text has fewer),
@@ -192,7 +195,9 @@ public sealed class ClipTokenizer
     /// fixes are per character, an HTML entity ends at space/tab/newline (in both unescape passes, which keep that
     /// character in place), whitespace yields no ids, a final-sigma test sees "end" and "space" alike, and no
     /// pre-token or special token spans whitespace. Only a run of <see cref="MaxSegmentLength"/> characters without
-    /// such a character is cut inside, which can change the ids of a single word longer than that.
+    /// such a character is cut inside; that can change ids next to the cut (a word spanning it, an entity cut in two,
+    /// a capital sigma followed by case-ignorable characters up to it), which matter only when the run's first ids
+    /// come from a single word of thousands of characters.
     /// </summary>
     internal List<int> EncodePrefix(string text, int wanted, int segmentLength)
     {
