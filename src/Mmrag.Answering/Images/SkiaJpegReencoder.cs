@@ -1,15 +1,24 @@
+using System.Globalization;
 using SkiaSharp;
 
 namespace Mmrag.Answering.Images;
 
 /// <summary>
 /// <see cref="IImageReencoder"/> on SkiaSharp: honours EXIF orientation, flattens transparency onto white, downscales
-/// with mipmapped linear sampling (which, unlike Skia's cubic, antialiases) and encodes JPEG. Stateless and thread-safe.
+/// with mipmapped linear sampling (which, unlike Skia's cubic, antialiases) and encodes JPEG. An image over
+/// <see cref="MaxSourcePixels"/> (on the dimensions Skia's codec parsed) is refused before its pixels are decoded.
+/// Stateless and thread-safe.
 /// </summary>
 public sealed class SkiaJpegReencoder : IImageReencoder
 {
-    /// <summary>The shared instance.</summary>
+    /// <summary>The default <see cref="MaxSourcePixels"/>: 40 megapixels, the server's and CLIP decoder's default too.</summary>
+    public const long DefaultMaxSourcePixels = 40_000_000;
+
+    /// <summary>The shared instance (<see cref="DefaultMaxSourcePixels"/>).</summary>
     public static SkiaJpegReencoder Instance { get; } = new();
+
+    /// <summary>Source images with more pixels than this are refused (<see cref="InvalidDataException"/>) before decoding.</summary>
+    public long MaxSourcePixels { get; init; } = DefaultMaxSourcePixels;
 
     /// <inheritdoc />
     public EncodedImage Reencode(ReadOnlyMemory<byte> image, int maxSide, int quality)
@@ -20,6 +29,14 @@ public sealed class SkiaJpegReencoder : IImageReencoder
 
         using var data = SKData.CreateCopy(image.Span);
         using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("Not a decodable image.");
+        var sourcePixels = (long)codec.Info.Width * codec.Info.Height;
+        if (sourcePixels > MaxSourcePixels)
+        {
+            // Decoding allocates 4 bytes per pixel (a forged 9000 x 9000 JPEG of 1 MB would take 324 MB).
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"The image is {codec.Info.Width}x{codec.Info.Height} ({sourcePixels:N0} pixels), more than the limit of {MaxSourcePixels:N0} pixels."));
+        }
+
         using var decoded = SKBitmap.Decode(codec) ?? throw new InvalidDataException("The image could not be decoded.");
 
         var origin = codec.EncodedOrigin;

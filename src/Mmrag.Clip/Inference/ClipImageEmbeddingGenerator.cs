@@ -6,7 +6,8 @@ namespace Mmrag.Clip.Inference;
 /// The CLIP vision tower as an <see cref="IEmbeddingGenerator{TInput,TEmbedding}"/> over images given as
 /// <see cref="DataContent"/> (encoded JPEG, PNG, WebP, GIF or BMP bytes). Decoding overlaps with inference; batches
 /// hold at most <see cref="ClipModel.MaxBatchSize"/> images. An image that cannot be decoded fails the call with an
-/// <see cref="Preprocessing.ImageDecodeException"/> naming it. Thread-safe. Disposes the model only if it owns it.
+/// <see cref="Preprocessing.ImageDecodeException"/> naming it (an <see cref="Preprocessing.ImageTooLargeException"/>
+/// when it is over <see cref="ClipEmbeddingOptions.MaxImagePixels"/> or the model's limit). Thread-safe. Disposes the model only if it owns it.
 /// </summary>
 public sealed class ClipImageEmbeddingGenerator : ClipEmbeddingGeneratorCore, IEmbeddingGenerator<DataContent, Embedding<float>>
 {
@@ -31,16 +32,22 @@ public sealed class ClipImageEmbeddingGenerator : ClipEmbeddingGeneratorCore, IE
             }
         }
 
+        var decoding = Options.MaxImagePixels is { } maxPixels ? Model.ImageDecoding with { MaxPixels = maxPixels } : Model.ImageDecoding;
         var results = await Model.EmbedImagesAsync(images.Count, (i, _) => ValueTask.FromResult(images[i].Data),
-            i => Describe(images[i], i), cancellationToken).ConfigureAwait(false);
+            i => Describe(images[i], i), decoding, cancellationToken).ConfigureAwait(false);
 
         var created = DateTimeOffset.UtcNow;
         var embeddings = new Embedding<float>[results.Length];
         for (var i = 0; i < results.Length; i++)
         {
-            if (results[i].Error is { } error)
+            switch (results[i].Error)
             {
-                throw new Preprocessing.ImageDecodeException($"{Describe(images[i], i)}: {error.Message}", error);
+                case null:
+                    break;
+                case Preprocessing.ImageTooLargeException tooLarge:
+                    throw new Preprocessing.ImageTooLargeException($"{Describe(images[i], i)}: {tooLarge.Message}", tooLarge);
+                case var error:
+                    throw new Preprocessing.ImageDecodeException($"{Describe(images[i], i)}: {error.Message}", error);
             }
 
             embeddings[i] = CreateEmbedding(results[i].Vector, created);

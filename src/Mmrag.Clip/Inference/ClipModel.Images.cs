@@ -29,10 +29,17 @@ public sealed partial class ClipModel
 
     internal (int Channels, int Height, int Width) PixelValuesShape => _preprocessor.OutputShape;
 
-    /// <summary>Decodes <paramref name="encoded"/> and writes its <c>pixel_values</c> (CHW float32) to <paramref name="destination"/>.</summary>
-    public void PreprocessImage(ReadOnlySpan<byte> encoded, Span<float> destination)
+    /// <summary>The decoding options every image goes through unless a caller gives its own (<see cref="ClipModelOptions.ImageDecoding"/>).</summary>
+    public ImageDecodeOptions ImageDecoding => _options.ImageDecoding;
+
+    /// <summary>
+    /// Decodes <paramref name="encoded"/> and writes its <c>pixel_values</c> (CHW float32) to <paramref name="destination"/>.
+    /// <paramref name="decoding"/> defaults to <see cref="ImageDecoding"/>; an image over its pixel limit is an
+    /// <see cref="ImageTooLargeException"/>, thrown before any pixel is decoded.
+    /// </summary>
+    public void PreprocessImage(ReadOnlySpan<byte> encoded, Span<float> destination, ImageDecodeOptions? decoding = null)
     {
-        var image = _decoder.Decode(encoded, _options.ImageDecoding);
+        var image = _decoder.Decode(encoded, decoding ?? _options.ImageDecoding);
         _preprocessor.WritePixelValues(image, destination);
     }
 
@@ -45,7 +52,7 @@ public sealed partial class ClipModel
     {
         ArgumentNullException.ThrowIfNull(paths);
         return EmbedImagesAsync(paths.Count, async (i, token) => await File.ReadAllBytesAsync(paths[i], token).ConfigureAwait(false),
-            i => paths[i], cancellationToken);
+            i => paths[i], _options.ImageDecoding, cancellationToken);
     }
 
     /// <summary>
@@ -53,7 +60,7 @@ public sealed partial class ClipModel
     /// fill one batch buffer while the vision tower runs on the previous one (two buffers in flight).
     /// </summary>
     internal async Task<ImageEmbeddingResult[]> EmbedImagesAsync(int count, Func<int, CancellationToken, ValueTask<ReadOnlyMemory<byte>>> load,
-        Func<int, string> describe, CancellationToken cancellationToken)
+        Func<int, string> describe, ImageDecodeOptions decoding, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var results = new ImageEmbeddingResult[count];
@@ -83,7 +90,7 @@ public sealed partial class ClipModel
                     try
                     {
                         var bytes = await load(i, stop.Token).ConfigureAwait(false);
-                        PreprocessImage(bytes.Span, buffer.AsSpan(indexes.Count * pixelCount, pixelCount));
+                        PreprocessImage(bytes.Span, buffer.AsSpan(indexes.Count * pixelCount, pixelCount), decoding);
                         indexes.Add(i);
                     }
                     catch (Exception exception) when (exception is ImageDecodeException or IOException or UnauthorizedAccessException)

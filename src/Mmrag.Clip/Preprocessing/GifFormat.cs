@@ -16,16 +16,107 @@ internal static class GifFormat
     public static bool HasSignature(ReadOnlySpan<byte> data) =>
         data.StartsWith("GIF87a"u8) || data.StartsWith("GIF89a"u8);
 
+    /// <summary>
+    /// The size of the first frame's canvas (what <see cref="DecodeFirstFrame"/> decodes), the frame count, and the
+    /// largest canvas any frame needs (a frame may extend past the logical screen), without decoding any pixels.
+    /// </summary>
+    public static ImageDimensions ReadDimensions(ReadOnlySpan<byte> data)
+    {
+        var reader = new Reader(data, 6);
+        ReadScreen(ref reader, out var screenWidth, out var screenHeight, out _);
+        int frames = 0, width = 0, height = 0, largestWidth = 0, largestHeight = 0;
+        long largest = 0;
+        try
+        {
+            while (SkipToImage(ref reader, out _))
+            {
+                var frame = ReadFrame(ref reader, out _);
+                var (canvasWidth, canvasHeight) = Canvas(screenWidth, screenHeight, frame);
+                if (frames++ == 0)
+                {
+                    (width, height) = (canvasWidth, canvasHeight);
+                }
+
+                if ((long)canvasWidth * canvasHeight > largest)
+                {
+                    largest = (long)canvasWidth * canvasHeight;
+                    (largestWidth, largestHeight) = (canvasWidth, canvasHeight);
+                }
+
+                reader.Byte("before the image data"); // LZW code size
+                while (reader.Take(reader.Byte("inside the image data")).Length > 0)
+                {
+                }
+            }
+        }
+        catch (ImageDecodeException) when (frames > 0)
+        {
+            // A cut file after the first frame still decodes (its first frame); count the frames seen.
+        }
+
+        if (frames == 0)
+        {
+            throw new ImageDecodeException("Corrupt GIF: the file has no image.");
+        }
+
+        if (width == 0 || height == 0)
+        {
+            throw new ImageDecodeException($"Corrupt GIF: invalid dimensions {width}x{height}.");
+        }
+
+        return new ImageDimensions("GIF", width, height, frames, largestWidth, largestHeight);
+    }
+
     public static RgbImage DecodeFirstFrame(ReadOnlySpan<byte> data, ImageDecodeOptions options)
     {
         var reader = new Reader(data, 6);
-        var header = reader.Take(7);
-        int screenWidth = BinaryPrimitives.ReadUInt16LittleEndian(header);
-        int screenHeight = BinaryPrimitives.ReadUInt16LittleEndian(header[2..]);
-        var screenFlags = header[4];
-        var globalPalette = (screenFlags & 0x80) != 0 ? reader.Take(3 << ((screenFlags & 7) + 1)) : default;
+        ReadScreen(ref reader, out var screenWidth, out var screenHeight, out var globalPalette);
+        if (!SkipToImage(ref reader, out var transparentIndex))
+        {
+            throw new ImageDecodeException("Corrupt GIF: the file has no image.");
+        }
 
-        int? transparentIndex = null;
+        var frame = ReadFrame(ref reader, out var localPalette);
+        var palette = localPalette.IsEmpty ? globalPalette : localPalette;
+        var (width, height) = Canvas(screenWidth, screenHeight, frame);
+        if (width == 0 || height == 0)
+        {
+            throw new ImageDecodeException($"Corrupt GIF: invalid dimensions {width}x{height}.");
+        }
+
+        SkiaImageDecoder.CheckSize(width, height, options);
+
+        var indices = new byte[width * height];
+        if (transparentIndex is { } fill && fill != 0)
+        {
+            indices.AsSpan().Fill((byte)fill);
+        }
+
+        int minCodeSize = reader.Byte("before the image data");
+        if (minCodeSize is < 1 or > 11)
+        {
+            throw new ImageDecodeException($"Corrupt GIF: invalid LZW code size {minCodeSize}.");
+        }
+
+        DecodeLzw(ref reader, minCodeSize, indices, width, frame.Left, frame.Top, frame.Width, frame.Height, frame.Interlaced);
+        return ToRgb(indices, width, height, palette);
+    }
+
+    private readonly record struct Frame(int Left, int Top, int Width, int Height, bool Interlaced);
+
+    private static void ReadScreen(ref Reader reader, out int width, out int height, out ReadOnlySpan<byte> globalPalette)
+    {
+        var header = reader.Take(7);
+        width = BinaryPrimitives.ReadUInt16LittleEndian(header);
+        height = BinaryPrimitives.ReadUInt16LittleEndian(header[2..]);
+        var flags = header[4];
+        globalPalette = (flags & 0x80) != 0 ? reader.Take(3 << ((flags & 7) + 1)) : default;
+    }
+
+    /// <summary>Skips extensions up to the next image descriptor (true) or the trailer (false); notes a transparent index.</summary>
+    private static bool SkipToImage(ref Reader reader, out int? transparentIndex)
+    {
+        transparentIndex = null;
         while (true)
         {
             var introducer = reader.Byte("before the first image");
@@ -51,50 +142,33 @@ internal static class GifFormat
             }
             else if (introducer == 0x2C)
             {
-                break;
+                return true;
             }
             else if (introducer == 0x3B)
             {
-                throw new ImageDecodeException("Corrupt GIF: the file has no image.");
+                return false;
             }
 
             // Pillow skips any other byte between blocks; so do we.
         }
-
-        var descriptor = reader.Take(9);
-        int left = BinaryPrimitives.ReadUInt16LittleEndian(descriptor);
-        int top = BinaryPrimitives.ReadUInt16LittleEndian(descriptor[2..]);
-        int frameWidth = BinaryPrimitives.ReadUInt16LittleEndian(descriptor[4..]);
-        int frameHeight = BinaryPrimitives.ReadUInt16LittleEndian(descriptor[6..]);
-        var frameFlags = descriptor[8];
-        var interlaced = (frameFlags & 0x40) != 0;
-        var palette = (frameFlags & 0x80) != 0 ? reader.Take(3 << ((frameFlags & 7) + 1)) : globalPalette;
-
-        // Pillow grows the canvas when the first frame extends past the logical screen.
-        var width = Math.Max(screenWidth, left + frameWidth);
-        var height = Math.Max(screenHeight, top + frameHeight);
-        if (width == 0 || height == 0)
-        {
-            throw new ImageDecodeException($"Corrupt GIF: invalid dimensions {width}x{height}.");
-        }
-
-        SkiaImageDecoder.CheckSize(width, height, options);
-
-        var indices = new byte[width * height];
-        if (transparentIndex is { } fill && fill != 0)
-        {
-            indices.AsSpan().Fill((byte)fill);
-        }
-
-        int minCodeSize = reader.Byte("before the image data");
-        if (minCodeSize is < 1 or > 11)
-        {
-            throw new ImageDecodeException($"Corrupt GIF: invalid LZW code size {minCodeSize}.");
-        }
-
-        DecodeLzw(ref reader, minCodeSize, indices, width, left, top, frameWidth, frameHeight, interlaced);
-        return ToRgb(indices, width, height, palette);
     }
+
+    private static Frame ReadFrame(ref Reader reader, out ReadOnlySpan<byte> localPalette)
+    {
+        var descriptor = reader.Take(9);
+        var flags = descriptor[8];
+        localPalette = (flags & 0x80) != 0 ? reader.Take(3 << ((flags & 7) + 1)) : default;
+        return new Frame(
+            BinaryPrimitives.ReadUInt16LittleEndian(descriptor),
+            BinaryPrimitives.ReadUInt16LittleEndian(descriptor[2..]),
+            BinaryPrimitives.ReadUInt16LittleEndian(descriptor[4..]),
+            BinaryPrimitives.ReadUInt16LittleEndian(descriptor[6..]),
+            (flags & 0x40) != 0);
+    }
+
+    // Pillow grows the canvas when a frame extends past the logical screen.
+    private static (int Width, int Height) Canvas(int screenWidth, int screenHeight, Frame frame) =>
+        (Math.Max(screenWidth, frame.Left + frame.Width), Math.Max(screenHeight, frame.Top + frame.Height));
 
     private static void DecodeLzw(
         ref Reader reader, int minCodeSize, byte[] canvas, int canvasWidth, int left, int top, int frameWidth, int frameHeight, bool interlaced)

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Mmrag.Clip.Preprocessing;
 
 /// <summary>
@@ -13,7 +15,10 @@ public interface IImageDecoder
 /// <summary>Options for <see cref="IImageDecoder.Decode"/>.</summary>
 public sealed record ImageDecodeOptions
 {
-    /// <summary>Default options: reference behaviour, 100 megapixel limit.</summary>
+    /// <summary>The default <see cref="MaxPixels"/>: 40 megapixels (e.g. 8000 x 5000), far more than CLIP's 224 x 224 needs.</summary>
+    public const long DefaultMaxPixels = 40_000_000;
+
+    /// <summary>Default options: reference behaviour, <see cref="DefaultMaxPixels"/> limit.</summary>
     public static ImageDecodeOptions Default { get; } = new();
 
     /// <summary>
@@ -28,8 +33,11 @@ public sealed record ImageDecodeOptions
     /// </summary>
     public Gray16Conversion Gray16 { get; init; } = Gray16Conversion.ClipLikeReference;
 
-    /// <summary>Images with more pixels than this are refused before their pixels are decoded.</summary>
-    public long MaxPixels { get; init; } = 100_000_000;
+    /// <summary>
+    /// Images with more pixels than this are refused (<see cref="ImageTooLargeException"/>) on the dimensions the decoder
+    /// itself parsed, before any pixel buffer is allocated. A decoded image costs about 7 bytes per pixel at its peak.
+    /// </summary>
+    public long MaxPixels { get; init; } = DefaultMaxPixels;
 }
 
 /// <summary>How 16-bit greyscale samples become 8-bit.</summary>
@@ -43,7 +51,7 @@ public enum Gray16Conversion
 }
 
 /// <summary>An image could not be decoded; the message names the input when it is known.</summary>
-public sealed class ImageDecodeException : Exception
+public class ImageDecodeException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public ImageDecodeException(string message) : base(message) { }
@@ -53,4 +61,48 @@ public sealed class ImageDecodeException : Exception
 
     /// <summary>Creates the exception.</summary>
     public ImageDecodeException() { }
+}
+
+/// <summary>An image has more pixels than the limit allows; thrown before its pixels are decoded.</summary>
+public sealed class ImageTooLargeException : ImageDecodeException
+{
+    /// <summary>Creates the exception for a <paramref name="width"/> x <paramref name="height"/> image over <paramref name="maxPixels"/>.</summary>
+    public ImageTooLargeException(long width, long height, long pixels, long maxPixels)
+        : base(string.Create(CultureInfo.InvariantCulture,
+            $"The image is {width}x{height} ({pixels:N0} pixels), more than the limit of {maxPixels:N0} pixels (MaxPixels)."))
+    {
+        Width = width;
+        Height = height;
+        Pixels = pixels;
+        MaxPixels = maxPixels;
+    }
+
+    /// <summary>Creates the exception with <paramref name="message"/> (e.g. naming the file) around <paramref name="inner"/>.</summary>
+    public ImageTooLargeException(string message, ImageTooLargeException inner)
+        : base(message, inner)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        (Width, Height, Pixels, MaxPixels) = (inner.Width, inner.Height, inner.Pixels, inner.MaxPixels);
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public ImageTooLargeException() { }
+
+    /// <summary>Creates the exception.</summary>
+    public ImageTooLargeException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public ImageTooLargeException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>Width of the canvas that was refused (for an animated GIF, the largest one any frame needs).</summary>
+    public long Width { get; }
+
+    /// <summary>Height of the canvas that was refused.</summary>
+    public long Height { get; }
+
+    /// <summary>Pixels the image would need.</summary>
+    public long Pixels { get; }
+
+    /// <summary>The limit it is over.</summary>
+    public long MaxPixels { get; }
 }

@@ -11,24 +11,31 @@ public static class ImageDecoderExtensions
     {
         ArgumentNullException.ThrowIfNull(decoder);
         ArgumentException.ThrowIfNullOrEmpty(path);
-
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
-        {
-            throw new ImageDecodeException($"Cannot read image file '{path}': {ex.Message}", ex);
-        }
-
+        var bytes = ReadImageFile(path);
         try
         {
             return decoder.Decode(bytes, options);
         }
+        catch (ImageTooLargeException ex)
+        {
+            throw new ImageTooLargeException($"Image file '{path}': {ex.Message}", ex);
+        }
         catch (ImageDecodeException ex)
         {
             throw new ImageDecodeException($"Cannot decode image file '{path}': {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>The bytes of an image file; a read failure is an <see cref="ImageDecodeException"/> naming the file.</summary>
+    internal static byte[] ReadImageFile(string path)
+    {
+        try
+        {
+            return File.ReadAllBytes(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            throw new ImageDecodeException($"Cannot read image file '{path}': {ex.Message}", ex);
         }
     }
 }

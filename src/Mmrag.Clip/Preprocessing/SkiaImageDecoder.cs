@@ -1,5 +1,5 @@
-using System.Buffers;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using SkiaSharp;
 
 namespace Mmrag.Clip.Preprocessing;
@@ -15,7 +15,9 @@ namespace Mmrag.Clip.Preprocessing;
 /// SkiaSharp decodes JPEG, WebP, BMP and 8-bit PNG. 16-bit PNG and GIF are decoded by small readers of
 /// our own, because Skia rounds 16-bit samples (the reference truncates or clips them) and composites the
 /// first GIF frame onto transparent black (the reference keeps palette colours). The image size is checked
-/// against <see cref="ImageDecodeOptions.MaxPixels"/> from the header, before any pixel buffer is allocated.
+/// against <see cref="ImageDecodeOptions.MaxPixels"/> on the dimensions the decoder itself parsed (Skia's codec, the
+/// PNG header, the GIF canvas grown by the first frame), before any pixel buffer is allocated; an image over it is an
+/// <see cref="ImageTooLargeException"/>. No decoded buffer is kept after the call.
 /// The instance holds no state and is safe to use from any number of threads.
 /// </remarks>
 public sealed class SkiaImageDecoder : IImageDecoder
@@ -63,9 +65,7 @@ public sealed class SkiaImageDecoder : IImageDecoder
         var pixels = width * height;
         if (pixels > options.MaxPixels)
         {
-            throw new ImageDecodeException(string.Create(
-                CultureInfo.InvariantCulture,
-                $"The image is {width}x{height} ({pixels:N0} pixels), more than the limit of {options.MaxPixels:N0} pixels (ImageDecodeOptions.MaxPixels)."));
+            throw new ImageTooLargeException(width, height, pixels, options.MaxPixels);
         }
 
         if (pixels * 4 > Array.MaxLength)
@@ -74,7 +74,20 @@ public sealed class SkiaImageDecoder : IImageDecoder
         }
     }
 
-    private static unsafe RgbImage DecodeWithSkia(ReadOnlySpan<byte> encoded, ImageDecodeOptions options, out SKEncodedOrigin origin)
+    /// <summary>The dimensions Skia's codec parsed from a JPEG, WebP or BMP (or 8-bit PNG) stream, decoding no pixels.</summary>
+    internal static ImageDimensions ReadDimensions(ReadOnlySpan<byte> encoded) =>
+        WithCodec(encoded, static (codec, format) =>
+        {
+            // An animated WebP's frames are drawn on the canvas Info describes.
+            var frames = Math.Max(1, codec.FrameCount);
+            return new ImageDimensions(format, codec.Info.Width, codec.Info.Height, frames, codec.Info.Width, codec.Info.Height);
+        });
+
+    /// <summary>
+    /// Opens a Skia codec over <paramref name="encoded"/> (without a copy), checks the format and the dimensions it
+    /// parsed, and runs <paramref name="use"/> while the bytes are pinned.
+    /// </summary>
+    private static unsafe T WithCodec<T>(ReadOnlySpan<byte> encoded, Func<SKCodec, string, T> use)
     {
         fixed (byte* address = encoded)
         {
@@ -101,42 +114,57 @@ public sealed class SkiaImageDecoder : IImageDecoder
                 throw new ImageDecodeException($"Corrupt {format}: invalid dimensions {width}x{height}.");
             }
 
+            return use(codec, format);
+        }
+    }
+
+    private static RgbImage DecodeWithSkia(ReadOnlySpan<byte> encoded, ImageDecodeOptions options, out SKEncodedOrigin origin)
+    {
+        var (image, encodedOrigin) = WithCodec(encoded, (codec, format) =>
+        {
+            // The codec's dimensions are those it parsed from the stream (libjpeg-turbo skips stray bytes to the
+            // real frame header), so this is the size it would allocate, whatever a quick header scan says.
+            int width = codec.Info.Width, height = codec.Info.Height;
             CheckSize(width, height, options);
-            origin = codec.EncodedOrigin;
+            return (DecodePixels(codec, format, width, height), codec.EncodedOrigin);
+        });
+        origin = encodedOrigin;
+        return image;
+    }
 
-            // Unpremultiplied and without a colour space: no alpha multiplication, no colour conversion.
-            var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-            var rowBytes = width * 4;
-            var rgbaLength = rowBytes * height;
-            var rgba = ArrayPool<byte>.Shared.Rent(rgbaLength);
-            try
+    private static unsafe RgbImage DecodePixels(SKCodec codec, string format, int width, int height)
+    {
+        // Unpremultiplied and without a colour space: no alpha multiplication, no colour conversion.
+        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var rowBytes = width * 4;
+        var rgbaLength = (nuint)rowBytes * (nuint)height;
+
+        // Native memory, freed on the way out: a pooled array this size would stay in the pool for the process's
+        // life (ArrayPool.Shared keeps arrays up to 1 GB, rounded up to a power of two), so a burst of large images
+        // kept gigabytes. The RGB result is an ordinary array the GC takes back.
+        var rgba = (byte*)NativeMemory.Alloc(rgbaLength);
+        try
+        {
+            var result = codec.GetPixels(info, (IntPtr)rgba, rowBytes, SKCodecOptions.Default);
+            switch (result)
             {
-                SKCodecResult result;
-                fixed (byte* pixels = rgba)
-                {
-                    result = codec.GetPixels(info, (IntPtr)pixels, rowBytes, SKCodecOptions.Default);
-                }
-
-                switch (result)
-                {
-                    case SKCodecResult.Success:
-                        break;
-                    case SKCodecResult.IncompleteInput:
-                        throw new ImageDecodeException($"{format} data is truncated: the image ends before all its pixels.");
-                    case SKCodecResult.ErrorInInput:
-                        throw new ImageDecodeException($"Corrupt {format}: the decoder found an error in the image data.");
-                    default:
-                        throw new ImageDecodeException($"The {format} image could not be decoded ({result}).");
-                }
-
-                var rgb = GC.AllocateUninitializedArray<byte>(width * height * 3);
-                DropAlpha(rgba.AsSpan(0, rgbaLength), rgb);
-                return new RgbImage(width, height, rgb);
+                case SKCodecResult.Success:
+                    break;
+                case SKCodecResult.IncompleteInput:
+                    throw new ImageDecodeException($"{format} data is truncated: the image ends before all its pixels.");
+                case SKCodecResult.ErrorInInput:
+                    throw new ImageDecodeException($"Corrupt {format}: the decoder found an error in the image data.");
+                default:
+                    throw new ImageDecodeException($"The {format} image could not be decoded ({result}).");
             }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(rgba);
-            }
+
+            var rgb = GC.AllocateUninitializedArray<byte>(width * height * 3);
+            DropAlpha(new ReadOnlySpan<byte>(rgba, checked((int)rgbaLength)), rgb);
+            return new RgbImage(width, height, rgb);
+        }
+        finally
+        {
+            NativeMemory.Free(rgba);
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace Mmrag.Clip.Tokenization;
@@ -154,10 +155,92 @@ public sealed class ClipTokenizer
     public int[] EncodeToIds(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        var ids = new List<int>();
+        EncodeSegment(text, ids);
+        return [.. ids];
+    }
+
+    /// <summary><c>[bos] ids [eos]</c>, with ids cut so the whole fits the context length (eos stays last).</summary>
+    /// <remarks>
+    /// Only as much of <paramref name="text"/> is tokenized as the context needs (plus one id, to know it was cut),
+    /// so an 8 MB query costs what its first few hundred characters cost. The ids are those of the whole text.
+    /// </remarks>
+    public ClipTokens Encode(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var room = ContextLength - 2;
+        var ids = EncodePrefix(text, room + 1, SegmentLength);
+        var truncated = ids.Count > room;
+        var length = Math.Min(ids.Count, room);
+        var result = new int[length + 2];
+        result[0] = BosId;
+        CollectionsMarshal.AsSpan(ids)[..length].CopyTo(result.AsSpan(1));
+        result[^1] = EosId;
+        return new ClipTokens(result, truncated);
+    }
+
+    /// <summary>Characters tokenized per step by <see cref="Encode"/> (a step ends at the next cut point after this many).</summary>
+    internal const int SegmentLength = 512;
+
+    /// <summary>
+    /// A run this long without a safe cut point (ASCII space, tab or newline) is cut where it is. Byte-pair merging is
+    /// quadratic in a word's length, so this also bounds the cost of a text that is one giant "word".
+    /// </summary>
+    internal const int MaxSegmentLength = 2048;
+
+    /// <summary>
+    /// The ids of <paramref name="text"/> up to at least <paramref name="wanted"/> of them (all when the text has fewer),
+    /// tokenizing segment by segment. Segments end just before an ASCII space, tab or newline, where the whole text's
+    /// ids are exactly the concatenation of the segments' ids: NFC never composes across an ASCII character, ftfy's
+    /// fixes are per character, an HTML entity ends at space/tab/newline (in both unescape passes, which keep that
+    /// character in place), whitespace yields no ids, a final-sigma test sees "end" and "space" alike, and no
+    /// pre-token or special token spans whitespace. Only a run of <see cref="MaxSegmentLength"/> characters without
+    /// such a character is cut inside; that can change ids next to the cut (a word spanning it, an entity cut in two,
+    /// a capital sigma followed by case-ignorable characters up to it), which matter only when the run's first ids
+    /// come from a single word of thousands of characters.
+    /// </summary>
+    internal List<int> EncodePrefix(string text, int wanted, int segmentLength)
+    {
+        var ids = new List<int>(Math.Min(wanted, 1024));
+        for (var start = 0; start < text.Length && ids.Count < wanted;)
+        {
+            var end = NextCut(text, start, segmentLength);
+            EncodeSegment(start == 0 && end == text.Length ? text : text[start..end], ids);
+            start = end;
+        }
+
+        return ids;
+    }
+
+    private static int NextCut(string text, int start, int segmentLength)
+    {
+        var from = start + segmentLength;
+        if (from >= text.Length)
+        {
+            return text.Length;
+        }
+
+        var limit = Math.Min(text.Length, start + Math.Max(segmentLength, MaxSegmentLength));
+        var cut = text.AsSpan(from, limit - from).IndexOfAny(' ', '\t', '\n');
+        if (cut >= 0)
+        {
+            return from + cut;
+        }
+
+        if (limit == text.Length)
+        {
+            return limit;
+        }
+
+        // No safe cut point: never split a surrogate pair, at least.
+        return char.IsLowSurrogate(text[limit]) ? limit + 1 : limit;
+    }
+
+    private void EncodeSegment(string text, List<int> ids)
+    {
         var normalized = ClipTextNormalizer.Normalize(text, _flavor);
         var pieces = new List<ClipPreTokenizer.Piece>();
         ClipPreTokenizer.Split(normalized, _specialTokens, pieces);
-        var ids = new List<int>(pieces.Count * 2);
         foreach (var piece in pieces)
         {
             var span = normalized.AsSpan(piece.Start, piece.Length);
@@ -170,22 +253,6 @@ public sealed class ClipTokenizer
                 _encoder.Encode(span, ids);
             }
         }
-
-        return [.. ids];
-    }
-
-    /// <summary><c>[bos] ids [eos]</c>, with ids cut so the whole fits the context length (eos stays last).</summary>
-    public ClipTokens Encode(string text)
-    {
-        var ids = EncodeToIds(text);
-        var room = ContextLength - 2;
-        var truncated = ids.Length > room;
-        var length = Math.Min(ids.Length, room);
-        var result = new int[length + 2];
-        result[0] = BosId;
-        ids.AsSpan(0, length).CopyTo(result.AsSpan(1));
-        result[^1] = EosId;
-        return new ClipTokens(result, truncated);
     }
 
     /// <summary>Writes <paramref name="tokens"/> padded to <paramref name="inputIds"/>'s length, and its attention mask.</summary>

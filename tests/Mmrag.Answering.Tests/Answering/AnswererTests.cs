@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
 using Mmrag.Answering.Llm;
 using Mmrag.Answering.Prompting;
@@ -35,12 +36,14 @@ public sealed class AnswererTests(KnowledgeBaseFixture kb) : IClassFixture<Knowl
 
         var request = Assert.Single(_server.Requests);
         Assert.Equal(["system", "user"], request.Roles());
-        Assert.Equal(PromptBuilder.SystemPrompt, Wire.AllText(request.Messages()[0]!));
+        var system = Wire.AllText(request.Messages()[0]!);
+        Assert.StartsWith(PromptBuilder.SystemPrompt, system, StringComparison.Ordinal);
+        var nonce = Assert.Single(Regex.Matches(system, "nonce: \"([0-9a-f]{32})\"")).Groups[1].Value;
         var user = UserMessage(request);
         var text = Wire.AllText(user);
         Assert.StartsWith("Question: How much water does the kettle hold?", text, StringComparison.Ordinal);
         Assert.Contains("reference material", text, StringComparison.Ordinal);
-        Assert.Contains($"Text from \"X100 manual\" (/kb/x100-manual.md), section \"Specifications\", page 1:\n{KnowledgeBaseFixture.CapacityChunk}", text, StringComparison.Ordinal);
+        Assert.Contains($"Text from \"X100 manual\" (\"/kb/x100-manual.md\"), section \"Specifications\", page 1:\n{KnowledgeBaseFixture.CapacityChunk}\n</source nonce=\"{nonce}\">", text, StringComparison.Ordinal);
 
         // Every sent image is a JPEG downscaled to the longest side, aspect kept, in source order.
         var sent = answer.Sources.Where(s => s.ImageSent).ToList();
@@ -74,8 +77,10 @@ public sealed class AnswererTests(KnowledgeBaseFixture kb) : IClassFixture<Knowl
         {
             if (parts[i]["type"]!.GetValue<string>() == "image_url")
             {
+                // Inside its source's envelope: opening tag and description before, closing tag after.
                 var before = parts[i - 1]["text"]!.GetValue<string>();
-                Assert.Matches(@"^\[\d+\] Image from", before);
+                Assert.Matches(@"^<source id=""(\d+)"" nonce=""[0-9a-f]{32}"">\n\[\1\] Image from", before);
+                Assert.Matches(@"^</source nonce=""[0-9a-f]{32}"">$", parts[i + 1]["text"]!.GetValue<string>());
             }
         }
     }

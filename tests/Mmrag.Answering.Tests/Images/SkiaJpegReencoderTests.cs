@@ -41,4 +41,29 @@ public sealed class SkiaJpegReencoderTests
     {
         Assert.Throws<InvalidDataException>(() => SkiaJpegReencoder.Instance.Reencode("not an image"u8.ToArray(), 512, 85));
     }
+
+    [Fact]
+    public void Reencode_ForgedJpegClaiming9000x9000_RefusedBeforeDecoding()
+    {
+        // A 16 x 16 JPEG whose frame header says 9000 x 9000, with a stray byte before its quantization table (which
+        // hides the frame header from a naive scan): Skia would decode it into 324 MB.
+        using var bitmap = new SKBitmap(16, 16);
+        bitmap.Erase(SKColors.Orange);
+        using var encoded = bitmap.Encode(SKEncodedImageFormat.Jpeg, 90);
+        var jpeg = encoded.ToArray().ToList();
+        var sof = Marker(jpeg, 0xC0);
+        jpeg[sof + 5] = jpeg[sof + 7] = 0x23;
+        jpeg[sof + 6] = jpeg[sof + 8] = 0x28;
+        jpeg.Insert(Marker(jpeg, 0xDB), 0x00);
+
+        var error = Assert.Throws<InvalidDataException>(() => SkiaJpegReencoder.Instance.Reencode(jpeg.ToArray(), 512, 85));
+
+        Assert.Contains("9000x9000", error.Message, StringComparison.Ordinal);
+        Assert.Contains("40,000,000", error.Message, StringComparison.Ordinal);
+        Assert.Equal(4, new SkiaJpegReencoder { MaxSourcePixels = 16 * 16 }.Reencode(TestImages.Png(16, 16), 2, 85).Pixels);
+        Assert.Throws<InvalidDataException>(() => new SkiaJpegReencoder { MaxSourcePixels = 16 * 16 - 1 }.Reencode(TestImages.Png(16, 16), 2, 85));
+
+        static int Marker(List<byte> bytes, byte marker) =>
+            Enumerable.Range(2, bytes.Count - 3).First(i => bytes[i] == 0xFF && bytes[i + 1] == marker);
+    }
 }

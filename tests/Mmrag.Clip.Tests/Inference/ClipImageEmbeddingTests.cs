@@ -102,6 +102,33 @@ public class ClipImageEmbeddingTests
     }
 
     [Fact]
+    public async Task GenerateAsync_ImageOverTheGeneratorsPixelLimit_ThrowsImageTooLargeNamingIt()
+    {
+        // The server gives its own limit to the generator, so queries and ingested files obey it alike.
+        using var generator = new ClipImageEmbeddingGenerator(SharedModel.Instance, new ClipEmbeddingOptions { MaxImagePixels = 2_499 });
+        var bytes = await File.ReadAllBytesAsync(ClipFixtures.PathOf("images/tiny_50x50.png"));
+
+        var error = await Assert.ThrowsAsync<ImageTooLargeException>(() =>
+            generator.GenerateAsync([new DataContent(bytes, "image/png") { Name = "query.png" }]));
+
+        Assert.Contains("query.png", error.Message, StringComparison.Ordinal);
+        Assert.Equal(2_499, error.MaxPixels);
+        using var unlimited = new ClipImageEmbeddingGenerator(SharedModel.Instance, new ClipEmbeddingOptions { MaxImagePixels = 2_500 });
+        Assert.Single(await unlimited.GenerateAsync([new DataContent(bytes, "image/png")]));
+    }
+
+    [Fact]
+    public async Task GenerateAsync_ForgedJpegOverTheModelsDefaultLimit_ThrowsImageTooLarge()
+    {
+        using var generator = new ClipImageEmbeddingGenerator(SharedModel.Instance);
+        var jpeg = Preprocessing.TestJpeg.WithStrayByteBeforeDqt(Preprocessing.TestJpeg.ClaimingSize(9000, 9000));
+
+        var error = await Assert.ThrowsAsync<ImageTooLargeException>(() => generator.GenerateAsync([new DataContent(jpeg, "image/jpeg")]));
+
+        Assert.Equal(ImageDecodeOptions.DefaultMaxPixels, error.MaxPixels);
+    }
+
+    [Fact]
     public async Task GenerateAsync_CancelledToken_ThrowsOperationCanceled()
     {
         using var generator = new ClipImageEmbeddingGenerator(SharedModel.Instance);

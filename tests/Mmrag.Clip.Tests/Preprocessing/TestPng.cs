@@ -96,6 +96,17 @@ internal static class TestPng
         return [.. png];
     }
 
+    /// <summary>A PNG signature and an 8-bit RGB <c>IHDR</c> claiming <paramref name="width"/> x <paramref name="height"/>, nothing else.</summary>
+    public static byte[] HeaderOnly(uint width, uint height)
+    {
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteUInt32BigEndian(ihdr, width);
+        BinaryPrimitives.WriteUInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = 8; // bit depth
+        ihdr[9] = 2; // RGB
+        return [137, 80, 78, 71, 13, 10, 26, 10, .. Chunk("IHDR", ihdr)];
+    }
+
     public static byte[] Chunk(string type, byte[] data)
     {
         var chunk = new byte[12 + data.Length];

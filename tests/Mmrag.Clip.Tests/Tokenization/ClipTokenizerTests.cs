@@ -2,7 +2,7 @@ using Mmrag.Clip.Tokenization;
 
 namespace Mmrag.Clip.Tests.Tokenization;
 
-public class ClipTokenizerTests
+public partial class ClipTokenizerTests
 {
     private static readonly Lazy<ClipTokenizer> OpenAi = new(() => ClipTokenizer.Load(ClipFixtures.ModelDirectory));
     private static readonly Lazy<ClipTokenizer> HuggingFace = new(() =>
