@@ -100,7 +100,14 @@ internal static class KnowledgeEndpoints
         // An uploaded document's file goes with it (a running job's folder is pruned when that job ends).
         if (document is not null && UploadRetention.JobFolderOf(document.SourcePath, UploadsFolder(knowledgeBase)) is { } folder && !jobs.IsInUse(folder))
         {
-            await UploadRetention.PruneAsync(folder, knowledgeBase.Store, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await UploadRetention.PruneAsync(folder, knowledgeBase.Store, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+            {
+                // The document is gone, which is what was asked; a file that cannot be removed now stays behind.
+            }
         }
 
         return Results.NoContent();
