@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
@@ -46,6 +47,9 @@ public sealed partial class MmragServer : IAsyncDisposable
         builder.WebHost.UseUrls([.. options.Urls]);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            // Endpoints come from the options only: Kestrel's own configuration section would let the environment
+            // (Kestrel__Endpoints__X__Url=http://0.0.0.0:…) add addresses that were never checked for an API key.
+            kestrel.Configure(new ConfigurationBuilder().Build());
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.MaxUploadBytes;
         });
@@ -63,6 +67,8 @@ public sealed partial class MmragServer : IAsyncDisposable
         builder.Services.AddSingleton<ServerMetrics>();
         builder.Services.AddSingleton(new ApiKeyCheck(options.ApiKey));
         builder.Services.AddSingleton(new PathConfinement(options.AllowedRoots));
+        builder.Services.AddSingleton(static services => new HostCheck(services.GetRequiredService<MmragServerOptions>(), services.GetRequiredService<IServer>()));
+        builder.Services.AddSingleton(static services => new CrossSiteCheck(services.GetRequiredService<ApiKeyCheck>(), services.GetRequiredService<MmragServerOptions>().CorsOrigins));
         if (options.CorsOrigins.Count > 0)
         {
             builder.Services.AddCors(cors => cors.AddDefaultPolicy(policy => policy.WithOrigins([.. options.CorsOrigins]).AllowAnyHeader().AllowAnyMethod()));
@@ -78,6 +84,8 @@ public sealed partial class MmragServer : IAsyncDisposable
     {
         var metrics = app.Services.GetRequiredService<ServerMetrics>();
         var apiKey = app.Services.GetRequiredService<ApiKeyCheck>();
+        var hostCheck = app.Services.GetRequiredService<HostCheck>();
+        var crossSite = app.Services.GetRequiredService<CrossSiteCheck>();
         var logger = app.Services.GetRequiredService<ILogger<MmragServer>>();
 
         app.Use(async (context, next) =>
@@ -130,6 +138,18 @@ public sealed partial class MmragServer : IAsyncDisposable
             return next(context);
         });
 
+        app.Use(async (context, next) =>
+        {
+            if (hostCheck.Refusal(context.Request) is { } refusal)
+            {
+                await Results.Problem(statusCode: StatusCodes.Status421MisdirectedRequest, title: "Misdirected request", detail: refusal)
+                    .ExecuteAsync(context).ConfigureAwait(false);
+                return;
+            }
+
+            await next(context).ConfigureAwait(false);
+        });
+
         if (options.CorsOrigins.Count > 0)
         {
             app.UseCors();
@@ -142,6 +162,12 @@ public sealed partial class MmragServer : IAsyncDisposable
                 context.Response.Headers.WWWAuthenticate = "Bearer";
                 await Results.Problem(statusCode: 401, title: "Unauthorized", detail: "Send the API key in X-Api-Key or Authorization: Bearer.")
                     .ExecuteAsync(context).ConfigureAwait(false);
+                return;
+            }
+
+            if (crossSite.Refusal(context.Request) is { } refusal)
+            {
+                await Results.Problem(statusCode: 403, title: "Cross-site request refused", detail: refusal).ExecuteAsync(context).ConfigureAwait(false);
                 return;
             }
 
@@ -163,13 +189,34 @@ public sealed partial class MmragServer : IAsyncDisposable
         app.MapOpenApi();
 
         var api = app.MapGroup("/api");
+        api.MapGet("/csrf", (CrossSiteCheck check) => Results.Json(new { token = check.Token, header = CrossSiteCheck.TokenHeader }))
+            .WithName("GetCsrfToken").WithSummary("The token a browser page sends with multipart POSTs (X-CSRF-Token); another site's page cannot read it.");
         QueryEndpoints.Map(api);
         KnowledgeEndpoints.Map(api);
         api.MapFallback(() => Results.Problem(statusCode: 404, title: "Not found", detail: "No such API endpoint."));
     }
 
-    /// <summary>Starts listening; returns once the addresses are bound.</summary>
-    public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
+    /// <summary>
+    /// Starts listening; returns once the addresses are bound. Without an API key, every address actually bound must be
+    /// loopback, whatever configured it (the options' <see cref="MmragServerOptions.Validate"/> only sees the options'
+    /// own addresses): otherwise the server stops again and this throws.
+    /// </summary>
+    /// <exception cref="IOException">An address could not be bound, or a non-loopback address was bound without an API key (the message names it).</exception>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        var options = _app.Services.GetRequiredService<MmragServerOptions>();
+        try
+        {
+            MmragServerOptions.ValidateBinding(Urls, options.ApiKey);
+        }
+        catch (InvalidOperationException exception)
+        {
+            // Kestrel reports its own bind failures as IOException too, so a host handles both alike.
+            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            throw new IOException($"Stopped: bound to {string.Join(", ", Urls)}. {exception.Message}", exception);
+        }
+    }
 
     /// <summary>Stops gracefully.</summary>
     public Task StopAsync(CancellationToken cancellationToken = default) => _app.StopAsync(cancellationToken);

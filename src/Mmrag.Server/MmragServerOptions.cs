@@ -32,8 +32,16 @@ public sealed class MmragServerOptions
     /// <summary>Largest query or uploaded image, in pixels (width × height).</summary>
     public long MaxImagePixels { get; init; } = 40_000_000;
 
-    /// <summary>Origins allowed by CORS; CORS stays off when empty.</summary>
+    /// <summary>Origins allowed by CORS; CORS stays off when empty. Their pages may also send state-changing requests (see the README's browser rules).</summary>
     public IReadOnlyList<string> CorsOrigins { get; init; } = [];
+
+    /// <summary>
+    /// Host names the server may be reached by besides localhost, loopback addresses and the hosts of <see cref="Urls"/>
+    /// (<c>name</c> on any port, or <c>name:port</c>), e.g. behind a reverse proxy that keeps the client's Host. Requests
+    /// naming any other Host are refused (421), which stops DNS rebinding. With a wildcard address (<c>0.0.0.0</c>,
+    /// <c>[::]</c>, <c>*</c>) any Host is taken unless this is set.
+    /// </summary>
+    public IReadOnlyList<string> AllowedHosts { get; init; } = [];
 
     /// <summary>Validates the settings; the message names the setting.</summary>
     /// <exception cref="ArgumentException">A setting is invalid.</exception>
@@ -60,6 +68,11 @@ public sealed class MmragServerOptions
             throw new ArgumentOutOfRangeException(nameof(MaxImagePixels), MaxImagePixels, "MmragServerOptions.MaxImagePixels must be positive.");
         }
 
+        if (AllowedHosts is null || AllowedHosts.Any(string.IsNullOrWhiteSpace))
+        {
+            throw new ArgumentException("MmragServerOptions.AllowedHosts must not contain blank names.", nameof(AllowedHosts));
+        }
+
         ValidateBinding(Urls, ApiKey);
     }
 
@@ -79,10 +92,13 @@ public sealed class MmragServerOptions
         }
     }
 
+    /// <summary>The URL with Kestrel's wildcard hosts (<c>*</c>, <c>+</c>) written as <c>0.0.0.0</c>, so that it parses.</summary>
+    internal static string WildcardToAddress(string url) =>
+        url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal);
+
     internal static bool IsLoopback(string url)
     {
-        if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal),
-            UriKind.Absolute, out var uri))
+        if (!Uri.TryCreate(WildcardToAddress(url), UriKind.Absolute, out var uri))
         {
             return false;
         }

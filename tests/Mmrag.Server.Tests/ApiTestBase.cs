@@ -33,6 +33,28 @@ public abstract class ApiTestBase(ServerFixture fixture)
         return problem;
     }
 
+    /// <summary>Posts a multipart form as the server's own page does: with the CSRF token of <c>GET /api/csrf</c>.</summary>
+    protected async Task<HttpResponseMessage> PostFormAsync(string path, HttpContent form, HttpClient? client = null)
+    {
+        client ??= Client;
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = form };
+        request.Headers.Add("X-CSRF-Token", await CsrfTokenAsync(client));
+        return await client.SendAsync(request);
+    }
+
+    /// <summary>The job folders under the knowledge base's uploads folder, in name order.</summary>
+    protected string[] UploadFolders()
+    {
+        var uploads = Path.Combine(Fixture.KnowledgeBaseFolder, "uploads");
+        return Directory.Exists(uploads) ? [.. Directory.GetDirectories(uploads).Order(StringComparer.Ordinal)] : [];
+    }
+
+    /// <summary>A unique name part, so that a test finds its own documents in the shared knowledge base.</summary>
+    protected static string Marker(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N")[..12];
+
+    protected static async Task<string> CsrfTokenAsync(HttpClient client) =>
+        (await client.GetFromJsonAsync<JsonElement>("api/csrf")).GetProperty("token").GetString()!;
+
     protected async Task<JsonElement> SearchAsync(object body)
     {
         using var response = await Client.PostAsync("api/search", Json(body));

@@ -69,7 +69,7 @@ public sealed class KnowledgeApiTests(ServerFixture fixture) : ApiTestBase(fixtu
             { new ByteArrayContent("definitely not a jpeg"u8.ToArray()), "files", "broken.jpg" },
         };
 
-        using var response = await Client.PostAsync("api/ingest", form);
+        using var response = await PostFormAsync("api/ingest", form);
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var jobId = (await ReadJsonAsync(response)).GetProperty("job_id").GetString()!;
@@ -101,7 +101,7 @@ public sealed class KnowledgeApiTests(ServerFixture fixture) : ApiTestBase(fixtu
             { new StringContent("escape attempt", Encoding.UTF8), "files", "../../../escaped.txt" },
         };
 
-        using var response = await Client.PostAsync("api/ingest", form);
+        using var response = await PostFormAsync("api/ingest", form);
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var job = await WaitForJobAsync((await ReadJsonAsync(response)).GetProperty("job_id").GetString()!);
@@ -119,7 +119,7 @@ public sealed class KnowledgeApiTests(ServerFixture fixture) : ApiTestBase(fixtu
             { new StringContent("Second twin note about windmills.", Encoding.UTF8), "files", "twin.txt" },
         };
 
-        using var response = await Client.PostAsync("api/ingest", form);
+        using var response = await PostFormAsync("api/ingest", form);
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var job = await WaitForJobAsync((await ReadJsonAsync(response)).GetProperty("job_id").GetString()!);
@@ -189,7 +189,7 @@ public sealed class KnowledgeApiTests(ServerFixture fixture) : ApiTestBase(fixtu
         using var client = ServerFixture.CreateClient(server);
         using var form = new MultipartFormDataContent { { new ByteArrayContent(new byte[64 * 1024]), "files", "big.txt" } };
 
-        using var response = await client.PostAsync("api/ingest", form);
+        using var response = await PostFormAsync("api/ingest", form, client);
 
         await AssertProblemAsync(response, 413);
     }

@@ -70,7 +70,7 @@ public sealed class QueryApiTests(ServerFixture fixture) : ApiTestBase(fixture)
             { new ByteArrayContent(await File.ReadAllBytesAsync(photo)), "image", Path.GetFileName(photo) },
         };
 
-        using var response = await Client.PostAsync("api/search", form);
+        using var response = await PostFormAsync("api/search", form);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var first = (await ReadJsonAsync(response)).GetProperty("hits")[0];
@@ -147,7 +147,7 @@ public sealed class QueryApiTests(ServerFixture fixture) : ApiTestBase(fixture)
             { new ByteArrayContent(await File.ReadAllBytesAsync(photo)), "image", "photo.jpg" },
         };
 
-        using var response = await Client.PostAsync("api/ask", form);
+        using var response = await PostFormAsync("api/ask", form);
 
         Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
         var answer = await ReadJsonAsync(response);

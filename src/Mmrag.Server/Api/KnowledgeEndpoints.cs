@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -30,6 +31,13 @@ internal static class KnowledgeEndpoints
                 ? Results.Json(JobJson.ToDto(job))
                 : Results.Problem(statusCode: 404, title: "Not found", detail: $"No job '{id}'."))
             .WithName("GetJob").WithSummary("An ingestion job: state, progress, per-item failures.");
+        api.MapDelete("/jobs/{id}", (string id, IngestionJobs jobs) => jobs.Cancel(id) switch
+            {
+                CancelOutcome.Requested => Results.Accepted($"/api/jobs/{id}", JobJson.ToDto(jobs.Find(id)!)),
+                CancelOutcome.AlreadyFinished => Results.Problem(statusCode: 409, title: "Job finished", detail: $"Job '{id}' has already ended ({jobs.Find(id)!.State.ToString().ToLowerInvariant()})."),
+                _ => NotFound($"No job '{id}'."),
+            })
+            .WithName("CancelJob").WithSummary("Cancels a queued or running ingestion job (202; it ends as cancelled, keeping the documents stored so far); 409 when it has ended.");
     }
 
     private static async Task<IResult> GetItemAsync(string id, KnowledgeBase knowledgeBase, HttpContext context) =>
@@ -81,10 +89,32 @@ internal static class KnowledgeEndpoints
         return Results.Json(new { documents });
     }
 
-    private static async Task<IResult> DeleteDocumentAsync(string id, KnowledgeBase knowledgeBase, HttpContext context) =>
-        await knowledgeBase.Store.DeleteDocumentAndFailuresAsync(id, context.RequestAborted).ConfigureAwait(false)
-            ? Results.NoContent()
-            : NotFound($"No document '{id}'.");
+    private static async Task<IResult> DeleteDocumentAsync(string id, KnowledgeBase knowledgeBase, IngestionJobs jobs, HttpContext context)
+    {
+        var document = await knowledgeBase.Store.GetDocumentAsync(id, context.RequestAborted).ConfigureAwait(false);
+        if (!await knowledgeBase.Store.DeleteDocumentAndFailuresAsync(id, context.RequestAborted).ConfigureAwait(false))
+        {
+            return NotFound($"No document '{id}'.");
+        }
+
+        // An uploaded document's file goes with it (a running job's folder is pruned when that job ends).
+        if (document is not null && UploadRetention.JobFolderOf(document.SourcePath, UploadsFolder(knowledgeBase)) is { } folder && !jobs.IsInUse(folder))
+        {
+            try
+            {
+                await UploadRetention.PruneAsync(folder, knowledgeBase.Store, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+            {
+                // The document is gone, which is what was asked; a file that cannot be removed now stays behind.
+            }
+        }
+
+        return Results.NoContent();
+    }
+
+    /// <summary>The uploads folder with symbolic links resolved, so that the paths ingestion stores for uploads are the ones saved.</summary>
+    private static string UploadsFolder(KnowledgeBase knowledgeBase) => PathConfinement.RealPath(knowledgeBase.UploadsFolder);
 
     private static async Task<IResult> GetKnowledgeBaseAsync(KnowledgeBase knowledgeBase, IngestionJobs jobs, HttpContext context)
     {
@@ -114,21 +144,36 @@ internal static class KnowledgeEndpoints
                 $"The request has {request.ContentLength} bytes; the limit is {knowledgeBase.Options.MaxUploadBytes}.");
         }
 
-        string[] paths;
         var jobId = IngestionJobs.NewId();
-        if (request.HasFormContentType)
+        if (!request.HasFormContentType)
         {
-            var form = await request.ReadFormAsync(cancellationToken).ConfigureAwait(false);
-            if (form.Files.Count == 0)
-            {
-                throw ApiProblemException.BadRequest("The form has no files.");
-            }
+            var resolved = await ReadServerPathsAsync(request, confinement, cancellationToken).ConfigureAwait(false);
+            var started = jobs.Start(resolved, jobId);
+            return Accepted(started, []);
+        }
 
-            var folder = Path.Combine(knowledgeBase.UploadsFolder, jobId);
-            Directory.CreateDirectory(folder);
-            foreach (var file in form.Files)
+        var form = await request.ReadFormAsync(cancellationToken).ConfigureAwait(false);
+        if (form.Files.Count == 0)
+        {
+            throw ApiProblemException.BadRequest("The form has no files.");
+        }
+
+        // Every name is checked before anything is written, so a refused upload leaves nothing behind.
+        var names = form.Files.Select(static file => (File: file, Name: SafeRelativeName(file.FileName))).ToList();
+        var hidden = names.Where(static n => IsHidden(n.Name)).Select(static n => n.File.FileName).ToList();
+        names.RemoveAll(static n => IsHidden(n.Name));
+        if (names.Count == 0)
+        {
+            throw ApiProblemException.BadRequest(
+                $"Nothing to ingest: {string.Join(", ", hidden.Take(5).Select(static n => $"'{n}'"))} {(hidden.Count == 1 ? "is" : "are")} hidden (names starting with '.' are never ingested); rename {(hidden.Count == 1 ? "it" : "them")}.");
+        }
+
+        var folder = Path.Combine(UploadsFolder(knowledgeBase), jobId);
+        try
+        {
+            foreach (var (file, name) in names)
             {
-                var target = UniquePath(Path.Combine(folder, SafeRelativeName(file.FileName)));
+                var target = UniquePath(Path.Combine(folder, name));
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 var output = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, useAsync: true);
                 await using (output.ConfigureAwait(false))
@@ -136,39 +181,86 @@ internal static class KnowledgeEndpoints
                     await file.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
                 }
             }
-
-            paths = [folder];
         }
-        else
+        catch
         {
-            paths = await ReadServerPathsAsync(request, confinement, cancellationToken).ConfigureAwait(false);
+            DeleteQuietly(folder);
+            throw;
         }
 
-        var job = jobs.Start(paths, jobId);
+        var job = jobs.Start([folder], jobId, uploadFolder: folder);
+        return Accepted(job, hidden);
+    }
+
+    private static IResult Accepted(IngestionJob job, IReadOnlyList<string> skippedHidden)
+    {
         var location = $"/api/jobs/{job.Id}";
-        return Results.Accepted(location, new { job_id = job.Id, state = job.State.ToString().ToLowerInvariant(), status_url = location });
+        return skippedHidden.Count == 0
+            ? Results.Accepted(location, new { job_id = job.Id, state = job.State.ToString().ToLowerInvariant(), status_url = location })
+            : Results.Accepted(location, new { job_id = job.Id, state = job.State.ToString().ToLowerInvariant(), status_url = location, skipped_hidden = skippedHidden });
+    }
+
+    private static bool IsHidden(string relativeName) => relativeName.Split(Path.DirectorySeparatorChar).Any(static segment => segment.StartsWith('.'));
+
+    private static void DeleteQuietly(string folder)
+    {
+        try
+        {
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: the request's own error is the one to report.
+        }
     }
 
     private static async Task<string[]> ReadServerPathsAsync(HttpRequest request, PathConfinement confinement, CancellationToken cancellationToken)
     {
-        IngestBody? body;
+        JsonDocument document;
         try
         {
-            body = await JsonSerializer.DeserializeAsync<IngestBody>(request.Body, JsonSerializerOptions.Web, cancellationToken).ConfigureAwait(false);
+            document = await JsonDocument.ParseAsync(request.Body, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (JsonException exception)
         {
             throw ApiProblemException.BadRequest($"Send multipart files, or JSON {{\"path\": \"/allowed/root/folder\"}} ({exception.Message}).");
         }
 
-        var requested = (body?.Paths ?? []).Concat(body?.Path is { } single ? [single] : []).ToArray();
-        if (requested.Length == 0)
+        var requested = new List<string>();
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw ApiProblemException.BadRequest("The body must be a JSON object: {\"path\": …} or {\"paths\": […]}.");
+            }
+
+            if (root.TryGetProperty("paths", out var paths) && paths.ValueKind != JsonValueKind.Null)
+            {
+                if (paths.ValueKind != JsonValueKind.Array)
+                {
+                    throw ApiProblemException.BadRequest("'paths' must be an array of strings.");
+                }
+
+                requested.AddRange(paths.EnumerateArray().Select(static p => QueryInput.StringValue(p, "paths") ?? throw ApiProblemException.BadRequest("'paths' must not hold null.")));
+            }
+
+            if (QueryInput.String(root, "path") is { } single)
+            {
+                requested.Add(single);
+            }
+        }
+
+        if (requested.Count == 0)
         {
             throw ApiProblemException.BadRequest("Give 'path' (or 'paths').");
         }
 
-        var resolved = new string[requested.Length];
-        for (var i = 0; i < requested.Length; i++)
+        var resolved = new string[requested.Count];
+        for (var i = 0; i < requested.Count; i++)
         {
             var (path, error) = confinement.Resolve(requested[i]);
             resolved[i] = path ?? throw new ApiProblemException(StatusCodes.Status403Forbidden, "Path not allowed", $"'{requested[i]}': {error}");
@@ -177,7 +269,14 @@ internal static class KnowledgeEndpoints
         return resolved;
     }
 
+    /// <summary>The longest uploaded name segment, in UTF-8 bytes: file systems allow 255, less room for a "-N" suffix.</summary>
+    internal const int MaxNameBytes = 240;
+
+    /// <summary>The longest uploaded relative path (folder uploads), in UTF-8 bytes.</summary>
+    internal const int MaxPathBytes = 1024;
+
     /// <summary>The uploaded name as a relative path (a folder upload keeps its sub-folders), without '..', roots or odd characters.</summary>
+    /// <exception cref="ApiProblemException">A segment or the whole name is too long for the file system.</exception>
     internal static string SafeRelativeName(string fileName)
     {
         var invalid = Path.GetInvalidFileNameChars();
@@ -185,7 +284,21 @@ internal static class KnowledgeEndpoints
             .Where(static s => s is not ("" or "." or ".."))
             .Select(s => new string([.. s.Select(c => invalid.Contains(c) || char.IsControl(c) ? '_' : c)]))
             .ToArray();
-        return segments.Length == 0 ? "upload" : Path.Combine(segments);
+        if (segments.FirstOrDefault(static s => Encoding.UTF8.GetByteCount(s) > MaxNameBytes) is { } tooLong)
+        {
+            throw ApiProblemException.BadRequest($"The file name '{Preview(tooLong)}' is {Encoding.UTF8.GetByteCount(tooLong)} bytes long; the limit is {MaxNameBytes}.");
+        }
+
+        var name = segments.Length == 0 ? "upload" : Path.Combine(segments);
+        return Encoding.UTF8.GetByteCount(name) <= MaxPathBytes ? name
+            : throw ApiProblemException.BadRequest($"The uploaded path '{Preview(name)}' is {Encoding.UTF8.GetByteCount(name)} bytes long; the limit is {MaxPathBytes}.");
+    }
+
+    /// <summary>The first 40 characters of a long name, for messages (never cutting a surrogate pair).</summary>
+    private static string Preview(string name)
+    {
+        var length = char.IsHighSurrogate(name[39]) ? 39 : 40;
+        return name[..length] + "…";
     }
 
     /// <summary>The path, or NAME-2.EXT, NAME-3.EXT … when a file of the same upload already took it.</summary>

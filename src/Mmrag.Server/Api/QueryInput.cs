@@ -148,13 +148,31 @@ internal sealed record QueryInput
         }
     }
 
-    private static string? String(JsonElement root, string name) => root.TryGetProperty(name, out var value) switch
+    internal static string? String(JsonElement root, string name) => root.TryGetProperty(name, out var value) ? StringValue(value, name) : null;
+
+    /// <summary>A JSON string value (null for JSON null) whose text must be valid Unicode.</summary>
+    internal static string? StringValue(JsonElement value, string name)
     {
-        false => null,
-        true when value.ValueKind == JsonValueKind.Null => null,
-        true when value.ValueKind == JsonValueKind.String => value.GetString(),
-        _ => throw ApiProblemException.BadRequest($"'{name}' must be a string."),
-    };
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind != JsonValueKind.String)
+        {
+            throw ApiProblemException.BadRequest($"'{name}' must be a string.");
+        }
+
+        try
+        {
+            return value.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            // The reader validates encoding only when the string is read: invalid UTF-8 bytes or an escaped lone surrogate.
+            throw ApiProblemException.BadRequest($"'{name}' is not valid text: it holds invalid UTF-8 or an unpaired UTF-16 surrogate (such as \\ud800).");
+        }
+    }
 
     private static double? Number(JsonElement root, string name) => root.TryGetProperty(name, out var value) switch
     {

@@ -16,11 +16,19 @@ internal enum JobState
 }
 
 /// <summary>One ingestion job: its paths, live progress, and the summary or error at the end. Thread-safe snapshot reads.</summary>
-internal sealed class IngestionJob(string id, IReadOnlyList<string> paths, DateTimeOffset createdAt)
+internal sealed class IngestionJob(string id, IReadOnlyList<string> paths, DateTimeOffset createdAt, string? uploadFolder)
 {
     public string Id { get; } = id;
 
     public IReadOnlyList<string> Paths { get; } = paths;
+
+    /// <summary>The folder under <c>uploads/</c> the job's files were saved to; null for server-side paths.</summary>
+    public string? UploadFolder { get; } = uploadFolder;
+
+    /// <summary>Cancelled by <c>DELETE /api/jobs/{id}</c> or when the server stops; disposed when the job ends.</summary>
+    internal CancellationTokenSource? Cancellation { get; set; }
+
+    public bool IsActive => State is JobState.Queued or JobState.Running;
 
     public DateTimeOffset CreatedAt { get; } = createdAt;
 
@@ -35,10 +43,20 @@ internal sealed class IngestionJob(string id, IReadOnlyList<string> paths, DateT
     public DateTimeOffset? FinishedAt { get; set; }
 }
 
+/// <summary>What <see cref="IngestionJobs.Cancel"/> did.</summary>
+internal enum CancelOutcome
+{
+    NotFound,
+    AlreadyFinished,
+    Requested,
+}
+
 /// <summary>
 /// Runs ingestion jobs in the background, one at a time (runs must not ingest the same files concurrently), and keeps
 /// them in memory for <c>GET /api/jobs/{id}</c>. The job keeps running when the request that started it ends; it stops
-/// when the server stops.
+/// when it is cancelled (<see cref="Cancel"/>) or the server stops, keeping the documents stored so far (each is stored
+/// whole or not at all). When a job ends, its upload folder keeps only what its stored documents need
+/// (<see cref="UploadRetention"/>).
 /// </summary>
 internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger<IngestionJobs> logger) : IDisposable
 {
@@ -50,52 +68,130 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger
 
     public IngestionJob? Find(string id) => _jobs.GetValueOrDefault(id);
 
-    public IngestionJob Start(IReadOnlyList<string> paths, string? id = null)
+    /// <summary>Starts a job over <paramref name="paths"/>; <paramref name="uploadFolder"/> is the folder its uploaded files were saved to.</summary>
+    public IngestionJob Start(IReadOnlyList<string> paths, string? id = null, string? uploadFolder = null)
     {
-        var job = new IngestionJob(id ?? NewId(), paths, DateTimeOffset.UtcNow);
+        var job = new IngestionJob(id ?? NewId(), paths, DateTimeOffset.UtcNow, uploadFolder)
+        {
+            Cancellation = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token),
+        };
         _jobs[job.Id] = job;
         _ = Task.Run(() => RunAsync(job));
         return job;
     }
 
+    /// <summary>Asks a queued or running job to stop; it ends as cancelled once the pipeline has stopped (queued: at once).</summary>
+    public CancelOutcome Cancel(string id)
+    {
+        if (Find(id) is not { } job)
+        {
+            return CancelOutcome.NotFound;
+        }
+
+        CancellationTokenSource? cancellation;
+        lock (job)
+        {
+            cancellation = job.IsActive ? job.Cancellation : null;
+        }
+
+        try
+        {
+            // Outside the lock: cancelling runs the job's continuations, which finish it under that lock.
+            cancellation?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The job ended meanwhile.
+            cancellation = null;
+        }
+
+        return cancellation is null ? CancelOutcome.AlreadyFinished : CancelOutcome.Requested;
+    }
+
+    /// <summary>Whether a queued or running job owns <paramref name="uploadFolder"/> (its files are still needed).</summary>
+    public bool IsInUse(string uploadFolder) =>
+        _jobs.Values.Any(job => job.IsActive && job.UploadFolder is { } folder && string.Equals(folder, uploadFolder, StringComparison.Ordinal));
+
     public static string NewId() => Guid.NewGuid().ToString("N")[..16];
 
     private async Task RunAsync(IngestionJob job)
     {
-        var token = _stopping.Token;
+        var token = job.Cancellation!.Token;
         try
         {
             await _gate.WaitAsync(token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
-            job.State = JobState.Cancelled;
+            await FinishAsync(job, JobState.Cancelled).ConfigureAwait(false);
             return;
         }
 
+        var state = JobState.Failed;
         try
         {
             job.State = JobState.Running;
             var progress = new SynchronousProgress(p => job.Progress = p);
-            job.Summary = await knowledgeBase.CreatePipeline().IngestAsync(job.Paths, knowledgeBase.IngestionOptions, progress, token).ConfigureAwait(false);
-            job.State = JobState.Succeeded;
+            var summary = await knowledgeBase.CreatePipeline().IngestAsync(job.Paths, knowledgeBase.IngestionOptions, progress, token).ConfigureAwait(false);
+            job.Summary = summary;
+            if (summary.Files == 0)
+            {
+                // "Succeeded" with nothing ingested hid uploads of unsupported or hidden files.
+                job.Error = NothingToIngest(summary);
+            }
+            else
+            {
+                state = JobState.Succeeded;
+            }
         }
         catch (OperationCanceledException)
         {
-            job.State = JobState.Cancelled;
+            state = JobState.Cancelled;
         }
         catch (Exception exception) when (exception is not OutOfMemoryException)
         {
             // A background job has no caller to throw to: the failure is the job's result.
             job.Error = exception.Message;
-            job.State = JobState.Failed;
             LogJobFailed(logger, job.Id, exception);
         }
         finally
         {
-            job.FinishedAt = DateTimeOffset.UtcNow;
             _gate.Release();
         }
+
+        await FinishAsync(job, state).ConfigureAwait(false);
+    }
+
+    private async Task FinishAsync(IngestionJob job, JobState state)
+    {
+        if (job.UploadFolder is { } folder)
+        {
+            try
+            {
+                // Not cancellable: a cancelled job's leftovers are exactly what this removes.
+                await UploadRetention.PruneAsync(folder, knowledgeBase.Store, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or Mmrag.Storage.KnowledgeStoreException or ObjectDisposedException)
+            {
+                LogPruneFailed(logger, job.Id, folder, exception);
+            }
+        }
+
+        lock (job)
+        {
+            job.FinishedAt = DateTimeOffset.UtcNow;
+            job.State = state;
+            job.Cancellation?.Dispose();
+            job.Cancellation = null;
+        }
+    }
+
+    private static string NothingToIngest(IngestionSummary summary)
+    {
+        var skipped = summary.Skipped.Select(Path.GetFileName).Take(5).ToList();
+        return "Nothing to ingest: no file that mmrag reads (text, Markdown, HTML, PDF, images) was found"
+            + (skipped.Count > 0 ? $"; skipped {summary.Skipped.Count} file(s) of other types: {string.Join(", ", skipped)}{(summary.Skipped.Count > skipped.Count ? ", …" : "")}" : "")
+            + ".";
     }
 
     public void Dispose()
@@ -106,6 +202,9 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Ingestion job {JobId} failed.")]
     private static partial void LogJobFailed(ILogger logger, string jobId, Exception exception);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Ingestion job {JobId}: its upload folder {Folder} could not be cleaned up.")]
+    private static partial void LogPruneFailed(ILogger logger, string jobId, string folder, Exception exception);
 
     /// <summary>Progress&lt;T&gt; posts to the thread pool and may report after the job ended; this reports in order, inline.</summary>
     private sealed class SynchronousProgress(Action<IngestionProgress> report) : IProgress<IngestionProgress>

@@ -11,8 +11,28 @@ function apiHeaders(extra) {
   return headers;
 }
 
+// State-changing requests carry the server's CSRF token (GET /api/csrf, readable by this page only); a restarted
+// server has a new one, so a refusal fetches it again and retries once.
+let csrf = null;
+function csrfToken(refresh) {
+  if (!csrf || refresh) {
+    csrf = fetch("/api/csrf", { headers: apiHeaders() })
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${r.status}: ${r.statusText}`))))
+      .then((body) => body.token);
+    csrf.catch(() => { csrf = null; });
+  }
+  return csrf;
+}
+
 async function api(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: apiHeaders(options.headers) });
+  const method = (options.method || "GET").toUpperCase();
+  const send = async (refresh) => {
+    const headers = apiHeaders(options.headers);
+    if (method !== "GET" && method !== "HEAD") headers.set("X-CSRF-Token", await csrfToken(refresh));
+    return fetch(path, { ...options, headers });
+  };
+  let response = await send(false);
+  if (response.status === 403 && method !== "GET" && method !== "HEAD") response = await send(true);
   if (!response.ok) {
     let detail = response.statusText;
     try { const problem = await response.json(); detail = problem.detail || problem.title || detail; } catch { /* not JSON */ }
@@ -279,7 +299,7 @@ async function watchJob(id, line) {
 document.addEventListener("DOMContentLoaded", () => {
   const key = $("api-key");
   key.value = localStorage.getItem("mmrag-api-key") || "";
-  key.addEventListener("change", () => { localStorage.setItem("mmrag-api-key", key.value); state.imageUrls.clear(); loadStats(); });
+  key.addEventListener("change", () => { localStorage.setItem("mmrag-api-key", key.value); state.imageUrls.clear(); csrf = null; loadStats(); });
   wirePhoto();
   $("query-form").addEventListener("submit", (e) => {
     e.preventDefault();
