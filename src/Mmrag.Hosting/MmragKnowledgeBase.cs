@@ -91,7 +91,7 @@ public sealed class MmragKnowledgeBase : IAsyncDisposable
     /// <summary>Ingestion options for this knowledge base: its folder (skipped when walking) and its image cache, adjusted by <paramref name="configure"/>.</summary>
     public IngestionOptions CreateIngestionOptions(Func<IngestionOptions, IngestionOptions>? configure = null)
     {
-        var options = new IngestionOptions { KnowledgeBaseDirectory = Folder, ImageCacheDirectory = ImageCacheFolder };
+        var options = new IngestionOptions { KnowledgeBaseDirectory = Folder, ImageCacheDirectory = ImageCacheFolder, MaxImagePixels = Options.MaxImagePixels };
         return configure is null ? options : configure(options);
     }
 

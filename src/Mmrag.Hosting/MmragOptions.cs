@@ -2,6 +2,7 @@ using Microsoft.Extensions.AI;
 using Mmrag.Answering.Llm;
 using Mmrag.Clip.Inference;
 using Mmrag.Clip.Models;
+using Mmrag.Clip.Preprocessing;
 
 namespace Mmrag.Hosting;
 
@@ -53,6 +54,12 @@ public sealed class MmragOptions
 
     /// <summary>ONNX Runtime and preprocessing settings of the model.</summary>
     public ClipModelOptions ModelOptions { get; set; } = new();
+
+    /// <summary>
+    /// The largest image, in pixels (width × height of every frame, read from the decoder's own parse of the header
+    /// before any pixel is decoded), that is embedded: query images, ingested files, uploads.
+    /// </summary>
+    public long MaxImagePixels { get; set; } = ImageDecodeOptions.DefaultMaxPixels;
 
     /// <summary>Never download a model (also <c>MMRAG_OFFLINE=1</c>).</summary>
     public bool Offline { get; set; }

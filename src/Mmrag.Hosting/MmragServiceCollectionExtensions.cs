@@ -69,7 +69,7 @@ public static class MmragServiceCollectionExtensions
             return services;
         }
 
-        services.AddClip(model);
+        services.AddClip(model, new ClipEmbeddingOptions { MaxImagePixels = options.MaxImagePixels });
         services.AddSingleton(sp => new KnowledgeSearcher(sp.GetRequiredService<IKnowledgeStore>(),
             sp.GetRequiredService<IEmbeddingGenerator<string, Embedding<float>>>(), sp.GetRequiredService<IEmbeddingGenerator<DataContent, Embedding<float>>>()));
         if (options.ChatClient is { } chat)

@@ -144,7 +144,7 @@ public sealed class BrowserRequestTests(ServerFixture fixture) : ApiTestBase(fix
         var options = Fixture.Options();
         await using var server = await ServerFixture.StartAsync(new MmragServerOptions
         {
-            Store = options.Store, Model = options.Model, KnowledgeBaseFolder = options.KnowledgeBaseFolder, Urls = options.Urls,
+            KnowledgeBase = options.KnowledgeBase, Urls = options.Urls,
             AllowedHosts = ["kb.internal"],
         });
         using var client = ServerFixture.CreateClient(server);

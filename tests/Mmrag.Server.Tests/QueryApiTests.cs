@@ -111,8 +111,21 @@ public sealed class QueryApiTests(ServerFixture fixture) : ApiTestBase(fixture)
         new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, (byte)'I', (byte)'H', (byte)'D', (byte)'R' }.CopyTo(png, 0);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(16), 100_000);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(20), 100_000);
+        png[24] = 8; // bit depth
+        png[25] = 2; // colour type: RGB
 
         using var response = await Client.PostAsync("api/search", Json(new { image = Convert.ToBase64String(png) }));
+
+        await AssertProblemAsync(response, 413);
+    }
+
+    [Fact]
+    public async Task Search_ForgedJpegWithStrayByteBeforeDqt_Returns413WithoutDecoding()
+    {
+        // 950 KB-class trick: a stray byte before the quantization table hid the 9000 x 9000 frame header from a header walk.
+        var jpeg = Mmrag.Clip.Tests.Preprocessing.TestJpeg.WithStrayByteBeforeDqt(Mmrag.Clip.Tests.Preprocessing.TestJpeg.ClaimingSize(9000, 9000));
+
+        using var response = await Client.PostAsync("api/search", Json(new { image = Convert.ToBase64String(jpeg) }));
 
         await AssertProblemAsync(response, 413);
     }

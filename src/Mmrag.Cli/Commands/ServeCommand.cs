@@ -13,9 +13,13 @@ internal static class ServeCommand
         var roots = new Option<string[]>("--ingest-root") { Description = "Server-side folder that POST /api/ingest {\"path\"} may read (repeatable; also MMRAG_INGEST_ROOTS, ':'-separated)." };
         var maxUpload = new Option<long>("--max-upload-mb") { Description = "Largest request body in MiB.", DefaultValueFactory = static _ => 64 }.AtLeast(1);
         var cors = new Option<string[]>("--cors-origin") { Description = "Allow this browser origin (repeatable; CORS is off otherwise)." };
+        var hosts = new Option<string[]>("--allowed-host")
+        {
+            Description = "Accept requests for this Host name (name or name:port; repeatable; also MMRAG_ALLOWED_HOSTS, ','-separated), e.g. behind a reverse proxy; loopback names and the bound addresses are always accepted.",
+        };
         var command = new Command("serve", "Serve the knowledge base over HTTP: the API (/api, /openapi/v1.json, /metrics) and the web page.");
         kb.AddTo(command);
-        foreach (var option in new Option[] { urls, roots, maxUpload, cors })
+        foreach (var option in new Option[] { urls, roots, maxUpload, cors, hosts })
         {
             command.Options.Add(option);
         }
@@ -45,6 +49,8 @@ internal static class ServeCommand
                 AllowedRoots = [.. allowed],
                 MaxUploadBytes = parseResult.GetValue(maxUpload) * 1024 * 1024,
                 CorsOrigins = parseResult.GetValue(cors) ?? [],
+                AllowedHosts = [.. (parseResult.GetValue(hosts) ?? []).Concat((Environment.GetEnvironmentVariable("MMRAG_ALLOWED_HOSTS") ?? "")
+                    .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
             };
 
             var server = MmragServer.Create(options);

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
-using Mmrag.Server.Security;
+using Mmrag.Clip.Preprocessing;
 
 namespace Mmrag.Server.Api;
 
@@ -57,11 +57,8 @@ internal sealed record QueryInput
                 throw ApiProblemException.BadRequest("The image is empty.");
             }
 
-            if (ImageLimits.PixelCount(image) is { } pixels && pixels > maxImagePixels)
-            {
-                throw new ApiProblemException(StatusCodes.Status413PayloadTooLarge, "Image too large",
-                    $"The image has {pixels} pixels; the limit is {maxImagePixels}.");
-            }
+            // The decoder's own reading of the header (every frame of a GIF, a JPEG's frame header wherever it is), before any pixel is decoded.
+            ImageDimensions.Check(image, maxImagePixels);
         }
 
         return input;

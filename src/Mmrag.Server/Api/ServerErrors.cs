@@ -18,6 +18,7 @@ internal static class ServerErrors
         ApiProblemException api => new(api.Status, api.Title, api.Message),
         BadHttpRequestException bad => new(bad.StatusCode, bad.StatusCode == 413 ? "Request too large" : "Bad request", bad.Message),
         InvalidDataException data when data.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) => new(413, "Request too large", data.Message),
+        ImageTooLargeException tooLarge => new(413, "Image too large", tooLarge.Message),
         InvalidDataException or JsonException or FormatException or ImageDecodeException or DocumentLoadException => new(400, "Bad request", exception.Message),
         ArgumentException => new(400, "Bad request", exception.Message),
         EmbeddingSpaceMismatchException => new(409, "Embedding space mismatch", exception.Message),
