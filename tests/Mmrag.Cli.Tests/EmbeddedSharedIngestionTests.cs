@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Microsoft.Data.Sqlite;
 using Mmrag.Knowledge;
 using Mmrag.Storage.Embedded;
 using Mmrag.Testing;
@@ -49,6 +50,52 @@ public sealed class EmbeddedSharedIngestionTests(ITestOutputHelper log) : IDispo
         await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenExistingAsync(kb);
         KnowledgeBaseStats stats = await store.GetStatsAsync();
         Assert.Equal((1 + Notes + Pictures, 1 + Notes, Pictures), (stats.Documents, stats.TextChunks, stats.Images));
+    }
+
+    [Fact]
+    public async Task Ingest_RightAfterAnIngesterWasKilledHoldingClaims_TakesThemOverWithoutWaitingForTheLease()
+    {
+        string folder = WriteFolder(Path.Combine(_temp.Path, "photos"));
+        string kb = Path.Combine(_temp.Path, "kb");
+        var created = await CliRunner.RunAsync("ingest", Path.Combine(folder, "log_000.txt"), "--kb", kb, "--model", Fixtures.TinyModel);
+        Assert.True(created.ExitCode == 0, created.Error + created.Output);
+
+        // Killed (SIGKILL: no chance to give its claims back) while it holds claims on files it has not stored yet.
+        long held = 0;
+        for (int attempt = 0; attempt < 3 && held == 0; attempt++)
+        {
+            using var victim = MmragProcess.Start(null, "ingest", folder, "--kb", kb);
+            victim.OutputDataReceived += static (_, _) => { };
+            victim.ErrorDataReceived += static (_, _) => { };
+            victim.BeginOutputReadLine();
+            victim.BeginErrorReadLine();
+            var deadline = DateTime.UtcNow.AddMinutes(2);
+            while (!victim.HasExited && DateTime.UtcNow < deadline && await UnfinishedClaimsAsync(kb) == 0)
+            {
+                await Task.Delay(20);
+            }
+
+            victim.Kill(entireProcessTree: true);
+            await victim.WaitForExitAsync();
+            held = await UnfinishedClaimsAsync(kb);
+        }
+
+        Assert.True(held > 0, "the ingester was never killed while holding a claim");
+        var rerun = await CliRunner.RunAsync("ingest", folder, "--kb", kb);
+        Assert.True(rerun.ExitCode == 0, rerun.Error + rerun.Output);
+        Assert.DoesNotContain("left to other ingesters", rerun.Output, StringComparison.Ordinal);
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenExistingAsync(kb);
+        Assert.Equal(Notes + Pictures, (await store.GetStatsAsync()).Documents);
+    }
+
+    /// <summary>Claims taken and neither completed nor given back, read straight from the knowledge base's database.</summary>
+    private static async Task<long> UnfinishedClaimsAsync(string kb)
+    {
+        await using var connection = new SqliteConnection($"Data Source={Path.Combine(kb, EmbeddedKnowledgeStore.DatabaseFileName)};Mode=ReadOnly;Pooling=False");
+        await connection.OpenAsync();
+        await using SqliteCommand count = connection.CreateCommand();
+        count.CommandText = "SELECT count(*) FROM ingestion_claims WHERE completed_at IS NULL";
+        return (long)(await count.ExecuteScalarAsync())!;
     }
 
     /// <summary>One-chunk notes and distinct pictures described in a <c>description.json</c> (a described image's claim is not its file hash).</summary>
