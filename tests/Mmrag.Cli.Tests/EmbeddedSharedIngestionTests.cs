@@ -10,9 +10,20 @@ using Xunit.Abstractions;
 namespace Mmrag.Cli.Tests;
 
 /// <summary>
+/// Runs its tests after the parallel ones, alone: they start several <c>mmrag</c> processes that fill the machine's
+/// cores, which would starve other process tests (the SIGKILL test kills by elapsed time) and skew the split measured here.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessHeavyCollection
+{
+    public const string Name = "process-heavy";
+}
+
+/// <summary>
 /// Two <c>mmrag ingest</c> processes on one embedded knowledge base (issue 15, item 8): through the store's claims they
 /// split the folder, instead of both doing most of it (about 85 % of the work was done twice before).
 /// </summary>
+[Collection(ProcessHeavyCollection.Name)]
 public sealed class EmbeddedSharedIngestionTests(ITestOutputHelper log) : IDisposable
 {
     private const int Notes = 60;
