@@ -21,9 +21,10 @@ namespace Mmrag.Storage.Embedded;
 /// <para>Ownership: the store owns its SQLite connection pool, its in-memory index and background index work;
 /// <see cref="DisposeAsync"/> stops that work, saves the graph when it changed, and closes the database files. Call
 /// it after the last operation has completed.</para>
-/// <para>Other processes may open the same folder; changes they commit are picked up by the next vector search.</para>
+/// <para>Other processes may open the same folder; changes they commit are picked up by the next vector search. Ingesters
+/// in several processes split a folder between them through <see cref="IIngestionWorkClaims"/>.</para>
 /// </remarks>
-public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestionJournal
+public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestionJournal, IIngestionWorkClaims
 {
     /// <summary>The database file's name inside the knowledge base folder.</summary>
     public const string DatabaseFileName = "knowledge.db";

@@ -58,7 +58,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         await using var connection = new SqliteConnection($"Data Source={Path.Combine(folder, "knowledge.db")};Pooling=False;Foreign Keys=True");
         await connection.OpenAsync();
         Assert.Equal("wal", await ScalarAsync(connection, "PRAGMA journal_mode"));
-        Assert.Equal(1L, await ScalarAsync(connection, "SELECT version FROM schema_version"));
+        Assert.Equal(2L, await ScalarAsync(connection, "SELECT version FROM schema_version"));
         Assert.Equal("test-model", await ScalarAsync(connection, "SELECT model_id FROM kb_info"));
         Assert.Equal(40L, await ScalarAsync(connection, "SELECT count(*) FROM items"));
         Assert.Equal(24L * 4, await ScalarAsync(connection, "SELECT length(vector) FROM items LIMIT 1"));
@@ -538,6 +538,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
             var store = provider.GetRequiredService<EmbeddedKnowledgeStore>();
             Assert.Same(store, provider.GetRequiredService<IKnowledgeStore>());
             Assert.Same(store, provider.GetRequiredService<IIngestionJournal>());
+            Assert.Same(store, provider.GetRequiredService<IIngestionWorkClaims>());
             Assert.Equal(Space, store.Space);
         }
 

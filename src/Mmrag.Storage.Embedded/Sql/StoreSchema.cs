@@ -104,6 +104,23 @@ internal static class StoreSchema
                 summary      TEXT)
             """,
         ],
+        [
+            // Ingestion work claims (IIngestionWorkClaims): one row per document, the version being (or last) ingested.
+            // host and pid name the process whose store wrote the claim, so that a claim left by a killed ingester on
+            // this machine is free at once instead of after its lease. No foreign key: a document is claimed before it
+            // exists, and a completed claim outlives its document's deletion (which makes it work again).
+            """
+            CREATE TABLE ingestion_claims(
+                document_id   TEXT    PRIMARY KEY,
+                content_hash  TEXT    NOT NULL,
+                owner         TEXT    NOT NULL,
+                host          TEXT    NOT NULL,
+                pid           INTEGER NOT NULL,
+                claimed_at    TEXT    NOT NULL,
+                expires_at    TEXT    NOT NULL,
+                completed_at  TEXT)
+            """,
+        ],
     ];
 
     /// <summary>The version this build creates and understands.</summary>
