@@ -93,6 +93,28 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
     }
 
     [Fact]
+    public async Task Batch_LocalSettingThenQuery_HoldsForTheQueryAndNotAfter()
+    {
+        // What one-round-trip searches rely on: a batch is one implicit transaction, so set_config(…, true) in its first
+        // statement holds for the next one and ends with the batch (pgvector's settings are read the same way).
+        await using NpgsqlDataSource dataSource = NpgsqlDataSource.Create(server.WithPoolSize(1));
+        await using NpgsqlConnection connection = await dataSource.OpenConnectionAsync();
+        await using var batch = new NpgsqlBatch(connection)
+        {
+            BatchCommands = { new NpgsqlBatchCommand("SELECT set_config('work_mem', '7MB', true)"), new NpgsqlBatchCommand("SELECT current_setting('work_mem')") },
+        };
+        await using (NpgsqlDataReader reader = await batch.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.NextResultAsync());
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal("7MB", reader.GetString(0));
+        }
+
+        await using var after = new NpgsqlCommand("SELECT current_setting('work_mem')", connection);
+        Assert.NotEqual("7MB", (string?)await after.ExecuteScalarAsync());
+    }
+
+    [Fact]
     public async Task Search_WithoutVectors_ReturnsTheSameHitsWithEmptyVectors()
     {
         await using PostgresKnowledgeStore store = await PostgresKnowledgeStore.OpenAsync(server.ConnectionString, Space, NewOptions());
