@@ -157,6 +157,14 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
                 }
                 catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.ReadOnlySqlTransaction)
                 {
+                    if (state.HasInfo && state.Version == StoreSchema.LatestVersion)
+                    {
+                        // Only the vector index is missing (a bulk load on the primary dropped it): searches are exact
+                        // without it, so a replica or a read-only role still opens.
+                        Log.VectorIndexNotRestored(logger, options.Schema, ex.SqlState);
+                        return (state.Space!, state.TextSearchConfiguration!);
+                    }
+
                     throw new KnowledgeStoreException(
                         $"{backend}: opening the knowledge base needs {needs}, which the server refused ({ex.SqlState}: {ex.MessageText}). " +
                         "Open it once as a role that may (CREATE EXTENSION vector needs a superuser unless the extension exists), or with " +

@@ -155,6 +155,23 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
         Assert.Equal("25006", Assert.IsType<PostgresException>(refused.InnerException).SqlState);
     }
 
+    [Fact]
+    public async Task Open_ReadOnlySessionDuringABulkLoad_OpensWithoutTheVectorIndexAndSearchesExactly()
+    {
+        PostgresStoreOptions options = NewOptions();
+        await using PostgresKnowledgeStore loader = await PostgresKnowledgeStore.OpenAsync(server.ConnectionString, Space, options);
+        Assert.True(await loader.SuspendVectorIndexForBulkLoadAsync());
+        await StoreWordsAsync(loader, "doc", "harbour lights", "granite quay");
+
+        await using (SessionSettingsScope replica = await server.WithSessionSettingsAsync(("default_transaction_read_only", "on")))
+        {
+            await using PostgresKnowledgeStore store = await PostgresKnowledgeStore.OpenAsync(replica.ConnectionString, Space, options);
+            await AssertSearchesAsync(store);
+        }
+
+        Assert.False(await VectorIndexExistsAsync(options.Schema)); // the load's to build
+    }
+
     [RealServerFact("PGlite denies a role made with CREATE ROLE the catalogs (pg_range) that every client reads on connecting.")]
     public async Task Open_RoleWithOnlyUsageAndSelect_OpensAndSearches()
     {
