@@ -103,13 +103,13 @@ public sealed class PostgresIngestionWorkClaimsTests(PostgresTestServer server) 
         Assert.False(await store.TryClaimAsync(document.Id, document.ContentHash, "c", TimeSpan.FromMinutes(5)));
     }
 
-    /// <summary>Waits until some session waits for a lock (the claim, on the holder's row), failing after 10 s.</summary>
+    /// <summary>Waits until a session waits for the holder's locks (the claim, for the claim row), failing after 10 s.</summary>
     private static async Task WaitForALockWaitAsync(NpgsqlConnection holder, Task claim)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
-            await using var command = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted)", holder);
+            await using var command = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid)))", holder);
             if ((bool)(await command.ExecuteScalarAsync())!)
             {
                 return;
