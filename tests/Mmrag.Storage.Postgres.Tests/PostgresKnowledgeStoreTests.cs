@@ -240,6 +240,19 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
         Assert.Equal(["flower#0"], (await reopened.SearchKeywordsAsync("flowers", 5)).Select(h => h.Item.Id));
     }
 
+    [Fact]
+    public async Task Open_Version1OnSimple_WithSimpleAsked_KeepsSimple()
+    {
+        PostgresStoreOptions options = NewOptions();
+        options.TextSearchConfiguration = StoreSchema.Simple;
+        await CreateVersion1Async(options.Schema, ("flower", "a red flower"));
+
+        await using PostgresKnowledgeStore store = await PostgresKnowledgeStore.OpenAsync(server.ConnectionString, Space, options);
+        Assert.Equal(Enumerable.Range(1, StoreSchema.LatestVersion), await VersionsAsync(options.Schema));
+        Assert.Empty(await store.SearchKeywordsAsync("flowers", 5));
+        Assert.Equal(["flower#0"], (await store.SearchKeywordsAsync("flower", 5)).Select(h => h.Item.Id));
+    }
+
     /// <summary>A knowledge base as version 1 of the schema made it (text search configuration simple), with one text item per (document id, text).</summary>
     private async Task CreateVersion1Async(string schema, params (string Id, string Text)[] documents)
     {
