@@ -13,4 +13,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Postgres store: schema {Schema} had no vector index (a bulk load stopped before rebuilding it); it was built again.")]
     public static partial void VectorIndexRestored(ILogger logger, string schema);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Postgres store: schema {Schema} has no vector index and this session may not build it ({SqlState}); vector searches are exact until it is built.")]
+    public static partial void VectorIndexNotRestored(ILogger logger, string schema, string sqlState);
 }

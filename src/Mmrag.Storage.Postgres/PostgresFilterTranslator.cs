@@ -19,6 +19,13 @@ internal static class PostgresFilterTranslator
     public static string Translate(SearchFilter? filter, NpgsqlCommand command)
     {
         ArgumentNullException.ThrowIfNull(command);
+        return Translate(filter, command.Parameters);
+    }
+
+    /// <summary>The condition, adding its parameters to <paramref name="parameters"/> (a command's or a batch command's) after those already there.</summary>
+    public static string Translate(SearchFilter? filter, NpgsqlParameterCollection parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
         if (filter is null || filter.IsEmpty)
         {
             return "TRUE";
@@ -37,8 +44,8 @@ internal static class PostgresFilterTranslator
 
         string Parameter(object value, NpgsqlDbType type)
         {
-            command.Parameters.Add(new NpgsqlParameter { Value = value, NpgsqlDbType = type });
-            return "$" + command.Parameters.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            parameters.Add(new NpgsqlParameter { Value = value, NpgsqlDbType = type });
+            return "$" + parameters.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
         if (filter.Kind is { } kind)

@@ -17,7 +17,7 @@ public sealed partial class PostgresKnowledgeStore
     /// slower). If the loader dies first, the next open of the knowledge base builds the index.
     /// </remarks>
     public Task<bool> SuspendVectorIndexForBulkLoadAsync(CancellationToken cancellationToken = default) =>
-        RunAsync("suspending the vector index for a bulk load", async (connection, ct) =>
+        RunWriteAsync("suspending the vector index for a bulk load", async (connection, ct) =>
         {
             NpgsqlTransaction tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
@@ -40,7 +40,7 @@ public sealed partial class PostgresKnowledgeStore
     /// <see cref="PostgresStoreOptions.IndexBuildMemory"/> as <c>maintenance_work_mem</c>. Does nothing when it exists.
     /// </summary>
     public Task BuildVectorIndexAsync(CancellationToken cancellationToken = default) =>
-        RunAsync("building the vector index", async (connection, ct) =>
+        RunWriteAsync("building the vector index", async (connection, ct) =>
         {
             NpgsqlTransaction tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))

@@ -19,7 +19,7 @@ public sealed partial class PostgresKnowledgeStore
         ArgumentNullException.ThrowIfNull(items);
         ThrowIfDisposed();
         Vector[] vectors = PrepareVectors(document, items);
-        await RunAsync("storing document " + document.Id, async (connection, ct) =>
+        await RunWriteAsync("storing document " + document.Id, async (connection, ct) =>
         {
             NpgsqlTransaction tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
@@ -124,11 +124,17 @@ public sealed partial class PostgresKnowledgeStore
         [.. StoreInput.CheckItems(document, items, Space, _options.NormTolerance).Select(v => new Vector(v))];
 
     /// <inheritdoc />
+    /// <remarks>The document's completed ingestion claim goes with it (in the same statement), so that version is work
+    /// again for <see cref="TryClaimAsync"/>; a claim still in progress (a new version being ingested) stays.</remarks>
     public Task<bool> DeleteDocumentAsync(string documentId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(documentId);
-        return RunAsync("deleting document " + documentId, async (connection, ct) =>
-            await ExecuteAsync(connection, null, $"DELETE FROM {_s}.documents WHERE id = $1", ct, documentId).ConfigureAwait(false) > 0,
+        return RunWriteAsync("deleting document " + documentId, async (connection, ct) =>
+            await ScalarAsync<long>(connection, null, $"""
+                WITH gone AS (DELETE FROM {_s}.documents WHERE id = $1 RETURNING id),
+                     done AS (DELETE FROM {_s}.ingestion_claims c USING gone WHERE c.document_id = gone.id AND c.completed_at IS NOT NULL)
+                SELECT count(*) FROM gone
+                """, ct, documentId).ConfigureAwait(false) > 0,
             cancellationToken);
     }
 
@@ -136,7 +142,7 @@ public sealed partial class PostgresKnowledgeStore
     public Task RecordFailureAsync(IngestionFailure failure, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(failure);
-        return RunAsync("recording a failure", (connection, ct) =>
+        return RunWriteAsync("recording a failure", (connection, ct) =>
             ExecuteAsync(connection, null, $"INSERT INTO {_s}.failures (source_path, reason, detail, at) VALUES ($1, $2, $3, $4)", ct,
                 failure.SourcePath, failure.Reason, failure.Detail, failure.At.ToUniversalTime()), cancellationToken);
     }
@@ -145,7 +151,7 @@ public sealed partial class PostgresKnowledgeStore
     public Task ClearFailuresAsync(string sourcePath, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sourcePath);
-        return RunAsync("clearing failures", (connection, ct) =>
+        return RunWriteAsync("clearing failures", (connection, ct) =>
             ExecuteAsync(connection, null, $"DELETE FROM {_s}.failures WHERE source_path = $1", ct, sourcePath), cancellationToken);
     }
 
@@ -153,7 +159,7 @@ public sealed partial class PostgresKnowledgeStore
     public Task SetSettingAsync(string key, string? value, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(key);
-        return RunAsync("storing setting " + key, (connection, ct) => value is null
+        return RunWriteAsync("storing setting " + key, (connection, ct) => value is null
             ? ExecuteAsync(connection, null, $"DELETE FROM {_s}.settings WHERE key = $1", ct, key)
             : ExecuteAsync(connection, null,
                 $"INSERT INTO {_s}.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", ct, key, value),

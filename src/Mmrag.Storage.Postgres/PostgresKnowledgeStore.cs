@@ -119,6 +119,19 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
         }
     }
 
+    /// <summary>What an open found in the database: the catalog's answers, and the knowledge base's info when it has one.</summary>
+    private sealed record SchemaState(bool HasExtension, bool HasSchema, bool HasMigrationsTable, bool HasInfo, bool HasVectorIndex,
+        int Version, EmbeddingSpace? Space, string? TextSearchConfiguration)
+    {
+        public bool IsCurrent => HasInfo && Version == StoreSchema.LatestVersion && HasVectorIndex;
+    }
+
+    /// <summary>
+    /// Looks first, writes only when something is missing or out of date: a knowledge base that is there and current
+    /// opens with catalog and table reads alone, so a read replica (read-only transactions) and a role with no more than
+    /// USAGE and SELECT can open it. Otherwise the DDL runs in one transaction under an advisory lock per schema, after
+    /// looking again (another opener may have done it meanwhile). <see cref="PostgresStoreOptions.ReadOnly"/> never writes.
+    /// </summary>
     private static async Task<(EmbeddingSpace Space, string TextSearchConfiguration)> PrepareAsync(string connectionString, EmbeddingSpace? space,
         PostgresStoreOptions options, string backend, ILogger logger, CancellationToken cancellationToken)
     {
@@ -128,77 +141,135 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
             NpgsqlConnection connection = await plain.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             await using (connection.ConfigureAwait(false))
             {
-                NpgsqlTransaction tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                await using (tx.ConfigureAwait(false))
+                SchemaState state = await InspectAsync(connection, null, options.Schema, backend, cancellationToken).ConfigureAwait(false);
+                CheckOpenable(state, space, options, backend);
+                if (state.HasInfo && (state.IsCurrent || options.ReadOnly))
                 {
-                    string s = StoreSchema.Identifier(options.Schema);
-                    // One opener at a time per schema: a second process waits here, then finds the work done.
-                    await ExecuteAsync(connection, tx, "SELECT pg_advisory_xact_lock(hashtext('mmrag:' || $1))", cancellationToken, options.Schema)
-                        .ConfigureAwait(false);
-                    if (space is not null)
+                    // A read-only open of an older version reads it as it is (every version so far is readable as is);
+                    // a missing vector index only makes searches exact.
+                    return (state.Space!, state.TextSearchConfiguration!);
+                }
+
+                string needs = Needs(state, space);
+                try
+                {
+                    return await MigrateAsync(connection, space, options, backend, logger, cancellationToken).ConfigureAwait(false);
+                }
+                catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.ReadOnlySqlTransaction)
+                {
+                    if (state.HasInfo && state.Version == StoreSchema.LatestVersion)
                     {
-                        await ExecuteAsync(connection, tx, "CREATE EXTENSION IF NOT EXISTS vector", cancellationToken).ConfigureAwait(false);
+                        // Only the vector index is missing (a bulk load on the primary dropped it): searches are exact
+                        // without it, so a replica or a read-only role still opens.
+                        Log.VectorIndexNotRestored(logger, options.Schema, ex.SqlState);
+                        return (state.Space!, state.TextSearchConfiguration!);
                     }
 
-                    bool exists = await ScalarAsync<bool>(connection, tx, "SELECT to_regclass($1) IS NOT NULL", cancellationToken, $"{s}.kb_info")
-                        .ConfigureAwait(false);
-                    if (!exists && space is null)
-                    {
-                        throw new KnowledgeStoreException($"{backend}: there is no knowledge base here (no kb_info table in schema {options.Schema}).");
-                    }
-
-                    EmbeddingSpace stored;
-                    string textSearchConfiguration;
-                    if (exists)
-                    {
-                        (stored, textSearchConfiguration) = await ReadInfoAsync(connection, tx, s, cancellationToken).ConfigureAwait(false);
-                        if (space is not null && stored != space)
-                        {
-                            throw new EmbeddingSpaceMismatchException(
-                                $"{backend}: the knowledge base holds vectors of {stored.ModelId} ({stored.Dimension} dimensions), but it was opened for " +
-                                $"{space.ModelId} ({space.Dimension} dimensions). Open it with its own model, or re-embed it for the new one.");
-                        }
-                    }
-                    else
-                    {
-                        stored = space!;
-                        textSearchConfiguration = options.TextSearchConfiguration;
-                    }
-
-                    await ExecuteAsync(connection, tx, StoreSchema.Bootstrap(options.Schema), cancellationToken).ConfigureAwait(false);
-                    int current = await ScalarAsync<int>(connection, tx, $"SELECT coalesce(max(version), 0) FROM {s}.schema_migrations", cancellationToken)
-                        .ConfigureAwait(false);
-                    if (current > StoreSchema.LatestVersion)
-                    {
-                        throw new KnowledgeStoreException(
-                            $"{backend}: the knowledge base is at schema version {current}, newer than this mmrag knows ({StoreSchema.LatestVersion}); update mmrag.");
-                    }
-
-                    var context = new StoreSchema.Context(options.Schema, stored, textSearchConfiguration, options.HnswM, options.HnswEfConstruction);
-                    foreach (StoreSchema.Migration migration in StoreSchema.Migrations.Where(m => m.Version > current))
-                    {
-                        await ExecuteAsync(connection, tx, migration.Sql(context), cancellationToken).ConfigureAwait(false);
-                        await ExecuteAsync(connection, tx, $"INSERT INTO {s}.schema_migrations (version, description) VALUES ($1, $2)", cancellationToken,
-                            migration.Version, migration.Description).ConfigureAwait(false);
-                        Log.MigrationApplied(logger, options.Schema, migration.Version, migration.Description);
-                    }
-
-                    // A bulk load that died between dropping the vector index and building it again left none: build it now.
-                    if (await ScalarAsync<bool>(connection, tx, "SELECT to_regclass($1) IS NULL", cancellationToken, $"{s}.{StoreSchema.VectorIndexName}")
-                        .ConfigureAwait(false))
-                    {
-                        await CreateVectorIndexAsync(connection, tx, options, cancellationToken).ConfigureAwait(false);
-                        Log.VectorIndexRestored(logger, options.Schema);
-                    }
-
-                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    return (stored, textSearchConfiguration);
+                    throw new KnowledgeStoreException(
+                        $"{backend}: opening the knowledge base needs {needs}, which the server refused ({ex.SqlState}: {ex.MessageText}). " +
+                        "Open it once as a role that may (CREATE EXTENSION vector needs a superuser unless the extension exists), or with " +
+                        "PostgresStoreOptions.ReadOnly on an existing knowledge base.", ex);
                 }
             }
         }
     }
 
-    private static async Task<(EmbeddingSpace, string)> ReadInfoAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string s, CancellationToken cancellationToken)
+    private static async Task<(EmbeddingSpace Space, string TextSearchConfiguration)> MigrateAsync(NpgsqlConnection connection, EmbeddingSpace? space,
+        PostgresStoreOptions options, string backend, ILogger logger, CancellationToken cancellationToken)
+    {
+        NpgsqlTransaction tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (tx.ConfigureAwait(false))
+        {
+            string s = StoreSchema.Identifier(options.Schema);
+            // One opener at a time per schema: a second process waits here, then finds the work done.
+            await ExecuteAsync(connection, tx, "SELECT pg_advisory_xact_lock(hashtext('mmrag:' || $1))", cancellationToken, options.Schema)
+                .ConfigureAwait(false);
+            SchemaState state = await InspectAsync(connection, tx, options.Schema, backend, cancellationToken).ConfigureAwait(false);
+            CheckOpenable(state, space, options, backend);
+            if (!state.HasExtension)
+            {
+                await ExecuteAsync(connection, tx, "CREATE EXTENSION IF NOT EXISTS vector", cancellationToken).ConfigureAwait(false);
+            }
+
+            if (!state.HasSchema)
+            {
+                await ExecuteAsync(connection, tx, StoreSchema.CreateSchema(options.Schema), cancellationToken).ConfigureAwait(false);
+            }
+
+            if (!state.HasMigrationsTable)
+            {
+                await ExecuteAsync(connection, tx, StoreSchema.CreateMigrationsTable(options.Schema), cancellationToken).ConfigureAwait(false);
+            }
+
+            var context = new StoreSchema.Context(options.Schema, state.Space ?? space!, state.TextSearchConfiguration ?? options.TextSearchConfiguration,
+                options.TextSearchConfiguration, options.HnswM, options.HnswEfConstruction);
+            foreach (StoreSchema.Migration migration in StoreSchema.Migrations.Where(m => m.Version > state.Version))
+            {
+                string sql = migration.Sql(context);
+                if (sql.Length > 0)
+                {
+                    await ExecuteAsync(connection, tx, sql, cancellationToken).ConfigureAwait(false);
+                }
+
+                await ExecuteAsync(connection, tx, $"INSERT INTO {s}.schema_migrations (version, description) VALUES ($1, $2)", cancellationToken,
+                    migration.Version, migration.Description).ConfigureAwait(false);
+                Log.MigrationApplied(logger, options.Schema, migration.Version, migration.Description);
+            }
+
+            // A bulk load that died between dropping the vector index and building it again left none: build it now.
+            // (A new knowledge base's first migration created it.)
+            if (state.HasInfo && !state.HasVectorIndex)
+            {
+                await CreateVectorIndexAsync(connection, tx, options, cancellationToken).ConfigureAwait(false);
+                Log.VectorIndexRestored(logger, options.Schema);
+            }
+
+            (EmbeddingSpace stored, string textSearchConfiguration) = await ReadInfoAsync(connection, tx, s, cancellationToken).ConfigureAwait(false);
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return (stored, textSearchConfiguration);
+        }
+    }
+
+    /// <summary>What the catalog says about the schema (one statement), then the knowledge base's version and info when it has them.</summary>
+    private static async Task<SchemaState> InspectAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string schema, string backend,
+        CancellationToken cancellationToken)
+    {
+        string s = StoreSchema.Identifier(schema);
+        bool hasExtension, hasSchema, hasMigrations, hasInfo, hasIndex;
+        using (NpgsqlCommand command = Command(connection, tx, """
+            SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector'),
+                   EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
+                   to_regclass($2) IS NOT NULL, to_regclass($3) IS NOT NULL, to_regclass($4) IS NOT NULL
+            """, schema, $"{s}.schema_migrations", $"{s}.kb_info", $"{s}.{StoreSchema.VectorIndexName}"))
+        {
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                (hasExtension, hasSchema, hasMigrations, hasInfo, hasIndex) =
+                    (reader.GetBoolean(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3), reader.GetBoolean(4));
+            }
+        }
+
+        int version = hasMigrations
+            ? await ScalarAsync<int>(connection, tx, $"SELECT coalesce(max(version), 0) FROM {s}.schema_migrations", cancellationToken).ConfigureAwait(false)
+            : 0;
+        if (hasInfo != version > 0)
+        {
+            throw new KnowledgeStoreException(
+                $"{backend}: schema {schema} is not an mmrag knowledge base (it has {(hasInfo ? "a kb_info table but no migrations" : "migrations but no kb_info table")}).");
+        }
+
+        if (!hasInfo)
+        {
+            return new SchemaState(hasExtension, hasSchema, hasMigrations, false, hasIndex, 0, null, null);
+        }
+
+        (EmbeddingSpace stored, string textSearchConfiguration) = await ReadInfoAsync(connection, tx, s, cancellationToken).ConfigureAwait(false);
+        return new SchemaState(hasExtension, hasSchema, HasMigrationsTable: true, HasInfo: true, hasIndex, version, stored, textSearchConfiguration);
+    }
+
+    private static async Task<(EmbeddingSpace, string)> ReadInfoAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string s, CancellationToken cancellationToken)
     {
         using var command = new NpgsqlCommand($"SELECT model_id, dimension, text_search_config FROM {s}.kb_info", connection, tx);
         NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -212,6 +283,41 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
             return (new EmbeddingSpace(reader.GetString(0), reader.GetInt32(1)), reader.GetString(2));
         }
     }
+
+    /// <summary>Throws when the knowledge base cannot be opened as asked, whatever DDL could do.</summary>
+    private static void CheckOpenable(SchemaState state, EmbeddingSpace? space, PostgresStoreOptions options, string backend)
+    {
+        if (!state.HasInfo)
+        {
+            if (space is null || options.ReadOnly)
+            {
+                throw new KnowledgeStoreException($"{backend}: there is no knowledge base here (no kb_info table in schema {options.Schema}).");
+            }
+
+            return;
+        }
+
+        if (state.Version > StoreSchema.LatestVersion)
+        {
+            throw new KnowledgeStoreException(
+                $"{backend}: the knowledge base is at schema version {state.Version}, newer than this mmrag knows ({StoreSchema.LatestVersion}); update mmrag.");
+        }
+
+        if (space is not null && state.Space != space)
+        {
+            throw new EmbeddingSpaceMismatchException(
+                $"{backend}: the knowledge base holds vectors of {state.Space!.ModelId} ({state.Space.Dimension} dimensions), but it was opened for " +
+                $"{space.ModelId} ({space.Dimension} dimensions). Open it with its own model, or re-embed it for the new one.");
+        }
+    }
+
+    /// <summary>What an open must change, in words (for the error when the server refuses it).</summary>
+    private static string Needs(SchemaState state, EmbeddingSpace? space) =>
+        !state.HasInfo
+            ? (state.HasExtension ? "" : "CREATE EXTENSION vector and ") + $"creating the knowledge base for {space!.ModelId}"
+            : state.Version < StoreSchema.LatestVersion
+                ? $"migrating it from schema version {state.Version} to {StoreSchema.LatestVersion}"
+                : "building its missing vector index";
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -235,6 +341,16 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
+    /// <summary>Refuses a write on a store opened with <see cref="PostgresStoreOptions.ReadOnly"/>.</summary>
+    private void ThrowIfReadOnly(string operation)
+    {
+        ThrowIfDisposed();
+        if (_options.ReadOnly)
+        {
+            throw new InvalidOperationException($"{_backend}: {operation} is a write, and the knowledge base was opened read-only.");
+        }
+    }
+
     /// <summary>
     /// Runs a database operation on a pooled connection, turning backend failures into <see cref="KnowledgeStoreException"/>
     /// naming the store and operation. Operations of one statement run alone (a statement sees one snapshot); those of
@@ -256,6 +372,13 @@ public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestion
         {
             throw Wrap(operation, ex, cancellationToken);
         }
+    }
+
+    /// <summary><see cref="RunAsync{T}"/> for a write: refused on a store opened read-only.</summary>
+    private Task<T> RunWriteAsync<T>(string operation, Func<NpgsqlConnection, CancellationToken, Task<T>> body, CancellationToken cancellationToken)
+    {
+        ThrowIfReadOnly(operation);
+        return RunAsync(operation, body, cancellationToken);
     }
 
     private Exception Wrap(string operation, Exception ex, CancellationToken cancellationToken) =>

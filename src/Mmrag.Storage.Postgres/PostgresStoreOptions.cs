@@ -24,10 +24,23 @@ public sealed class PostgresStoreOptions
     public int MinEfSearch { get; set; } = 100;
 
     /// <summary>
-    /// The text search configuration of the keyword index (<c>simple</c>: lower-cased words, no stemming, no stop words,
-    /// right for knowledge bases in any language). Fixed when the knowledge base is created. Default <c>simple</c>.
+    /// The text search configuration of the keyword index. Default <c>english</c>: English words are stemmed (Snowball,
+    /// i.e. Porter's stemmer revised), as the embedded store's Porter tokenizer does, so "flowers" finds "flower" in both;
+    /// it also drops English stop words ("the", "and" …), which the embedded store keeps but ranks low. <c>simple</c>
+    /// (lower-cased words, no stemming) or another language's configuration suits knowledge bases in other languages.
+    /// Fixed when the knowledge base is created, except that a knowledge base on <c>simple</c> from before schema
+    /// version 2 moves to this one (unless this is <c>simple</c>) the first time it is opened with write access.
     /// </summary>
-    public string TextSearchConfiguration { get; set; } = "simple";
+    public string TextSearchConfiguration { get; set; } = "english";
+
+    /// <summary>
+    /// Open without ever writing: no extension, schema, migration or index is created, so a read replica (read-only
+    /// transactions) or a role with only USAGE on the schema and SELECT on its tables can open the knowledge base for
+    /// search, reads and stats. It must exist; an older schema version is read as it is, and a missing vector index
+    /// makes vector searches exact. Every write method then throws <see cref="InvalidOperationException"/>.
+    /// Default false (an open creates or migrates what is missing, and only then writes).
+    /// </summary>
+    public bool ReadOnly { get; set; }
 
     /// <summary>
     /// <c>maintenance_work_mem</c> for building the HNSW index in one go (after a bulk load, or when it is missing): the

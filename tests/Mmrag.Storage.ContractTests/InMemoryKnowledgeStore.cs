@@ -10,8 +10,8 @@ namespace Mmrag.Storage.ContractTests;
 /// The <see cref="IKnowledgeStore"/> test double of every test project, held to the same contract suite as the real
 /// stores (<see cref="KnowledgeStoreContractTests"/>): exact vector search (cosine of unit vectors, filters through
 /// <see cref="SearchFilter.Matches"/>), keyword search over the same fields as the embedded store's full-text index,
-/// the same argument checks (<see cref="StoreInput"/>) and the same refusals of clashing ids and paths. Keyword scores count the distinct query words an item contains, without
-/// stemming, so they rank like BM25 only roughly. Thread-safe: all state sits behind one lock, so readers see a
+/// the same argument checks (<see cref="StoreInput"/>) and the same refusals of clashing ids and paths. Keyword scores count the distinct query words an item contains, with
+/// English plurals stemmed (not full Porter stemming), so they rank like BM25 only roughly. Thread-safe: all state sits behind one lock, so readers see a
 /// document's old or new items, never a mix.
 /// </summary>
 /// <remarks>
@@ -198,7 +198,7 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
 
     /// <inheritdoc />
     /// <remarks>
-    /// The query's words (<see cref="KeywordTerms"/>) are matched case- and accent-insensitively against the words of an
+    /// The query's words (<see cref="KeywordTerms"/>) are matched case- and accent-insensitively, plurals stemmed, against the words of an
     /// item's text, description, caption, section and document title; the score is how many distinct words matched.
     /// </remarks>
     public Task<IReadOnlyList<StoreHit>> SearchKeywordsAsync(string text, int k, SearchFilter? filter = null, CancellationToken cancellationToken = default)
@@ -364,8 +364,25 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
         return words;
     }
 
-    /// <summary>Lower case without diacritics, like the unicode61 tokenizer's <c>remove_diacritics</c>.</summary>
-    private static string Fold(string word)
+    /// <summary>
+    /// Lower case without diacritics, like the unicode61 tokenizer's <c>remove_diacritics</c>, with English plurals
+    /// stemmed (<see cref="StemPlural"/>).
+    /// </summary>
+    private static string Fold(string word) => StemPlural(FoldCase(word));
+
+    /// <summary>
+    /// Step 1a of Porter's stemmer (sses → ss, ies → i, ss stays, s → nothing), the part of the real stores' English
+    /// stemming that the contract relies on ("flowers" finds "flower"); like FTS5's Porter tokenizer, words under three
+    /// characters stay as they are.
+    /// </summary>
+    private static string StemPlural(string word) =>
+        word.Length < 3 ? word
+        : word.EndsWith("sses", StringComparison.Ordinal) || word.EndsWith("ies", StringComparison.Ordinal) ? word[..^2]
+        : word.EndsWith("ss", StringComparison.Ordinal) ? word
+        : word.EndsWith('s') ? word[..^1]
+        : word;
+
+    private static string FoldCase(string word)
     {
         var builder = new StringBuilder(word.Length);
         foreach (char c in word.Normalize(NormalizationForm.FormD))

@@ -468,6 +468,26 @@ public abstract class KnowledgeStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SearchKeywords_PluralOrSingularOfAStoredWord_FindsIt()
+    {
+        // Every store stems English words: the embedded one with FTS5's Porter tokenizer, PostgreSQL with its english
+        // text search configuration, the in-memory double by plurals.
+        IKnowledgeStore store = await NewStoreAsync();
+        var random = new Random(5);
+        DocumentRecord doc = ContractData.Document("garden");
+        await store.UpsertDocumentAsync(doc,
+        [
+            ContractData.Item(doc, 0, ContractData.UnitVector(random, store.Space.Dimension), "A flower by the gate."),
+            ContractData.Item(doc, 1, ContractData.UnitVector(random, store.Space.Dimension), "Two benches under the old trees."),
+        ]);
+
+        Assert.Equal(["garden#0"], (await store.SearchKeywordsAsync("flowers", 10)).Select(h => h.Item.Id));
+        Assert.Equal(["garden#0"], (await store.SearchKeywordsAsync("Flower", 10)).Select(h => h.Item.Id));
+        Assert.Equal(["garden#1"], (await store.SearchKeywordsAsync("tree", 10)).Select(h => h.Item.Id));
+        Assert.Empty(await store.SearchKeywordsAsync("flowerbed", 10));
+    }
+
+    [Fact]
     public async Task SearchKeywords_WordsInDescriptionCaptionSectionOrTitle_AreFound()
     {
         IKnowledgeStore store = await NewStoreAsync();

@@ -134,6 +134,34 @@ public sealed class PostgresTestServer : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// A connection string whose sessions run with the given settings (e.g. <c>default_transaction_read_only = on</c>,
+    /// <c>role = reader</c>) until the returned scope is disposed. On a real server they are startup options of the
+    /// connection string, so only its sessions have them. PGlite ignores startup options and serves every connection
+    /// from one backend, so there they are set on that backend, for every connection, and reset when the scope ends
+    /// (the tests of the collection run one at a time).
+    /// </summary>
+    public async Task<SessionSettingsScope> WithSessionSettingsAsync(params (string Name, string Value)[] settings)
+    {
+        if (!IsPglite)
+        {
+            string options = string.Join(' ', settings.Select(s => $"-c {s.Name}={s.Value}"));
+            return new SessionSettingsScope(new NpgsqlConnectionStringBuilder(ConnectionString) { Options = options }.ConnectionString, null);
+        }
+
+        await ExecuteAsync(string.Join("; ", settings.Select(s => $"SET {s.Name} = '{s.Value}'")));
+        return new SessionSettingsScope(ConnectionString, () => ExecuteAsync(string.Join("; ", settings.Reverse().Select(s => $"RESET {s.Name}"))));
+    }
+
+    /// <summary>Runs SQL on a connection of its own (as the fixture's user on a real server).</summary>
+    public async Task ExecuteAsync(string sql)
+    {
+        await using NpgsqlDataSource dataSource = NpgsqlDataSource.Create(WithPoolSize(1));
+        await using NpgsqlConnection connection = await dataSource.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
     /// <summary>A new schema name, unique in the run.</summary>
     public static string NewSchema() => "t_" + Guid.NewGuid().ToString("N")[..16];
 
@@ -206,6 +234,37 @@ public sealed class PostgresTestServer : IAsyncLifetime
         lock (_serverOutput)
         {
             return _serverOutput.ToString();
+        }
+    }
+}
+
+/// <summary>
+/// A test that needs a real PostgreSQL server (<c>MMRAG_TEST_PG</c>): skipped, with the reason, when the tests run on
+/// PGlite, CI included, whose emulation cannot do what the test needs.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class RealServerFactAttribute : FactAttribute
+{
+    public RealServerFactAttribute(string why)
+    {
+        if (string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("MMRAG_TEST_PG")))
+        {
+            Skip = $"Needs a real PostgreSQL server (set MMRAG_TEST_PG to a PostgreSQL with pgvector): {why}";
+        }
+    }
+}
+
+/// <summary>A connection string with session settings, and how to undo them where they were made server-wide (PGlite).</summary>
+public sealed class SessionSettingsScope(string connectionString, Func<Task>? reset) : IAsyncDisposable
+{
+    /// <summary>Connections made with this string run with the settings.</summary>
+    public string ConnectionString { get; } = connectionString;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (reset is not null)
+        {
+            await reset();
         }
     }
 }

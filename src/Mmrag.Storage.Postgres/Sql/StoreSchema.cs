@@ -10,8 +10,13 @@ namespace Mmrag.Storage.Postgres.Sql;
 /// </summary>
 internal static class StoreSchema
 {
-    /// <summary>What a migration needs to know about the knowledge base it creates or upgrades.</summary>
-    internal sealed record Context(string Schema, EmbeddingSpace Space, string TextSearchConfiguration, int HnswM, int HnswEfConstruction);
+    /// <summary>
+    /// What a migration needs to know about the knowledge base it creates or upgrades: <paramref name="TextSearchConfiguration"/>
+    /// is the one it has (for a new knowledge base, the one asked for), <paramref name="RequestedTextSearchConfiguration"/>
+    /// the one the opener's options ask for.
+    /// </summary>
+    internal sealed record Context(string Schema, EmbeddingSpace Space, string TextSearchConfiguration, string RequestedTextSearchConfiguration,
+        int HnswM, int HnswEfConstruction);
 
     /// <summary>A migration: its version, a one-line description, and its SQL for a given knowledge base.</summary>
     internal sealed record Migration(int Version, string Description, Func<Context, string> Sql);
@@ -20,7 +25,12 @@ internal static class StoreSchema
     public static IReadOnlyList<Migration> Migrations { get; } =
     [
         new(1, "documents, items (vector + tsvector, HNSW + GIN), failures, settings, ingestion claims", Initial),
+        new(2, "keyword search stems English words like the embedded store (simple → english)", EnglishKeywords),
+        new(3, "completed ingestion claims of deleted documents are released", ReleaseClaimsOfDeletedDocuments),
     ];
+
+    /// <summary>The text search configuration of a knowledge base created before version 2 by default (no stemming).</summary>
+    public const string Simple = "simple";
 
     public static int LatestVersion => Migrations[^1].Version;
 
@@ -38,18 +48,25 @@ internal static class StoreSchema
         $"CREATE INDEX IF NOT EXISTS {VectorIndexName} ON {qualifiedSchema}.items USING hnsw (embedding vector_ip_ops) " +
         $"WITH (m = {m.ToString(CultureInfo.InvariantCulture)}, ef_construction = {efConstruction.ToString(CultureInfo.InvariantCulture)})";
 
-    public static string Bootstrap(string schema) => $"""
-        CREATE SCHEMA IF NOT EXISTS {Identifier(schema)};
+    /// <summary>The schema (a knowledge base's namespace); run only when it is missing: even <c>IF NOT EXISTS</c> needs CREATE on the database.</summary>
+    public static string CreateSchema(string schema) => $"CREATE SCHEMA {Identifier(schema)}";
+
+    /// <summary>The table of applied migrations, the knowledge base's schema version.</summary>
+    public static string CreateMigrationsTable(string schema) => $"""
         CREATE TABLE IF NOT EXISTS {Identifier(schema)}.schema_migrations (
             version integer PRIMARY KEY,
             description text NOT NULL,
-            applied_at timestamptz NOT NULL DEFAULT now());
+            applied_at timestamptz NOT NULL DEFAULT now())
         """;
+
+    /// <summary>The keyword text of an item: its text and the words a user may search an image or chunk by (description, caption, section, document title).</summary>
+    private static string SearchColumn(string textSearchConfiguration) =>
+        $"search tsvector GENERATED ALWAYS AS (to_tsvector({Literal(textSearchConfiguration)}::regconfig, " +
+        "text || ' ' || coalesce(description, '') || ' ' || coalesce(caption, '') || ' ' || coalesce(section, '') || ' ' || coalesce(title, ''))) STORED";
 
     private static string Initial(Context c)
     {
         string s = Identifier(c.Schema);
-        string config = Literal(c.TextSearchConfiguration) + "::regconfig";
         string dimension = c.Space.Dimension.ToString(CultureInfo.InvariantCulture);
         // The keyword text is the item's text plus the words a user may search an image or chunk by: description,
         // caption, section and document title. A generated column keeps it in the same statement as the row.
@@ -87,8 +104,7 @@ internal static class StoreSchema
                 position integer NOT NULL,
                 tags text[] NOT NULL DEFAULT ARRAY[]::text[],
                 embedding vector({dimension}) NOT NULL,
-                search tsvector GENERATED ALWAYS AS (to_tsvector({config},
-                    text || ' ' || coalesce(description, '') || ' ' || coalesce(caption, '') || ' ' || coalesce(section, '') || ' ' || coalesce(title, ''))) STORED);
+                {SearchColumn(c.TextSearchConfiguration)});
             CREATE INDEX items_document_id ON {s}.items (document_id);
             CREATE INDEX items_content_hash ON {s}.items (content_hash);
             {VectorIndex(s, c.HnswM, c.HnswEfConstruction)};
@@ -111,5 +127,37 @@ internal static class StoreSchema
                 expires_at timestamptz NOT NULL,
                 completed_at timestamptz);
             """;
+    }
+
+    /// <summary>
+    /// Version 2: a knowledge base on <c>simple</c> (the default before it: no stemming, so "flowers" did not find
+    /// "flower" as it does in the embedded store) moves to the configuration the opener asks for (default
+    /// <c>english</c>) unless that is <c>simple</c> too: the generated keyword column and its GIN index are rebuilt
+    /// (a table rewrite, under the open's advisory lock). Any other configuration was chosen on purpose and stays.
+    /// </summary>
+    private static string EnglishKeywords(Context c)
+    {
+        if (c.TextSearchConfiguration != Simple || c.RequestedTextSearchConfiguration == Simple)
+        {
+            return string.Empty;
+        }
+
+        string s = Identifier(c.Schema);
+        return $"""
+            UPDATE {s}.kb_info SET text_search_config = {Literal(c.RequestedTextSearchConfiguration)};
+            ALTER TABLE {s}.items DROP COLUMN search;
+            ALTER TABLE {s}.items ADD COLUMN {SearchColumn(c.RequestedTextSearchConfiguration)};
+            CREATE INDEX items_search ON {s}.items USING gin (search);
+            """;
+    }
+
+    /// <summary>
+    /// Version 3: claims are decided on the claim row alone (see <c>TryClaimAsync</c>), so a deleted document's
+    /// completed claim must go with it; this removes those that deletions before this version left behind.
+    /// </summary>
+    private static string ReleaseClaimsOfDeletedDocuments(Context c)
+    {
+        string s = Identifier(c.Schema);
+        return $"DELETE FROM {s}.ingestion_claims c WHERE c.completed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {s}.documents d WHERE d.id = c.document_id)";
     }
 }
