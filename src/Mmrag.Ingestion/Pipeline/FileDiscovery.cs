@@ -165,7 +165,7 @@ internal sealed class FileDiscovery
                 continue;
             }
 
-            var isLink = entry.LinkTarget is not null;
+            var isLink = IsLink(path);
             string real;
             bool isFolder;
             if (isLink)
