@@ -58,6 +58,12 @@ public sealed record DocumentLoadContext(string Root, IReadOnlyDictionary<string
 
     /// <summary>Largest file read, in bytes.</summary>
     public long MaxFileBytes { get; init; } = 512L * 1024 * 1024;
+
+    /// <summary>
+    /// Most items (text chunks and images) taken from one file: a loader stops reading there, keeps the items so far and
+    /// reports in <see cref="LoadedDocument.Failures"/> that the rest was left out.
+    /// </summary>
+    public int MaxItems { get; init; } = 20_000;
 }
 
 /// <summary>A file could not be read as a document; the message names the file.</summary>

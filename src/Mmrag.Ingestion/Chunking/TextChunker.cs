@@ -47,13 +47,11 @@ public sealed partial class TextChunker
     public IReadOnlyList<string> Split(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var pieces = new List<Piece>();
-        foreach (var paragraph in Paragraphs(ReplaceLoneSurrogates(text)))
-        {
-            AddParagraph(paragraph, pieces);
-        }
-
-        return Pack(pieces);
+        var chunks = new List<string>();
+        var stream = new ChunkStream(this, chunks.Add);
+        stream.Add(text);
+        stream.Finish();
+        return chunks;
     }
 
     /// <summary>
@@ -99,21 +97,82 @@ public sealed partial class TextChunker
                 continue;
             }
 
-            var firstWord = true;
-            foreach (var word in sentence.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            var words = sentence.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            for (var index = 0; index < words.Length;)
             {
-                var wordSeparator = firstWord ? separator : Separator.Space;
-                firstWord = false;
-                if (Fits(word))
+                var wordSeparator = index == 0 ? separator : Separator.Space;
+                if (!Fits(words[index]))
                 {
-                    pieces.Add(new Piece(word, wordSeparator, CanOverlap: true));
+                    AddCharacterSlices(words[index], wordSeparator, pieces);
+                    index++;
+                    continue;
                 }
-                else
-                {
-                    AddCharacterSlices(word, wordSeparator, pieces);
-                }
+
+                var count = LongestRun(words, index);
+                pieces.Add(new Piece(string.Join(' ', words, index, count), wordSeparator, CanOverlap: true));
+                index += count;
             }
         }
+    }
+
+    /// <summary>
+    /// How many words from <paramref name="start"/> make one piece: as many as fit a window less the overlap budget
+    /// (so that the previous chunk's trailing words still fit before them), at least one. Packing a long sentence word
+    /// by word would tokenize the growing chunk once per word; whole runs cost a few tokenizer calls each.
+    /// </summary>
+    private int LongestRun(string[] words, int start)
+    {
+        var budget = Math.Max(1, Options.MaxTokens - Options.OverlapTokens);
+        var remaining = words.Length - start;
+        bool RunFits(int count)
+        {
+            var length = count - 1;
+            for (var i = start; i < start + count; i++)
+            {
+                length += words[i].Length;
+            }
+
+            return length <= _maxChars && _countTokens(string.Join(' ', words, start, count)) <= budget;
+        }
+
+        // Gallop up from one word, then bisect between the longest run that fits and the shortest that does not.
+        var good = 1;
+        var bad = remaining + 1;
+        for (var probe = 2; probe <= remaining; probe *= 2)
+        {
+            if (!RunFits(probe))
+            {
+                bad = probe;
+                break;
+            }
+
+            good = probe;
+        }
+
+        if (bad > remaining && good < remaining)
+        {
+            if (RunFits(remaining))
+            {
+                return remaining;
+            }
+
+            bad = remaining;
+        }
+
+        while (bad - good > 1)
+        {
+            var middle = good + ((bad - good) / 2);
+            if (RunFits(middle))
+            {
+                good = middle;
+            }
+            else
+            {
+                bad = middle;
+            }
+        }
+
+        return good;
     }
 
     /// <summary>Cuts a word no window holds into the longest prefixes that fit.</summary>
@@ -207,45 +266,68 @@ public sealed partial class TextChunker
         return new string(chars);
     }
 
-    private List<string> Pack(List<Piece> pieces)
+    /// <summary>
+    /// Chunks text given a part at a time (paragraphs of a file read as a stream), handing each chunk on as soon as it
+    /// is complete, so no more than one chunk's pieces are held however long the text. Chunks overlap across parts
+    /// exactly as they would within one text. Not thread-safe.
+    /// </summary>
+    internal sealed class ChunkStream(TextChunker chunker, Action<string> emit)
     {
-        var chunks = new List<string>();
-        var current = new List<Piece>();
-        foreach (var piece in pieces)
+        private readonly List<Piece> _current = [];
+        private readonly List<Piece> _pieces = [];
+
+        /// <summary>Adds the next text (one or more paragraphs; blank lines separate paragraphs).</summary>
+        public void Add(string text)
         {
-            current.Add(piece);
-            if (current.Count == 1 || Fits(Render(current)))
+            foreach (var paragraph in Paragraphs(ReplaceLoneSurrogates(text)))
+            {
+                _pieces.Clear();
+                chunker.AddParagraph(paragraph, _pieces);
+                foreach (var piece in _pieces)
+                {
+                    Push(piece);
+                }
+            }
+        }
+
+        /// <summary>Hands on the last, partial chunk.</summary>
+        public void Finish()
+        {
+            if (_current.Count > 0)
+            {
+                emit(Render(_current));
+                _current.Clear();
+            }
+        }
+
+        private void Push(Piece piece)
+        {
+            _current.Add(piece);
+            if (_current.Count == 1 || chunker.Fits(Render(_current)))
             {
                 // Every piece fits a window on its own, so a chunk never starts empty-handed.
-                continue;
+                return;
             }
 
-            current.RemoveAt(current.Count - 1);
-            chunks.Add(Render(current));
-            var overlap = Overlap(current[^1]);
-            current.Clear();
+            _current.RemoveAt(_current.Count - 1);
+            emit(Render(_current));
+            var overlap = chunker.Overlap(_current[^1]);
+            _current.Clear();
             if (overlap is { } carried)
             {
-                current.Add(carried);
-                current.Add(piece);
-                if (!Fits(Render(current)))
+                _current.Add(carried);
+                _current.Add(piece);
+                if (!chunker.Fits(Render(_current)))
                 {
-                    current.Clear();
-                    current.Add(piece);
+                    _current.Clear();
+                    _current.Add(piece);
                 }
             }
             else
             {
-                current.Add(piece);
+                _current.Add(piece);
             }
         }
-
-        if (current.Count > 0)
-        {
-            chunks.Add(Render(current));
-        }
-
-        return chunks;
     }
 
     /// <summary>The trailing sentences of <paramref name="last"/> that fit the overlap budget, else its trailing words.</summary>

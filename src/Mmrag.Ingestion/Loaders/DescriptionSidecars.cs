@@ -21,13 +21,22 @@ public sealed record DescriptionSidecarResult(
 /// <item><c>&lt;image&gt;.txt</c> beside an image (<c>cat.jpg.txt</c> or <c>cat.txt</c> for <c>cat.jpg</c>).</item>
 /// </list>
 /// Image paths are resolved relative to the sidecar's folder. A path leading outside the ingested root — through
-/// <c>..</c>, an absolute path or a symbolic link — is rejected and reported, never followed. Invalid UTF-8 and
-/// malformed entries are reported with the file and line; the other entries are still read. Thread-safe.
+/// <c>..</c>, an absolute path or a symbolic link — is rejected and reported, never followed; so is a sidecar that is
+/// itself such a link, and one that is not a regular file (a FIFO named <c>description.json</c> is not opened). An
+/// entry naming an image that does not exist is reported, and a description longer than the limit is cut to it and
+/// reported. Invalid UTF-8 and malformed entries are reported with the file and line; the other entries are still
+/// read. Thread-safe.
 /// </summary>
 public static class DescriptionSidecars
 {
     /// <summary>Largest sidecar read, in bytes.</summary>
     public const long MaxSidecarBytes = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// Default longest description kept, in characters (descriptions are stored with their images and sent into
+    /// prompts, so a megabyte of text in a sidecar must not be).
+    /// </summary>
+    public const int DefaultMaxDescriptionLength = 4_000;
 
     private const long MaxTextSidecarBytes = 1024 * 1024;
 
@@ -45,11 +54,13 @@ public static class DescriptionSidecars
     /// </summary>
     /// <param name="folder">The folder.</param>
     /// <param name="root">The ingested root that image paths may not leave.</param>
-    public static DescriptionSidecarResult ReadFolder(string folder, string root)
+    /// <param name="maxDescriptionLength">Longest description kept, in characters; longer ones are cut and reported.</param>
+    public static DescriptionSidecarResult ReadFolder(string folder, string root, int maxDescriptionLength = DefaultMaxDescriptionLength)
     {
         ArgumentNullException.ThrowIfNull(folder);
         ArgumentNullException.ThrowIfNull(root);
-        var reader = new SidecarReader([PathGuard.Normalize(root)]);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxDescriptionLength, 1);
+        var reader = new SidecarReader([PathGuard.Normalize(root)], maxDescriptionLength);
         var full = PathGuard.Normalize(folder);
         string[] files;
         try
@@ -91,11 +102,13 @@ public static class DescriptionSidecars
     /// </summary>
     /// <param name="path">The file.</param>
     /// <param name="roots">The ingested roots; image paths must stay inside one of them.</param>
-    public static DescriptionSidecarResult ReadFile(string path, IReadOnlyList<string> roots)
+    /// <param name="maxDescriptionLength">Longest description kept, in characters; longer ones are cut and reported.</param>
+    public static DescriptionSidecarResult ReadFile(string path, IReadOnlyList<string> roots, int maxDescriptionLength = DefaultMaxDescriptionLength)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(roots);
-        var reader = new SidecarReader([.. roots.Select(PathGuard.Normalize)]);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxDescriptionLength, 1);
+        var reader = new SidecarReader([.. roots.Select(PathGuard.Normalize)], maxDescriptionLength);
         var full = PathGuard.Normalize(path);
         var extension = Path.GetExtension(full);
         var format = extension.Equals(".csv", StringComparison.OrdinalIgnoreCase) ? TableFormat.Csv
@@ -113,7 +126,7 @@ public static class DescriptionSidecars
     }
 
     /// <summary>One read: accumulates descriptions and failures.</summary>
-    private sealed class SidecarReader(IReadOnlyList<string> roots)
+    private sealed class SidecarReader(IReadOnlyList<string> roots, int maxDescriptionLength)
     {
         private readonly Dictionary<string, string> _descriptions = new(PathGuard.Comparer);
         private readonly List<IngestionFailure> _failures = [];
@@ -172,7 +185,7 @@ public static class DescriptionSidecars
             var description = decoded.Text.Trim();
             if (description.Length > 0)
             {
-                _descriptions[PathGuard.Normalize(image)] = description;
+                _descriptions[PathGuard.Normalize(image)] = Capped(file, null, Path.GetFileName(image), description);
             }
         }
 
@@ -186,14 +199,17 @@ public static class DescriptionSidecars
 
             try
             {
-                var length = new FileInfo(file).Length;
-                if (length > maxBytes)
-                {
-                    Fail(file, $"The sidecar is {length:N0} bytes, larger than the {maxBytes:N0}-byte limit; it was not read.", null);
-                    return null;
-                }
-
-                return TextDecoding.Decode(File.ReadAllBytes(file));
+                return TextDecoding.Decode(RegularFiles.ReadAllBytesAsync(file, maxBytes, CancellationToken.None).GetAwaiter().GetResult());
+            }
+            catch (FileTooLargeException)
+            {
+                Fail(file, $"The sidecar is larger than the {maxBytes:N0}-byte limit; it was not read.", null);
+                return null;
+            }
+            catch (NotARegularFileException ex)
+            {
+                Fail(file, $"The sidecar is not a regular file but {ex.Kind}; it was not read.", null);
+                return null;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -371,7 +387,27 @@ public static class DescriptionSidecars
                 return;
             }
 
-            _descriptions[PathGuard.Normalize(combined)] = description;
+            var image = PathGuard.Normalize(combined);
+            if (!File.Exists(image))
+            {
+                Fail(file, $"image_path '{imagePath}' names no file; the entry was ignored.", line);
+                return;
+            }
+
+            _descriptions[image] = Capped(file, line, imagePath, description);
+        }
+
+        /// <summary>The description, cut to the limit (and reported) when longer.</summary>
+        private string Capped(string file, int? line, string image, string description)
+        {
+            if (description.Length <= maxDescriptionLength)
+            {
+                return description;
+            }
+
+            var length = char.IsHighSurrogate(description[maxDescriptionLength - 1]) ? maxDescriptionLength - 1 : maxDescriptionLength;
+            Fail(file, $"the description of '{image}' has {description.Length:N0} characters; only the first {length:N0} were kept (MaxDescriptionLength).", line);
+            return description[..length].TrimEnd();
         }
 
         private static string FirstSentence(string message)

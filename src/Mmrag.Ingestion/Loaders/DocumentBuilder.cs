@@ -1,13 +1,14 @@
-using System.Text;
 using Mmrag.Ingestion.Chunking;
 using Mmrag.Knowledge;
 
 namespace Mmrag.Ingestion.Loaders;
 
 /// <summary>
-/// Collects what a loader reads, in document order: paragraphs (grouped per section and page, then chunked) and
-/// images, plus partial failures. Items get their title and positions when the document is built, because a title
-/// (first H1, &lt;title&gt;) may only be known after text that precedes it.
+/// Collects what a loader reads, in document order: paragraphs (chunked as they arrive, per section and page) and
+/// images, plus partial failures, up to <see cref="MaxItems"/> items: past that it takes nothing more, the loader
+/// stops reading (<see cref="IsFull"/>), and the document reports what was left out. Items get their title and
+/// positions when the document is built, because a title (first H1, &lt;title&gt;) may only be known after text that
+/// precedes it.
 /// </summary>
 internal sealed class DocumentBuilder
 {
@@ -15,19 +16,30 @@ internal sealed class DocumentBuilder
     private readonly TextChunker _chunker;
     private readonly List<Entry> _entries = [];
     private readonly List<IngestionFailure> _failures = [];
-    private readonly StringBuilder _pending = new();
-    private string? _pendingSection;
-    private int? _pendingPage;
+    private TextChunker.ChunkStream? _text;
+    private string? _textSection;
+    private int? _textPage;
+    private bool _truncated;
 
-    public DocumentBuilder(string sourcePath, TextChunker chunker)
+    public DocumentBuilder(string sourcePath, TextChunker chunker, int maxItems = int.MaxValue)
     {
         _sourcePath = sourcePath;
         _chunker = chunker;
+        MaxItems = maxItems;
     }
 
     public string SourcePath => _sourcePath;
 
     public string? Title { get; set; }
+
+    /// <summary>Most items kept (<see cref="DocumentLoadContext.MaxItems"/>).</summary>
+    public int MaxItems { get; }
+
+    /// <summary>Whether <see cref="MaxItems"/> items are in: a loader should stop reading.</summary>
+    public bool IsFull => _entries.Count >= MaxItems;
+
+    /// <summary>How many items are in so far.</summary>
+    public int Count => _entries.Count;
 
     public IReadOnlyList<IngestionFailure> Failures => _failures;
 
@@ -37,7 +49,7 @@ internal sealed class DocumentBuilder
 
     private sealed record ImageEntry(LoadedItem Item) : Entry;
 
-    /// <summary>Adds a paragraph; consecutive paragraphs of one section and page are chunked together.</summary>
+    /// <summary>Adds a paragraph; consecutive paragraphs of one section and page are chunked together (chunks overlap across them).</summary>
     public void AddParagraph(string text, string? section, int? page = null)
     {
         if (string.IsNullOrWhiteSpace(text))
@@ -45,19 +57,25 @@ internal sealed class DocumentBuilder
             return;
         }
 
-        if (_pending.Length > 0 && (!string.Equals(section, _pendingSection, StringComparison.Ordinal) || page != _pendingPage))
+        if (IsFull)
+        {
+            _truncated = true;
+            return;
+        }
+
+        if (_text is not null && (!string.Equals(section, _textSection, StringComparison.Ordinal) || page != _textPage))
         {
             FlushText();
         }
 
-        _pendingSection = section;
-        _pendingPage = page;
-        if (_pending.Length > 0)
+        if (_text is null)
         {
-            _pending.Append("\n\n");
+            _textSection = section;
+            _textPage = page;
+            _text = new TextChunker.ChunkStream(_chunker, chunk => Add(new TextEntry(chunk, section, page)));
         }
 
-        _pending.Append(text.Trim());
+        _text.Add(text);
     }
 
     /// <summary>Adds an image after the text read so far.</summary>
@@ -65,7 +83,7 @@ internal sealed class DocumentBuilder
         string? description, string? section, int? page = null)
     {
         FlushText();
-        _entries.Add(new ImageEntry(new LoadedItem
+        Add(new ImageEntry(new LoadedItem
         {
             Kind = ItemKind.Image,
             Text = keywordText,
@@ -79,39 +97,55 @@ internal sealed class DocumentBuilder
 
     public void AddFailure(string reason, string? detail = null) => _failures.Add(LoaderFiles.Failure(_sourcePath, reason, detail));
 
+    /// <summary>Records that the loader stopped before the end of the file because the document is full.</summary>
+    public void MarkTruncated() => _truncated = true;
+
     public LoadedDocument Build(string mediaType)
     {
         FlushText();
+        if (_truncated)
+        {
+            AddFailure($"The file holds more than {MaxItems:N0} items (text chunks and images); only the first {MaxItems:N0} were kept "
+                + "and the rest of the file was not read (MaxItemsPerFile).");
+        }
+
         var title = string.IsNullOrWhiteSpace(Title) ? null : Title.Trim();
-        var items = new List<LoadedItem>();
+        var items = new List<LoadedItem>(_entries.Count);
         foreach (var entry in _entries)
         {
-            switch (entry)
+            items.Add(entry switch
             {
-                case TextEntry text:
-                    items.AddRange(_chunker.Chunk(text.Text,
-                        new Provenance(_sourcePath, title, text.Page, text.Section, Position: items.Count)));
-                    break;
-                case ImageEntry image:
-                    items.Add(image.Item with
-                    {
-                        Provenance = image.Item.Provenance with { DocumentTitle = title, Position = items.Count },
-                    });
-                    break;
-            }
+                TextEntry text => new LoadedItem
+                {
+                    Kind = ItemKind.TextChunk,
+                    Text = text.Text,
+                    Provenance = new Provenance(_sourcePath, title, text.Page, text.Section, Position: items.Count),
+                },
+                ImageEntry image => image.Item with
+                {
+                    Provenance = image.Item.Provenance with { DocumentTitle = title, Position = items.Count },
+                },
+                _ => throw new InvalidOperationException("Unknown entry."),
+            });
         }
 
         return new LoadedDocument(_sourcePath, mediaType, title, items, [.. _failures]);
     }
 
-    private void FlushText()
+    private void Add(Entry entry)
     {
-        if (_pending.Length == 0)
+        if (IsFull)
         {
+            _truncated = true;
             return;
         }
 
-        _entries.Add(new TextEntry(_pending.ToString(), _pendingSection, _pendingPage));
-        _pending.Clear();
+        _entries.Add(entry);
+    }
+
+    private void FlushText()
+    {
+        _text?.Finish();
+        _text = null;
     }
 }

@@ -14,10 +14,16 @@ namespace Mmrag.Ingestion.Loaders;
 /// <c>&lt;main&gt;</c>, <c>&lt;article&gt;</c> or <c>#content</c> when present, else the body. Headings become
 /// sections, and <c>&lt;img&gt;</c> files that exist locally inside the ingested root become image items whose keyword
 /// text is their alt text, figure caption (or Wikipedia thumbnail caption) and section title. The title is the
-/// page's <c>&lt;title&gt;</c>, else its first h1. Stateless and thread-safe.
+/// page's <c>&lt;title&gt;</c>, else its first h1. A page whose elements nest deeper than
+/// <see cref="MaxNestingDepth"/> is refused: HtmlAgilityPack's parser is quadratic in the nesting depth (40,000
+/// levels took 51 s, 200,000 never finished), and no real page nests like that. Stateless and thread-safe.
 /// </summary>
 public sealed partial class HtmlLoader : IDocumentLoader
 {
+    /// <summary>Deepest element nesting read; deeper pages fail with a message saying so.</summary>
+    public const int MaxNestingDepth = 1_000;
+
+    // Below this depth the text of an element is taken as a whole rather than walked element by element.
     private const int MaxDepth = 256;
 
     // Declared sizes at or under this (both sides) mark icons and spacers, not pictures worth embedding.
@@ -79,13 +85,13 @@ public sealed partial class HtmlLoader : IDocumentLoader
         ArgumentNullException.ThrowIfNull(context);
         var full = Path.GetFullPath(path);
         var bytes = await LoaderFiles.ReadAsync(full, context.MaxFileBytes, cancellationToken).ConfigureAwait(false);
-        var builder = new DocumentBuilder(full, _chunker);
+        var builder = new DocumentBuilder(full, _chunker, context.MaxItems);
         var html = Decode(bytes, builder);
 
-        var document = new HtmlDocument();
-        document.LoadHtml(html);
+        var document = Parse(html, full);
+        cancellationToken.ThrowIfCancellationRequested();
         var title = Clean(document.DocumentNode.SelectSingleNode("//title") is { } titleNode ? TextOf(titleNode) : string.Empty);
-        foreach (var node in document.DocumentNode.Descendants().Where(IsBoilerplate).ToList())
+        foreach (var node in DescendantsOf(document.DocumentNode, cancellationToken).Where(IsBoilerplate).ToList())
         {
             node.Remove();
         }
@@ -97,7 +103,7 @@ public sealed partial class HtmlLoader : IDocumentLoader
             ?? document.DocumentNode.SelectSingleNode("//body")
             ?? document.DocumentNode;
 
-        var walker = new Walker();
+        var walker = new Walker(cancellationToken);
         walker.Visit(main, 0);
         walker.Flush();
         builder.Title = title.Length > 0 ? title
@@ -106,6 +112,12 @@ public sealed partial class HtmlLoader : IDocumentLoader
         foreach (var part in walker.Parts)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            if (builder.IsFull)
+            {
+                builder.MarkTruncated();
+                break;
+            }
+
             if (part.Image is not { } image)
             {
                 builder.AddParagraph(part.Text, part.Section);
@@ -122,6 +134,50 @@ public sealed partial class HtmlLoader : IDocumentLoader
         }
 
         return builder.Build("text/html");
+    }
+
+    private static HtmlDocument Parse(string html, string path)
+    {
+        // HtmlAgilityPack counts the depth as it parses and stops at the limit, so a hostile page costs little.
+        var document = new HtmlDocument { OptionMaxNestedChildNodes = MaxNestingDepth };
+        try
+        {
+            document.LoadHtml(html);
+            return document;
+        }
+        catch (Exception ex) when (ex.Message.Contains("nested tags", StringComparison.Ordinal))
+        {
+            throw new DocumentLoadException(
+                $"{path}: its elements nest deeper than {MaxNestingDepth:N0} levels (HtmlLoader.MaxNestingDepth); the page was not read.", ex);
+        }
+    }
+
+    /// <summary>
+    /// The descendants in document order, iteratively: HtmlAgilityPack's own <c>Descendants()</c> nests one iterator per
+    /// level, so each node costs its depth.
+    /// </summary>
+    private static IEnumerable<HtmlNode> DescendantsOf(HtmlNode node, CancellationToken cancellationToken)
+    {
+        var stack = new Stack<HtmlNode>();
+        for (var child = node.LastChild; child is not null; child = child.PreviousSibling)
+        {
+            stack.Push(child);
+        }
+
+        var count = 0;
+        while (stack.TryPop(out var current))
+        {
+            if (++count % 4096 == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            yield return current;
+            for (var child = current.LastChild; child is not null; child = child.PreviousSibling)
+            {
+                stack.Push(child);
+            }
+        }
     }
 
     /// <summary>BOM, else the declared <c>&lt;meta charset&gt;</c>, else UTF-8 (invalid bytes replaced and reported).</summary>
@@ -195,7 +251,7 @@ public sealed partial class HtmlLoader : IDocumentLoader
     private static string TextOf(HtmlNode node)
     {
         var text = new StringBuilder();
-        foreach (var descendant in node.DescendantsAndSelf())
+        foreach (var descendant in DescendantsOf(node, CancellationToken.None).Prepend(node))
         {
             if (descendant.NodeType == HtmlNodeType.Text)
             {
@@ -215,8 +271,10 @@ public sealed partial class HtmlLoader : IDocumentLoader
     private sealed record Part(string Text, string? Section, ImageRef? Image);
 
     /// <summary>Flattens the content into paragraphs and images in document order, tracking the heading path.</summary>
-    private sealed class Walker
+    private sealed class Walker(CancellationToken cancellationToken)
     {
+        private int _visited;
+
         private readonly List<(int Level, string Text)> _headings = [];
         private readonly StringBuilder _paragraph = new();
         private readonly List<ImageRef> _images = [];
@@ -229,6 +287,11 @@ public sealed partial class HtmlLoader : IDocumentLoader
 
         public void Visit(HtmlNode node, int depth)
         {
+            if (++_visited % 4096 == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
             switch (node.NodeType)
             {
                 case HtmlNodeType.Text:
@@ -378,15 +441,15 @@ public sealed partial class HtmlLoader : IDocumentLoader
                 HtmlNode? caption = null;
                 if (ancestor.Name == "figure")
                 {
-                    caption = ancestor.Descendants("figcaption").FirstOrDefault();
+                    caption = DescendantsOf(ancestor, CancellationToken.None).FirstOrDefault(d => d.Name == "figcaption");
                 }
                 else if (ancestor.HasClass("thumbinner") || ancestor.HasClass("thumb"))
                 {
-                    caption = ancestor.Descendants().FirstOrDefault(d => d.HasClass("thumbcaption"));
+                    caption = DescendantsOf(ancestor, CancellationToken.None).FirstOrDefault(d => d.HasClass("thumbcaption"));
                 }
                 else if (ancestor.HasClass("gallerybox"))
                 {
-                    caption = ancestor.Descendants().FirstOrDefault(d => d.HasClass("gallerytext"));
+                    caption = DescendantsOf(ancestor, CancellationToken.None).FirstOrDefault(d => d.HasClass("gallerytext"));
                 }
 
                 if (caption is not null)

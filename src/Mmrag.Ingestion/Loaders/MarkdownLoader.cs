@@ -18,6 +18,9 @@ public sealed class MarkdownLoader : IDocumentLoader
 {
     internal const string SectionSeparator = " › ";
 
+    // Leading blanks and quote markers kept per line (see ClampIndentation).
+    private const int MaxIndentation = 64;
+
     private static readonly MarkdownPipeline Pipeline = new MarkdownPipelineBuilder()
         .UsePipeTables()
         .UseGridTables()
@@ -50,19 +53,37 @@ public sealed class MarkdownLoader : IDocumentLoader
         var full = Path.GetFullPath(path);
         var bytes = await LoaderFiles.ReadAsync(full, context.MaxFileBytes, cancellationToken).ConfigureAwait(false);
         var decoded = TextDecoding.Decode(bytes);
-        var builder = new DocumentBuilder(full, _chunker);
+        var builder = new DocumentBuilder(full, _chunker, context.MaxItems);
         if (!decoded.IsValid)
         {
             builder.AddFailure($"Invalid UTF-8 at byte offset {decoded.FirstInvalidOffset} (line {decoded.FirstInvalidLine}); replaced with U+FFFD.",
                 $"byte {decoded.FirstInvalidOffset}");
         }
 
+        MarkdownDocument parsed;
+        try
+        {
+            parsed = Markdown.Parse(ClampIndentation(decoded.Text), Pipeline);
+        }
+        catch (ArgumentException ex) when (ex.Message.Contains("nested", StringComparison.OrdinalIgnoreCase))
+        {
+            // Markdig's own depth limit: hundreds of nested quotes, lists, brackets or emphasis are not a document.
+            throw new DocumentLoadException($"{full}: its Markdown is nested too deeply to read ({ex.Message}).", ex);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
         var walker = new Walker();
-        walker.Walk(Markdown.Parse(decoded.Text, Pipeline));
+        walker.Walk(parsed);
         builder.Title = walker.Title;
         foreach (var part in walker.Parts)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            if (builder.IsFull)
+            {
+                builder.MarkTruncated();
+                break;
+            }
+
             if (part.Image is not { } image)
             {
                 builder.AddParagraph(part.Text, part.Section);
@@ -79,6 +100,61 @@ public sealed class MarkdownLoader : IDocumentLoader
         }
 
         return builder.Build("text/markdown");
+    }
+
+    /// <summary>
+    /// Cuts every line's leading indentation to <see cref="MaxIndentation"/> columns. Markdig's cost grows with
+    /// indentation times nesting (3,000 lines indented two more columns each took 92 s before it gave up), and no
+    /// document nests sensibly deeper than this.
+    /// </summary>
+    internal static string ClampIndentation(string text)
+    {
+        var span = text.AsSpan();
+        var needed = false;
+        var column = 0;
+        foreach (var c in span)
+        {
+            if (c == '\n')
+            {
+                column = 0;
+            }
+            else if (column >= 0 && c is ' ' or '\t' or '>')
+            {
+                if (++column > MaxIndentation)
+                {
+                    needed = true;
+                    break;
+                }
+            }
+            else
+            {
+                column = -1;
+            }
+        }
+
+        if (!needed)
+        {
+            return text;
+        }
+
+        var result = new StringBuilder(text.Length);
+        foreach (var line in text.Split('\n'))
+        {
+            var indent = 0;
+            while (indent < line.Length && line[indent] is ' ' or '\t' or '>')
+            {
+                indent++;
+            }
+
+            if (result.Length > 0)
+            {
+                result.Append('\n');
+            }
+
+            result.Append(indent > MaxIndentation ? string.Concat(line.AsSpan(0, MaxIndentation), line.AsSpan(indent)) : line);
+        }
+
+        return result.ToString();
     }
 
     internal static string KeywordText(params string?[] parts) =>

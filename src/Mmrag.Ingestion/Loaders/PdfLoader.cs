@@ -61,13 +61,19 @@ public sealed partial class PdfLoader : IDocumentLoader
                 throw new DocumentLoadException($"{full}: the PDF has no pages.");
             }
 
-            var builder = new DocumentBuilder(full, _chunker)
+            var builder = new DocumentBuilder(full, _chunker, context.MaxItems)
             {
                 Title = document.Information?.Title is { } title && !string.IsNullOrWhiteSpace(title) ? title.Trim() : null,
             };
             for (var number = 1; number <= document.NumberOfPages; number++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                if (builder.IsFull)
+                {
+                    builder.MarkTruncated();
+                    break;
+                }
+
                 var pageNumber = number;
                 PageContent content;
                 try

@@ -33,6 +33,26 @@ public sealed record IngestionOptions
     /// <summary>Largest file read, in bytes; larger files are recorded as failures.</summary>
     public long MaxFileBytes { get; init; } = 512L * 1024 * 1024;
 
+    /// <summary>
+    /// Most items (text chunks and images) taken from one file. The loaders stop reading a file there, so a huge text
+    /// file costs at most this many chunks of time and memory; the file is stored with its first items and a warning
+    /// names it (in <see cref="IngestionSummary.Warnings"/> and the stored failures).
+    /// </summary>
+    public int MaxItemsPerFile { get; init; } = 20_000;
+
+    /// <summary>
+    /// Longest time reading one file may take (hashing, parsing, chunking; not embedding). A file that takes longer
+    /// fails with a message saying so and the run goes on; a loader that does not stop when asked is abandoned on its
+    /// worker thread.
+    /// </summary>
+    public TimeSpan FileTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Longest image description kept from a sidecar, in characters (descriptions are stored and sent into prompts);
+    /// a longer one is cut and a warning names the sidecar line.
+    /// </summary>
+    public int MaxDescriptionLength { get; init; } = Loaders.DescriptionSidecars.DefaultMaxDescriptionLength;
+
     /// <summary>Largest image, in pixels, passed on to loaders (the image decoder enforces its own limit when embedding).</summary>
     public long MaxImagePixels { get; init; } = 100_000_000;
 
@@ -64,6 +84,21 @@ public sealed record IngestionOptions
         if (MaxImagePixels < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxImagePixels), MaxImagePixels, "IngestionOptions.MaxImagePixels must be positive.");
+        }
+
+        if (MaxItemsPerFile < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxItemsPerFile), MaxItemsPerFile, "IngestionOptions.MaxItemsPerFile must be at least 1.");
+        }
+
+        if (FileTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(FileTimeout), FileTimeout, "IngestionOptions.FileTimeout must be positive.");
+        }
+
+        if (MaxDescriptionLength < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxDescriptionLength), MaxDescriptionLength, "IngestionOptions.MaxDescriptionLength must be at least 1.");
         }
 
         if (ClaimLease < TimeSpan.FromSeconds(1))

@@ -101,6 +101,7 @@ public sealed class IngestionPipeline
     {
         private readonly long _started = pipeline._time.GetTimestamp();
         private readonly List<IngestionFailure> _failures = [];
+        private readonly List<IngestionFailure> _warnings = [];
         private IReadOnlyDictionary<string, string> _descriptions = new Dictionary<string, string>();
         private int _filesTotal;
         private int _filesDone;
@@ -110,18 +111,21 @@ public sealed class IngestionPipeline
         private WorkClaimSet? _claims;
         private int _replaced;
         private int _failed;
+        private int _empty;
         private int _items;
         private int _embedded;
+        private int _fileItemsDone;
+        private int _fileItemsTotal;
 
         private IKnowledgeStore Store => pipeline._store;
 
         public async Task<IngestionSummary> ExecuteAsync(IReadOnlyList<string> paths)
         {
-            var discovery = new FileDiscovery(pipeline._loaders, options.KnowledgeBaseDirectory);
+            var discovery = new FileDiscovery(pipeline._loaders, options.KnowledgeBaseDirectory, options.MaxDescriptionLength);
             await Task.Run(() => discovery.Discover(paths, options.DescriptionsFile, cancellationToken), cancellationToken).ConfigureAwait(false);
             _descriptions = discovery.Descriptions;
             _filesTotal = discovery.Files.Count;
-            await RecordSidecarFailuresAsync(discovery).ConfigureAwait(false);
+            await RecordDiscoveryFailuresAsync(discovery).ConfigureAwait(false);
             Report(null);
 
             if (Store is IIngestionWorkClaims claims)
@@ -152,32 +156,56 @@ public sealed class IngestionPipeline
                 Replaced = _replaced,
                 Pruned = pruned,
                 Failed = _failed,
+                Empty = _empty,
                 Skipped = discovery.Skipped,
+                Hidden = discovery.Hidden,
                 Failures = _failures,
+                Warnings = _warnings,
                 Items = _items,
                 Embedded = _embedded,
                 Elapsed = pipeline._time.GetElapsedTime(_started),
             };
         }
 
-        private async Task RecordSidecarFailuresAsync(FileDiscovery discovery)
+        /// <summary>
+        /// Records what the walk refused (counted as failed) and the sidecars' problems (warnings). Sidecars, folders and
+        /// refused paths are looked at afresh every run, so the failures an earlier run recorded against them are
+        /// replaced by this run's: a folder that can be listed again loses its old failure.
+        /// </summary>
+        private async Task RecordDiscoveryFailuresAsync(FileDiscovery discovery)
         {
-            // Sidecars are re-read every run, so their recorded failures are replaced by this run's.
-            foreach (var sidecar in discovery.SidecarFiles.Distinct(PathGuard.Comparer))
+            var stored = await Store.ListFailuresAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var path in stored.Select(f => f.SourcePath).Distinct(PathGuard.Comparer).Where(discovery.CheckedPaths.Contains))
             {
-                await Store.ClearFailuresAsync(sidecar, cancellationToken).ConfigureAwait(false);
+                await Store.ClearFailuresAsync(path, cancellationToken).ConfigureAwait(false);
             }
 
-            var sidecars = new HashSet<string>(discovery.SidecarFiles, PathGuard.Comparer);
             foreach (var failure in discovery.Failures)
             {
-                var stamped = failure with { At = pipeline._time.GetUtcNow() };
-                _failures.Add(stamped);
-                if (sidecars.Contains(failure.SourcePath))
-                {
-                    await Store.RecordFailureAsync(stamped, cancellationToken).ConfigureAwait(false);
-                }
+                await RecordAsync(failure, warning: false).ConfigureAwait(false);
             }
+
+            foreach (var warning in discovery.Warnings)
+            {
+                await RecordAsync(warning, warning: true).ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>Adds a failure to the run's list (a warning, or a path that failed as a whole) and stores it.</summary>
+        private async Task RecordAsync(IngestionFailure failure, bool warning)
+        {
+            var stamped = failure with { At = pipeline._time.GetUtcNow() };
+            _failures.Add(stamped);
+            if (warning)
+            {
+                _warnings.Add(stamped);
+            }
+            else
+            {
+                _failed++;
+            }
+
+            await Store.RecordFailureAsync(stamped, cancellationToken).ConfigureAwait(false);
         }
 
         /// <summary>Hashes and loads files on a background task, at most <see cref="IngestionOptions.Prefetch"/> ahead, while this one embeds and stores.</summary>
@@ -234,25 +262,41 @@ public sealed class IngestionPipeline
         {
             var path = file.Path;
             var documentId = DocumentIds.ForPath(path);
+
+            // The time limit covers hashing and loading; a loader that does not stop when asked is left behind.
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+            timeout.CancelAfter(options.FileTimeout);
             string hash;
             try
             {
-                var length = new FileInfo(path).Length;
-                if (length > options.MaxFileBytes)
+                // Checked again right before opening: the folder may have changed since the walk.
+                if (file.RealRoot is not null && !PathGuard.IsLexicallyUnder(PathGuard.RealPath(path), file.RealRoot))
                 {
-                    return Failed($"{path}: the file is {length:N0} bytes, larger than the {options.MaxFileBytes:N0}-byte limit (MaxFileBytes).");
+                    return Failed($"{path}: leads outside the ingested folder '{file.Root}' through a symbolic link; it was not read.");
                 }
 
-                var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16,
-                    FileOptions.Asynchronous | FileOptions.SequentialScan);
+                var stream = RegularFiles.OpenRead(path);
                 await using (stream.ConfigureAwait(false))
                 {
-                    hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, token).ConfigureAwait(false));
+                    if (stream.Length > options.MaxFileBytes)
+                    {
+                        return Failed($"{path}: the file is {stream.Length:N0} bytes, larger than the {options.MaxFileBytes:N0}-byte limit (MaxFileBytes).");
+                    }
+
+                    hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, timeout.Token).ConfigureAwait(false));
                 }
+            }
+            catch (NotARegularFileException ex)
+            {
+                return Failed(ex.Message);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 return Failed($"{path}: cannot be read ({ex.Message}).");
+            }
+            catch (OperationCanceledException) when (TimedOut(timeout, token))
+            {
+                return Failed(TookTooLong(path));
             }
 
             var stored = await Store.GetDocumentAsync(documentId, token).ConfigureAwait(false);
@@ -271,11 +315,19 @@ public sealed class IngestionPipeline
             {
                 MaxFileBytes = options.MaxFileBytes,
                 MaxImagePixels = options.MaxImagePixels,
+                MaxItems = options.MaxItemsPerFile,
             };
+            var load = Task.Run(() => loader.LoadAsync(path, context, timeout.Token), CancellationToken.None);
             try
             {
-                var document = await loader.LoadAsync(path, context, token).ConfigureAwait(false);
-                return new PreparedFile(file, documentId, hash, stored, Outcome.Loaded) { Document = document };
+                var document = await load.WaitAsync(timeout.Token).ConfigureAwait(false);
+                return new PreparedFile(file, documentId, hash, stored, Outcome.Loaded) { Document = Capped(document) };
+            }
+            catch (OperationCanceledException) when (TimedOut(timeout, token))
+            {
+                // The loader may still be running: observe its end so that a late exception is not unobserved.
+                _ = load.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                return new PreparedFile(file, documentId, hash, stored, Outcome.Failed) { FailureReason = TookTooLong(path) };
             }
             catch (Exception ex) when (!IsCancellation(ex, token))
             {
@@ -283,6 +335,32 @@ public sealed class IngestionPipeline
             }
 
             PreparedFile Failed(string reason) => new(file, documentId, null, null, Outcome.Failed) { FailureReason = reason };
+        }
+
+        private static bool TimedOut(CancellationTokenSource timeout, CancellationToken run) =>
+            timeout.IsCancellationRequested && !run.IsCancellationRequested;
+
+        private string TookTooLong(string path) =>
+            $"{path}: reading it took longer than {Format(options.FileTimeout)} (FileTimeout); it was given up and the run went on.";
+
+        private static string Format(TimeSpan time) =>
+            time.TotalMinutes >= 1 && time.Seconds == 0 ? $"{time.TotalMinutes:0.#} min" : $"{time.TotalSeconds:0.###} s";
+
+        /// <summary>
+        /// Keeps the first <see cref="IngestionOptions.MaxItemsPerFile"/> items of a loader that read more (the standard
+        /// loaders stop reading there themselves and report it).
+        /// </summary>
+        private LoadedDocument Capped(LoadedDocument document)
+        {
+            if (document.Items.Count <= options.MaxItemsPerFile)
+            {
+                return document;
+            }
+
+            var failure = new IngestionFailure(document.SourcePath,
+                $"The file has {document.Items.Count:N0} items; only the first {options.MaxItemsPerFile:N0} were kept (MaxItemsPerFile).",
+                null, pipeline._time.GetUtcNow());
+            return document with { Items = [.. document.Items.Take(options.MaxItemsPerFile)], Failures = [.. document.Failures, failure] };
         }
 
         /// <summary>
@@ -340,6 +418,7 @@ public sealed class IngestionPipeline
             }
 
             _filesDone++;
+            _fileItemsDone = _fileItemsTotal = 0;
             Report(null);
         }
 
@@ -370,9 +449,15 @@ public sealed class IngestionPipeline
             await Store.ClearFailuresAsync(path, cancellationToken).ConfigureAwait(false);
             foreach (var failure in document.Failures.Concat(embedded.Failures))
             {
-                var stamped = failure with { SourcePath = path, At = pipeline._time.GetUtcNow() };
-                _failures.Add(stamped);
-                await Store.RecordFailureAsync(stamped, cancellationToken).ConfigureAwait(false);
+                await RecordAsync(failure with { SourcePath = path }, warning: true).ConfigureAwait(false);
+            }
+
+            if (document.Items.Count == 0)
+            {
+                // Stored all the same, so that the next run finds it unchanged; but an empty document is worth a look.
+                _empty++;
+                await RecordAsync(new IngestionFailure(path, "No text or images were found in the file; it is stored as an empty document.", null,
+                    pipeline._time.GetUtcNow()), warning: true).ConfigureAwait(false);
             }
 
             if (prepared.Stored is null)
@@ -391,11 +476,8 @@ public sealed class IngestionPipeline
 
         private async Task FailFileAsync(string path, string reason)
         {
-            var failure = new IngestionFailure(path, reason, null, pipeline._time.GetUtcNow());
-            _failures.Add(failure);
-            _failed++;
             await Store.ClearFailuresAsync(path, cancellationToken).ConfigureAwait(false);
-            await Store.RecordFailureAsync(failure, cancellationToken).ConfigureAwait(false);
+            await RecordAsync(new IngestionFailure(path, reason, null, pipeline._time.GetUtcNow()), warning: false).ConfigureAwait(false);
         }
 
         private async Task<EmbeddedDocument> EmbedAsync(LoadedDocument document, string documentId)
@@ -408,6 +490,7 @@ public sealed class IngestionPipeline
             }
 
             var distinct = hashes.Distinct(StringComparer.Ordinal).ToList();
+            var occurrences = hashes.CountBy(h => h, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
             var vectors = distinct.Count == 0 ? new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal)
                 : new Dictionary<string, ReadOnlyMemory<float>>(
                     await Store.FindVectorsByContentHashAsync(distinct, cancellationToken).ConfigureAwait(false), StringComparer.Ordinal);
@@ -432,17 +515,25 @@ public sealed class IngestionPipeline
                 }
             }
 
+            // Progress within the file: items whose vectors were already stored count as done from the start.
+            _fileItemsTotal = hashes.Length;
+            _fileItemsDone = hashes.Length - texts.Sum(t => occurrences[t.Hash]) - images.Sum(i => occurrences[i.Hash]);
+            Report(document.SourcePath);
             foreach (var batch in texts.Chunk(options.EmbeddingBatchSize))
             {
                 var embeddings = await pipeline._textEmbedder.GenerateAsync(batch.Select(t => t.Text), cancellationToken: cancellationToken)
                     .ConfigureAwait(false);
                 Keep(batch.Select(t => t.Hash).ToList(), embeddings, vectors);
+                _fileItemsDone += batch.Sum(t => occurrences[t.Hash]);
+                Report(document.SourcePath);
             }
 
             var imageErrors = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var batch in images.Chunk(options.EmbeddingBatchSize))
             {
                 await EmbedImagesAsync(batch, vectors, imageErrors).ConfigureAwait(false);
+                _fileItemsDone += batch.Sum(i => occurrences[i.Hash]);
+                Report(document.SourcePath);
             }
 
             var items = new List<KnowledgeItem>(hashes.Length);
@@ -601,7 +692,11 @@ public sealed class IngestionPipeline
 
             var elapsed = pipeline._time.GetElapsedTime(_started);
             var rate = elapsed.TotalSeconds > 0 ? _items / elapsed.TotalSeconds : 0;
-            progress.Report(new IngestionProgress(_filesDone, _filesTotal, _items, _failures.Count, rate, currentFile, elapsed));
+            progress.Report(new IngestionProgress(_filesDone, _filesTotal, _items, _failures.Count, rate, currentFile, elapsed)
+            {
+                FileItemsDone = currentFile is null ? 0 : _fileItemsDone,
+                FileItemsTotal = currentFile is null ? 0 : _fileItemsTotal,
+            });
         }
 
         private bool IsItemFailure(Exception ex) => !IsCancellation(ex, cancellationToken) && ex is not EmbeddingSpaceMismatchException;

@@ -199,4 +199,47 @@ public sealed class TextChunkerTests
             new TextChunker(Fixtures.CountTokens, new TextChunkerOptions { MaxTokens = maxTokens, OverlapTokens = overlapTokens }));
         Assert.Contains("TextChunkerOptions.", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ChunkStream_TextGivenParagraphByParagraph_SameChunksAsSplittingItWhole()
+    {
+        var text = string.Join("\n\n", Enumerable.Range(0, 12).Select(i => Essay(paragraphs: 1, sentencesPerParagraph: 3 + (i % 5), seed: i)));
+        var streamed = new List<string>();
+        var stream = new TextChunker.ChunkStream(Chunker, streamed.Add);
+
+        foreach (var paragraph in text.Split("\n\n"))
+        {
+            stream.Add(paragraph);
+        }
+
+        stream.Finish();
+
+        Assert.Equal(Chunker.Split(text), streamed);
+    }
+
+    [Fact]
+    public async Task Split_SixtyThousandWordsWithoutSentenceEnds_QuickAndWithinTheWindow()
+    {
+        // Packed word by word, every word re-tokenized the growing chunk: ~30 ms a chunk, most of a minute here.
+        var line = string.Join(' ', Enumerable.Range(0, 60_000).Select(i => Topics[i % Topics.Length]));
+
+        var chunks = await Task.Run(() => Chunker.Split(line)).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.All(chunks, chunk => Assert.InRange(WithStartAndEnd(chunk), 3, ClipWindow));
+        Assert.Equal(60_000, chunks.Sum(c => c.Split(' ').Length) - OverlapWords(chunks));
+    }
+
+    private static int OverlapWords(IReadOnlyList<string> chunks)
+    {
+        var shared = 0;
+        for (var i = 1; i < chunks.Count; i++)
+        {
+            var previous = chunks[i - 1].Split(' ');
+            var current = chunks[i].Split(' ');
+            shared += Enumerable.Range(0, Math.Min(previous.Length, current.Length) + 1)
+                .Last(k => previous[^k..].SequenceEqual(current[..k]) && k <= Chunker.Options.OverlapTokens);
+        }
+
+        return shared;
+    }
 }

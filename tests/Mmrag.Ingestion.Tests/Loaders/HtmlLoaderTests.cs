@@ -195,4 +195,45 @@ public sealed class HtmlLoaderTests
         Assert.Equal("text/html", document.MediaType);
         Assert.Contains(document.Failures, f => f.Reason.Contains("Invalid UTF-8", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task LoadAsync_TwoHundredThousandNestedDivs_RefusedQuicklyNamingTheFile()
+    {
+        using var temp = new TemporaryDirectory();
+        const int depth = 200_000;
+        var page = temp.Write("deep.html", "<html><body>" + string.Concat(Enumerable.Repeat("<div>", depth)) + "deep text"
+            + string.Concat(Enumerable.Repeat("</div>", depth)) + "</body></html>");
+
+        var error = await Assert.ThrowsAsync<DocumentLoadException>(() => Task.Run(() => _loader.LoadAsync(page, TestChunkers.Context(temp.Path))))
+            .WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.StartsWith(page, error.Message, StringComparison.Ordinal);
+        Assert.Contains("HtmlLoader.MaxNestingDepth", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task LoadAsync_NestingJustUnderTheLimit_ReadsTheText()
+    {
+        using var temp = new TemporaryDirectory();
+        const int depth = HtmlLoader.MaxNestingDepth - 10;
+        var page = temp.Write("nested.html", "<html><body>" + string.Concat(Enumerable.Repeat("<div>", depth)) + "deep text"
+            + string.Concat(Enumerable.Repeat("</div>", depth)) + "</body></html>");
+
+        var document = await Task.Run(() => _loader.LoadAsync(page, TestChunkers.Context(temp.Path))).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal("deep text", Assert.Single(document.Items).Text);
+    }
+
+    [Fact]
+    public async Task LoadAsync_MoreParagraphsThanMaxItems_KeepsTheFirstAndReports()
+    {
+        using var temp = new TemporaryDirectory();
+        var page = temp.Write("long.html", "<html><body>" + string.Concat(Enumerable.Range(0, 200).Select(i =>
+            $"<h2>Part {i}</h2><p>Paragraph {i} of the page.</p>")) + "</body></html>");
+
+        var document = await _loader.LoadAsync(page, TestChunkers.Context(temp.Path) with { MaxItems = 10 });
+
+        Assert.Equal(10, document.Items.Count);
+        Assert.Contains("MaxItemsPerFile", Assert.Single(document.Failures).Reason, StringComparison.Ordinal);
+    }
 }

@@ -131,4 +131,28 @@ public sealed class MarkdownLoaderTests
         Assert.Equal("ab\uFFFDcd", Assert.Single(document.Items).Text);
         Assert.Equal("byte 7", Assert.Single(document.Failures).Detail);
     }
+
+    [Fact]
+    public async Task LoadAsync_ThreeThousandNestedListLevels_FinishesQuickly()
+    {
+        using var temp = new TemporaryDirectory();
+        var path = temp.Write("lists.md", string.Concat(Enumerable.Range(0, 3_000).Select(i => new string(' ', i * 2) + $"- item {i}\n")));
+
+        var document = await Task.Run(() => _loader.LoadAsync(path, TestChunkers.Context(temp.Path))).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Contains(document.Items, i => i.Text.Contains("item 2999", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task LoadAsync_FiftyThousandNestedBrackets_FailsNamingTheFile()
+    {
+        using var temp = new TemporaryDirectory();
+        var path = temp.Write("brackets.md", new string('[', 50_000) + "x" + new string(']', 50_000));
+
+        var error = await Assert.ThrowsAsync<DocumentLoadException>(() => Task.Run(() => _loader.LoadAsync(path, TestChunkers.Context(temp.Path))))
+            .WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.StartsWith(path, error.Message, StringComparison.Ordinal);
+        Assert.Contains("nested too deeply", error.Message, StringComparison.Ordinal);
+    }
 }

@@ -83,4 +83,86 @@ public sealed class TextFileLoaderTests
         Assert.Empty(document.Items);
         Assert.Null(document.Title);
     }
+
+    [Fact]
+    public async Task LoadAsync_FileFarLongerThanMaxItems_StopsReadingAndReports()
+    {
+        using var temp = new TemporaryDirectory();
+        var paragraph = Encoding.UTF8.GetBytes("The otter floats on its back and cracks a shell on its chest.\n\n");
+        var path = temp.Combine("huge.txt");
+        using (var file = File.Create(path))
+        {
+            // ~40 MB: read whole and chunked whole, this took minutes and gigabytes.
+            for (var i = 0; i < 40_000_000 / paragraph.Length; i++)
+            {
+                file.Write(paragraph);
+            }
+        }
+
+        var document = await Task.Run(() => _loader.LoadAsync(path, TestChunkers.Context(temp.Path) with { MaxItems = 50 })).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(50, document.Items.Count);
+        Assert.Equal(Enumerable.Range(0, 50), document.Items.Select(i => i.Provenance.Position));
+        Assert.Contains("MaxItemsPerFile", Assert.Single(document.Failures).Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task LoadAsync_OneLineOfEightMegabytes_ChunkedWithinWindows()
+    {
+        using var temp = new TemporaryDirectory();
+        var path = temp.Write("line.txt", string.Concat(Enumerable.Repeat("word ", 8 * 1024 * 1024 / 5)));
+
+        var document = await Task.Run(() => _loader.LoadAsync(path, TestChunkers.Context(temp.Path) with { MaxItems = 100 })).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(100, document.Items.Count);
+        Assert.All(document.Items, i => Assert.InRange(Fixtures.CountTokens(i.Text), 1, TestChunkers.Clip.Options.MaxTokens));
+    }
+
+    [Fact]
+    public async Task LoadAsync_InvalidUtf8AcrossBlockBoundaries_SameTextAsDecodingWhole()
+    {
+        using var temp = new TemporaryDirectory();
+        var random = new Random(3);
+        var bytes = new List<byte>();
+        while (bytes.Count < 300_000)
+        {
+            bytes.AddRange(Encoding.UTF8.GetBytes(random.Next(4) == 0 ? "\n\n" : "Grüße 🦊 aus Köln "));
+            if (random.Next(50) == 0)
+            {
+                bytes.Add((byte)random.Next(0x80, 0x100));
+            }
+        }
+
+        var path = temp.Write("mixed.txt", [.. bytes]);
+        var expected = TestChunkers.Clip.Split(Encoding.UTF8.GetString([.. bytes]));
+
+        var document = await _loader.LoadAsync(path, TestChunkers.Context(temp.Path) with { MaxItems = 1_000_000 });
+
+        Assert.Equal(expected, document.Items.Select(i => i.Text));
+        var decoded = TextDecoding.Decode([.. bytes]);
+        var failure = Assert.Single(document.Failures);
+        Assert.Contains($"byte offset {decoded.FirstInvalidOffset} (line {decoded.FirstInvalidLine}); {decoded.InvalidSequences} invalid sequence(s)",
+            failure.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task LoadAsync_Fifo_FailsAtOnceInsteadOfBlocking()
+    {
+        using var temp = new TemporaryDirectory();
+        var fifo = UnixFiles.MakeFifo(temp.Combine("pipe.txt"));
+
+        var error = await Assert.ThrowsAsync<DocumentLoadException>(() => Task.Run(() => _loader.LoadAsync(fifo, TestChunkers.Context(temp.Path))))
+            .WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Contains("FIFO", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task LoadAsync_CancelledToken_Stops()
+    {
+        using var temp = new TemporaryDirectory();
+        var path = temp.Write("notes.txt", "Some text.");
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _loader.LoadAsync(path, TestChunkers.Context(temp.Path), new CancellationToken(true)));
+    }
 }

@@ -17,13 +17,13 @@ internal sealed class IngestionHarness : IDisposable
 {
     public const int SampleFiles = 5;
 
-    public IngestionHarness(EmbeddingSpace? space = null)
+    public IngestionHarness(EmbeddingSpace? space = null, Mmrag.Ingestion.Loaders.LoaderRegistry? loaders = null)
     {
         Root = Temp.Combine("library");
         Store = new InMemoryKnowledgeStore(space ?? new EmbeddingSpace(Fixtures.Model.ModelId, Fixtures.Model.Dimension));
         Text = new CountingEmbeddingGenerator<string>(new ClipTextEmbeddingGenerator(Fixtures.Model));
         Images = new CountingEmbeddingGenerator<DataContent>(new ClipImageEmbeddingGenerator(Fixtures.Model));
-        Pipeline = new IngestionPipeline(Store, Text, Images, TestChunkers.Loaders);
+        Pipeline = new IngestionPipeline(Store, Text, Images, loaders ?? TestChunkers.Loaders);
     }
 
     public TemporaryDirectory Temp { get; } = new();

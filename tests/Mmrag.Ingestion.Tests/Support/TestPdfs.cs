@@ -33,6 +33,18 @@ internal static class TestPdfs
         return builder.Build();
     }
 
+    /// <summary><paramref name="pages"/> pages with nothing on them.</summary>
+    public static byte[] BlankPages(int pages)
+    {
+        using var builder = new PdfDocumentBuilder();
+        for (var i = 0; i < pages; i++)
+        {
+            builder.AddPage(PageSize.A4);
+        }
+
+        return builder.Build();
+    }
+
     /// <summary>One page of text only.</summary>
     public static byte[] TextOnly(string text)
     {
