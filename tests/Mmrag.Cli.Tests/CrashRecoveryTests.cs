@@ -26,6 +26,15 @@ public class CrashRecoveryTests
             process.ErrorDataReceived += static (_, _) => { };
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
+            // The kill clock starts once the knowledge base records its model: on a loaded machine, starting the
+            // process alone can take longer than the longest delay, and then no run would be killed mid-ingest.
+            var record = Path.Combine(crashed, "mmrag.json");
+            var started = DateTime.UtcNow;
+            while (!File.Exists(record) && !process.HasExited && DateTime.UtcNow - started < TimeSpan.FromSeconds(60))
+            {
+                await Task.Delay(20);
+            }
+
             var delay = TimeSpan.FromMilliseconds(random.Next(400, 3000));
             if (!process.WaitForExit(delay))
             {

@@ -53,7 +53,7 @@ internal static class AskCommand
             DataContent? picture = null;
             if (parseResult.GetValue(image) is { } imagePath)
             {
-                picture = new DataContent(await File.ReadAllBytesAsync(imagePath, cancellationToken), "application/octet-stream") { Name = Path.GetFileName(imagePath) };
+                picture = new DataContent(await QueryImages.ReadAsync(imagePath, cancellationToken), "application/octet-stream") { Name = Path.GetFileName(imagePath) };
             }
 
             var options = new AnswerOptions

@@ -88,7 +88,7 @@ internal static class EmbedCommand
         }
 
         var imageIndexes = Enumerable.Range(0, inputs.Count).Where(i => inputs[i].Modality == Modality.Image).ToArray();
-        var results = await model.EmbedImageFilesAsync([.. imageIndexes.Select(i => inputs[i].Value)], cancellationToken).ConfigureAwait(false);
+        var results = await model.EmbedImageFilesAsync([.. imageIndexes.Select(i => inputs[i].Value)], QueryImages.ReadAsync, cancellationToken).ConfigureAwait(false);
         for (var j = 0; j < imageIndexes.Length; j++)
         {
             if (results[j].Error is { } failure)

@@ -49,11 +49,22 @@ internal static class IngestCommand
 
             // Only a shared knowledge base (PostgreSQL) has other ingesters; the count is noise everywhere else.
             var elsewhere = summary.ClaimedElsewhere > 0 ? $", {summary.ClaimedElsewhere} left to other ingesters" : "";
+            var notes = string.Concat(
+                summary.Empty > 0 ? $", {summary.Empty} empty" : "",
+                summary.Warnings.Count > 0 ? $", {summary.Warnings.Count} warning(s)" : "",
+                summary.Hidden.Count > 0 ? $", {summary.Hidden.Count} hidden not read" : "");
             await output.WriteLineAsync(
-                $"knowledge base {session.Label} ({session.Store.Space.ModelId}): {summary.Files} files: {summary.Added} added, {summary.Unchanged} unchanged, {summary.Replaced} replaced{elsewhere}, {summary.Pruned} pruned, {summary.Failed} failed; {summary.Items} items ({summary.Embedded} embedded) in {summary.Elapsed.TotalSeconds:F1} s").ConfigureAwait(false);
+                $"knowledge base {session.Label} ({session.Store.Space.ModelId}): {summary.Files} files: {summary.Added} added, {summary.Unchanged} unchanged, {summary.Replaced} replaced{elsewhere}, {summary.Pruned} pruned, {summary.Failed} failed{notes}; {summary.Items} items ({summary.Embedded} embedded) in {summary.Elapsed.TotalSeconds:F1} s").ConfigureAwait(false);
+            var warnings = summary.Warnings.ToHashSet();
             foreach (var failure in summary.Failures)
             {
-                await output.WriteLineAsync($"  failed: {failure.SourcePath}{(failure.Detail is null ? "" : $" ({failure.Detail})")}: {failure.Reason}").ConfigureAwait(false);
+                await output.WriteLineAsync(
+                    $"  {(warnings.Contains(failure) ? "warning" : "failed")}: {failure.SourcePath}{(failure.Detail is null ? "" : $" ({failure.Detail})")}: {failure.Reason}").ConfigureAwait(false);
+            }
+
+            foreach (var hidden in summary.Hidden.Take(20))
+            {
+                await output.WriteLineAsync($"  hidden, not read: {hidden}").ConfigureAwait(false);
             }
 
             foreach (var skipped in summary.Skipped.Take(20))

@@ -31,7 +31,7 @@ internal static class IngestionDisplay
                 {
                     task.MaxValue = Math.Max(1, p.FilesTotal);
                     task.Value = p.FilesDone;
-                    task.Description = $"{p.FilesDone}/{p.FilesTotal} files, {p.ItemsStored} items, {p.Failures} failed, {p.ItemsPerSecond:F1} items/s {Markup.Escape(Path.GetFileName(p.CurrentFile ?? ""))}";
+                    task.Description = $"{Describe(p)} {Markup.Escape(Path.GetFileName(p.CurrentFile ?? ""))}";
                 });
                 summary = await run(progress).ConfigureAwait(false);
                 task.Value = task.MaxValue;
@@ -69,7 +69,13 @@ internal static class IngestionDisplay
             }
         }
 
-        private void Write(IngestionProgress p) =>
-            error.WriteLine($"ingest: {p.FilesDone}/{p.FilesTotal} files, {p.ItemsStored} items, {p.Failures} failed, {p.ItemsPerSecond:F1} items/s");
+        private void Write(IngestionProgress p) => error.WriteLine($"ingest: {Describe(p)}");
+    }
+
+    /// <summary>Files, items, failures and rate; within a large file, how far its items are.</summary>
+    private static string Describe(IngestionProgress p)
+    {
+        var within = p.FileItemsTotal > 0 && p.FileItemsDone < p.FileItemsTotal ? $" (current file {p.FileItemsDone}/{p.FileItemsTotal} items)" : "";
+        return $"{p.FilesDone}/{p.FilesTotal} files, {p.ItemsStored} items, {p.Failures} failed, {p.ItemsPerSecond:F1} items/s{within}";
     }
 }

@@ -55,7 +55,7 @@ internal static class SearchCommand
                 DataContent? image = null;
                 if (imagePath is not null)
                 {
-                    image = new DataContent(await File.ReadAllBytesAsync(imagePath, cancellationToken).ConfigureAwait(false), "application/octet-stream") { Name = imagePath };
+                    image = new DataContent(await QueryImages.ReadAsync(imagePath, cancellationToken).ConfigureAwait(false), "application/octet-stream") { Name = imagePath };
                 }
 
                 var result = await searcher.SearchAsync(new SearchRequest

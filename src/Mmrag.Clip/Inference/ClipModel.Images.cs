@@ -48,10 +48,19 @@ public sealed partial class ClipModel
     /// vision tower. A file that cannot be read or decoded gets a result with its error; the others are embedded.
     /// Results are raw projections, in input order.
     /// </summary>
-    public Task<ImageEmbeddingResult[]> EmbedImageFilesAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken = default)
+    public Task<ImageEmbeddingResult[]> EmbedImageFilesAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken = default) =>
+        EmbedImageFilesAsync(paths, File.ReadAllBytesAsync, cancellationToken);
+
+    /// <summary>
+    /// Embeds image files like <see cref="EmbedImageFilesAsync(IReadOnlyList{string}, CancellationToken)"/>, reading each
+    /// through <paramref name="read"/> (e.g. a reader that refuses FIFOs, devices and files over a size limit).
+    /// </summary>
+    public Task<ImageEmbeddingResult[]> EmbedImageFilesAsync(IReadOnlyList<string> paths, Func<string, CancellationToken, Task<byte[]>> read,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(paths);
-        return EmbedImagesAsync(paths.Count, async (i, token) => await File.ReadAllBytesAsync(paths[i], token).ConfigureAwait(false),
+        ArgumentNullException.ThrowIfNull(read);
+        return EmbedImagesAsync(paths.Count, async (i, token) => await read(paths[i], token).ConfigureAwait(false),
             i => paths[i], _options.ImageDecoding, cancellationToken);
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.AI;
 using Mmrag.Clip.Inference;
+using Mmrag.Ingestion.Loaders;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Knowledge;
 using Mmrag.Storage;
@@ -126,7 +127,8 @@ public static class KnowledgeBaseReembed
             foreach (var i in batch)
             {
                 var file = ImageFileOf(items[i]) ?? throw new KnowledgeStoreException($"The image file of '{items[i].Provenance.SourcePath}' is gone.");
-                contents.Add(new DataContent(await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false), "application/octet-stream") { Name = file });
+                contents.Add(new DataContent(await RegularFiles.ReadAllBytesAsync(file, new IngestionOptions().MaxFileBytes, cancellationToken).ConfigureAwait(false),
+                    "application/octet-stream") { Name = file });
             }
 
             var vectors = await images.GenerateAsync(contents, cancellationToken: cancellationToken).ConfigureAwait(false);

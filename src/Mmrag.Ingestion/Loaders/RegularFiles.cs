@@ -10,7 +10,7 @@ namespace Mmrag.Ingestion.Loaders;
 /// for a regular file) and its type is checked on the open handle, so a file swapped after an earlier check is caught
 /// too; elsewhere .NET opens it as usual after a type check by path.
 /// </summary>
-internal static partial class RegularFiles
+public static partial class RegularFiles
 {
     private const int AtFdCwd = -100;
     private const int AtEmptyPath = 0x1000;
@@ -153,14 +153,14 @@ internal static partial class RegularFiles
 }
 
 /// <summary>A path that is a FIFO, device, socket or folder where a regular file was expected.</summary>
-internal sealed class NotARegularFileException(string path, string kind)
+public sealed class NotARegularFileException(string path, string kind)
     : IOException($"{path}: not a regular file but {kind}; it was not read.")
 {
     public string Kind { get; } = kind;
 }
 
 /// <summary>A file larger than the limit it was read under.</summary>
-internal sealed class FileTooLargeException(string path, long? length, long maxBytes)
+public sealed class FileTooLargeException(string path, long? length, long maxBytes)
     : IOException(length is { } l
         ? $"{path}: the file is {l:N0} bytes, larger than the {maxBytes:N0}-byte limit (MaxFileBytes)."
         : $"{path}: the file is larger than the {maxBytes:N0}-byte limit (MaxFileBytes).");
