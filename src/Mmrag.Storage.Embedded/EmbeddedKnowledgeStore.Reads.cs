@@ -140,7 +140,7 @@ public sealed partial class EmbeddedKnowledgeStore
 
         for (int attempt = 1; attempt <= OptimisticSearchAttempts; attempt++)
         {
-            if (_needsSync)
+            if (_index.NeedsSync)
             {
                 await SyncAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -164,7 +164,7 @@ public sealed partial class EmbeddedKnowledgeStore
             List<StoreHit> hits = [];
             for (int attempt = 1; attempt <= OptimisticSearchAttempts; attempt++)
             {
-                await SyncLockedAsync(cancellationToken).ConfigureAwait(false);
+                await _index.SyncLockedAsync(cancellationToken).ConfigureAwait(false);
                 (hits, bool complete, _) = await SearchOnceAsync(q, k, filter, recall, cancellationToken).ConfigureAwait(false);
                 if (complete)
                 {
@@ -192,7 +192,7 @@ public sealed partial class EmbeddedKnowledgeStore
         double? recall, CancellationToken cancellationToken)
     {
         IndexSnapshot snapshot = _index.Current;
-        VectorHit[] found = SearchSnapshot(snapshot, query, k, filter, recall);
+        VectorHit[] found = _index.Search(snapshot, query, k, filter, recall);
         long[] rowIds = new long[found.Length];
         for (int i = 0; i < found.Length; i++)
         {
@@ -458,42 +458,12 @@ public sealed partial class EmbeddedKnowledgeStore
         }, cancellationToken);
     }
 
-    /// <summary>Top k of one snapshot: exact or HNSW, per the options and how many candidates the filter leaves.</summary>
-    private VectorHit[] SearchSnapshot(IndexSnapshot snapshot, float[] query, int k, SearchFilter? filter, double? recall)
-    {
-        (ulong[] bits, int allowed) = EmbeddedFilterTranslator.ToSlotBits(filter, snapshot);
-        if (allowed == 0)
-        {
-            return [];
-        }
-
-        k = Math.Min(k, allowed);
-        SlotFilter slots = SlotFilter.Wrap(bits, allowed);
-        // A graph walk with ef = 2k visits several times k nodes at random: past a quarter of the candidates a scan is cheaper.
-        if (snapshot.Hnsw is { } hnsw && allowed > _options.ExactSearchThreshold && allowed >= _options.FilteredExactFraction * snapshot.LiveCount
-            && k <= allowed / 4 && !(recall is { } wanted && SearchRecall.NeedsExactSearch(wanted)))
-        {
-            Interlocked.Increment(ref _graphSearches);
-            int ef = recall is { } r ? Math.Max(k, SearchRecall.EfSearchFor(r, k)) : Math.Max(_options.Hnsw.EfSearch, 2 * k);
-            VectorHit[] approximate = hnsw.Search(query, k, ef, slots);
-            if (approximate.Length == k)
-            {
-                return approximate;
-            }
-
-            // The walk ran out of allowed nodes before finding k (a filter splitting the graph): exact is always complete.
-        }
-
-        Interlocked.Increment(ref _exactSearches);
-        return snapshot.Exact.Search(query, k, slots);
-    }
-
     /// <summary>The database generation and the items with these rowids, read in one transaction.</summary>
     private async Task<(long Generation, Dictionary<long, KnowledgeItem> Items)> FetchItemsAsync(SqliteConnection connection, long[] rowIds,
         CancellationToken cancellationToken)
     {
         using SqliteTransaction tx = connection.BeginTransaction(deferred: true);
-        long generation = ReadGeneration(connection, tx);
+        long generation = VectorIndexHost.ReadGeneration(connection, tx);
         var items = new Dictionary<long, KnowledgeItem>(rowIds.Length);
         if (rowIds.Length > 0)
         {

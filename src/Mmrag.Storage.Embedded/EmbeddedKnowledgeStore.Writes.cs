@@ -25,7 +25,7 @@ public sealed partial class EmbeddedKnowledgeStore
             await RunAsync("storing document " + document.Id, async (connection, ct) =>
             {
                 using SqliteTransaction tx = connection.BeginTransaction(deferred: false);
-                long before = ReadGeneration(connection, tx);
+                long before = VectorIndexHost.ReadGeneration(connection, tx);
                 List<long> removed = await DeleteItemsAsync(connection, tx, document.Id, ct).ConfigureAwait(false);
                 using (SqliteCommand upsert = Command(connection, ItemRows.UpsertDocumentSql, tx))
                 {
@@ -58,7 +58,7 @@ public sealed partial class EmbeddedKnowledgeStore
                 long after = await BumpGenerationAsync(connection, tx, ct).ConfigureAwait(false);
                 tx.Commit();
                 // Committed: from here on nothing may be cancelled, or memory would disagree with the database.
-                await ApplyCommittedAsync(before, after, removed, added).ConfigureAwait(false);
+                await _index.ApplyCommittedLockedAsync(before, after, removed, added).ConfigureAwait(false);
                 return true;
             }, cancellationToken).ConfigureAwait(false);
         }
@@ -81,7 +81,7 @@ public sealed partial class EmbeddedKnowledgeStore
             return await RunAsync("deleting document " + documentId, async (connection, ct) =>
             {
                 using SqliteTransaction tx = connection.BeginTransaction(deferred: false);
-                long before = ReadGeneration(connection, tx);
+                long before = VectorIndexHost.ReadGeneration(connection, tx);
                 List<long> removed = await DeleteItemsAsync(connection, tx, documentId, ct).ConfigureAwait(false);
                 using SqliteCommand delete = Command(connection, "DELETE FROM documents WHERE id = $id", tx);
                 delete.Parameters.AddWithValue("$id", documentId);
@@ -92,7 +92,7 @@ public sealed partial class EmbeddedKnowledgeStore
 
                 long after = await BumpGenerationAsync(connection, tx, ct).ConfigureAwait(false);
                 tx.Commit();
-                await ApplyCommittedAsync(before, after, removed, []).ConfigureAwait(false);
+                await _index.ApplyCommittedLockedAsync(before, after, removed, []).ConfigureAwait(false);
                 return true;
             }, cancellationToken).ConfigureAwait(false);
         }

@@ -37,9 +37,8 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
     private readonly EmbeddedStoreOptions _options;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly CancellationTokenSource _shutdown = new();
-    private readonly Guid _uid;
-    private StoreIndex _index = null!;
+    private readonly VectorIndexHost _index;
+    private int _localWrites; // writes of this store running: a generation that moved without one was another process's
     private int _disposed;
 
     private EmbeddedKnowledgeStore(string folder, string connectionString, EmbeddingSpace space, Guid uid, EmbeddedStoreOptions options)
@@ -48,9 +47,9 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
         _connectionString = connectionString;
         _backend = $"embedded store at {folder}";
         Space = space;
-        _uid = uid;
         _options = options;
         _logger = options.LoggerFactory?.CreateLogger<EmbeddedKnowledgeStore>() ?? (ILogger)NullLogger.Instance;
+        _index = new VectorIndexHost(Path.Combine(folder, IndexFileName), uid, space.Dimension, options, _writeLock, OpenConnectionAsync, _logger);
     }
 
     /// <inheritdoc />
@@ -58,8 +57,6 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
 
     /// <summary>The knowledge base folder (absolute).</summary>
     public string Folder { get; }
-
-    private string IndexPath => Path.Combine(Folder, IndexFileName);
 
     /// <summary>
     /// Opens the knowledge base in <paramref name="folder"/>, creating the folder and an empty knowledge base for
@@ -141,11 +138,11 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
             var store = new EmbeddedKnowledgeStore(folder, connectionString, stored, uid, options);
             try
             {
-                store.LoadIndex(connection, cancellationToken);
+                store._index.Load(connection, cancellationToken);
             }
             catch
             {
-                store._shutdown.Cancel();
+                store._index.Abandon();
                 SqliteConnection.ClearPool(connection);
                 throw;
             }
@@ -183,19 +180,10 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
             return;
         }
 
-        await _shutdown.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await _maintenance.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
+        await _index.DisposeAsync().ConfigureAwait(false);
         await _writeLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            SaveIndexIfChanged();
             using var connection = new SqliteConnection(_connectionString);
             connection.Open();
             using SqliteCommand checkpoint = connection.CreateCommand();
@@ -204,14 +192,14 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
         }
         catch (Exception ex) when (IsBackendException(ex))
         {
-            // Nothing is lost: the database is consistent, and a stale graph is rebuilt on the next open.
+            // Nothing is lost: the database is consistent, and the log is checkpointed by a later open. (Logged under
+            // the same event as before the index moved to VectorIndexHost, which logs its own failed save.)
             Log.IndexSaveFailed(_logger, ex);
         }
         finally
         {
             _writeLock.Release();
             ClearPool(_connectionString);
-            _shutdown.Dispose();
         }
     }
 
@@ -273,7 +261,7 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
     }
 
     /// <summary>Failures of the backend (database, files, stored data) as opposed to programming errors.</summary>
-    private static bool IsBackendException(Exception ex) =>
+    internal static bool IsBackendException(Exception ex) =>
         ex is SqliteException or IOException or UnauthorizedAccessException or InvalidDataException or JsonException or FormatException;
 
     private async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
@@ -318,7 +306,7 @@ public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestion
             ? new OperationCanceledException($"{operation} was cancelled.", ex, cancellationToken)
             : new KnowledgeStoreException($"{_backend}: {operation} failed: {ex.Message}", ex);
 
-    private static SqliteCommand Command(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    internal static SqliteCommand Command(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
     {
         SqliteCommand command = connection.CreateCommand();
         command.CommandText = sql;
