@@ -11,6 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
 using Mmrag.Hosting;
+using Mmrag.Hosting.Wire;
 using Mmrag.Server.Api;
 using Mmrag.Server.Jobs;
 using Mmrag.Server.Observability;
@@ -59,6 +60,13 @@ public sealed partial class MmragServer : IAsyncDisposable
             form.ValueLengthLimit = (int)Math.Min(int.MaxValue, options.MaxUploadBytes);
         });
         builder.Services.AddProblemDetails();
+        // The API writes the one wire format (Mmrag.Hosting.Wire): snake_case, source-generated, text left readable.
+        builder.Services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.PropertyNamingPolicy = MmragJson.Options.PropertyNamingPolicy;
+            json.SerializerOptions.Encoder = MmragJson.Options.Encoder;
+            json.SerializerOptions.TypeInfoResolverChain.Insert(0, MmragJsonContext.Default);
+        });
         builder.Services.AddOpenApi();
         builder.Services.AddSingleton(options);
         builder.Services.AddMmrag(options.KnowledgeBase);
@@ -183,13 +191,13 @@ public sealed partial class MmragServer : IAsyncDisposable
                 "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
         });
 
-        app.MapGet("/healthz", () => Results.Json(new { status = "ok" })).WithName("Health").WithSummary("Liveness.");
+        app.MapGet("/healthz", static () => TypedResults.Ok(new HealthResponse("ok"))).WithName("Health").WithSummary("Liveness.");
         app.MapGet("/metrics", (ServerMetrics m) => Results.Text(m.Render(), "text/plain; version=0.0.4; charset=utf-8"))
             .WithName("Metrics").WithSummary("Prometheus metrics.");
         app.MapOpenApi();
 
         var api = app.MapGroup("/api");
-        api.MapGet("/csrf", (CrossSiteCheck check) => Results.Json(new { token = check.Token, header = CrossSiteCheck.TokenHeader }))
+        api.MapGet("/csrf", static (CrossSiteCheck check) => TypedResults.Ok(new CsrfTokenResponse(check.Token, CrossSiteCheck.TokenHeader)))
             .WithName("GetCsrfToken").WithSummary("The token a browser page sends with multipart POSTs (X-CSRF-Token); another site's page cannot read it.");
         QueryEndpoints.Map(api);
         KnowledgeEndpoints.Map(api);

@@ -42,6 +42,36 @@ public sealed class HostingTests(ServerFixture fixture) : ApiTestBase(fixture)
     }
 
     [Fact]
+    public async Task OpenApi_EveryApiOperation_DescribesItsSuccessBodyWithASchema()
+    {
+        var document = await Client.GetFromJsonAsync<JsonElement>("openapi/v1.json");
+
+        List<string> undescribed = [];
+        foreach (var path in document.GetProperty("paths").EnumerateObject().Where(static p => p.Name.StartsWith("/api/", StringComparison.Ordinal)))
+        {
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                var successes = operation.Value.GetProperty("responses").EnumerateObject().Where(static r => r.Name.StartsWith('2')).ToList();
+                // Every success is a body with a schema, except "no content" and a file download.
+                var described = successes.Count > 0 && successes.All(static r => r.Name == "204"
+                    || (r.Value.TryGetProperty("content", out var content) && content.EnumerateObject().All(static c =>
+                        c.Name.StartsWith("image/", StringComparison.Ordinal) || c.Value.TryGetProperty("schema", out _))));
+                if (!described)
+                {
+                    undescribed.Add($"{operation.Name.ToUpperInvariant()} {path.Name}");
+                }
+            }
+        }
+
+        Assert.Empty(undescribed);
+        var schemas = document.GetProperty("components").GetProperty("schemas");
+        foreach (var schema in new[] { "SearchResponse", "AnswerResponse", "ItemResponse", "JobResponse", "KnowledgeBaseResponse", "DocumentListResponse", "IngestAcceptedResponse" })
+        {
+            Assert.True(schemas.TryGetProperty(schema, out _), schema);
+        }
+    }
+
+    [Fact]
     public async Task Page_IsServedAtTheRoot()
     {
         using var response = await Client.GetAsync("/");

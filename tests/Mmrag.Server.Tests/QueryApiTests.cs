@@ -219,10 +219,21 @@ public sealed class QueryApiTests(ServerFixture fixture) : ApiTestBase(fixture)
         // The fake LLM would answer after 20 s; the server only notices the client leaving if the request's token
         // reaches the LLM call, and then records the request as 499 long before that.
         Fixture.Llm.Enqueue(Reply.Slow(TimeSpan.FromSeconds(20), Reply.Text("too late")));
-        using (var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(500)))
+        var asked = Fixture.Llm.Requests.Count;
+        using (var cancel = new CancellationTokenSource())
         {
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-                Client.PostAsync("api/ask", Json(new { question = "How do I oil a deck?", threshold = 0 }), cancel.Token));
+            var post = Client.PostAsync("api/ask", Json(new { question = "How do I oil a deck?", threshold = 0 }), cancel.Token);
+            // Leave once the question reached the LLM: a fixed delay may end before retrieval does on a loaded machine,
+            // and then the slow reply would be left queued for the next test.
+            var reached = DateTime.UtcNow.AddSeconds(30);
+            while (Fixture.Llm.Requests.Count == asked && !post.IsCompleted && DateTime.UtcNow < reached)
+            {
+                await Task.Delay(20);
+            }
+
+            Assert.True(Fixture.Llm.Requests.Count > asked, "the question never reached the LLM");
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => post);
         }
 
         var deadline = DateTime.UtcNow.AddSeconds(10);

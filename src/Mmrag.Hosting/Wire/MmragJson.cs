@@ -19,6 +19,10 @@ namespace Mmrag.Hosting.Wire;
 [JsonSerializable(typeof(DocumentListResponse))]
 [JsonSerializable(typeof(KnowledgeBaseResponse))]
 [JsonSerializable(typeof(ProblemResponse))]
+[JsonSerializable(typeof(JobResponse))]
+[JsonSerializable(typeof(IngestAcceptedResponse))]
+[JsonSerializable(typeof(CsrfTokenResponse))]
+[JsonSerializable(typeof(HealthResponse))]
 public sealed partial class MmragJsonContext : JsonSerializerContext;
 
 /// <summary>Turns search results, answers and items into the wire format, and writes it.</summary>

@@ -105,3 +105,52 @@ public sealed record LimitsResponse(long MaxUploadBytes, long MaxImagePixels);
 
 /// <summary>An error, as RFC 9457 problem details (also the <c>error</c> event of a streamed answer).</summary>
 public sealed record ProblemResponse(string Type, string Title, int Status, string? Detail);
+
+/// <summary>An ingestion job of the server: where it stands, its progress, what it did and what failed.</summary>
+public sealed record JobResponse(
+    string Id,
+    string State,
+    IReadOnlyList<string> Paths,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? FinishedAt,
+    JobProgressResponse? Progress,
+    JobSummaryResponse? Summary,
+    IReadOnlyList<JobFailureResponse> Failures,
+    string? Error);
+
+/// <summary>How far a running job is; within a large file, how far its items are.</summary>
+public sealed record JobProgressResponse(
+    int FilesDone, int FilesTotal, int ItemsStored, int Failures, string? CurrentFile, double ElapsedMs, int FileItemsDone, int FileItemsTotal);
+
+/// <summary>What a finished job did (the CLI prints the same summary).</summary>
+public sealed record JobSummaryResponse(
+    int Files,
+    int Added,
+    int Unchanged,
+    int ClaimedElsewhere,
+    int Replaced,
+    int Pruned,
+    int Failed,
+    int Empty,
+    int Warnings,
+    int Items,
+    int Embedded,
+    IReadOnlyList<string> Skipped,
+    IReadOnlyList<string> Hidden,
+    double ElapsedMs);
+
+/// <summary>A file or part of one that failed (<see cref="Warning"/>: it was stored all the same).</summary>
+public sealed record JobFailureResponse(string Source, string Reason, string? Detail, bool Warning);
+
+/// <summary>An accepted ingestion request: the job to follow.</summary>
+public sealed record IngestAcceptedResponse(
+    string JobId,
+    string State,
+    string StatusUrl,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? SkippedHidden);
+
+/// <summary>The token a same-origin page sends with multipart POSTs, and the header to send it in.</summary>
+public sealed record CsrfTokenResponse(string Token, string Header);
+
+/// <summary>Liveness.</summary>
+public sealed record HealthResponse(string Status);

@@ -2,9 +2,11 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Net.Http.Headers;
+using Mmrag.Hosting.Wire;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Knowledge;
 using Mmrag.Server.Jobs;
@@ -19,33 +21,38 @@ internal static class KnowledgeEndpoints
 
     public static void Map(IEndpointRouteBuilder api)
     {
-        api.MapGet("/items/{id}", GetItemAsync).WithName("GetItem").WithSummary("An item: text chunk or image, with provenance.");
-        api.MapGet("/items/{id}/image", GetImageAsync).WithName("GetItemImage").WithSummary("The stored image file of an image item (ETag, Cache-Control); 404 when none.");
+        api.MapGet("/items/{id}", GetItemAsync).WithName("GetItem").WithSummary("An item: text chunk or image, with provenance.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapGet("/items/{id}/image", GetImageAsync).WithName("GetItemImage").WithSummary("The stored image file of an image item (ETag, Cache-Control); 404 when none.")
+            .Produces<Stream>(StatusCodes.Status200OK, "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp").ProducesProblem(StatusCodes.Status404NotFound);
         api.MapGet("/documents", ListDocumentsAsync).WithName("ListDocuments").WithSummary("The stored documents.");
-        api.MapDelete("/documents/{id}", DeleteDocumentAsync).WithName("DeleteDocument").WithSummary("Deletes a document and its items.");
+        api.MapDelete("/documents/{id}", DeleteDocumentAsync).WithName("DeleteDocument").WithSummary("Deletes a document and its items.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
         api.MapGet("/kb", GetKnowledgeBaseAsync).WithName("GetKnowledgeBase").WithSummary("Knowledge-base stats, model and counts.");
         api.MapPost("/ingest", IngestAsync).WithName("Ingest")
             .WithSummary("Starts an ingestion job for uploaded files (multipart) or a server-side path under an allowed root ({\"path\": …}).")
-            .Accepts<IngestBody>("application/json", "multipart/form-data").Produces(StatusCodes.Status202Accepted);
-        api.MapGet("/jobs/{id}", (string id, IngestionJobs jobs) => jobs.Find(id) is { } job
-                ? Results.Json(JobJson.ToDto(job))
-                : Results.Problem(statusCode: 404, title: "Not found", detail: $"No job '{id}'."))
-            .WithName("GetJob").WithSummary("An ingestion job: state, progress, per-item failures.");
-        api.MapDelete("/jobs/{id}", (string id, IngestionJobs jobs) => jobs.Cancel(id) switch
+            .Accepts<IngestBody>("application/json", "multipart/form-data")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        api.MapGet("/jobs/{id}", Results<Ok<JobResponse>, ProblemHttpResult> (string id, IngestionJobs jobs) => jobs.Find(id) is { } job
+                ? TypedResults.Ok(JobJson.ToDto(job))
+                : NotFound($"No job '{id}'."))
+            .WithName("GetJob").WithSummary("An ingestion job: state, progress, per-item failures.").ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapDelete("/jobs/{id}", Results<Accepted<JobResponse>, ProblemHttpResult> (string id, IngestionJobs jobs) => jobs.Cancel(id) switch
             {
-                CancelOutcome.Requested => Results.Accepted($"/api/jobs/{id}", JobJson.ToDto(jobs.Find(id)!)),
-                CancelOutcome.AlreadyFinished => Results.Problem(statusCode: 409, title: "Job finished", detail: $"Job '{id}' has already ended ({jobs.Find(id)!.State.ToString().ToLowerInvariant()})."),
+                CancelOutcome.Requested => TypedResults.Accepted($"/api/jobs/{id}", JobJson.ToDto(jobs.Find(id)!)),
+                CancelOutcome.AlreadyFinished => TypedResults.Problem(statusCode: 409, title: "Job finished", detail: $"Job '{id}' has already ended ({jobs.Find(id)!.State.ToString().ToLowerInvariant()})."),
                 _ => NotFound($"No job '{id}'."),
             })
-            .WithName("CancelJob").WithSummary("Cancels a queued or running ingestion job (202; it ends as cancelled, keeping the documents stored so far); 409 when it has ended.");
+            .WithName("CancelJob").WithSummary("Cancels a queued or running ingestion job (202; it ends as cancelled, keeping the documents stored so far); 409 when it has ended.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
     }
 
-    private static async Task<IResult> GetItemAsync(string id, KnowledgeBase knowledgeBase, HttpContext context) =>
+    private static async Task<Results<Ok<ItemResponse>, ProblemHttpResult>> GetItemAsync(string id, KnowledgeBase knowledgeBase, HttpContext context) =>
         await knowledgeBase.Store.GetItemAsync(id, context.RequestAborted).ConfigureAwait(false) is { } item
-            ? Results.Text(ApiJson.Item(item), "application/json")
+            ? TypedResults.Ok(MmragJson.ToResponse(item))
             : NotFound($"No item '{id}'.");
 
-    private static async Task<IResult> GetImageAsync(string id, KnowledgeBase knowledgeBase, HttpContext context)
+    private static async Task<Results<PhysicalFileHttpResult, ProblemHttpResult>> GetImageAsync(string id, KnowledgeBase knowledgeBase, HttpContext context)
     {
         var item = await knowledgeBase.Store.GetItemAsync(id, context.RequestAborted).ConfigureAwait(false);
         if (item is null)
@@ -65,31 +72,22 @@ internal static class KnowledgeEndpoints
 
         context.Response.Headers.CacheControl = "private, max-age=3600";
         var info = new FileInfo(item.ImagePath);
-        return Results.File(info.FullName, contentType, lastModified: info.LastWriteTimeUtc,
+        return TypedResults.PhysicalFile(info.FullName, contentType, lastModified: info.LastWriteTimeUtc,
             entityTag: new EntityTagHeaderValue($"\"{item.ContentHash}\""), enableRangeProcessing: false);
     }
 
-    private static async Task<IResult> ListDocumentsAsync(KnowledgeBase knowledgeBase, HttpContext context)
+    private static async Task<Ok<DocumentListResponse>> ListDocumentsAsync(KnowledgeBase knowledgeBase, HttpContext context)
     {
-        var documents = new List<object>();
+        var documents = new List<DocumentResponse>();
         await foreach (var document in knowledgeBase.Store.ListDocumentsAsync(context.RequestAborted).ConfigureAwait(false))
         {
-            documents.Add(new
-            {
-                id = document.Id,
-                source = document.SourcePath,
-                media_type = document.MediaType,
-                title = document.Title,
-                items = document.ItemCount,
-                ingested_at = document.IngestedAt,
-                tags = document.Tags,
-            });
+            documents.Add(MmragJson.ToResponse(document));
         }
 
-        return Results.Json(new { documents });
+        return TypedResults.Ok(new DocumentListResponse(documents));
     }
 
-    private static async Task<IResult> DeleteDocumentAsync(string id, KnowledgeBase knowledgeBase, IngestionJobs jobs, HttpContext context)
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteDocumentAsync(string id, KnowledgeBase knowledgeBase, IngestionJobs jobs, HttpContext context)
     {
         var document = await knowledgeBase.Store.GetDocumentAsync(id, context.RequestAborted).ConfigureAwait(false);
         if (!await knowledgeBase.Store.DeleteDocumentAndFailuresAsync(id, context.RequestAborted).ConfigureAwait(false))
@@ -110,31 +108,21 @@ internal static class KnowledgeEndpoints
             }
         }
 
-        return Results.NoContent();
+        return TypedResults.NoContent();
     }
 
     /// <summary>The uploads folder with symbolic links resolved, so that the paths ingestion stores for uploads are the ones saved.</summary>
     private static string UploadsFolder(KnowledgeBase knowledgeBase) => PathConfinement.RealPath(knowledgeBase.UploadsFolder);
 
-    private static async Task<IResult> GetKnowledgeBaseAsync(KnowledgeBase knowledgeBase, IngestionJobs jobs, HttpContext context)
+    private static async Task<Ok<KnowledgeBaseResponse>> GetKnowledgeBaseAsync(KnowledgeBase knowledgeBase, IngestionJobs jobs, HttpContext context)
     {
         var stats = await knowledgeBase.Store.GetStatsAsync(context.RequestAborted).ConfigureAwait(false);
-        return Results.Json(new
-        {
-            folder = knowledgeBase.Folder,
-            model = new { id = stats.Space.ModelId, dimension = stats.Space.Dimension },
-            documents = stats.Documents,
-            text_chunks = stats.TextChunks,
-            images = stats.Images,
-            failures = stats.Failures,
-            storage_bytes = stats.StorageBytes,
-            llm_configured = knowledgeBase.Answerer.HasLlm,
-            jobs = jobs.Count,
-            limits = new { max_upload_bytes = knowledgeBase.Options.MaxUploadBytes, max_image_pixels = knowledgeBase.Options.MaxImagePixels },
-        });
+        return TypedResults.Ok(new KnowledgeBaseResponse(knowledgeBase.Folder, new ModelResponse(stats.Space.ModelId, stats.Space.Dimension), stats.Documents,
+            stats.TextChunks, stats.Images, stats.Failures, stats.StorageBytes, knowledgeBase.Answerer.HasLlm, jobs.Count,
+            new LimitsResponse(knowledgeBase.Options.MaxUploadBytes, knowledgeBase.Options.MaxImagePixels)));
     }
 
-    private static async Task<IResult> IngestAsync(HttpContext context, KnowledgeBase knowledgeBase, IngestionJobs jobs, PathConfinement confinement)
+    private static async Task<Accepted<IngestAcceptedResponse>> IngestAsync(HttpContext context, KnowledgeBase knowledgeBase, IngestionJobs jobs, PathConfinement confinement)
     {
         var request = context.Request;
         var cancellationToken = context.RequestAborted;
@@ -192,12 +180,11 @@ internal static class KnowledgeEndpoints
         return Accepted(job, hidden);
     }
 
-    private static IResult Accepted(IngestionJob job, IReadOnlyList<string> skippedHidden)
+    private static Accepted<IngestAcceptedResponse> Accepted(IngestionJob job, IReadOnlyList<string> skippedHidden)
     {
         var location = $"/api/jobs/{job.Id}";
-        return skippedHidden.Count == 0
-            ? Results.Accepted(location, new { job_id = job.Id, state = job.State.ToString().ToLowerInvariant(), status_url = location })
-            : Results.Accepted(location, new { job_id = job.Id, state = job.State.ToString().ToLowerInvariant(), status_url = location, skipped_hidden = skippedHidden });
+        return TypedResults.Accepted(location,
+            new IngestAcceptedResponse(job.Id, job.State.ToString().ToLowerInvariant(), location, skippedHidden.Count == 0 ? null : skippedHidden));
     }
 
     private static bool IsHidden(string relativeName) => relativeName.Split(Path.DirectorySeparatorChar).Any(static segment => segment.StartsWith('.'));
@@ -313,7 +300,7 @@ internal static class KnowledgeEndpoints
         return candidate;
     }
 
-    private static IResult NotFound(string detail) => Results.Problem(statusCode: 404, title: "Not found", detail: detail);
+    private static ProblemHttpResult NotFound(string detail) => TypedResults.Problem(statusCode: 404, title: "Not found", detail: detail);
 
     /// <summary>The JSON body of <c>POST /api/ingest</c> for server-side paths.</summary>
     internal sealed record IngestBody(string? Path, string[]? Paths);

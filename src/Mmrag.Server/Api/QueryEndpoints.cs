@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Mmrag.Answering;
@@ -18,14 +19,17 @@ internal static class QueryEndpoints
     {
         api.MapPost("/search", SearchAsync)
             .WithName("Search").WithSummary("Search by text and/or image (JSON with base64 image, or multipart).")
-            .Accepts<SearchBody>("application/json", "multipart/form-data").Produces(StatusCodes.Status200OK, contentType: "application/json");
+            .Accepts<SearchBody>("application/json", "multipart/form-data")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         api.MapPost("/ask", AskAsync)
             .WithName("Ask").WithSummary("Answer a question with citations; streams sources, token, citations, done events with Accept: text/event-stream.")
-            .Accepts<AskBody>("application/json", "multipart/form-data").Produces(StatusCodes.Status200OK, contentType: "application/json")
-            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream");
+            .Accepts<AskBody>("application/json", "multipart/form-data")
+            // One 200 per operation in OpenAPI: the JSON answer. The event stream's "done" event carries the same document.
+            .Produces<AnswerResponse>(StatusCodes.Status200OK, "application/json")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status502BadGateway);
     }
 
-    private static async Task<IResult> SearchAsync(HttpContext context, KnowledgeBase knowledgeBase, ServerMetrics metrics)
+    private static async Task<Ok<SearchResponse>> SearchAsync(HttpContext context, KnowledgeBase knowledgeBase, ServerMetrics metrics)
     {
         var cancellationToken = context.RequestAborted;
         var input = await QueryInput.ReadAsync(context.Request, knowledgeBase.Options.MaxImagePixels, cancellationToken).ConfigureAwait(false);
@@ -45,7 +49,7 @@ internal static class QueryEndpoints
             IncludeSelf = input.IncludeSelf,
         }, cancellationToken).ConfigureAwait(false);
         metrics.RecordSearch(result.EmbedTime, result.SearchTime);
-        return Results.Text(ApiJson.Search(result), "application/json", Encoding.UTF8);
+        return TypedResults.Ok(MmragJson.ToResponse(result));
     }
 
     private static async Task AskAsync(HttpContext context, KnowledgeBase knowledgeBase)
@@ -71,7 +75,7 @@ internal static class QueryEndpoints
         if (!streaming)
         {
             var answer = await knowledgeBase.Answerer.AskAsync(question, options, cancellationToken).ConfigureAwait(false);
-            await Results.Text(ApiJson.Answer(answer), "application/json", Encoding.UTF8).ExecuteAsync(context).ConfigureAwait(false);
+            await TypedResults.Ok(MmragJson.ToResponse(answer)).ExecuteAsync(context).ConfigureAwait(false);
             return;
         }
 
@@ -110,7 +114,7 @@ internal static class QueryEndpoints
                         break;
                     case AnswerUpdateKind.Completed when update.Answer is { } answer:
                         await WriteEventAsync(response, "citations", MmragJson.Serialize(MmragJson.CitationsEvent(answer)), cancellationToken).ConfigureAwait(false);
-                        await WriteEventAsync(response, "done", ApiJson.Answer(answer), cancellationToken).ConfigureAwait(false);
+                        await WriteEventAsync(response, "done", MmragJson.Serialize(MmragJson.ToResponse(answer)), cancellationToken).ConfigureAwait(false);
                         break;
                 }
             }

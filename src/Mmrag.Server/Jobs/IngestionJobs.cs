@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using Mmrag.Hosting.Wire;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Knowledge;
 
@@ -216,42 +217,23 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger
 /// <summary>Failures a job reports, as JSON-friendly records.</summary>
 internal static class JobJson
 {
-    public static object ToDto(IngestionJob job)
+    public static JobResponse ToDto(IngestionJob job)
     {
         var progress = job.Progress;
         var summary = job.Summary;
-        return new
-        {
-            id = job.Id,
-            state = job.State.ToString().ToLowerInvariant(),
-            paths = job.Paths,
-            created_at = job.CreatedAt,
-            finished_at = job.FinishedAt,
-            progress = progress is null ? null : new
-            {
-                files_done = progress.FilesDone,
-                files_total = progress.FilesTotal,
-                items_stored = progress.ItemsStored,
-                failures = progress.Failures,
-                current_file = progress.CurrentFile,
-                elapsed_ms = Math.Round(progress.Elapsed.TotalMilliseconds),
-            },
-            summary = summary is null ? null : new
-            {
-                files = summary.Files,
-                added = summary.Added,
-                unchanged = summary.Unchanged,
-                claimed_elsewhere = summary.ClaimedElsewhere,
-                replaced = summary.Replaced,
-                pruned = summary.Pruned,
-                failed = summary.Failed,
-                items = summary.Items,
-                embedded = summary.Embedded,
-                skipped = summary.Skipped,
-                elapsed_ms = Math.Round(summary.Elapsed.TotalMilliseconds),
-            },
-            failures = (summary?.Failures ?? []).Select(static (IngestionFailure f) => new { source = f.SourcePath, reason = f.Reason, detail = f.Detail }),
-            error = job.Error,
-        };
+        var warnings = summary?.Warnings.ToHashSet() ?? [];
+        return new JobResponse(
+            job.Id,
+            job.State.ToString().ToLowerInvariant(),
+            job.Paths,
+            job.CreatedAt,
+            job.FinishedAt,
+            progress is null ? null : new JobProgressResponse(progress.FilesDone, progress.FilesTotal, progress.ItemsStored, progress.Failures,
+                progress.CurrentFile, Math.Round(progress.Elapsed.TotalMilliseconds), progress.FileItemsDone, progress.FileItemsTotal),
+            summary is null ? null : new JobSummaryResponse(summary.Files, summary.Added, summary.Unchanged, summary.ClaimedElsewhere, summary.Replaced,
+                summary.Pruned, summary.Failed, summary.Empty, summary.Warnings.Count, summary.Items, summary.Embedded, summary.Skipped, summary.Hidden,
+                Math.Round(summary.Elapsed.TotalMilliseconds)),
+            [.. (summary?.Failures ?? []).Select(f => new JobFailureResponse(f.SourcePath, f.Reason, f.Detail, warnings.Contains(f)))],
+            job.Error);
     }
 }

@@ -35,6 +35,8 @@ public sealed class PageTests(ServeProcessFixture fixture) : IAsyncLifetime
             Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
         });
         _page = await _browser.NewPageAsync(new() { ViewportSize = new() { Width = 1200, Height = 900 } });
+        // Retrieval and the model run on two shared cores beside other test assemblies: wait for outcomes, not a fixed 5 s.
+        Assertions.SetDefaultExpectTimeout(30_000);
         _page.Console += (_, message) =>
         {
             if (message.Type == "error")
