@@ -224,6 +224,9 @@ public sealed partial class MmragServer : IAsyncDisposable
             await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             throw new IOException($"Stopped: bound to {string.Join(", ", Urls)}. {exception.Message}", exception);
         }
+
+        // Jobs a stopped or killed server left unfinished run again (ingestion is incremental: what was stored stays).
+        _app.Services.GetRequiredService<IngestionJobs>().ResumeInterrupted();
     }
 
     /// <summary>Stops gracefully.</summary>

@@ -61,6 +61,7 @@ internal enum CancelOutcome
 /// </summary>
 internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger<IngestionJobs> logger) : IDisposable
 {
+    private readonly JobJournal _journal = new(Path.Combine(knowledgeBase.Folder, JobJournal.FolderName));
     private readonly ConcurrentDictionary<string, IngestionJob> _jobs = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
@@ -70,9 +71,35 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger
     public IngestionJob? Find(string id) => _jobs.GetValueOrDefault(id);
 
     /// <summary>Starts a job over <paramref name="paths"/>; <paramref name="uploadFolder"/> is the folder its uploaded files were saved to.</summary>
-    public IngestionJob Start(IReadOnlyList<string> paths, string? id = null, string? uploadFolder = null)
+    public IngestionJob Start(IReadOnlyList<string> paths, string? id = null, string? uploadFolder = null) =>
+        Start(new JournaledJob(id ?? NewId(), paths, uploadFolder, DateTimeOffset.UtcNow), record: true);
+
+    /// <summary>Queues again the jobs a stopped or killed server left unfinished (see <see cref="JobJournal"/>), under their ids.</summary>
+    public int ResumeInterrupted()
     {
-        var job = new IngestionJob(id ?? NewId(), paths, DateTimeOffset.UtcNow, uploadFolder)
+        var resumed = 0;
+        foreach (var entry in _journal.Unfinished((path, exception) => LogJournalUnreadable(logger, path, exception)))
+        {
+            if (!_jobs.ContainsKey(entry.Id))
+            {
+                LogJobResumed(logger, entry.Id);
+                Start(entry, record: false);
+                resumed++;
+            }
+        }
+
+        return resumed;
+    }
+
+    private IngestionJob Start(JournaledJob entry, bool record)
+    {
+        if (record)
+        {
+            // Before it runs, so a server killed at any point after this finds it.
+            _journal.Record(entry);
+        }
+
+        var job = new IngestionJob(entry.Id, entry.Paths, entry.CreatedAt, entry.UploadFolder)
         {
             Cancellation = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token),
         };
@@ -165,6 +192,14 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger
 
     private async Task FinishAsync(IngestionJob job, JobState state)
     {
+        if (state == JobState.Cancelled && _stopping.IsCancellationRequested)
+        {
+            // The server is stopping, not a user cancelling: the job stays in the journal, with its uploaded files,
+            // and runs again when the server starts.
+            End(job, state);
+            return;
+        }
+
         if (job.UploadFolder is { } folder)
         {
             try
@@ -178,6 +213,20 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger
             }
         }
 
+        try
+        {
+            _journal.Remove(job.Id);
+        }
+        catch (IOException exception)
+        {
+            LogJournalUnreadable(logger, _journal.Folder, exception);
+        }
+
+        End(job, state);
+    }
+
+    private static void End(IngestionJob job, JobState state)
+    {
         lock (job)
         {
             job.FinishedAt = DateTimeOffset.UtcNow;
@@ -206,6 +255,12 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Ingestion job {JobId}: its upload folder {Folder} could not be cleaned up.")]
     private static partial void LogPruneFailed(ILogger logger, string jobId, string folder, Exception exception);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Resuming ingestion job {JobId}, left unfinished when the server stopped.")]
+    private static partial void LogJobResumed(ILogger logger, string jobId);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "The job journal entry {Path} could not be read or written.")]
+    private static partial void LogJournalUnreadable(ILogger logger, string path, Exception exception);
 
     /// <summary>Progress&lt;T&gt; posts to the thread pool and may report after the job ended; this reports in order, inline.</summary>
     private sealed class SynchronousProgress(Action<IngestionProgress> report) : IProgress<IngestionProgress>
