@@ -49,6 +49,19 @@ public abstract class ApiTestBase(ServerFixture fixture)
         return Directory.Exists(uploads) ? [.. Directory.GetDirectories(uploads).Order(StringComparer.Ordinal)] : [];
     }
 
+    /// <summary>An upload of <paramref name="files"/> text files of 300 words each: long enough for the tiny model that a test can act while it runs.</summary>
+    protected static MultipartFormDataContent ManyTextFiles(string marker, int files)
+    {
+        var form = new MultipartFormDataContent();
+        var text = string.Join(' ', Enumerable.Range(0, 300).Select(static i => $"word{i}"));
+        for (var i = 0; i < files; i++)
+        {
+            form.Add(new StringContent($"{marker} file {i}: {text}", Encoding.UTF8), "files", $"{marker}-{i:D4}.txt");
+        }
+
+        return form;
+    }
+
     /// <summary>A unique name part, so that a test finds its own documents in the shared knowledge base.</summary>
     protected static string Marker(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N")[..12];
 

@@ -80,17 +80,7 @@ public sealed class JobCancellationTests(ServerFixture fixture) : ApiTestBase(fi
         { new StringContent($"A single note {marker} about harbour cranes.", Encoding.UTF8), "files", $"{marker}.txt" },
     };
 
-    private static MultipartFormDataContent SlowUpload(string marker)
-    {
-        var form = new MultipartFormDataContent();
-        var text = string.Join(' ', Enumerable.Range(0, 300).Select(static i => $"word{i}"));
-        for (var i = 0; i < SlowJobFiles; i++)
-        {
-            form.Add(new StringContent($"{marker} file {i}: {text}", Encoding.UTF8), "files", $"{marker}-{i:D4}.txt");
-        }
-
-        return form;
-    }
+    private static MultipartFormDataContent SlowUpload(string marker) => ManyTextFiles(marker, SlowJobFiles);
 
     private async Task<string> UploadAsync(MultipartFormDataContent form)
     {

@@ -60,17 +60,7 @@ public sealed class JobResumeTests(ServerFixture fixture) : ApiTestBase(fixture)
         }
     }
 
-    private static MultipartFormDataContent Upload(string marker)
-    {
-        var form = new MultipartFormDataContent();
-        var text = string.Join(' ', Enumerable.Range(0, 300).Select(static i => $"word{i}"));
-        for (var i = 0; i < Files; i++)
-        {
-            form.Add(new StringContent($"{marker} file {i}: {text}", Encoding.UTF8), "files", $"{marker}-{i:D4}.txt");
-        }
-
-        return form;
-    }
+    private static MultipartFormDataContent Upload(string marker) => ManyTextFiles(marker, Files);
 
     private static async Task<JsonElement> PollAsync(HttpClient client, string jobId, Func<JsonElement, bool> condition)
     {
