@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using Mmrag.Knowledge;
 
-namespace Mmrag.Storage;
+namespace Mmrag.Storage.Providers;
 
 /// <summary>
 /// The checks an <see cref="IKnowledgeStore"/> makes on what it is given to store or to search with, written once so
