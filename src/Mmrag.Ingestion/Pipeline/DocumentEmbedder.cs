@@ -9,7 +9,9 @@ namespace Mmrag.Ingestion.Pipeline;
 /// content hash (SHA-256 of an image's bytes or of a chunk's text); a vector already stored for the same hash is reused,
 /// each distinct hash is embedded once, texts and images in batches of <c>batchSize</c>. When an image batch fails, each
 /// of its images is embedded alone, so one undecodable image costs only itself. Vectors of another dimension than the
-/// knowledge base's stop the run.
+/// knowledge base's stop the run. Vectors are kept as the generator returned them, not normalised again: a vector is
+/// normalised once on the ingest path, by the generator, and the store's write-time check
+/// (<c>Mmrag.Storage.Providers.StoreInput</c>) rescales only one that is not unit length within its tolerance.
 /// <para>Holds no state between calls; thread-safe if the store and the generators are. Owns none of them.</para>
 /// </summary>
 internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerator<string, Embedding<float>> textEmbedder,
@@ -132,7 +134,9 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
                     $"The embedding generator returned {vector.Length}-dimensional vectors, but the knowledge base holds {space.Dimension}-dimensional vectors of '{space.ModelId}'.");
             }
 
-            vectors[hashes[i]] = Normalized(vector.Span);
+            // Passed on as generated: normalising is the generator's job (the CLIP generators do it by default), and the
+            // store checks the length at write time, rescaling only a vector that is not unit length.
+            vectors[hashes[i]] = vector;
         }
     }
 
@@ -142,27 +146,6 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
 
     private static DataContent ToDataContent(LoadedItem item) =>
         new(item.ImageBytes, item.ImageMediaType ?? "application/octet-stream") { Name = item.ImagePath ?? item.Provenance.SourcePath };
-
-    private static float[] Normalized(ReadOnlySpan<float> vector)
-    {
-        var result = vector.ToArray();
-        double sum = 0;
-        foreach (var value in result)
-        {
-            sum += (double)value * value;
-        }
-
-        if (sum > 0)
-        {
-            var scale = (float)(1.0 / Math.Sqrt(sum));
-            for (var i = 0; i < result.Length; i++)
-            {
-                result[i] *= scale;
-            }
-        }
-
-        return result;
-    }
 }
 
 /// <summary>
