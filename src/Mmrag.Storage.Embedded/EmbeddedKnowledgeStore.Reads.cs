@@ -5,6 +5,7 @@ using Microsoft.Data.Sqlite;
 using Mmrag.Knowledge;
 using Mmrag.Storage.Embedded.Indexing;
 using Mmrag.Storage.Embedded.Sql;
+using Mmrag.Storage.Providers;
 
 namespace Mmrag.Storage.Embedded;
 

@@ -21,7 +21,7 @@ public sealed class EmbeddedStoreOptions
     /// <summary>
     /// About how many rows a keyword search ranks (at least its k). A query's words are taken rarest first while their
     /// matching rows fit in this budget; rarer words' rows are all ranked, the rest fill what is left, and the most
-    /// frequent words only score the rows found through the others (see <see cref="Mmrag.Knowledge.KeywordCandidatePlan"/>).
+    /// frequent words only score the rows found through the others (see <see cref="Mmrag.Storage.Providers.KeywordCandidatePlan"/>).
     /// Ranking reads each ranked row, so this bounds a search's cost on a large knowledge base. Default 1,000.
     /// </summary>
     public int KeywordCandidateBudget { get; set; } = 1_000;

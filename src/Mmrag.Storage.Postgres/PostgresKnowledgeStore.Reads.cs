@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Mmrag.Knowledge;
+using Mmrag.Storage.Providers;
 using Npgsql;
 using Pgvector;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Mmrag.Knowledge;
+using Mmrag.Storage.Providers;
 using Npgsql;
 using NpgsqlTypes;
 using Pgvector;

@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Mmrag.Knowledge;
+using Mmrag.Storage.Providers;
 
 namespace Mmrag.Storage.ContractTests;
 

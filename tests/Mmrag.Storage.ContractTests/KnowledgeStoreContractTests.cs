@@ -216,6 +216,19 @@ public abstract class KnowledgeStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Upsert_VectorOfUnitLengthWithinTolerance_IsStoredBitForBit()
+    {
+        // The generators normalise; a store that normalised again would change the bits (and do the work twice).
+        IKnowledgeStore store = await NewStoreAsync();
+        float[] nearlyUnit = ContractData.UnitVector(new Random(18), 32).Select(x => x * 1.00003f).ToArray();
+        DocumentRecord doc = ContractData.Document("doc");
+        await store.UpsertDocumentAsync(doc, [ContractData.Item(doc, 0, nearlyUnit)]);
+        KnowledgeItem? stored = await store.GetItemAsync("doc#0");
+        Assert.NotNull(stored);
+        Assert.Equal(nearlyUnit, stored.Vector.ToArray());
+    }
+
+    [Fact]
     public async Task Upsert_ItemIdOrSourcePathOwnedByAnotherDocument_IsRefusedAndChangesNothing()
     {
         IKnowledgeStore store = await NewStoreAsync();

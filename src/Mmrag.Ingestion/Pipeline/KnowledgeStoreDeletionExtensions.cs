@@ -33,10 +33,22 @@ public static class KnowledgeStoreDeletionExtensions
         ArgumentNullException.ThrowIfNull(store);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var target = PathGuard.Normalize(path);
+        bool Under(string source) => PathGuard.IsLexicallyUnder(source, target);
+        return await store.DeleteWhereAsync(Under, Under, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes the documents whose source path <paramref name="documentGone"/> accepts, clearing their recorded failures,
+    /// then clears the recorded failures of every path <paramref name="failureGone"/> accepts.
+    /// </summary>
+    /// <returns>How many documents were deleted.</returns>
+    internal static async Task<int> DeleteWhereAsync(this IKnowledgeStore store, Func<string, bool> documentGone, Func<string, bool> failureGone,
+        CancellationToken cancellationToken)
+    {
         var matches = new List<DocumentRecord>();
         await foreach (var document in store.ListDocumentsAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (PathGuard.IsLexicallyUnder(document.SourcePath, target))
+            if (documentGone(document.SourcePath))
             {
                 matches.Add(document);
             }
@@ -56,7 +68,7 @@ public static class KnowledgeStoreDeletionExtensions
         var failures = await store.ListFailuresAsync(cancellationToken).ConfigureAwait(false);
         foreach (var failed in failures.Select(f => f.SourcePath).Distinct(PathGuard.Comparer))
         {
-            if (PathGuard.IsLexicallyUnder(failed, target))
+            if (failureGone(failed))
             {
                 await store.ClearFailuresAsync(failed, cancellationToken).ConfigureAwait(false);
             }

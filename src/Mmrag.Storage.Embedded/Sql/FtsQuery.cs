@@ -1,5 +1,5 @@
 using System.Text;
-using Mmrag.Knowledge;
+using Mmrag.Storage.Providers;
 
 namespace Mmrag.Storage.Embedded.Sql;
 

@@ -1,13 +1,18 @@
 using System.Numerics.Tensors;
 using Mmrag.Knowledge;
 
-namespace Mmrag.Storage;
+namespace Mmrag.Storage.Providers;
 
 /// <summary>
 /// The checks an <see cref="IKnowledgeStore"/> makes on what it is given to store or to search with, written once so
 /// that every backend, and the test double held to the same contract, refuses the same input with the same message
 /// before anything is written. Stateless and thread-safe.
 /// </summary>
+/// <remarks>
+/// Vectors are normalised once on the way in, by whoever made them (the CLIP generators normalise by default). Here
+/// the norm is only checked: a vector within the tolerance of unit length is copied bit for bit, and only one further
+/// off (a generator that does not normalise, a caller's own vector) is rescaled, so every stored vector is unit length.
+/// </remarks>
 public static class StoreInput
 {
     /// <summary>How far a vector's L2 norm may be from 1 and still be stored as given (float rounding of a normalized vector).</summary>

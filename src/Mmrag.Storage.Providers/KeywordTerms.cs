@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Mmrag.Knowledge;
+namespace Mmrag.Storage.Providers;
 
 /// <summary>
 /// The words of a keyword query, as every store backend must see them: runs of letters, digits and combining marks

@@ -1,4 +1,4 @@
-namespace Mmrag.Knowledge;
+namespace Mmrag.Storage.Providers;
 
 /// <summary>
 /// Which rows a keyword search ranks, so that ranking costs about a budget of rows however frequent the query's words

@@ -1,6 +1,4 @@
-using Mmrag.Knowledge;
-
-namespace Mmrag.Abstractions.Tests.Knowledge;
+namespace Mmrag.Storage.Providers.Tests;
 
 public sealed class KeywordCandidatePlanTests
 {

@@ -1,0 +1,160 @@
+using Microsoft.Extensions.AI;
+using Mmrag.Knowledge;
+using Mmrag.Storage;
+
+namespace Mmrag.Ingestion.Pipeline;
+
+/// <summary>
+/// The embedding step of an ingestion run: gives each loaded item of a document a vector. Items are identified by a
+/// content hash (SHA-256 of an image's bytes or of a chunk's text); a vector already stored for the same hash is reused,
+/// each distinct hash is embedded once, texts and images in batches of <c>batchSize</c>. When an image batch fails, each
+/// of its images is embedded alone, so one undecodable image costs only itself. Vectors of another dimension than the
+/// knowledge base's stop the run. Vectors are kept as the generator returned them, not normalised again: a vector is
+/// normalised once on the ingest path, by the generator, and the store's write-time check
+/// (<c>Mmrag.Storage.Providers.StoreInput</c>) rescales only one that is not unit length within its tolerance.
+/// <para>Holds no state between calls; thread-safe if the store and the generators are. Owns none of them.</para>
+/// </summary>
+internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerator<string, Embedding<float>> textEmbedder,
+    IEmbeddingGenerator<DataContent, Embedding<float>> imageEmbedder, int batchSize)
+{
+    /// <summary>
+    /// Finds or computes the vector of every item of <paramref name="items"/>.
+    /// </summary>
+    /// <param name="items">A document's items.</param>
+    /// <param name="progress">Called with (items done, items in the document) once the stored vectors are known and after each batch.</param>
+    /// <param name="cancellationToken">Stops the run.</param>
+    /// <exception cref="EmbeddingSpaceMismatchException">A generator returned vectors of another dimension than the knowledge base's.</exception>
+    public async Task<EmbeddedItems> EmbedAsync(IReadOnlyList<LoadedItem> items, Action<int, int> progress, CancellationToken cancellationToken)
+    {
+        var hashes = new string[items.Count];
+        for (var i = 0; i < hashes.Length; i++)
+        {
+            var item = items[i];
+            hashes[i] = item.Kind == ItemKind.Image ? DocumentIds.Sha256Hex(item.ImageBytes.Span) : DocumentIds.Sha256Hex(item.Text);
+        }
+
+        var distinct = hashes.Distinct(StringComparer.Ordinal).ToList();
+        var occurrences = hashes.CountBy(h => h, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
+        var vectors = distinct.Count == 0 ? new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal)
+            : new Dictionary<string, ReadOnlyMemory<float>>(
+                await store.FindVectorsByContentHashAsync(distinct, cancellationToken).ConfigureAwait(false), StringComparer.Ordinal);
+
+        var texts = new List<(string Hash, string Text)>();
+        var images = new List<(string Hash, LoadedItem Item)>();
+        var queued = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < hashes.Length; i++)
+        {
+            if (vectors.ContainsKey(hashes[i]) || !queued.Add(hashes[i]))
+            {
+                continue;
+            }
+
+            if (items[i].Kind == ItemKind.Image)
+            {
+                images.Add((hashes[i], items[i]));
+            }
+            else
+            {
+                texts.Add((hashes[i], items[i].Text));
+            }
+        }
+
+        // Items whose vectors were already stored count as done from the start.
+        var done = hashes.Length - texts.Sum(t => occurrences[t.Hash]) - images.Sum(i => occurrences[i.Hash]);
+        progress(done, hashes.Length);
+        foreach (var batch in texts.Chunk(batchSize))
+        {
+            var embeddings = await textEmbedder.GenerateAsync(batch.Select(t => t.Text), cancellationToken: cancellationToken)
+                .ConfigureAwait(false);
+            Keep(batch.Select(t => t.Hash).ToList(), embeddings, vectors);
+            done += batch.Sum(t => occurrences[t.Hash]);
+            progress(done, hashes.Length);
+        }
+
+        var imageErrors = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var batch in images.Chunk(batchSize))
+        {
+            await EmbedImagesAsync(batch, vectors, imageErrors, cancellationToken).ConfigureAwait(false);
+            done += batch.Sum(i => occurrences[i.Hash]);
+            progress(done, hashes.Length);
+        }
+
+        return new EmbeddedItems(hashes, vectors, imageErrors, texts.Count + images.Count - imageErrors.Count);
+    }
+
+    /// <summary>Embeds a batch of images; when the batch fails, each image alone, so one undecodable image costs only itself.</summary>
+    private async Task EmbedImagesAsync((string Hash, LoadedItem Item)[] batch, Dictionary<string, ReadOnlyMemory<float>> vectors,
+        Dictionary<string, string> errors, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var embeddings = await imageEmbedder.GenerateAsync(batch.Select(b => ToDataContent(b.Item)), cancellationToken: cancellationToken)
+                .ConfigureAwait(false);
+            Keep(batch.Select(b => b.Hash).ToList(), embeddings, vectors);
+            return;
+        }
+        catch (Exception ex) when (IsItemFailure(ex, cancellationToken))
+        {
+            if (batch.Length == 1)
+            {
+                errors[batch[0].Hash] = ex.Message;
+                return;
+            }
+        }
+
+        foreach (var (hash, item) in batch)
+        {
+            try
+            {
+                var embeddings = await imageEmbedder.GenerateAsync([ToDataContent(item)], cancellationToken: cancellationToken)
+                    .ConfigureAwait(false);
+                Keep([hash], embeddings, vectors);
+            }
+            catch (Exception ex) when (IsItemFailure(ex, cancellationToken))
+            {
+                errors[hash] = ex.Message;
+            }
+        }
+    }
+
+    private void Keep(List<string> hashes, GeneratedEmbeddings<Embedding<float>> embeddings, Dictionary<string, ReadOnlyMemory<float>> vectors)
+    {
+        if (embeddings.Count != hashes.Count)
+        {
+            throw new InvalidOperationException($"The embedding generator returned {embeddings.Count} embeddings for {hashes.Count} inputs.");
+        }
+
+        var space = store.Space;
+        for (var i = 0; i < hashes.Count; i++)
+        {
+            var vector = embeddings[i].Vector;
+            if (vector.Length != space.Dimension)
+            {
+                throw new EmbeddingSpaceMismatchException(
+                    $"The embedding generator returned {vector.Length}-dimensional vectors, but the knowledge base holds {space.Dimension}-dimensional vectors of '{space.ModelId}'.");
+            }
+
+            // Passed on as generated: normalising is the generator's job (the CLIP generators do it by default), and the
+            // store checks the length at write time, rescaling only a vector that is not unit length.
+            vectors[hashes[i]] = vector;
+        }
+    }
+
+    /// <summary>An exception that costs only the item: not the run's cancellation, and not a wrong embedding space (which stops the run).</summary>
+    private static bool IsItemFailure(Exception ex, CancellationToken cancellationToken) =>
+        !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested) && ex is not EmbeddingSpaceMismatchException;
+
+    private static DataContent ToDataContent(LoadedItem item) =>
+        new(item.ImageBytes, item.ImageMediaType ?? "application/octet-stream") { Name = item.ImagePath ?? item.Provenance.SourcePath };
+}
+
+/// <summary>
+/// What <see cref="DocumentEmbedder.EmbedAsync"/> found for a document's items: each item's content hash (in the items'
+/// order), the vector of each hash that has one, and why each image without one could not be embedded.
+/// </summary>
+/// <param name="ContentHashes">The content hash of each item, in the items' order.</param>
+/// <param name="Vectors">The vector of each hash, reused or embedded; an image that could not be embedded has none.</param>
+/// <param name="Errors">Why each image hash without a vector could not be embedded.</param>
+/// <param name="Embedded">How many distinct items were embedded now (not reused).</param>
+internal sealed record EmbeddedItems(IReadOnlyList<string> ContentHashes, IReadOnlyDictionary<string, ReadOnlyMemory<float>> Vectors,
+    IReadOnlyDictionary<string, string> Errors, int Embedded);

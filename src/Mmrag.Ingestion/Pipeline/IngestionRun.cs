@@ -1,0 +1,510 @@
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Mmrag.Ingestion.Loaders;
+using Mmrag.Knowledge;
+using Mmrag.Storage;
+
+namespace Mmrag.Ingestion.Pipeline;
+
+/// <summary>
+/// The state of one <see cref="IngestionPipeline.IngestAsync"/> call: discovery, hashing and loading on a background
+/// task, then embedding (<see cref="DocumentEmbedder"/>) and storing one document at a time, the counts of the summary
+/// and the progress reports. Used by one call only; not thread-safe.
+/// </summary>
+internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders, DocumentEmbedder embedder, TimeProvider time,
+    IngestionOptions options, IProgress<IngestionProgress>? progress, CancellationToken cancellationToken)
+{
+    private enum Outcome
+    {
+        Unchanged,
+        ClaimedElsewhere,
+        Failed,
+        Loaded,
+    }
+
+    /// <summary>A file after hashing and loading, waiting to be embedded and stored.</summary>
+    private sealed record PreparedFile(DiscoveredFile File, string DocumentId, string? Hash, DocumentRecord? Stored, Outcome Outcome)
+    {
+        public LoadedDocument? Document { get; init; }
+
+        public string? FailureReason { get; init; }
+    }
+
+    private sealed record EmbeddedDocument(List<KnowledgeItem> Items, List<IngestionFailure> Failures, int Embedded);
+
+    private readonly long _started = time.GetTimestamp();
+    private readonly List<IngestionFailure> _failures = [];
+    private readonly List<IngestionFailure> _warnings = [];
+    private IReadOnlyDictionary<string, string> _descriptions = new Dictionary<string, string>();
+    private int _filesTotal;
+    private int _filesDone;
+    private int _added;
+    private int _unchanged;
+    private int _claimedElsewhere;
+    private WorkClaimSet? _claims;
+    private int _replaced;
+    private int _failed;
+    private int _empty;
+    private int _items;
+    private int _embedded;
+    private int _fileItemsDone;
+    private int _fileItemsTotal;
+
+    public async Task<IngestionSummary> ExecuteAsync(IReadOnlyList<string> paths)
+    {
+        var discovery = new FileDiscovery(loaders, options.KnowledgeBaseDirectory, options.MaxDescriptionLength);
+        await Task.Run(() => discovery.Discover(paths, options.DescriptionsFile, cancellationToken), cancellationToken).ConfigureAwait(false);
+        _descriptions = discovery.Descriptions;
+        _filesTotal = discovery.Files.Count;
+        await RecordDiscoveryFailuresAsync(discovery).ConfigureAwait(false);
+        Report(null);
+
+        if (store is IIngestionWorkClaims claims)
+        {
+            _claims = new WorkClaimSet(claims, options.ClaimLease, time);
+        }
+
+        try
+        {
+            await ProcessFilesAsync(discovery.Files).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (_claims is not null)
+            {
+                await _claims.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        var pruned = options.Prune ? await PruneAsync(discovery).ConfigureAwait(false) : 0;
+        Report(null);
+        return new IngestionSummary
+        {
+            Files = _filesTotal,
+            Added = _added,
+            Unchanged = _unchanged,
+            ClaimedElsewhere = _claimedElsewhere,
+            Replaced = _replaced,
+            Pruned = pruned,
+            Failed = _failed,
+            Empty = _empty,
+            Skipped = discovery.Skipped,
+            Hidden = discovery.Hidden,
+            Failures = _failures,
+            Warnings = _warnings,
+            Items = _items,
+            Embedded = _embedded,
+            Elapsed = time.GetElapsedTime(_started),
+        };
+    }
+
+    /// <summary>
+    /// Records what the walk refused (counted as failed) and the sidecars' problems (warnings). Sidecars, folders and
+    /// refused paths are looked at afresh every run, so the failures an earlier run recorded against them are
+    /// replaced by this run's: a folder that can be listed again loses its old failure.
+    /// </summary>
+    private async Task RecordDiscoveryFailuresAsync(FileDiscovery discovery)
+    {
+        var stored = await store.ListFailuresAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var path in stored.Select(f => f.SourcePath).Distinct(PathGuard.Comparer).Where(discovery.CheckedPaths.Contains))
+        {
+            await store.ClearFailuresAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var failure in discovery.Failures)
+        {
+            await RecordAsync(failure, warning: false).ConfigureAwait(false);
+        }
+
+        foreach (var warning in discovery.Warnings)
+        {
+            await RecordAsync(warning, warning: true).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Adds a failure to the run's list (a warning, or a path that failed as a whole) and stores it.</summary>
+    private async Task RecordAsync(IngestionFailure failure, bool warning)
+    {
+        var stamped = failure with { At = time.GetUtcNow() };
+        _failures.Add(stamped);
+        if (warning)
+        {
+            _warnings.Add(stamped);
+        }
+        else
+        {
+            _failed++;
+        }
+
+        await store.RecordFailureAsync(stamped, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Hashes and loads files on a background task, at most <see cref="IngestionOptions.Prefetch"/> ahead, while this one embeds and stores.</summary>
+    private async Task ProcessFilesAsync(List<DiscoveredFile> files)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var channel = Channel.CreateBounded<PreparedFile>(new BoundedChannelOptions(Math.Max(1, options.Prefetch))
+        {
+            SingleReader = true,
+            SingleWriter = true,
+        });
+        var producer = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var file in files)
+                {
+                    var prepared = await PrepareAsync(file, stop.Token).ConfigureAwait(false);
+                    await channel.Writer.WriteAsync(prepared, stop.Token).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                channel.Writer.TryComplete();
+            }
+        }, stop.Token);
+
+        try
+        {
+            await foreach (var prepared in channel.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
+            {
+                await StoreAsync(prepared).ConfigureAwait(false);
+            }
+
+            await producer.ConfigureAwait(false);
+        }
+        catch
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await producer.ConfigureAwait(false);
+            }
+            catch (Exception) when (stop.IsCancellationRequested)
+            {
+                // The producer stops because we stopped it; the consumer's exception is the one to report.
+            }
+
+            throw;
+        }
+    }
+
+    private async Task<PreparedFile> PrepareAsync(DiscoveredFile file, CancellationToken token)
+    {
+        var path = file.Path;
+        var documentId = DocumentIds.ForPath(path);
+
+        // The time limit covers hashing and loading; a loader that does not stop when asked is left behind.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+        timeout.CancelAfter(options.FileTimeout);
+        string hash;
+        try
+        {
+            // Checked again right before opening: the folder may have changed since the walk.
+            if (file.RealRoot is not null && !PathGuard.IsLexicallyUnder(PathGuard.RealPath(path), file.RealRoot))
+            {
+                return Failed($"{path}: leads outside the ingested folder '{file.Root}' through a symbolic link; it was not read.");
+            }
+
+            var stream = RegularFiles.OpenRead(path);
+            await using (stream.ConfigureAwait(false))
+            {
+                if (stream.Length > options.MaxFileBytes)
+                {
+                    return Failed($"{path}: the file is {stream.Length:N0} bytes, larger than the {options.MaxFileBytes:N0}-byte limit (MaxFileBytes).");
+                }
+
+                hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, timeout.Token).ConfigureAwait(false));
+            }
+        }
+        catch (NotARegularFileException ex)
+        {
+            return Failed(ex.Message);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return Failed($"{path}: cannot be read ({ex.Message}).");
+        }
+        catch (OperationCanceledException) when (TimedOut(timeout, token))
+        {
+            return Failed(TookTooLong(path));
+        }
+
+        var stored = await store.GetDocumentAsync(documentId, token).ConfigureAwait(false);
+        if (stored is not null && stored.ContentHash == hash && await DescriptionUnchangedAsync(path, documentId, hash, token).ConfigureAwait(false))
+        {
+            return new PreparedFile(file, documentId, hash, stored, Outcome.Unchanged);
+        }
+
+        if (_claims is not null && !await _claims.TryClaimAsync(documentId, ClaimVersion(path, hash), token).ConfigureAwait(false))
+        {
+            return new PreparedFile(file, documentId, hash, stored, Outcome.ClaimedElsewhere);
+        }
+
+        var loader = loaders.Find(path)!;
+        var context = new DocumentLoadContext(file.Root, _descriptions)
+        {
+            MaxFileBytes = options.MaxFileBytes,
+            MaxImagePixels = options.MaxImagePixels,
+            MaxItems = options.MaxItemsPerFile,
+        };
+        var load = Task.Run(() => loader.LoadAsync(path, context, timeout.Token), CancellationToken.None);
+        try
+        {
+            var document = await load.WaitAsync(timeout.Token).ConfigureAwait(false);
+            return new PreparedFile(file, documentId, hash, stored, Outcome.Loaded) { Document = Capped(document) };
+        }
+        catch (OperationCanceledException) when (TimedOut(timeout, token))
+        {
+            // The loader may still be running: observe its end so that a late exception is not unobserved.
+            _ = load.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            return new PreparedFile(file, documentId, hash, stored, Outcome.Failed) { FailureReason = TookTooLong(path) };
+        }
+        catch (Exception ex) when (!IsCancellation(ex, token))
+        {
+            return new PreparedFile(file, documentId, hash, stored, Outcome.Failed) { FailureReason = Describe(ex, path) };
+        }
+
+        PreparedFile Failed(string reason) => new(file, documentId, null, null, Outcome.Failed) { FailureReason = reason };
+    }
+
+    private static bool TimedOut(CancellationTokenSource timeout, CancellationToken run) =>
+        timeout.IsCancellationRequested && !run.IsCancellationRequested;
+
+    private string TookTooLong(string path) =>
+        $"{path}: reading it took longer than {Format(options.FileTimeout)} (FileTimeout); it was given up and the run went on.";
+
+    private static string Format(TimeSpan time) =>
+        time.TotalMinutes >= 1 && time.Seconds == 0 ? $"{time.TotalMinutes:0.#} min" : $"{time.TotalSeconds:0.###} s";
+
+    /// <summary>
+    /// Keeps the first <see cref="IngestionOptions.MaxItemsPerFile"/> items of a loader that read more (the standard
+    /// loaders stop reading there themselves and report it).
+    /// </summary>
+    private LoadedDocument Capped(LoadedDocument document)
+    {
+        if (document.Items.Count <= options.MaxItemsPerFile)
+        {
+            return document;
+        }
+
+        var failure = new IngestionFailure(document.SourcePath,
+            $"The file has {document.Items.Count:N0} items; only the first {options.MaxItemsPerFile:N0} were kept (MaxItemsPerFile).",
+            null, time.GetUtcNow());
+        return document with { Items = [.. document.Items.Take(options.MaxItemsPerFile)], Failures = [.. document.Failures, failure] };
+    }
+
+    /// <summary>
+    /// What a claim is for: the file's hash, plus its description for an image with one (a new description is a new
+    /// version to ingest, though the file's bytes are the same).
+    /// </summary>
+    private string ClaimVersion(string path, string hash) =>
+        ImageFormats.HasImageExtension(path) && _descriptions.TryGetValue(path, out var description)
+            ? hash + "+" + DocumentIds.Sha256Hex(description)[..16]
+            : hash;
+
+    /// <summary>An image file's description lives in a sidecar, outside the bytes hashed: compare it with the stored item's.</summary>
+    private async Task<bool> DescriptionUnchangedAsync(string path, string documentId, string hash, CancellationToken token)
+    {
+        if (!ImageFormats.HasImageExtension(path))
+        {
+            return true;
+        }
+
+        _descriptions.TryGetValue(path, out var description);
+        var item = await store.GetItemAsync(DocumentIds.ForItem(documentId, 0, hash), token).ConfigureAwait(false);
+        return item is not null && string.Equals(item.Description, description, StringComparison.Ordinal);
+    }
+
+    private async Task StoreAsync(PreparedFile prepared)
+    {
+        var path = prepared.File.Path;
+        Report(path);
+        switch (prepared.Outcome)
+        {
+            case Outcome.Unchanged:
+                _unchanged++;
+                break;
+            case Outcome.ClaimedElsewhere:
+                _claimedElsewhere++;
+                break;
+            case Outcome.Failed:
+                await FailFileAsync(path, prepared.FailureReason!).ConfigureAwait(false);
+                await ReleaseClaimAsync(prepared.DocumentId, stored: false).ConfigureAwait(false);
+                break;
+            case Outcome.Loaded:
+                var stored = false;
+                try
+                {
+                    stored = await StoreDocumentAsync(prepared).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!IsCancellation(ex, cancellationToken) && ex is not (EmbeddingSpaceMismatchException or KnowledgeStoreException))
+                {
+                    await FailFileAsync(path, Describe(ex, path)).ConfigureAwait(false);
+                }
+
+                // A failed file is given back rather than completed, so that a later run tries it again, as without claims.
+                await ReleaseClaimAsync(prepared.DocumentId, stored).ConfigureAwait(false);
+                break;
+        }
+
+        _filesDone++;
+        _fileItemsDone = _fileItemsTotal = 0;
+        Report(null);
+    }
+
+    private Task ReleaseClaimAsync(string documentId, bool stored) =>
+        _claims is null ? Task.CompletedTask : _claims.ReleaseAsync(documentId, stored, cancellationToken);
+
+    /// <summary>Embeds and stores a loaded file; false when it failed (and was recorded as failed).</summary>
+    private async Task<bool> StoreDocumentAsync(PreparedFile prepared)
+    {
+        var document = prepared.Document!;
+        var path = prepared.File.Path;
+        var embedded = await EmbedAsync(document, prepared.DocumentId).ConfigureAwait(false);
+        if (document.MediaType.StartsWith("image/", StringComparison.Ordinal) && embedded.Items.Count == 0 && embedded.Failures.Count > 0)
+        {
+            // An image file is its image: if that cannot be decoded, the file has failed (its earlier version, if any, stays).
+            await FailFileAsync(path, embedded.Failures[0].Reason).ConfigureAwait(false);
+            return false;
+        }
+
+        var record = new DocumentRecord(prepared.DocumentId, path, prepared.Hash!, document.MediaType, document.Title, embedded.Items.Count,
+            time.GetUtcNow())
+        {
+            Tags = options.Tags,
+        };
+        await store.UpsertDocumentAsync(record, embedded.Items, cancellationToken).ConfigureAwait(false);
+
+        // Stored: the file's earlier failures are history; what failed inside it this time is recorded afresh.
+        await store.ClearFailuresAsync(path, cancellationToken).ConfigureAwait(false);
+        foreach (var failure in document.Failures.Concat(embedded.Failures))
+        {
+            await RecordAsync(failure with { SourcePath = path }, warning: true).ConfigureAwait(false);
+        }
+
+        if (document.Items.Count == 0)
+        {
+            // Stored all the same, so that the next run finds it unchanged; but an empty document is worth a look.
+            _empty++;
+            await RecordAsync(new IngestionFailure(path, "No text or images were found in the file; it is stored as an empty document.", null,
+                time.GetUtcNow()), warning: true).ConfigureAwait(false);
+        }
+
+        if (prepared.Stored is null)
+        {
+            _added++;
+        }
+        else
+        {
+            _replaced++;
+        }
+
+        _items += embedded.Items.Count;
+        _embedded += embedded.Embedded;
+        return true;
+    }
+
+    private async Task FailFileAsync(string path, string reason)
+    {
+        await store.ClearFailuresAsync(path, cancellationToken).ConfigureAwait(false);
+        await RecordAsync(new IngestionFailure(path, reason, null, time.GetUtcNow()), warning: false).ConfigureAwait(false);
+    }
+
+    /// <summary>The document's items with their vectors (<see cref="DocumentEmbedder"/>); an image that could not be embedded is left out and recorded.</summary>
+    private async Task<EmbeddedDocument> EmbedAsync(LoadedDocument document, string documentId)
+    {
+        var embedded = await embedder.EmbedAsync(document.Items, (done, total) =>
+        {
+            // Progress within the file.
+            _fileItemsDone = done;
+            _fileItemsTotal = total;
+            Report(document.SourcePath);
+        }, cancellationToken).ConfigureAwait(false);
+
+        var hashes = embedded.ContentHashes;
+        var items = new List<KnowledgeItem>(hashes.Count);
+        var failures = new List<IngestionFailure>();
+        for (var i = 0; i < hashes.Count; i++)
+        {
+            var loaded = document.Items[i];
+            if (!embedded.Vectors.TryGetValue(hashes[i], out var vector))
+            {
+                var where = loaded.Provenance.Page is { } page ? $"page {page}, item {loaded.Provenance.Position}" : $"item {loaded.Provenance.Position}";
+                var image = loaded.ImagePath is null ? "An image" : $"The image '{loaded.ImagePath}'";
+                failures.Add(new IngestionFailure(document.SourcePath,
+                    $"{image} could not be embedded and was left out: {embedded.Errors.GetValueOrDefault(hashes[i], "unknown error")}",
+                    where, time.GetUtcNow()));
+                continue;
+            }
+
+            items.Add(new KnowledgeItem
+            {
+                Id = DocumentIds.ForItem(documentId, loaded.Provenance.Position, hashes[i]),
+                DocumentId = documentId,
+                Kind = loaded.Kind,
+                ContentHash = hashes[i],
+                Text = loaded.Text,
+                Description = loaded.Description,
+                ImagePath = loaded.Kind == ItemKind.Image ? await CacheImageAsync(loaded, hashes[i]).ConfigureAwait(false) : null,
+                Provenance = loaded.Provenance,
+                Vector = vector,
+                Tags = options.Tags,
+            });
+        }
+
+        return new EmbeddedDocument(items, failures, embedded.Embedded);
+    }
+
+    private async Task<string?> CacheImageAsync(LoadedItem item, string hash)
+    {
+        if (item.ImagePath is not null || options.ImageCacheDirectory is null)
+        {
+            return item.ImagePath;
+        }
+
+        var folder = Path.Combine(Path.GetFullPath(options.ImageCacheDirectory), hash[..2]);
+        var path = Path.Combine(folder, hash + ImageFormats.ExtensionOf(item.ImageMediaType ?? string.Empty));
+        if (!File.Exists(path))
+        {
+            Directory.CreateDirectory(folder);
+            var temporary = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+            await File.WriteAllBytesAsync(temporary, item.ImageBytes, cancellationToken).ConfigureAwait(false);
+            File.Move(temporary, path, overwrite: true);
+        }
+
+        return path;
+    }
+
+    /// <summary>Deletes the stored documents of files under the run's paths that are gone, and the failures of such paths.</summary>
+    private Task<int> PruneAsync(FileDiscovery discovery)
+    {
+        bool InScope(string path) =>
+            discovery.ExplicitFiles.Contains(path, PathGuard.Comparer) || discovery.FolderRoots.Any(root => PathGuard.IsLexicallyUnder(path, root));
+
+        // Failures of files that are gone (never stored, or deleted since) go too; a failure may be a folder's.
+        return store.DeleteWhereAsync(path => InScope(path) && !File.Exists(path), path => InScope(path) && !File.Exists(path) && !Directory.Exists(path),
+            cancellationToken);
+    }
+
+    private void Report(string? currentFile)
+    {
+        if (progress is null)
+        {
+            return;
+        }
+
+        var elapsed = time.GetElapsedTime(_started);
+        var rate = elapsed.TotalSeconds > 0 ? _items / elapsed.TotalSeconds : 0;
+        progress.Report(new IngestionProgress(_filesDone, _filesTotal, _items, _failures.Count, rate, currentFile, elapsed)
+        {
+            FileItemsDone = currentFile is null ? 0 : _fileItemsDone,
+            FileItemsTotal = currentFile is null ? 0 : _fileItemsTotal,
+        });
+    }
+
+    private static bool IsCancellation(Exception ex, CancellationToken token) => ex is OperationCanceledException && token.IsCancellationRequested;
+
+    private static string Describe(Exception ex, string path) =>
+        ex is DocumentLoadException ? ex.Message : $"{path}: {ex.Message} ({ex.GetType().Name})";
+}
