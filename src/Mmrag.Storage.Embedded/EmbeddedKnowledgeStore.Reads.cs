@@ -9,7 +9,7 @@ using Mmrag.Storage.Providers;
 
 namespace Mmrag.Storage.Embedded;
 
-/// <content>Reads: items, documents, searches, failures, stats, samples, settings, jobs.</content>
+/// <content>Reads: items, documents, searches, failures, stats, samples, settings.</content>
 public sealed partial class EmbeddedKnowledgeStore
 {
     /// <summary>BM25 of the FTS table aliased <paramref name="alias"/>, with column weights in the table's column order: text, description, caption, section, title.</summary>
@@ -437,25 +437,6 @@ public sealed partial class EmbeddedKnowledgeStore
             using SqliteCommand select = Command(connection, "SELECT value FROM settings WHERE key = $key");
             select.Parameters.AddWithValue("$key", key);
             return await select.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
-        }, cancellationToken);
-    }
-
-    /// <inheritdoc />
-    public Task<IReadOnlyList<IngestionJob>> ListJobsAsync(int limit = 100, CancellationToken cancellationToken = default)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        return RunAsync<IReadOnlyList<IngestionJob>>("listing ingestion jobs", async (connection, ct) =>
-        {
-            using SqliteCommand select = Command(connection, "SELECT id, started_at, finished_at, state, summary FROM jobs ORDER BY id DESC LIMIT $limit");
-            select.Parameters.AddWithValue("$limit", limit);
-            var jobs = new List<IngestionJob>();
-            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                jobs.Add(ReadJob(reader));
-            }
-
-            return jobs;
         }, cancellationToken);
     }
 

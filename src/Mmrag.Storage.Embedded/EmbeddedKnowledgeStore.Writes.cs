@@ -6,7 +6,7 @@ using Mmrag.Storage.Providers;
 
 namespace Mmrag.Storage.Embedded;
 
-/// <content>Writes: documents and items, failures, settings, ingestion jobs.</content>
+/// <content>Writes: documents and items, failures, settings.</content>
 public sealed partial class EmbeddedKnowledgeStore
 {
     /// <inheritdoc />
@@ -152,42 +152,6 @@ public sealed partial class EmbeddedKnowledgeStore
         }, cancellationToken);
     }
 
-    /// <inheritdoc />
-    public Task<IngestionJob> StartJobAsync(CancellationToken cancellationToken = default) =>
-        RunAsync("starting an ingestion job", async (connection, ct) =>
-        {
-            using SqliteCommand insert = Command(connection,
-                "INSERT INTO jobs(started_at, state) VALUES ($at, $state) RETURNING id, started_at, finished_at, state, summary");
-            insert.Parameters.AddWithValue("$at", StoreText.Time(DateTimeOffset.UtcNow));
-            insert.Parameters.AddWithValue("$state", JobStateText(IngestionJobState.Running));
-            using SqliteDataReader reader = await insert.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            await reader.ReadAsync(ct).ConfigureAwait(false);
-            return ReadJob(reader);
-        }, cancellationToken);
-
-    /// <inheritdoc />
-    public Task<IngestionJob> FinishJobAsync(long jobId, IngestionJobState state, string? summary, CancellationToken cancellationToken = default)
-    {
-        if (state == IngestionJobState.Running || !Enum.IsDefined(state))
-        {
-            throw new ArgumentException($"A job finishes as Completed, Failed or Cancelled, not {state}.", nameof(state));
-        }
-
-        return RunAsync("finishing ingestion job " + jobId, async (connection, ct) =>
-        {
-            using SqliteCommand update = Command(connection,
-                "UPDATE jobs SET finished_at = $at, state = $state, summary = $summary WHERE id = $id RETURNING id, started_at, finished_at, state, summary");
-            update.Parameters.AddWithValue("$at", StoreText.Time(DateTimeOffset.UtcNow));
-            update.Parameters.AddWithValue("$state", JobStateText(state));
-            update.Parameters.AddWithValue("$summary", (object?)summary ?? DBNull.Value);
-            update.Parameters.AddWithValue("$id", jobId);
-            using SqliteDataReader reader = await update.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            return await reader.ReadAsync(ct).ConfigureAwait(false)
-                ? ReadJob(reader)
-                : throw new KeyNotFoundException($"There is no ingestion job {jobId}.");
-        }, cancellationToken);
-    }
-
     private static async Task<List<long>> DeleteItemsAsync(SqliteConnection connection, SqliteTransaction tx, string documentId, CancellationToken ct)
     {
         var removed = new List<long>();
@@ -229,28 +193,6 @@ public sealed partial class EmbeddedKnowledgeStore
 
         return prepared;
     }
-
-    private static string JobStateText(IngestionJobState state) => state switch
-    {
-        IngestionJobState.Running => "running",
-        IngestionJobState.Completed => "completed",
-        IngestionJobState.Failed => "failed",
-        IngestionJobState.Cancelled => "cancelled",
-        _ => throw new ArgumentOutOfRangeException(nameof(state), state, null),
-    };
-
-    private static IngestionJob ReadJob(SqliteDataReader reader) =>
-        new(reader.GetInt64(0), StoreText.ParseTime(reader.GetString(1)),
-            reader.IsDBNull(2) ? null : StoreText.ParseTime(reader.GetString(2)),
-            reader.GetString(3) switch
-            {
-                "running" => IngestionJobState.Running,
-                "completed" => IngestionJobState.Completed,
-                "failed" => IngestionJobState.Failed,
-                "cancelled" => IngestionJobState.Cancelled,
-                string other => throw new InvalidDataException($"Unknown job state '{other}' in the database."),
-            },
-            reader.IsDBNull(4) ? null : reader.GetString(4));
 
     private readonly record struct PreparedItem(KnowledgeItem Item, float[] Vector);
 }

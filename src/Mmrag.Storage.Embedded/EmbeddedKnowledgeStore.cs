@@ -10,7 +10,7 @@ namespace Mmrag.Storage.Embedded;
 
 /// <summary>
 /// The embedded knowledge store: one folder per knowledge base holding <c>knowledge.db</c> (SQLite in WAL mode:
-/// documents, items with their vectors, an FTS5 keyword index, failures, settings, ingestion jobs) and
+/// documents, items with their vectors, an FTS5 keyword index, failures, settings; the unused <c>jobs</c> table of schema 1 stays) and
 /// <c>vectors.hnsw</c> (the HNSW graph, persisted beside it). Vector search runs in process over an in-memory copy of
 /// the vectors: exact (SIMD) for small collections and selective filters, HNSW otherwise.
 /// </summary>
@@ -24,7 +24,7 @@ namespace Mmrag.Storage.Embedded;
 /// <para>Other processes may open the same folder; changes they commit are picked up by the next vector search. Ingesters
 /// in several processes split a folder between them through <see cref="IIngestionWorkClaims"/>.</para>
 /// </remarks>
-public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestionJournal, IIngestionWorkClaims
+public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestionWorkClaims
 {
     /// <summary>The database file's name inside the knowledge base folder.</summary>
     public const string DatabaseFileName = "knowledge.db";

@@ -9,7 +9,7 @@ public static class EmbeddedStoreServiceCollectionExtensions
 {
     /// <summary>
     /// Registers one <see cref="EmbeddedKnowledgeStore"/> for the knowledge base in <paramref name="folder"/> as a
-    /// singleton, also as <see cref="IKnowledgeStore"/>, <see cref="IIngestionJournal"/> and <see cref="IIngestionWorkClaims"/>. The store is opened
+    /// singleton, also as <see cref="IKnowledgeStore"/> and <see cref="IIngestionWorkClaims"/>. The store is opened
     /// (created for <paramref name="space"/> when missing) on first use and disposed with the container. The options
     /// are validated here, so a bad setting fails at start-up, naming the setting.
     /// </summary>
@@ -28,7 +28,6 @@ public static class EmbeddedStoreServiceCollectionExtensions
             return EmbeddedKnowledgeStore.Open(folder, space, options, CancellationToken.None);
         });
         services.AddSingleton<IKnowledgeStore>(provider => provider.GetRequiredService<EmbeddedKnowledgeStore>());
-        services.AddSingleton<IIngestionJournal>(provider => provider.GetRequiredService<EmbeddedKnowledgeStore>());
         services.AddSingleton<IIngestionWorkClaims>(provider => provider.GetRequiredService<EmbeddedKnowledgeStore>());
         return services;
     }

@@ -505,28 +505,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         Assert.Equal(first.IndexStatus.Generation, second.IndexStatus.Generation);
     }
 
-    // ------------------------------------------------------------------ journal and wiring
-
-    [Fact]
-    public async Task Journal_StartFinishList_RoundTripsNewestFirst()
-    {
-        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, Options());
-        IIngestionJournal journal = store;
-        IngestionJob first = await journal.StartJobAsync();
-        Assert.Equal(IngestionJobState.Running, first.State);
-        Assert.Null(first.FinishedAt);
-        IngestionJob second = await journal.StartJobAsync();
-        IngestionJob finished = await journal.FinishJobAsync(first.Id, IngestionJobState.Completed, """{"added":3}""");
-        Assert.Equal((IngestionJobState.Completed, """{"added":3}"""), (finished.State, finished.Summary));
-        Assert.NotNull(finished.FinishedAt);
-
-        IReadOnlyList<IngestionJob> jobs = await journal.ListJobsAsync();
-        Assert.Equal([second.Id, first.Id], jobs.Select(j => j.Id));
-        Assert.Equal(finished, jobs[1]);
-        Assert.Single(await journal.ListJobsAsync(limit: 1));
-        await Assert.ThrowsAsync<KeyNotFoundException>(() => journal.FinishJobAsync(999, IngestionJobState.Failed, null));
-        await Assert.ThrowsAsync<ArgumentException>(() => journal.FinishJobAsync(second.Id, IngestionJobState.Running, null));
-    }
+    // ------------------------------------------------------------------ wiring
 
     [Fact]
     public async Task AddEmbeddedKnowledgeStore_ResolvesOneStoreForEveryService()
@@ -537,7 +516,6 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         {
             var store = provider.GetRequiredService<EmbeddedKnowledgeStore>();
             Assert.Same(store, provider.GetRequiredService<IKnowledgeStore>());
-            Assert.Same(store, provider.GetRequiredService<IIngestionJournal>());
             Assert.Same(store, provider.GetRequiredService<IIngestionWorkClaims>());
             Assert.Equal(Space, store.Space);
         }
