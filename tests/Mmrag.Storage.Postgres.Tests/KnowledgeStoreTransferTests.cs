@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Knowledge;
@@ -87,8 +88,12 @@ public sealed class KnowledgeStoreTransferTests(PostgresTestServer server) : IAs
         string connection = server.WithPoolSize(3);
         await MmragAsync("ingest", samples, "--kb", kb, "--model", ClipFixtureLocator.ModelDirectory);
 
-        string copied = await MmragAsync("kb", "migrate", "--from", kb, "--to", connection, "--schema", _schema);
+        // No --schema: kb migrate takes MMRAG_PG_SCHEMA, as every other command does.
+        using Process migrate = MmragProcess.Start(new Dictionary<string, string?> { ["MMRAG_PG_SCHEMA"] = _schema }, "kb", "migrate", "--from", kb, "--to", connection);
+        (int migrated, string copied) = await MmragProcess.FinishAsync(migrate, TimeSpan.FromMinutes(3));
+        Assert.True(migrated == 0, copied);
         Assert.Contains("copied 16 documents", copied, StringComparison.Ordinal);
+        Assert.Contains($"schema {_schema}", copied, StringComparison.Ordinal);
 
         string[][] queries =
         [
