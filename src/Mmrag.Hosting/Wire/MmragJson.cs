@@ -19,6 +19,7 @@ namespace Mmrag.Hosting.Wire;
 [JsonSerializable(typeof(DocumentListResponse))]
 [JsonSerializable(typeof(KnowledgeBaseResponse))]
 [JsonSerializable(typeof(ProblemResponse))]
+[JsonSerializable(typeof(EvaluationResponse))]
 public sealed partial class MmragJsonContext : JsonSerializerContext;
 
 /// <summary>Turns search results, answers and items into the wire format, and writes it.</summary>
