@@ -39,13 +39,14 @@ public sealed class EvalCommandTests : IDisposable
         Assert.Equal(21, root.GetProperty("sweep").GetArrayLength());
         Assert.Equal(0.3298, root.GetProperty("baseline").GetProperty("directions").GetProperty("text->image").GetProperty("recall@1").GetDouble(), 3);
         Assert.InRange(root.GetProperty("baseline").GetProperty("declined_at_equal_kept").GetDouble(), 0, 1);
+        Assert.Equal(21, root.GetProperty("baseline").GetProperty("sweep").GetArrayLength());
         Assert.True(root.GetProperty("latency_ms").GetProperty("p95").GetDouble() >= root.GetProperty("latency_ms").GetProperty("p50").GetDouble());
 
         Assert.True(table.ExitCode == 0, table.Error);
         Assert.Contains("hybrid off", table.Output, StringComparison.Ordinal);
         Assert.Contains("image->all", table.Output, StringComparison.Ordinal);
         Assert.Contains("declined", table.Output, StringComparison.Ordinal);
-        Assert.Contains("threshold   kept  declined", table.Output, StringComparison.Ordinal);
+        Assert.Contains("threshold   kept  declined  balanced | plain cosine at the same kept", table.Output, StringComparison.Ordinal);
     }
 
     [Fact]

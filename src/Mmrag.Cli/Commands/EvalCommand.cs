@@ -95,10 +95,13 @@ internal static class EvalCommand
         text.AppendLine(c, $"latency p50 {report.LatencyP50Ms:0.0} ms, p95 {report.LatencyP95Ms:0.0} ms");
         if (sweep)
         {
-            text.AppendLine("threshold   kept  declined  balanced");
-            foreach (var point in report.Sweep)
+            text.AppendLine("threshold   kept  declined  balanced | plain cosine at the same kept: cut  declined");
+            for (var i = 0; i < report.Sweep.Count; i++)
             {
-                text.AppendLine(c, $"     {point.Threshold:0.00}  {point.Kept:0.000}     {point.Declined:0.000}     {point.BalancedAccuracy:0.000}");
+                var point = report.Sweep[i];
+                var cosine = report.Baseline.Sweep[i];
+                var cosineCut = double.IsFinite(cosine.Threshold) ? cosine.Threshold.ToString("0.000", c) : "    -";
+                text.AppendLine(c, $"     {point.Threshold:0.00}  {point.Kept:0.000}     {point.Declined:0.000}     {point.BalancedAccuracy:0.000} |                                {cosineCut}     {cosine.Declined:0.000}");
             }
         }
 

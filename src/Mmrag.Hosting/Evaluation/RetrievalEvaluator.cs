@@ -64,7 +64,12 @@ public sealed record EvaluationReport(
 /// the pipeline's threshold does.
 /// </param>
 /// <param name="CosineCutAtEqualKept">That cut (negative infinity when none keeps that many).</param>
-public sealed record BaselineReport(IReadOnlyDictionary<string, RankingSummary> Directions, RankingSummary Overall, double DeclinedAtEqualKept, double CosineCutAtEqualKept);
+/// <param name="Sweep">
+/// For each point of the pipeline's sweep, the global cosine cut keeping at least as many matched queries, as
+/// <see cref="SweepPoint.Threshold"/>, with what it keeps and declines: the curve calibration is compared with.
+/// </param>
+public sealed record BaselineReport(IReadOnlyDictionary<string, RankingSummary> Directions, RankingSummary Overall, double DeclinedAtEqualKept,
+    double CosineCutAtEqualKept, IReadOnlyList<SweepPoint> Sweep);
 
 /// <summary>
 /// Scores a knowledge base against labelled queries (<see cref="EvaluationQuerySet"/>): per direction ranking metrics
@@ -73,10 +78,10 @@ public sealed record BaselineReport(IReadOnlyDictionary<string, RankingSummary> 
 /// </summary>
 /// <remarks>
 /// <para>
-/// Each query runs three times: once at the threshold in force (timed; kept / declined), once with threshold 0 (the
-/// ranking the metrics and the sweep read: what a threshold would cut is then judged by calibrated score, not by a
-/// shorter list), and once as exact cosine search over each target kind, merged by raw cosine (the baseline, the way
-/// the shapes sets' <c>reference.json</c> is computed). Hits are matched to relevant entries by their source file's full
+/// Each query runs at the threshold in force (timed; kept / declined), with threshold 0 (the ranking the metrics read,
+/// so that what a threshold removes is judged by kept / declined, not twice), at each threshold of the sweep, and as
+/// exact cosine search over each target kind, merged by raw cosine (the baseline, the way the shapes sets'
+/// <c>reference.json</c> is computed). Hits are matched to relevant entries by their source file's full
 /// path (relative entries are resolved against the queries file's folder) or by item id; a document found through
 /// several chunks counts once, at its first chunk's rank.
 /// </para>
@@ -124,22 +129,26 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
             var ranked = await searcher.SearchAsync(request with { Threshold = 0 }, cancellationToken).ConfigureAwait(false);
             var baseline = await BaselineAsync(query, image, options.K, cancellationToken).ConfigureAwait(false);
 
-            outcomes.Add(new QueryOutcome(
-                query,
-                keys.Relevant,
-                keys.Rank(ranked.Hits.Select(static h => (h.Item, h.CalibratedScore))),
-                keys.Rank(baseline),
-                KeptAtThreshold: atThreshold.Hits.Any(h => keys.IsRelevant(h.Item)),
-                DeclinedAtThreshold: atThreshold.Hits.Count == 0));
+            // The sweep runs the real search at each threshold: which hits pass it changes which near-duplicates are
+            // dropped and which candidates reach the top k, so reading it off the threshold-0 list would be approximate.
+            var sweepOutcomes = new (bool Kept, bool Declined)[options.SweepThresholds.Count];
+            for (var t = 0; t < sweepOutcomes.Length; t++)
+            {
+                var result = await searcher.SearchAsync(request with { Threshold = options.SweepThresholds[t] }, cancellationToken).ConfigureAwait(false);
+                sweepOutcomes[t] = Judge(result, keys);
+            }
+
+            outcomes.Add(new QueryOutcome(query, keys.Relevant, keys.Rank(ranked.Hits.Select(static h => (h.Item, h.CalibratedScore))), keys.Rank(baseline),
+                Judge(atThreshold, keys), sweepOutcomes));
         }
 
         var matched = outcomes.Where(static o => o.Relevant.Count > 0).ToList();
         var noMatch = outcomes.Where(static o => o.Relevant.Count == 0).ToList();
-        var bestRelevant = matched.ConvertAll(static o => o.Pipeline.BestRelevantScore);
-        var noMatchTop = noMatch.ConvertAll(static o => o.Pipeline.TopScore);
-        var sweep = ThresholdMetrics.Sweep(bestRelevant, noMatchTop, options.SweepThresholds);
-        var kept = matched.Count == 0 ? 0 : (double)matched.Count(static o => o.KeptAtThreshold) / matched.Count;
-        var declined = noMatch.Count == 0 ? 0 : (double)noMatch.Count(static o => o.DeclinedAtThreshold) / noMatch.Count;
+        var sweep = options.SweepThresholds
+            .Select((t, i) => new SweepPoint(t, Share(matched, o => o.Sweep[i].Kept), Share(noMatch, o => o.Sweep[i].Declined)))
+            .ToList();
+        var kept = Share(matched, static o => o.AtThreshold.Kept);
+        var declined = Share(noMatch, static o => o.AtThreshold.Declined);
 
         var baselineRelevant = matched.ConvertAll(static o => o.Baseline.BestRelevantScore);
         var baselineNoMatchTop = noMatch.ConvertAll(static o => o.Baseline.TopScore);
@@ -158,10 +167,18 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
                 ByDirection(matched, static o => o.Baseline.Ranking),
                 Summarize(matched, static o => o.Baseline.Ranking),
                 ThresholdMetrics.DeclinedAtEqualKept(baselineRelevant, baselineNoMatchTop, kept),
-                ThresholdMetrics.CutForKept(baselineRelevant, kept)),
+                ThresholdMetrics.CutForKept(baselineRelevant, kept),
+                [.. sweep.Select(p => ThresholdMetrics.CutForKept(baselineRelevant, p.Kept))
+                    .Select(c => new SweepPoint(c, ThresholdMetrics.Kept(baselineRelevant, c), ThresholdMetrics.Declined(baselineNoMatchTop, c)))]),
             RankingMetrics.Percentile(latencies, 50),
             RankingMetrics.Percentile(latencies, 95));
     }
+
+    private static (bool Kept, bool Declined) Judge(SearchResult result, RelevanceKeys keys) =>
+        (result.Hits.Any(h => keys.IsRelevant(h.Item)), result.Hits.Count == 0);
+
+    private static double Share(List<QueryOutcome> outcomes, Func<QueryOutcome, bool> predicate) =>
+        outcomes.Count == 0 ? 0 : (double)outcomes.Count(predicate) / outcomes.Count;
 
     private static RankingSummary Summarize(IEnumerable<QueryOutcome> outcomes, Func<QueryOutcome, IReadOnlyList<string>> ranking) =>
         RankingMetrics.Summarize(outcomes.Select(o => (ranking(o), (IReadOnlySet<string>)o.Relevant)));
@@ -237,7 +254,8 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
         return copy;
     }
 
-    private sealed record QueryOutcome(EvaluationQuery Query, HashSet<string> Relevant, Ranked Pipeline, Ranked Baseline, bool KeptAtThreshold, bool DeclinedAtThreshold);
+    private sealed record QueryOutcome(EvaluationQuery Query, HashSet<string> Relevant, Ranked Pipeline, Ranked Baseline, (bool Kept, bool Declined) AtThreshold,
+        (bool Kept, bool Declined)[] Sweep);
 
     /// <summary>A query's ranking as distinct keys, its best relevant hit's score and its top hit's score (negative infinity for none).</summary>
     private sealed record Ranked(IReadOnlyList<string> Ranking, double BestRelevantScore, double TopScore);

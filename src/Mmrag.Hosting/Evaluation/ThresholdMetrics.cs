@@ -21,13 +21,6 @@ public static class ThresholdMetrics
         return noMatchTopScores.Count == 0 ? 0 : (double)noMatchTopScores.Count(s => s < threshold) / noMatchTopScores.Count;
     }
 
-    /// <summary>Kept and declined at each of <paramref name="thresholds"/>.</summary>
-    public static IReadOnlyList<SweepPoint> Sweep(IReadOnlyList<double> bestRelevantScores, IReadOnlyList<double> noMatchTopScores, IEnumerable<double> thresholds)
-    {
-        ArgumentNullException.ThrowIfNull(thresholds);
-        return [.. thresholds.Select(t => new SweepPoint(t, Kept(bestRelevantScores, t), Declined(noMatchTopScores, t)))];
-    }
-
     /// <summary>The point with the highest balanced accuracy ((kept + declined) / 2); the lowest threshold among ties; null for none.</summary>
     public static SweepPoint? BestBalanced(IEnumerable<SweepPoint> sweep)
     {

@@ -41,12 +41,15 @@ public sealed record EvaluationResponse(
             report.MatchedQueries, report.NoMatchQueries, [.. report.Sweep.Select(EvaluationSweepPointResponse.From)],
             report.BestThreshold is null ? null : EvaluationSweepPointResponse.From(report.BestThreshold),
             new EvaluationBaselineResponse(ToWire(report.Baseline.Directions), EvaluationMetricsResponse.From(report.Baseline.Overall),
-                Round(report.Baseline.DeclinedAtEqualKept), double.IsFinite(report.Baseline.CosineCutAtEqualKept) ? Round(report.Baseline.CosineCutAtEqualKept) : null),
+                Round(report.Baseline.DeclinedAtEqualKept), FiniteOrNull(report.Baseline.CosineCutAtEqualKept),
+                [.. report.Baseline.Sweep.Select(static p => new EvaluationCosineSweepPointResponse(FiniteOrNull(p.Threshold), Round(p.Kept), Round(p.Declined)))]),
             new EvaluationLatencyResponse(Math.Round(report.LatencyP50Ms, 2), Math.Round(report.LatencyP95Ms, 2)),
             k, hybrid);
     }
 
     internal static double Round(double value) => Math.Round(value, 4);
+
+    private static double? FiniteOrNull(double value) => double.IsFinite(value) ? Round(value) : null;
 
     private static Dictionary<string, EvaluationMetricsResponse> ToWire(IReadOnlyDictionary<string, RankingSummary> directions) =>
         directions.ToDictionary(static d => d.Key, static d => EvaluationMetricsResponse.From(d.Value), StringComparer.Ordinal);
@@ -92,11 +95,19 @@ public sealed record EvaluationSweepPointResponse(double Threshold, double Kept,
 /// <param name="Overall">Ranking metrics over every matched query.</param>
 /// <param name="DeclinedAtEqualKept">No-match queries declined by the global cosine cut keeping as many matched queries as the threshold does.</param>
 /// <param name="CosineCutAtEqualKept">That cut (null when none exists).</param>
+/// <param name="Sweep">Per point of the pipeline's sweep, the cosine cut keeping as many matched queries, and what it keeps and declines.</param>
 public sealed record EvaluationBaselineResponse(
     IReadOnlyDictionary<string, EvaluationMetricsResponse> Directions,
     EvaluationMetricsResponse Overall,
     double DeclinedAtEqualKept,
-    double? CosineCutAtEqualKept);
+    double? CosineCutAtEqualKept,
+    IReadOnlyList<EvaluationCosineSweepPointResponse> Sweep);
+
+/// <summary>A global cosine cut with what it keeps and declines.</summary>
+/// <param name="Cut">The raw cosine cut (null: no cut keeps that many, or none is needed).</param>
+/// <param name="Kept">Share of matched queries keeping a relevant hit.</param>
+/// <param name="Declined">Share of no-match queries returning no hit.</param>
+public sealed record EvaluationCosineSweepPointResponse(double? Cut, double Kept, double Declined);
 
 /// <summary>Latency percentiles in milliseconds.</summary>
 /// <param name="P50">Median.</param>

@@ -101,6 +101,12 @@ public sealed class ShapesEvaluationTests(ShapesDevKnowledgeBase shapes) : IClas
         Assert.Equal(1, shapes.Report.Sweep[0].Kept);
         Assert.Equal(1, shapes.Report.Sweep[^1].Declined);
         Assert.InRange(shapes.Report.Baseline.DeclinedAtEqualKept, 0, 1);
+        Assert.Equal(shapes.Report.Sweep.Count, shapes.Report.Baseline.Sweep.Count);
+        for (var i = 0; i < shapes.Report.Sweep.Count; i++)
+        {
+            // The cosine curve is read at the pipeline's kept share: the cut keeps at least as many matched queries.
+            Assert.True(shapes.Report.Baseline.Sweep[i].Kept >= shapes.Report.Sweep[i].Kept, $"point {i}");
+        }
         Assert.True(shapes.Report.LatencyP95Ms >= shapes.Report.LatencyP50Ms);
     }
 

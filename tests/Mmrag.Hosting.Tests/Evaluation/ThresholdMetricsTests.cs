@@ -18,7 +18,7 @@ public sealed class ThresholdMetricsTests
     [Fact]
     public void BestBalanced_Sweep_PicksHighestMeanOfKeptAndDeclined()
     {
-        var sweep = ThresholdMetrics.Sweep(Matched, NoMatch, [0.0, 0.55, 0.75, 0.95]);
+        var sweep = new[] { 0.0, 0.55, 0.75, 0.95 }.Select(t => new SweepPoint(t, ThresholdMetrics.Kept(Matched, t), ThresholdMetrics.Declined(NoMatch, t)));
 
         var best = ThresholdMetrics.BestBalanced(sweep);
 
