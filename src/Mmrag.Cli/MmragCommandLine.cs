@@ -19,6 +19,7 @@ public static class MmragCommandLine
         root.Subcommands.Add(AskCommand.Create());
         root.Subcommands.Add(KbCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         return root;
     }
 }

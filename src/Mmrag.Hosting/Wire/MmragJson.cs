@@ -23,6 +23,7 @@ namespace Mmrag.Hosting.Wire;
 [JsonSerializable(typeof(IngestAcceptedResponse))]
 [JsonSerializable(typeof(CsrfTokenResponse))]
 [JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(EvaluationResponse))]
 public sealed partial class MmragJsonContext : JsonSerializerContext;
 
 /// <summary>Turns search results, answers and items into the wire format, and writes it.</summary>
