@@ -69,6 +69,12 @@ public class KnowledgeBaseCommandTests
 
         var hits = await SearchJson("--kb", kb, "--text", "quantum chromodynamics lecture", "--threshold", "0.9999");
         Assert.Empty(hits);
+
+        // The table says so plainly, and says what a score is.
+        var (exitCode, table, _) = await CliRunner.RunAsync("search", "--kb", kb, "--text", "quantum chromodynamics lecture", "--threshold", "0.9999");
+        Assert.Equal(0, exitCode);
+        Assert.Contains("nothing scored above the threshold (1.00): no good match", table, StringComparison.Ordinal);
+        Assert.Contains("score: calibrated relevance in [0, 1]", table, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -77,8 +77,14 @@ internal static class SearchCommand
                 }
                 else
                 {
-                    await WriteTableAsync(output, text, imagePath, result).ConfigureAwait(false);
+                    await WriteTableAsync(output, text, imagePath, result, parseResult.GetValue(threshold) ?? searcher.Options.DefaultThreshold).ConfigureAwait(false);
                 }
+            }
+
+            if (parseResult.GetValue(format) != "json")
+            {
+                await output.WriteLineAsync(
+                    "score: calibrated relevance in [0, 1], one scale for every query and item kind (--threshold sets the cut); cos: the raw cosine similarity").ConfigureAwait(false);
             }
 
             return 0;
@@ -106,13 +112,14 @@ internal static class SearchCommand
     /// <summary>The search JSON, the same document the HTTP API returns.</summary>
     internal static string ToJson(SearchResult result) => MmragJson.Serialize(MmragJson.ToResponse(result));
 
-    private static async Task WriteTableAsync(TextWriter output, string? text, string? image, SearchResult result)
+    private static async Task WriteTableAsync(TextWriter output, string? text, string? image, SearchResult result, double threshold)
     {
         var query = string.Join(" + ", new[] { text is null ? null : $"\"{text}\"", image is null ? null : Path.GetFileName(image) }.Where(static q => q is not null));
         await output.WriteLineAsync($"query {query}: {result.Hits.Count} hits ({result.TotalTime.TotalMilliseconds:F0} ms)").ConfigureAwait(false);
         if (result.Hits.Count == 0)
         {
-            await output.WriteLineAsync("  no result above the threshold").ConfigureAwait(false);
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"  nothing scored above the threshold ({threshold:0.00}): no good match in the knowledge base")).ConfigureAwait(false);
             return;
         }
 
