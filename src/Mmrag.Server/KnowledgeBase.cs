@@ -26,7 +26,10 @@ internal sealed class KnowledgeBase(MmragServerOptions options)
 
     public Answerer Answerer => Opened.Answerer;
 
-    public IngestionOptions IngestionOptions { get; } = options.KnowledgeBase.CreateIngestionOptions(o => o with { MaxImagePixels = options.MaxImagePixels });
+    /// <summary>The largest image, in pixels, of the knowledge base (<see cref="MmragOptions.MaxImagePixels"/>): one limit for queries, uploads and ingestion.</summary>
+    public long MaxImagePixels => Opened.Options.MaxImagePixels;
+
+    public IngestionOptions IngestionOptions { get; } = options.KnowledgeBase.CreateIngestionOptions();
 
     public IngestionPipeline CreatePipeline() => Opened.CreatePipeline();
 }

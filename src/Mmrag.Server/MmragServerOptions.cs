@@ -29,9 +29,6 @@ public sealed class MmragServerOptions
     /// <summary>Largest request body (uploads, base64 images) in bytes.</summary>
     public long MaxUploadBytes { get; init; } = 64L * 1024 * 1024;
 
-    /// <summary>Largest query or uploaded image, in pixels (width × height).</summary>
-    public long MaxImagePixels { get; init; } = 40_000_000;
-
     /// <summary>Origins allowed by CORS; CORS stays off when empty. Their pages may also send state-changing requests (see the README's browser rules).</summary>
     public IReadOnlyList<string> CorsOrigins { get; init; } = [];
 
@@ -61,11 +58,6 @@ public sealed class MmragServerOptions
         if (MaxUploadBytes < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxUploadBytes), MaxUploadBytes, "MmragServerOptions.MaxUploadBytes must be positive.");
-        }
-
-        if (MaxImagePixels < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(MaxImagePixels), MaxImagePixels, "MmragServerOptions.MaxImagePixels must be positive.");
         }
 
         if (AllowedHosts is null || AllowedHosts.Any(string.IsNullOrWhiteSpace))

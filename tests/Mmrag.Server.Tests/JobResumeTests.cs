@@ -47,6 +47,60 @@ public sealed class JobResumeTests(ServerFixture fixture) : ApiTestBase(fixture)
     }
 
     [Fact]
+    public async Task Restart_ForgedOrBrokenJournalEntries_AreSetAsideAndNothingOutsideIsIngested()
+    {
+        // The journal is a folder on disk: whatever is put there gets no further than a request would.
+        var journal = Path.Combine(Fixture.KnowledgeBaseFolder, "jobs");
+        Directory.CreateDirectory(journal);
+        var outsideRoots = Marker("outside").Replace("-", "", StringComparison.Ordinal);
+        var otherId = Marker("otherid").Replace("-", "", StringComparison.Ordinal);
+        var fakeUpload = Marker("fakeupload").Replace("-", "", StringComparison.Ordinal);
+        var entries = new Dictionary<string, string>
+        {
+            ["truncated.json"] = "{\"id\": \"truncated\", \"paths\": [",
+            [$"{outsideRoots}.json"] = Entry(outsideRoots, [Fixture.Outside], null),
+            [$"{otherId}.json"] = Entry("../../escape", [Fixture.Samples], null),
+            [$"{fakeUpload}.json"] = Entry(fakeUpload, [Fixture.Outside], Fixture.Outside),
+            ["nested.json"] = new string('[', 100_000) + new string(']', 100_000),
+        };
+        foreach (var (name, text) in entries)
+        {
+            await File.WriteAllTextAsync(Path.Combine(journal, name), text);
+        }
+
+        var fifo = Path.Combine(journal, "pipe.json");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+        }
+
+        var start = ServerFixture.StartAsync(Fixture.Options());
+        Assert.Same(start, await Task.WhenAny(start, Task.Delay(TimeSpan.FromSeconds(30))));
+        await using var server = await start;
+        using var client = ServerFixture.CreateClient(server);
+
+        foreach (var id in new[] { outsideRoots, fakeUpload, "truncated", "nested" })
+        {
+            using var job = await client.GetAsync($"api/jobs/{id}");
+            Assert.Equal(HttpStatusCode.NotFound, job.StatusCode);
+        }
+
+        Assert.Empty(Directory.GetFiles(journal, "*.json"));
+        Assert.Equal(entries.Count + 1, Directory.GetFiles(journal, "*.json.bad").Length);
+        var documents = (await client.GetFromJsonAsync<JsonElement>("api/documents")).GetProperty("documents").EnumerateArray();
+        Assert.DoesNotContain(documents, d => d.GetProperty("source").GetString()!.StartsWith(Fixture.Outside, StringComparison.Ordinal));
+        foreach (var bad in Directory.GetFiles(journal, "*.json.bad"))
+        {
+            File.Delete(bad);
+        }
+    }
+
+    private static string Entry(string id, string[] paths, string? uploadFolder) => JsonSerializer.Serialize(new Dictionary<string, object?>
+    {
+        ["id"] = id, ["paths"] = paths, ["upload_folder"] = uploadFolder, ["created_at"] = DateTimeOffset.UtcNow,
+    });
+
+    [Fact]
     public async Task CancelledJob_IsNotResumed()
     {
         var marker = Marker("cancel");

@@ -32,7 +32,7 @@ internal static class QueryEndpoints
     private static async Task<Ok<SearchResponse>> SearchAsync(HttpContext context, KnowledgeBase knowledgeBase, ServerMetrics metrics)
     {
         var cancellationToken = context.RequestAborted;
-        var input = await QueryInput.ReadAsync(context.Request, knowledgeBase.Options.MaxImagePixels, cancellationToken).ConfigureAwait(false);
+        var input = await QueryInput.ReadAsync(context.Request, knowledgeBase.MaxImagePixels, cancellationToken).ConfigureAwait(false);
         if (input.Text is null && input.Image is null)
         {
             throw ApiProblemException.BadRequest("Give 'text' and/or 'image'.");
@@ -55,7 +55,7 @@ internal static class QueryEndpoints
     private static async Task AskAsync(HttpContext context, KnowledgeBase knowledgeBase)
     {
         var cancellationToken = context.RequestAborted;
-        var input = await QueryInput.ReadAsync(context.Request, knowledgeBase.Options.MaxImagePixels, cancellationToken).ConfigureAwait(false);
+        var input = await QueryInput.ReadAsync(context.Request, knowledgeBase.MaxImagePixels, cancellationToken).ConfigureAwait(false);
         if (input.Text is null && input.Image is null)
         {
             throw ApiProblemException.BadRequest("Give 'question' (or 'text') and/or 'image'.");

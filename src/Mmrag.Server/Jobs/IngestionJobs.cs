@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Mmrag.Hosting.Wire;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Knowledge;
+using Mmrag.Server.Security;
 
 namespace Mmrag.Server.Jobs;
 
@@ -59,7 +60,7 @@ internal enum CancelOutcome
 /// whole or not at all). When a job ends, its upload folder keeps only what its stored documents need
 /// (<see cref="UploadRetention"/>).
 /// </summary>
-internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger<IngestionJobs> logger) : IDisposable
+internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathConfinement confinement, ILogger<IngestionJobs> logger) : IDisposable
 {
     private readonly JobJournal _journal = new(Path.Combine(knowledgeBase.Folder, JobJournal.FolderName));
     private readonly ConcurrentDictionary<string, IngestionJob> _jobs = new(StringComparer.Ordinal);
@@ -80,6 +81,14 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger
         var resumed = 0;
         foreach (var entry in _journal.Unfinished((path, exception) => LogJournalUnreadable(logger, path, exception)))
         {
+            // The journal is a file on disk: its paths get the same confinement as a request's before anything is read.
+            if (StillAllowed(entry) is { } refusal)
+            {
+                LogJournalUnreadable(logger, _journal.PathOf(entry.Id), new InvalidDataException(refusal));
+                _journal.SetAside(_journal.PathOf(entry.Id), (path, exception) => LogJournalUnreadable(logger, path, exception));
+                continue;
+            }
+
             if (!_jobs.ContainsKey(entry.Id))
             {
                 LogJobResumed(logger, entry.Id);
@@ -89,6 +98,29 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger
         }
 
         return resumed;
+    }
+
+    /// <summary>Why a journaled job may not run now (a path outside the ingest roots or the uploads folder), or null.</summary>
+    private string? StillAllowed(JournaledJob entry)
+    {
+        if (entry.UploadFolder is { } folder)
+        {
+            var uploads = PathConfinement.RealPath(Path.GetFullPath(knowledgeBase.UploadsFolder));
+            var real = PathConfinement.RealPath(Path.GetFullPath(folder));
+            return entry.Paths.Count == 1 && entry.Paths[0] == folder && string.Equals(Path.GetDirectoryName(real), uploads, StringComparison.Ordinal)
+                ? null
+                : $"job {entry.Id}: its upload folder '{folder}' is not a folder of {uploads}.";
+        }
+
+        foreach (var path in entry.Paths)
+        {
+            if (confinement.Resolve(path).Error is { } error)
+            {
+                return $"job {entry.Id}: '{path}': {error}";
+            }
+        }
+
+        return entry.Paths.Count > 0 ? null : $"job {entry.Id} names no path.";
     }
 
     private IngestionJob Start(JournaledJob entry, bool record)
@@ -192,8 +224,9 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger
 
     private async Task FinishAsync(IngestionJob job, JobState state)
     {
-        if (state == JobState.Cancelled && _stopping.IsCancellationRequested)
+        if (state != JobState.Succeeded && _stopping.IsCancellationRequested)
         {
+            // Whatever stopped it (cancellation, or the store closing under it) is the server's stop.
             // The server is stopping, not a user cancelling: the job stays in the journal, with its uploaded files,
             // and runs again when the server starts.
             End(job, state);
@@ -217,7 +250,7 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, ILogger
         {
             _journal.Remove(job.Id);
         }
-        catch (IOException exception)
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
             LogJournalUnreadable(logger, _journal.Folder, exception);
         }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Mmrag.Ingestion.Loaders;
 
 namespace Mmrag.Server.Jobs;
 
@@ -46,7 +47,11 @@ internal sealed class JobJournal(string folder)
 
     public void Remove(string id) => File.Delete(PathOf(id));
 
-    /// <summary>The jobs left unfinished, oldest first; an unreadable entry is set aside (<c>.bad</c>) and reported through <paramref name="unreadable"/>.</summary>
+    /// <summary>
+    /// The jobs left unfinished, oldest first. An entry that is not a regular file, is larger than
+    /// <see cref="MaxEntryBytes"/>, does not parse, or names another job than its file is set aside (<c>.bad</c>) and
+    /// reported through <paramref name="unreadable"/>: nothing in this folder is trusted further than the server's own format.
+    /// </summary>
     public IReadOnlyList<JournaledJob> Unfinished(Action<string, Exception> unreadable)
     {
         if (!Directory.Exists(Folder))
@@ -59,25 +64,63 @@ internal sealed class JobJournal(string folder)
         {
             try
             {
-                using var document = JsonDocument.Parse(File.ReadAllBytes(path));
-                var root = document.RootElement;
-                jobs.Add(new JournaledJob(
-                    root.GetProperty("id").GetString()!,
-                    [.. root.GetProperty("paths").EnumerateArray().Select(static p => p.GetString()!)],
-                    root.GetProperty("upload_folder").GetString(),
-                    root.GetProperty("created_at").GetDateTimeOffset()));
+                jobs.Add(Read(path));
             }
-            catch (Exception exception) when (exception is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or IOException)
+            catch (Exception exception) when (exception is JsonException or KeyNotFoundException or InvalidOperationException or FormatException
+                or InvalidDataException or IOException or UnauthorizedAccessException)
             {
                 unreadable(path, exception);
-                File.Move(path, path + ".bad", overwrite: true);
+                SetAside(path, unreadable);
             }
         }
 
         return [.. jobs.OrderBy(static j => j.CreatedAt)];
     }
 
-    private string PathOf(string id) =>
+    /// <summary>Moves an entry out of the way (<c>.bad</c>), so that it is neither resumed nor read again.</summary>
+    public void SetAside(string path, Action<string, Exception> failed)
+    {
+        try
+        {
+            File.Move(path, path + ".bad", overwrite: true);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            failed(path, exception);
+        }
+    }
+
+    /// <summary>The entry file of job <paramref name="id"/>.</summary>
+    public string PathOf(string id) =>
         // Job ids are the server's own (hex), never a client's; the check keeps a corrupt entry from naming a path.
-        id.All(char.IsAsciiLetterOrDigit) ? Path.Combine(Folder, id + ".json") : throw new ArgumentException($"Not a job id: '{id}'.", nameof(id));
+        IsJobId(id) ? Path.Combine(Folder, id + ".json") : throw new ArgumentException($"Not a job id: '{id}'.", nameof(id));
+
+    /// <summary>The largest entry read: a job's paths, far more than the server ever writes.</summary>
+    public const int MaxEntryBytes = 1 << 20;
+
+    private static JournaledJob Read(string path)
+    {
+        // A FIFO or device named *.json is refused without blocking; a huge file without being read.
+        using var stream = RegularFiles.OpenRead(path);
+        if (stream.Length > MaxEntryBytes)
+        {
+            throw new InvalidDataException($"{path}: {stream.Length:N0} bytes, more than a job entry can be.");
+        }
+
+        using var document = JsonDocument.Parse(stream);
+        var root = document.RootElement;
+        var id = root.GetProperty("id").GetString();
+        if (id is null || !IsJobId(id) || id != Path.GetFileNameWithoutExtension(path))
+        {
+            throw new InvalidDataException($"{path}: names job '{id}', not the job of its file name.");
+        }
+
+        return new JournaledJob(
+            id,
+            [.. root.GetProperty("paths").EnumerateArray().Select(static p => p.GetString() ?? throw new InvalidDataException("A job path is null."))],
+            root.GetProperty("upload_folder").GetString(),
+            root.GetProperty("created_at").GetDateTimeOffset());
+    }
+
+    private static bool IsJobId(string id) => id.Length is > 0 and <= 64 && id.All(char.IsAsciiLetterOrDigit);
 }
