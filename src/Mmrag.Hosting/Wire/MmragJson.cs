@@ -64,7 +64,7 @@ public static class MmragJson
         return new SearchHitResponse(item.Id, KindName(item.Kind), Math.Round(hit.Score, 6), hit.RawScore is { } raw ? Math.Round(raw, 6) : null,
             item.Provenance.SourcePath, item.Provenance.Page, item.Provenance.Section,
             Text: image ? null : item.Text, Description: image ? item.Description ?? item.Text : null, ImagePath: image ? item.ImagePath : null,
-            hit.MatchedBy.ToString().ToLowerInvariant());
+            hit.MatchedBy.ToString().ToLowerInvariant(), hit.KeywordEvidence is { } evidence ? Math.Round(evidence, 4) : null);
     }
 
     /// <summary>An answer on the wire.</summary>

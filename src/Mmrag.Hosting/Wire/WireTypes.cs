@@ -20,7 +20,8 @@ public sealed record SearchHitResponse(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description,
     string? ImagePath,
-    string MatchedBy);
+    string MatchedBy,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? KeywordEvidence = null);
 
 /// <summary>An answer with its citations, the sources it was given and the LLM's token usage.</summary>
 public sealed record AnswerResponse(

@@ -78,8 +78,12 @@ public sealed class ScoreCalibration
     };
 
     /// <summary>The calibrated score in [0, 1] of <paramref name="cosine"/> for the (<paramref name="query"/> → <paramref name="target"/>) pair.</summary>
-    public double Calibrate(QueryModality query, ItemKind target, double cosine) =>
-        Logistic(GetDistribution(query, target).ZScore(cosine), Steepness, Offset);
+    /// <param name="query">The query vector's modality.</param>
+    /// <param name="target">The item's kind.</param>
+    /// <param name="cosine">The cosine of the query vector and the item.</param>
+    /// <param name="zShift">Added to the z-score before the curve: other evidence, in standard deviations (0: none).</param>
+    public double Calibrate(QueryModality query, ItemKind target, double cosine, double zShift = 0) =>
+        Logistic(GetDistribution(query, target).ZScore(cosine) + zShift, Steepness, Offset);
 
     /// <summary><c>1 / (1 + exp(−steepness · (z − offset)))</c>.</summary>
     public static double Logistic(double z, double steepness, double offset) => 1.0 / (1.0 + Math.Exp(-steepness * (z - offset)));

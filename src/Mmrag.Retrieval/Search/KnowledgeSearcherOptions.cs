@@ -20,6 +20,13 @@ public sealed record KnowledgeSearcherOptions
     /// <summary>The k of reciprocal rank fusion: a list's item at rank r contributes 1/(k + r).</summary>
     public int RrfK { get; init; } = 60;
 
+    /// <summary>
+    /// How far, in standard deviations of the background, the words of a hit can move its text-vector score in hybrid
+    /// search (default 1): full agreement with the query's known words adds the weight, none subtracts it (see
+    /// <see cref="KeywordEvidence"/>). 0 scores by vectors alone. Chosen on four shapes sets (docs/quality.md).
+    /// </summary>
+    public double KeywordEvidenceWeight { get; init; } = 1.0;
+
     /// <summary>How scores are calibrated.</summary>
     public ScoreCalibrationOptions Calibration { get; init; } = new();
 
@@ -30,6 +37,8 @@ public sealed record KnowledgeSearcherOptions
         Throw.IfOutOfRange(OverFetchFactor < 1, nameof(OverFetchFactor), OverFetchFactor, "KnowledgeSearcherOptions.OverFetchFactor must be at least 1.");
         Throw.IfOutOfRange(MaxCandidatesPerList < 1, nameof(MaxCandidatesPerList), MaxCandidatesPerList,
             "KnowledgeSearcherOptions.MaxCandidatesPerList must be at least 1.");
+        Throw.IfOutOfRange(!(KeywordEvidenceWeight >= 0) || double.IsInfinity(KeywordEvidenceWeight), nameof(KeywordEvidenceWeight), KeywordEvidenceWeight,
+            "KnowledgeSearcherOptions.KeywordEvidenceWeight must be 0 or more.");
         Throw.IfOutOfRange(RrfK < 0, nameof(RrfK), RrfK, "KnowledgeSearcherOptions.RrfK must be 0 or more.");
         Throw.IfNull(Calibration, nameof(Calibration));
         Calibration.Validate();

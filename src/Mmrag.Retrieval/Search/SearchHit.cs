@@ -58,6 +58,12 @@ public sealed record SearchHit
     /// <summary>Which part of the query found the hit.</summary>
     public QueryModality QueryModality { get; init; }
 
+    /// <summary>
+    /// How well the hit's own words agree with the text query in hybrid search, in [0, 1] (see
+    /// <see cref="Scoring.KeywordEvidence"/>); null when not measured (no text query, vector-only search, no words).
+    /// </summary>
+    public double? KeywordEvidence { get; init; }
+
     /// <summary>Which index found the hit.</summary>
     public MatchedBy MatchedBy { get; init; }
 

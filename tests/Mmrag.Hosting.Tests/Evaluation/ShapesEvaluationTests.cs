@@ -82,9 +82,14 @@ public sealed class ShapesEvaluationTests(ShapesDevKnowledgeBase shapes) : IClas
         foreach (var (direction, ceiling) in shapes.Report.Baseline.Directions)
         {
             var ours = shapes.Report.Directions[direction];
-            Assert.True(ours.Recall5 >= ceiling.Recall5 - 0.03, $"{direction} recall@5 {ours.Recall5} vs ceiling {ceiling.Recall5}");
-            Assert.True(ours.Mrr10 >= ceiling.Mrr10 - 0.03, $"{direction} mrr@10 {ours.Mrr10} vs ceiling {ceiling.Mrr10}");
+            // The bar: fusion never costs more than 0.02 of the ceiling (measured on dev: no direction below it).
+            Assert.True(ours.Recall5 >= ceiling.Recall5 - 0.02, $"{direction} recall@5 {ours.Recall5} vs ceiling {ceiling.Recall5}");
+            Assert.True(ours.Mrr10 >= ceiling.Mrr10 - 0.02, $"{direction} mrr@10 {ours.Mrr10} vs ceiling {ceiling.Mrr10}");
         }
+
+        // Words in descriptions and documents lift ranking overall (recall@5 0.766 → 0.825 measured).
+        Assert.True(shapes.Report.Overall.Recall5 >= shapes.Report.Baseline.Overall.Recall5 + 0.03,
+            $"overall recall@5 {shapes.Report.Overall.Recall5} vs cosine {shapes.Report.Baseline.Overall.Recall5}");
 
         // Keyword matches on image descriptions and documents lift the mixed-target directions well above plain cosine (0.19 → 0.7 measured).
         Assert.True(shapes.Report.Directions["text->all"].Recall5 >= shapes.Report.Baseline.Directions["text->all"].Recall5 + 0.3);
@@ -93,10 +98,14 @@ public sealed class ShapesEvaluationTests(ShapesDevKnowledgeBase shapes) : IClas
     }
 
     [Fact]
-    public void Threshold_ShapesDevDefault_KeepsMostAnswerableQueries()
+    public void Threshold_ShapesDevDefault_KeepsAnswerableQueriesAndDeclinesMostUnanswerableOnes()
     {
         Assert.Equal(0.5, shapes.Report.Threshold);
-        Assert.True(shapes.Report.Kept >= 0.93, $"kept {shapes.Report.Kept}");
+        // Measured on dev: kept 1.000, declined 0.778 (14 of 18), where one global cosine cut keeping as many declines 0.111.
+        Assert.True(shapes.Report.Kept >= 0.95, $"kept {shapes.Report.Kept}");
+        Assert.True(shapes.Report.Declined >= 0.7, $"declined {shapes.Report.Declined}");
+        Assert.True(shapes.Report.Declined >= shapes.Report.Baseline.DeclinedAtEqualKept + 0.3,
+            $"declined {shapes.Report.Declined} vs one cosine cut {shapes.Report.Baseline.DeclinedAtEqualKept}");
         Assert.Equal(21, shapes.Report.Sweep.Count);
         Assert.Equal(1, shapes.Report.Sweep[0].Kept);
         Assert.Equal(1, shapes.Report.Sweep[^1].Declined);

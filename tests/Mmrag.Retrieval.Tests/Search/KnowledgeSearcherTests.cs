@@ -107,25 +107,57 @@ public abstract class KnowledgeSearcherTests : StoreBackedTests
     }
 
     [Fact]
-    public async Task SearchAsync_KeywordOnlyMatchFarFromQueryVector_IsSurfacedByFusion()
+    public async Task SearchAsync_KeywordOnlyMatchFarFromQueryVector_IsFoundAndRaisedByItsWords()
     {
         var world = await CreateWorldAsync();
         // The query vector is chunk 0's; its keyword is the word of the chunk farthest from it, which the 3 × 4
-        // candidates of vector search never reach.
+        // candidates of vector search never reach. A heavy evidence weight lets its words carry it into the top 3.
         var far = world.FarthestChunk(world.Chunks[0]);
         var query = world.Knowledge.TextQuery(ChunkWords[far], world.Chunks[0]);
+        var searcher = world.Knowledge.Searcher(new KnowledgeSearcherOptions { KeywordEvidenceWeight = 5 });
 
-        var hybrid = await world.Searcher.SearchAsync(new SearchRequest { Text = query, Target = SearchTarget.Text, K = 3, Threshold = 0 });
-        var vectorOnly = await world.Searcher.SearchAsync(new SearchRequest { Text = query, Target = SearchTarget.Text, K = 3, Threshold = 0, Hybrid = false });
+        var hybrid = await searcher.SearchAsync(new SearchRequest { Text = query, Target = SearchTarget.Text, K = 3, Threshold = 0 });
+        var vectorOnly = await searcher.SearchAsync(new SearchRequest { Text = query, Target = SearchTarget.Text, K = 3, Threshold = 0, Hybrid = false });
 
-        Assert.Equal("chunk-00", hybrid.Hits[0].Item.Id);
-        var keywordHit = hybrid.Hits[1];
-        Assert.Equal($"chunk-{far:00}", keywordHit.Item.Id);
+        var keywordHit = Assert.Single(hybrid.Hits, h => h.Item.Id == $"chunk-{far:00}");
         Assert.Equal(MatchedBy.Keyword, keywordHit.MatchedBy);
         Assert.Equal(QueryModality.Text, keywordHit.QueryModality);
         Assert.Equal(SyntheticVectors.Cosine(world.Chunks[0], world.Chunks[far]), keywordHit.RawScore!.Value, 4);
+        // Its words hold the query's one known word: the evidence adds the full weight to its z-score; the other chunks
+        // lack the word and lose it.
+        Assert.Equal(1.0, keywordHit.KeywordEvidence);
+        var calibration = await searcher.Calibrator.GetCalibrationAsync();
+        Assert.Equal(calibration.Calibrate(QueryModality.Text, ItemKind.TextChunk, keywordHit.RawScore.Value, 5), keywordHit.CalibratedScore, 9);
+        Assert.All(hybrid.Hits.Where(h => h != keywordHit), h => Assert.Equal(0.0, h.KeywordEvidence));
+        Assert.Contains(hybrid.Hits, h => h.Item.Id == "chunk-00");
         Assert.DoesNotContain(vectorOnly.Hits, h => h.Item.Id == keywordHit.Item.Id);
         Assert.All(vectorOnly.Hits, h => Assert.Equal(MatchedBy.Vector, h.MatchedBy));
+        Assert.All(vectorOnly.Hits, h => Assert.Null(h.KeywordEvidence));
+    }
+
+    [Fact]
+    public async Task SearchAsync_KeywordEvidence_OrdersAnItemHoldingTheQueryPhraseAboveOneHoldingItsWordsApart()
+    {
+        var kb = NewKnowledge();
+        var vectors = new SyntheticVectors(kb.Dimension, seed: 5);
+        // Two images equally close to the query; only one description holds "red circle" as the query does.
+        var shared = vectors.Unit();
+        kb.AddImage("apart", shared, description: "a red square beside a blue circle");
+        kb.AddImage("phrase", shared, description: "a red circle on gray");
+        for (var i = 0; i < 30; i++)
+        {
+            kb.AddImage($"other-{i:00}", vectors.Unit(), description: $"a green star number {i}");
+        }
+
+        await kb.CommitAsync();
+        var query = kb.TextQuery("a red circle", shared);
+
+        var result = await kb.Searcher().SearchAsync(new SearchRequest { Text = query, Target = SearchTarget.Images, K = 2, Threshold = 0, Dedupe = DedupeOptions.None });
+
+        Assert.Equal(["phrase", "apart"], result.Hits.Select(h => h.Item.Id));
+        Assert.Equal(1.0, result.Hits[0].KeywordEvidence);
+        Assert.Equal(0.0, result.Hits[1].KeywordEvidence);
+        Assert.True(result.Hits[0].CalibratedScore > result.Hits[1].CalibratedScore);
     }
 
     [Fact]
@@ -136,7 +168,8 @@ public abstract class KnowledgeSearcherTests : StoreBackedTests
         var far = world.FarthestChunk(world.Chunks[0]);
         var query = world.Knowledge.TextQuery(ChunkWords[far], world.Chunks[0]);
 
-        var result = await world.Searcher.SearchAsync(new SearchRequest { Text = query, Target = SearchTarget.Text, K = 3, Threshold = 0 });
+        var result = await world.Knowledge.Searcher(new KnowledgeSearcherOptions { KeywordEvidenceWeight = 5 })
+            .SearchAsync(new SearchRequest { Text = query, Target = SearchTarget.Text, K = 3, Threshold = 0 });
 
         var keywordHit = Assert.Single(result.Hits, h => h.Item.Id == $"chunk-{far:00}");
         Assert.Equal(MatchedBy.Keyword, keywordHit.MatchedBy);
