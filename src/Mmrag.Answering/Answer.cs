@@ -1,4 +1,5 @@
 using Microsoft.Extensions.AI;
+using Mmrag.Answering.Reranking;
 using Mmrag.Knowledge;
 
 namespace Mmrag.Answering;
@@ -43,6 +44,9 @@ public sealed record AnswerSource
 
     /// <summary>Size of the image as sent, when it was.</summary>
     public int? SentHeight { get; init; }
+
+    /// <summary>The LLM reranker's grade and reason, when the sources were reranked and it graded this one.</summary>
+    public RerankGrade? Rerank { get; init; }
 }
 
 /// <summary>A [n] marker of the answer resolved to its source.</summary>
@@ -95,6 +99,9 @@ public sealed record Answer
 
     /// <summary>The strategy used.</summary>
     public AnswerStrategy Strategy { get; init; }
+
+    /// <summary>How reranking the sources went (<see cref="AnswerOptions.Rerank"/>); null when none was asked.</summary>
+    public RerankReport? Rerank { get; init; }
 }
 
 /// <summary>What an <see cref="AnswerUpdate"/> carries.</summary>

@@ -1,3 +1,5 @@
+using Mmrag.Answering.Reranking;
+
 namespace Mmrag.Answering;
 
 /// <summary>The three strategies of the Talebi article.</summary>
@@ -65,6 +67,13 @@ public sealed record AnswerOptions
     /// <summary>Most tokens generated (sent as max_completion_tokens); null leaves the server's default.</summary>
     public int? MaxOutputTokens { get; init; } = 1024;
 
+    /// <summary>
+    /// Rerank the retrieved sources with the LLM (<see cref="LlmReranker"/>) before answering: the top
+    /// <see cref="RerankOptions.Candidates"/> are retrieved (at least <see cref="K"/>), graded in one extra request, and
+    /// the best <see cref="K"/> become the sources. Null (default) keeps retrieval's order; a failed rerank keeps it too.
+    /// </summary>
+    public RerankOptions? Rerank { get; init; }
+
     internal void Validate()
     {
         static void Check(bool bad, string name, object? value, string message)
@@ -81,5 +90,6 @@ public sealed record AnswerOptions
         Check(JpegQuality is < 1 or > 100, nameof(JpegQuality), JpegQuality, "AnswerOptions.JpegQuality must be between 1 and 100.");
         Check(K < 1, nameof(K), K, "AnswerOptions.K must be at least 1.");
         Check(MaxOutputTokens < 1, nameof(MaxOutputTokens), MaxOutputTokens, "AnswerOptions.MaxOutputTokens must be at least 1.");
+        Rerank?.Validate();
     }
 }

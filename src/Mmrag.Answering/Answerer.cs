@@ -8,6 +8,7 @@ using Mmrag.Answering.Citations;
 using Mmrag.Answering.Images;
 using Mmrag.Answering.Llm;
 using Mmrag.Answering.Prompting;
+using Mmrag.Answering.Reranking;
 using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
 
@@ -26,6 +27,7 @@ public sealed class Answerer
     private readonly KnowledgeSearcher _searcher;
     private readonly IChatClient? _chatClient;
     private readonly PromptBuilder _promptBuilder;
+    private readonly LlmReranker _reranker;
     private readonly ILogger _logger;
 
     /// <summary>Creates an answerer over <paramref name="searcher"/>; <paramref name="chatClient"/> null means no LLM is configured.</summary>
@@ -36,6 +38,7 @@ public sealed class Answerer
         _chatClient = chatClient;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _promptBuilder = new PromptBuilder(reencoder, _logger);
+        _reranker = new LlmReranker(chatClient, reencoder);
     }
 
     /// <summary>Whether an LLM is configured.</summary>
@@ -110,7 +113,7 @@ public sealed class Answerer
 
         // Encoded before retrieval: an undecodable image is the caller's error, reported before any work.
         var questionImage = _promptBuilder.EncodeQuestionImage(question, options);
-        var candidates = await RetrieveAsync(question, options, cancellationToken).ConfigureAwait(false);
+        var (candidates, rerank) = await RetrieveAndRerankAsync(question, options, cancellationToken).ConfigureAwait(false);
         var noContext = candidates.Count == 0;
         if (noContext)
         {
@@ -121,14 +124,35 @@ public sealed class Answerer
         Answer? final = null;
         if (_chatClient is null)
         {
-            final = new Answer { Text = LlmOptions.ConfigurationHint, Sources = prompt.Sources, NoContext = noContext, Strategy = options.Strategy };
+            final = new Answer { Text = LlmOptions.ConfigurationHint, Sources = prompt.Sources, NoContext = noContext, Strategy = options.Strategy, Rerank = rerank };
         }
         else if (noContext && options.NoContextBehavior == NoContextBehavior.Decline)
         {
-            final = new Answer { Text = DeclinedText, NoContext = true, Declined = true, Strategy = options.Strategy };
+            final = new Answer { Text = DeclinedText, NoContext = true, Declined = true, Strategy = options.Strategy, Rerank = rerank };
         }
 
-        return new Prepared(prompt, noContext, final);
+        return new Prepared(prompt, noContext, final, rerank);
+    }
+
+    /// <summary>
+    /// Retrieves the sources; with <see cref="AnswerOptions.Rerank"/>, retrieves at least its candidate count, has the
+    /// LLM grade them (failures keep retrieval's order) and keeps the best <see cref="AnswerOptions.K"/>.
+    /// </summary>
+    private async Task<(IReadOnlyList<SourceCandidate> Candidates, RerankReport? Rerank)> RetrieveAndRerankAsync(Question question, AnswerOptions options,
+        CancellationToken cancellationToken)
+    {
+        if (options.Rerank is not { } rerank)
+        {
+            return (await RetrieveAsync(question, options, cancellationToken).ConfigureAwait(false), null);
+        }
+
+        var pool = await RetrieveAsync(question, options with { K = Math.Max(options.K, rerank.Candidates) }, cancellationToken).ConfigureAwait(false);
+        // The reranker sees what the answer's prompt may show: no image at all under the text-only strategy.
+        var query = options.Strategy == AnswerStrategy.TextOnly ? question with { Image = null } : question;
+        var outcome = await _reranker.RerankAsync(query, [.. pool.Select(static c => new RerankCandidate(c.Item, c.SendImage))], rerank, cancellationToken)
+            .ConfigureAwait(false);
+        var graded = pool.Select((c, i) => c with { Rerank = outcome.Grades[i] }).ToList();
+        return ([.. outcome.Apply(graded).Take(options.K)], outcome.Report);
     }
 
     private async Task<IReadOnlyList<SourceCandidate>> RetrieveAsync(Question question, AnswerOptions options, CancellationToken cancellationToken)
@@ -202,8 +226,9 @@ public sealed class Answerer
             NoContext = prepared.NoContext,
             LlmCalled = true,
             Strategy = options.Strategy,
+            Rerank = prepared.Rerank,
         };
     }
 
-    private sealed record Prepared(Prompt Prompt, bool NoContext, Answer? Final);
+    private sealed record Prepared(Prompt Prompt, bool NoContext, Answer? Final, RerankReport? Rerank);
 }

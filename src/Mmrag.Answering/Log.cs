@@ -19,4 +19,13 @@ internal static partial class Log
 
     [LoggerMessage(4005, LogLevel.Warning, "Captioning {Item} failed: {Reason}")]
     public static partial void CaptionFailed(ILogger logger, string item, string reason);
+
+    [LoggerMessage(4006, LogLevel.Debug, "Reranked {Candidates} candidates with the LLM ({Graded} graded)")]
+    public static partial void RerankApplied(ILogger logger, int candidates, int graded);
+
+    [LoggerMessage(4007, LogLevel.Warning, "LLM rerank of {Candidates} candidates failed; the original order stands: {Reason}")]
+    public static partial void RerankFailed(ILogger logger, int candidates, string reason);
+
+    [LoggerMessage(4008, LogLevel.Trace, "LLM rerank reply: {Reply}")]
+    public static partial void RerankReply(ILogger logger, string reply);
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Mmrag.Answering;
 using Mmrag.Answering.Llm;
+using Mmrag.Answering.Reranking;
 using Mmrag.Clip;
 using Mmrag.Clip.Inference;
 using Mmrag.Hosting.Maintenance;
@@ -75,6 +76,22 @@ public sealed class MmragKnowledgeBase : IAsyncDisposable
 
     /// <summary>Answers questions from it with the configured LLM (sources only without one).</summary>
     public Answerer Answerer => Required<Answerer>();
+
+    /// <summary>Reranks results with the LLM (every rerank is skipped, and says so, when no LLM is configured).</summary>
+    public LlmReranker Reranker => Required<LlmReranker>();
+
+    /// <summary>
+    /// Searches; with <paramref name="rerank"/>, searches for at least its candidate count, has the LLM grade them
+    /// (<see cref="LlmReranker.SearchAsync"/>; a failure keeps the search's order and says why) and keeps the first k.
+    /// The one search the CLI, the server and evaluation use.
+    /// </summary>
+    public async Task<RerankedSearch> SearchAsync(SearchRequest request, RerankOptions? rerank = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return rerank is null
+            ? new RerankedSearch(await Searcher.SearchAsync(request, cancellationToken).ConfigureAwait(false), [], null)
+            : await Reranker.SearchAsync(Searcher, request, rerank, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>The LLM, or null when none is configured.</summary>
     public IChatClient? ChatClient => _model is null ? null : _services.GetService<IChatClient>();

@@ -19,7 +19,7 @@ public static class MmragServiceCollectionExtensions
     /// <summary>
     /// Registers the knowledge base <paramref name="options"/> names as a singleton <see cref="MmragKnowledgeBase"/>
     /// (opened on first use through <see cref="MmragKnowledgeBase.OpenAsync"/>, disposed with the container), and its
-    /// <see cref="IKnowledgeStore"/>, <see cref="KnowledgeSearcher"/> and <see cref="Answerer"/> for injection.
+    /// <see cref="IKnowledgeStore"/>, <see cref="KnowledgeSearcher"/>, <see cref="Answerer"/> and <see cref="Answering.Reranking.LlmReranker"/> for injection.
     /// </summary>
     public static IServiceCollection AddMmrag(this IServiceCollection services, MmragOptions options)
     {
@@ -48,6 +48,7 @@ public static class MmragServiceCollectionExtensions
         services.TryAddSingleton(static sp => sp.GetRequiredService<MmragKnowledgeBase>().Store);
         services.TryAddSingleton(static sp => sp.GetRequiredService<MmragKnowledgeBase>().Searcher);
         services.TryAddSingleton(static sp => sp.GetRequiredService<MmragKnowledgeBase>().Answerer);
+        services.TryAddSingleton(static sp => sp.GetRequiredService<MmragKnowledgeBase>().Reranker);
         return services;
     }
 

@@ -171,6 +171,118 @@ public sealed class AskCommandTests : IAsyncLifetime
         Assert.Contains("MMRAG_LLM_BASE_URL", url.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Search_RerankLlm_JsonHasTheGradedOrderEachHitsGradeAndTheStatus()
+    {
+        await using var server = new FakeOpenAiServer
+        {
+            DefaultReply = Reply.Text("""[{"id": 3, "grade": 3, "reason": "about oiling decks"}, {"id": 1, "grade": 1, "reason": "wood, not decks"}, {"id": 2, "grade": 0, "reason": "unrelated"}]"""),
+        };
+        SetLlm(server.BaseUrl);
+        string[] query = ["search", "--kb", _kb, "--text", "How do I oil a deck?", "--threshold", "0", "--k", "3", "--format", "json"];
+        var plain = await CliRunner.RunAsync(query);
+        Assert.True(plain.ExitCode == 0, plain.Error);
+        Assert.Empty(server.Requests);
+
+        var (exitCode, output, error) = await CliRunner.RunAsync([.. query, "--rerank", "llm:3"]);
+
+        Assert.True(exitCode == 0, error);
+        var request = Assert.Single(server.Requests);
+        Assert.Equal("llama3.2-vision", request.Json["model"]!.GetValue<string>());
+        Assert.StartsWith(Mmrag.Answering.Reranking.LlmReranker.SystemPrompt, Wire.AllText(request.Messages()[0]!), StringComparison.Ordinal);
+        Assert.StartsWith("Search query: How do I oil a deck?", Wire.AllText(request.Messages()[1]!), StringComparison.Ordinal);
+        using var before = JsonDocument.Parse(plain.Output);
+        using var after = JsonDocument.Parse(output);
+        Assert.False(before.RootElement.TryGetProperty("rerank", out _));
+        Assert.False(before.RootElement.GetProperty("hits")[0].TryGetProperty("rerank_grade", out _));
+        var ids = before.RootElement.GetProperty("hits").EnumerateArray().Select(static h => h.GetProperty("id").GetString()).ToList();
+        var hits = after.RootElement.GetProperty("hits").EnumerateArray().ToList();
+        Assert.Equal([ids[2], ids[0], ids[1]], hits.Select(static h => h.GetProperty("id").GetString()));
+        Assert.Equal([3, 1, 0], hits.Select(static h => h.GetProperty("rerank_grade").GetInt32()));
+        Assert.Equal("about oiling decks", hits[0].GetProperty("rerank_reason").GetString());
+        var rerank = after.RootElement.GetProperty("rerank");
+        Assert.Equal("applied", rerank.GetProperty("status").GetString());
+        Assert.Equal(3, rerank.GetProperty("candidates").GetInt32());
+        Assert.Equal(3, rerank.GetProperty("graded").GetInt32());
+    }
+
+    [Fact]
+    public async Task Search_RerankLlmServerFails_TableKeepsTheOrderAndSaysWhy()
+    {
+        await using var server = new FakeOpenAiServer { DefaultReply = Reply.Text("The second one, I think.") };
+        SetLlm(server.BaseUrl);
+
+        var (exitCode, output, error) = await CliRunner.RunAsync("search", "--kb", _kb, "--text", "deck", "--threshold", "0", "--rerank", "llm");
+
+        Assert.True(exitCode == 0, error);
+        Assert.Contains("LLM rerank failed, search order kept: the LLM's reply was not usable: it holds no JSON array", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("LLM grade", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("llm:0")]
+    [InlineData("llm:51")]
+    [InlineData("gpt")]
+    public async Task Search_RerankWordNotUnderstood_IsAUsageError(string word)
+    {
+        var (exitCode, _, error) = await CliRunner.RunAsync("search", "--kb", _kb, "--text", "deck", "--rerank", word);
+
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("--rerank must be llm or llm:N", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ask_RerankLlm_GradesTheSourcesBeforeAnsweringAndPrintsTheGrades()
+    {
+        await using var server = new FakeOpenAiServer();
+        server.Enqueue(Reply.Text("""[{"id": 2, "grade": 3, "reason": "the deck page"}]"""), Reply.Text("Oil it twice a year [1]."));
+        SetLlm(server.BaseUrl);
+
+        var (exitCode, output, error) = await CliRunner.RunAsync("ask", "--kb", _kb, "How do I oil a deck?", "--threshold", "0", "--k", "2",
+            "--rerank", "llm:4", "--format", "json");
+
+        Assert.True(exitCode == 0, error);
+        Assert.Equal(2, server.Requests.Count);
+        using var json = JsonDocument.Parse(output);
+        Assert.Equal("applied", json.RootElement.GetProperty("rerank").GetProperty("status").GetString());
+        var first = json.RootElement.GetProperty("sources")[0];
+        Assert.Equal((3, "the deck page"), (first.GetProperty("rerank_grade").GetInt32(), first.GetProperty("rerank_reason").GetString()));
+        Assert.Equal(2, json.RootElement.GetProperty("sources").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Eval_RerankLlm_CountsTheRerankedQueriesAndAFailedRerankScoresTheSearchOrder()
+    {
+        var queries = Path.Combine(_temp.Path, "queries.jsonl");
+        await File.WriteAllLinesAsync(queries,
+        [
+            """{"text": "How do I oil a deck?", "target": "all", "relevant": ["samples/docs/woodwork.html"]}""",
+            """{"text": "marigolds and tomatoes", "target": "text", "relevant": ["samples/docs/garden-guide.md"]}""",
+        ]);
+        await using var server = new FakeOpenAiServer { DefaultReply = Reply.Text("""[{"id": 2, "grade": 3, "reason": "x"}]""") };
+        SetLlm(server.BaseUrl);
+        string[] eval = ["eval", "--kb", _kb, "--queries", queries, "--format", "json"];
+
+        var plain = await CliRunner.RunAsync(eval);
+        var applied = await CliRunner.RunAsync([.. eval, "--rerank", "llm"]);
+        server.DefaultReply = Reply.Error(400, "model does not take images"); // not retried
+        var failed = await CliRunner.RunAsync([.. eval, "--rerank", "llm:5"]);
+
+        Assert.True(plain.ExitCode == 0 && applied.ExitCode == 0 && failed.ExitCode == 0, plain.Error + applied.Error + failed.Error);
+        Assert.Equal(4, server.Requests.Count); // one per query and run with --rerank
+        using var plainJson = JsonDocument.Parse(plain.Output);
+        using var appliedJson = JsonDocument.Parse(applied.Output);
+        using var failedJson = JsonDocument.Parse(failed.Output);
+        Assert.False(plainJson.RootElement.TryGetProperty("rerank", out _));
+        Assert.Equal((2, 0, 0), Counts(appliedJson.RootElement.GetProperty("rerank")));
+        Assert.Equal((0, 2, 0), Counts(failedJson.RootElement.GetProperty("rerank")));
+        Assert.Contains("HTTP 400", failedJson.RootElement.GetProperty("rerank").GetProperty("first_problem").GetString(), StringComparison.Ordinal);
+        Assert.Equal(plainJson.RootElement.GetProperty("overall").GetRawText(), failedJson.RootElement.GetProperty("overall").GetRawText());
+
+        static (int, int, int) Counts(JsonElement rerank) =>
+            (rerank.GetProperty("applied").GetInt32(), rerank.GetProperty("failed").GetInt32(), rerank.GetProperty("skipped").GetInt32());
+    }
+
     private static void SetLlm(string? baseUrl)
     {
         Environment.SetEnvironmentVariable("MMRAG_LLM_BASE_URL", baseUrl);

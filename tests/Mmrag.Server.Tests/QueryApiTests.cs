@@ -40,6 +40,34 @@ public sealed class QueryApiTests(ServerFixture fixture) : ApiTestBase(fixture)
     }
 
     [Fact]
+    public async Task Search_RerankLlm_ReturnsTheGradedOrderWithGradesReasonsAndStatus()
+    {
+        var plain = await SearchAsync(new { text = "tomato plants and marigolds", k = 3, threshold = 0 });
+        var asked = Fixture.Llm.Requests.Count;
+        Fixture.Llm.Enqueue(Reply.Text("""[{"id": 2, "grade": 3, "reason": "marigolds among tomatoes"}, {"id": 1, "grade": 2, "reason": "tomatoes"}]"""));
+
+        var reranked = await SearchAsync(new { text = "tomato plants and marigolds", k = 3, threshold = 0, rerank = "llm:3" });
+
+        Assert.Equal(asked + 1, Fixture.Llm.Requests.Count);
+        Assert.Equal("applied", reranked.GetProperty("rerank").GetProperty("status").GetString());
+        static string[] Ids(JsonElement result) => [.. result.GetProperty("hits").EnumerateArray().Select(static h => h.GetProperty("id").GetString()!)];
+        var before = Ids(plain);
+        Assert.Equal([before[1], before[0], before[2]], Ids(reranked));
+        var first = reranked.GetProperty("hits")[0];
+        Assert.Equal((3, "marigolds among tomatoes"), (first.GetProperty("rerank_grade").GetInt32(), first.GetProperty("rerank_reason").GetString()));
+        Assert.False(reranked.GetProperty("hits")[2].TryGetProperty("rerank_grade", out _)); // left out by the reply
+    }
+
+    [Fact]
+    public async Task Search_RerankNotUnderstood_Returns400NamingTheField()
+    {
+        using var response = await Client.PostAsync("api/search", Json(new { text = "marigolds", rerank = "llm:500" }));
+
+        var problem = await AssertProblemAsync(response, 400);
+        Assert.Contains("'rerank' must be llm or llm:N", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Search_TargetImages_ReturnsOnlyImages()
     {
         var result = await SearchAsync(new { text = "a flower", target = "images", threshold = 0 });

@@ -35,6 +35,7 @@ internal static class AskCommand
         var decline = new Option<bool>("--decline-without-context") { Description = "When no source is relevant, decline instead of answering without sources." };
         var format = new Option<string>("--format") { Description = "text or json.", DefaultValueFactory = static _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
+        var rerank = new RerankCliOptions();
         var command = new Command("ask", "Answer a question from the knowledge base with a (vision) LLM, citing its sources.");
         command.Arguments.Add(question);
         kb.AddTo(command);
@@ -42,6 +43,8 @@ internal static class AskCommand
         {
             command.Options.Add(option);
         }
+
+        rerank.AddTo(command);
 
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
@@ -63,6 +66,7 @@ internal static class AskCommand
                 MaxImages = parseResult.GetValue(maxImages),
                 Threshold = parseResult.GetValue(threshold),
                 NoContextBehavior = parseResult.GetValue(decline) ? NoContextBehavior.Decline : NoContextBehavior.AnswerWithoutContext,
+                Rerank = rerank.Get(parseResult),
             };
 
             var json = parseResult.GetValue(format) == "json";
@@ -104,6 +108,11 @@ internal static class AskCommand
                 await output.WriteLineAsync(answer.Text);
             }
 
+            if (answer.Rerank is { } report)
+            {
+                await error.WriteLineAsync(SearchCommand.RerankLine(report).TrimStart());
+            }
+
             await WriteSourcesAsync(output, answer);
             if (!answerer.HasLlm)
             {
@@ -137,6 +146,10 @@ internal static class AskCommand
             var kind = source.Kind == ItemKind.Image ? (source.ImageSent ? "image (sent)" : "image") : "text";
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"  [{source.Number}]{(cited.Contains(source.Number) ? "*" : " ")} {source.Score:0.000} {kind,-12} {where}"));
+            if (source.Rerank is { } grade)
+            {
+                await output.WriteLineAsync($"       LLM grade {grade.Grade}/{Answering.Reranking.RerankOptions.MaxGrade}: {grade.Reason}");
+            }
         }
     }
 

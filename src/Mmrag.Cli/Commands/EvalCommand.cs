@@ -27,12 +27,15 @@ internal static class EvalCommand
         }.Between(-1, 1);
         var format = new Option<string>("--format") { Description = "table or json.", DefaultValueFactory = static _ => "table" };
         format.AcceptOnlyFromAmong("table", "json");
+        var rerank = new RerankCliOptions();
         var command = new Command("eval", "Measure retrieval quality against labelled queries: recall, MRR, nDCG per direction, kept / declined at the threshold, beside plain cosine search.");
         kb.AddTo(command);
         foreach (var option in new Option[] { queries, k, threshold, sweep, noHybrid, similarityCut, format })
         {
             command.Options.Add(option);
         }
+
+        rerank.AddTo(command);
 
         command.Validators.Add(result =>
         {
@@ -52,6 +55,7 @@ internal static class EvalCommand
                 Threshold = parseResult.GetValue(threshold),
                 Hybrid = !parseResult.GetValue(noHybrid),
                 Dedupe = parseResult.GetValue(similarityCut) is { } cut ? DedupeOptions.Default with { SimilarityCut = cut } : null,
+                Rerank = rerank.Get(parseResult),
             };
             var report = await new RetrievalEvaluator(session).EvaluateAsync(set, options, cancellationToken).ConfigureAwait(false);
             var output = parseResult.InvocationConfiguration.Output;
@@ -93,6 +97,11 @@ internal static class EvalCommand
         }
 
         text.AppendLine(c, $"latency p50 {report.LatencyP50Ms:0.0} ms, p95 {report.LatencyP95Ms:0.0} ms");
+        if (report.Rerank is { } rerank)
+        {
+            text.AppendLine(c, $"LLM rerank (mmrag columns): {rerank.Applied} applied, {rerank.Failed} failed, {rerank.Skipped} skipped{(rerank.FirstProblem is { } problem ? $" (first: {problem})" : "")}");
+        }
+
         if (sweep)
         {
             text.AppendLine("threshold   kept  declined  balanced | plain cosine at the same kept: cut  declined");

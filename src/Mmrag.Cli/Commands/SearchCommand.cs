@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.AI;
+using Mmrag.Answering.Reranking;
 using Mmrag.Hosting.Wire;
 using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
@@ -31,12 +32,15 @@ internal static class SearchCommand
         var scoring = new Option<ScoringMode>("--scoring") { Description = "Calibrated (default) or SoftmaxTemperature.", DefaultValueFactory = static _ => ScoringMode.Calibrated };
         var format = new Option<string>("--format") { Description = "table or json.", DefaultValueFactory = static _ => "table" };
         format.AcceptOnlyFromAmong("table", "json");
+        var rerank = new RerankCliOptions();
         var command = new Command("search", "Search the knowledge base by text, by image, or both.");
         kb.AddTo(command);
         foreach (var option in new Option[] { texts, images, k, target, threshold, includeSelf, noHybrid, recall, scoring, format })
         {
             command.Options.Add(option);
         }
+
+        rerank.AddTo(command);
 
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
@@ -49,6 +53,7 @@ internal static class SearchCommand
 
             await using var session = await kb.OpenAsync(parseResult, create: false, withModel: true, cancellationToken).ConfigureAwait(false);
             var searcher = session.Searcher;
+            var rerankOptions = rerank.Get(parseResult);
             var output = parseResult.InvocationConfiguration.Output;
             foreach (var (text, imagePath) in queries)
             {
@@ -58,7 +63,7 @@ internal static class SearchCommand
                     image = new DataContent(await QueryImages.ReadAsync(imagePath, cancellationToken).ConfigureAwait(false), "application/octet-stream") { Name = imagePath };
                 }
 
-                var result = await searcher.SearchAsync(new SearchRequest
+                var search = await session.SearchAsync(new SearchRequest
                 {
                     Text = text,
                     Image = image,
@@ -69,15 +74,15 @@ internal static class SearchCommand
                     Hybrid = parseResult.GetValue(noHybrid) ? false : null,
                     Recall = parseResult.GetValue(recall),
                     Scoring = parseResult.GetValue(scoring),
-                }, cancellationToken).ConfigureAwait(false);
+                }, rerankOptions, cancellationToken).ConfigureAwait(false);
 
                 if (parseResult.GetValue(format) == "json")
                 {
-                    await output.WriteLineAsync(ToJson(result)).ConfigureAwait(false);
+                    await output.WriteLineAsync(ToJson(search)).ConfigureAwait(false);
                 }
                 else
                 {
-                    await WriteTableAsync(output, text, imagePath, result, parseResult.GetValue(threshold) ?? searcher.Options.DefaultThreshold).ConfigureAwait(false);
+                    await WriteTableAsync(output, text, imagePath, search, parseResult.GetValue(threshold) ?? searcher.Options.DefaultThreshold).ConfigureAwait(false);
                 }
             }
 
@@ -110,12 +115,18 @@ internal static class SearchCommand
     }
 
     /// <summary>The search JSON, the same document the HTTP API returns.</summary>
-    internal static string ToJson(SearchResult result) => MmragJson.Serialize(MmragJson.ToResponse(result));
+    internal static string ToJson(RerankedSearch search) => MmragJson.Serialize(MmragJson.ToResponse(search));
 
-    private static async Task WriteTableAsync(TextWriter output, string? text, string? image, SearchResult result, double threshold)
+    private static async Task WriteTableAsync(TextWriter output, string? text, string? image, RerankedSearch search, double threshold)
     {
+        var result = search.Result;
         var query = string.Join(" + ", new[] { text is null ? null : $"\"{text}\"", image is null ? null : Path.GetFileName(image) }.Where(static q => q is not null));
         await output.WriteLineAsync($"query {query}: {result.Hits.Count} hits ({result.TotalTime.TotalMilliseconds:F0} ms)").ConfigureAwait(false);
+        if (search.Report is { } report)
+        {
+            await output.WriteLineAsync(RerankLine(report)).ConfigureAwait(false);
+        }
+
         if (result.Hits.Count == 0)
         {
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
@@ -123,8 +134,9 @@ internal static class SearchCommand
             return;
         }
 
-        foreach (var hit in result.Hits)
+        for (var i = 0; i < result.Hits.Count; i++)
         {
+            var hit = result.Hits[i];
             var item = hit.Item;
             var where = item.Provenance.SourcePath + (item.Provenance.Page is { } page ? $" p.{page}" : "") + (item.Provenance.Section is { Length: > 0 } section ? $" § {section}" : "");
             var snippet = (item.Kind == ItemKind.Image ? item.Description ?? item.Text : item.Text).ReplaceLineEndings(" ");
@@ -139,6 +151,20 @@ internal static class SearchCommand
             {
                 await output.WriteLineAsync($"      {snippet}").ConfigureAwait(false);
             }
+
+            if (search.GradeAt(i) is { } grade)
+            {
+                await output.WriteLineAsync($"      LLM grade {grade.Grade}/{RerankOptions.MaxGrade}: {grade.Reason}").ConfigureAwait(false);
+            }
         }
     }
+
+    /// <summary>One line on how the rerank went, for the table outputs.</summary>
+    internal static string RerankLine(RerankReport report) => report.Status switch
+    {
+        RerankStatus.Applied => string.Create(CultureInfo.InvariantCulture,
+            $"  reranked by the LLM: {report.Graded} of {report.Candidates} candidates graded ({report.Elapsed.TotalMilliseconds:F0} ms)"),
+        RerankStatus.Failed => $"  LLM rerank failed, search order kept: {report.Detail}",
+        _ => $"  LLM rerank skipped: {report.Detail}",
+    };
 }

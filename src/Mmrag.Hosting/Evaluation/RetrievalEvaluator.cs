@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using Microsoft.Extensions.AI;
+using Mmrag.Answering.Reranking;
 using Mmrag.Ingestion.Loaders;
 using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
@@ -27,7 +28,20 @@ public sealed record EvaluationOptions
 
     /// <summary>The largest query image read.</summary>
     public long MaxImageBytes { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// Rerank each query's ranking with the LLM (<see cref="MmragKnowledgeBase.SearchAsync"/>) before the ranking metrics
+    /// are read; null (default) for none. Kept / declined do not change (a rerank reorders, it removes nothing).
+    /// </summary>
+    public RerankOptions? Rerank { get; init; }
 }
+
+/// <summary>How the LLM reranks of an evaluation went.</summary>
+/// <param name="Applied">Queries whose ranking the LLM reordered.</param>
+/// <param name="Failed">Queries whose rerank failed (their search order was scored).</param>
+/// <param name="Skipped">Queries with nothing to rerank, or no LLM configured.</param>
+/// <param name="FirstProblem">Why the first failed or skipped rerank did not apply, when one did not.</param>
+public sealed record RerankSummary(int Applied, int Failed, int Skipped, string? FirstProblem);
 
 /// <summary>The outcome of an evaluation (<see cref="RetrievalEvaluator.EvaluateAsync"/>).</summary>
 /// <param name="Directions">Ranking metrics per direction (<see cref="EvaluationQuery.Direction"/>), over matched queries.</param>
@@ -42,6 +56,7 @@ public sealed record EvaluationOptions
 /// <param name="Baseline">Plain exact cosine search on the same knowledge base.</param>
 /// <param name="LatencyP50Ms">Median search time (embedding included) at the threshold in force, in milliseconds.</param>
 /// <param name="LatencyP95Ms">95th percentile of the same.</param>
+/// <param name="Rerank">How the LLM reranks went, when <see cref="EvaluationOptions.Rerank"/> was set.</param>
 public sealed record EvaluationReport(
     IReadOnlyDictionary<string, RankingSummary> Directions,
     RankingSummary Overall,
@@ -54,7 +69,8 @@ public sealed record EvaluationReport(
     SweepPoint? BestThreshold,
     BaselineReport Baseline,
     double LatencyP50Ms,
-    double LatencyP95Ms);
+    double LatencyP95Ms,
+    RerankSummary? Rerank = null);
 
 /// <summary>What plain cosine search achieves: exact vector search, no keyword fusion, calibration, threshold or dedupe.</summary>
 /// <param name="Directions">Ranking metrics per direction.</param>
@@ -105,6 +121,7 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
 
         var outcomes = new List<QueryOutcome>(queries.Count);
         var latencies = new List<double>(queries.Count);
+        var reranks = new List<RerankReport>();
         foreach (var query in queries)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -126,7 +143,15 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
             var started = Stopwatch.GetTimestamp();
             var atThreshold = await searcher.SearchAsync(request with { Threshold = threshold }, cancellationToken).ConfigureAwait(false);
             latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            var ranked = await searcher.SearchAsync(request with { Threshold = 0 }, cancellationToken).ConfigureAwait(false);
+            var reranked = await _knowledgeBase.SearchAsync(request with { Threshold = 0 }, options.Rerank, cancellationToken).ConfigureAwait(false);
+            var ranked = reranked.Result;
+            if (reranked.Report is { } rerank)
+            {
+                // The rerank runs once per query, on the ranking; its time counts in the query's latency.
+                reranks.Add(rerank);
+                latencies[^1] += rerank.Elapsed.TotalMilliseconds;
+            }
+
             var baseline = await BaselineAsync(query, image, options.K, cancellationToken).ConfigureAwait(false);
 
             // The sweep runs the real search at each threshold: which hits pass it changes which near-duplicates are
@@ -171,7 +196,12 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
                 [.. sweep.Select(p => ThresholdMetrics.CutForKept(baselineRelevant, p.Kept))
                     .Select(c => new SweepPoint(c, ThresholdMetrics.Kept(baselineRelevant, c), ThresholdMetrics.Declined(baselineNoMatchTop, c)))]),
             RankingMetrics.Percentile(latencies, 50),
-            RankingMetrics.Percentile(latencies, 95));
+            RankingMetrics.Percentile(latencies, 95),
+            options.Rerank is null ? null : new RerankSummary(
+                reranks.Count(static r => r.Status == RerankStatus.Applied),
+                reranks.Count(static r => r.Status == RerankStatus.Failed),
+                reranks.Count(static r => r.Status == RerankStatus.Skipped),
+                reranks.FirstOrDefault(static r => r.Status != RerankStatus.Applied)?.Detail));
     }
 
     private static (bool Kept, bool Declined) Judge(SearchResult result, RelevanceKeys keys) =>

@@ -17,6 +17,7 @@ namespace Mmrag.Hosting.Wire;
 /// <param name="LatencyMs">Search latency at the threshold in force.</param>
 /// <param name="K">Results asked per query.</param>
 /// <param name="Hybrid">Whether keyword fusion was on.</param>
+/// <param name="Rerank">How the LLM reranks went (only with <c>--rerank</c>).</param>
 public sealed record EvaluationResponse(
     IReadOnlyDictionary<string, EvaluationMetricsResponse> Directions,
     EvaluationMetricsResponse Overall,
@@ -30,7 +31,8 @@ public sealed record EvaluationResponse(
     EvaluationBaselineResponse Baseline,
     EvaluationLatencyResponse LatencyMs,
     int K,
-    bool Hybrid)
+    bool Hybrid,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] EvaluationRerankResponse? Rerank = null)
 {
     /// <summary>The wire form of <paramref name="report"/>.</summary>
     public static EvaluationResponse From(EvaluationReport report, int k, bool hybrid)
@@ -44,7 +46,8 @@ public sealed record EvaluationResponse(
                 Round(report.Baseline.DeclinedAtEqualKept), FiniteOrNull(report.Baseline.CosineCutAtEqualKept),
                 [.. report.Baseline.Sweep.Select(static p => new EvaluationCosineSweepPointResponse(FiniteOrNull(p.Threshold), Round(p.Kept), Round(p.Declined)))]),
             new EvaluationLatencyResponse(Math.Round(report.LatencyP50Ms, 2), Math.Round(report.LatencyP95Ms, 2)),
-            k, hybrid);
+            k, hybrid,
+            report.Rerank is { } rerank ? new EvaluationRerankResponse(rerank.Applied, rerank.Failed, rerank.Skipped, rerank.FirstProblem) : null);
     }
 
     internal static double Round(double value) => Math.Round(value, 4);
@@ -113,3 +116,10 @@ public sealed record EvaluationCosineSweepPointResponse(double? Cut, double Kept
 /// <param name="P50">Median.</param>
 /// <param name="P95">95th percentile.</param>
 public sealed record EvaluationLatencyResponse(double P50, double P95);
+
+/// <summary>How the LLM reranks of an evaluation went.</summary>
+/// <param name="Applied">Queries reranked.</param>
+/// <param name="Failed">Queries whose rerank failed (their search order was scored).</param>
+/// <param name="Skipped">Queries not reranked (nothing to grade, or no LLM configured).</param>
+/// <param name="FirstProblem">Why the first rerank that did not apply did not.</param>
+public sealed record EvaluationRerankResponse(int Applied, int Failed, int Skipped, string? FirstProblem);

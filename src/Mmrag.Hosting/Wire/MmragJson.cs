@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Mmrag.Answering;
+using Mmrag.Answering.Reranking;
 using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
 
@@ -57,14 +58,30 @@ public static class MmragJson
         return new SearchResponse([.. result.Hits.Select(ToResponse)], Math.Round(result.EmbedTime.TotalMilliseconds, 2), Math.Round(result.SearchTime.TotalMilliseconds, 2));
     }
 
-    private static SearchHitResponse ToResponse(SearchHit hit)
+    /// <summary>A search result on the wire, with each hit's rerank grade and the rerank's report when one was asked.</summary>
+    public static SearchResponse ToResponse(RerankedSearch search)
+    {
+        ArgumentNullException.ThrowIfNull(search);
+        var result = search.Result;
+        return new SearchResponse([.. result.Hits.Select((hit, i) => ToResponse(hit, search.GradeAt(i)))], Math.Round(result.EmbedTime.TotalMilliseconds, 2),
+            Math.Round(result.SearchTime.TotalMilliseconds, 2), ToResponse(search.Report));
+    }
+
+    /// <summary>A rerank report on the wire (null for none).</summary>
+    public static RerankResponse? ToResponse(RerankReport? report) => report is null
+        ? null
+        : new RerankResponse(report.Status.ToString().ToLowerInvariant(), report.Detail, report.Candidates, report.Graded, Math.Round(report.Elapsed.TotalMilliseconds, 2));
+
+    private static SearchHitResponse ToResponse(SearchHit hit) => ToResponse(hit, null);
+
+    private static SearchHitResponse ToResponse(SearchHit hit, RerankGrade? grade)
     {
         var item = hit.Item;
         var image = item.Kind == ItemKind.Image;
         return new SearchHitResponse(item.Id, KindName(item.Kind), Math.Round(hit.Score, 6), hit.RawScore is { } raw ? Math.Round(raw, 6) : null,
             item.Provenance.SourcePath, item.Provenance.Page, item.Provenance.Section,
             Text: image ? null : item.Text, Description: image ? item.Description ?? item.Text : null, ImagePath: image ? item.ImagePath : null,
-            hit.MatchedBy.ToString().ToLowerInvariant(), hit.KeywordEvidence is { } evidence ? Math.Round(evidence, 4) : null);
+            hit.MatchedBy.ToString().ToLowerInvariant(), hit.KeywordEvidence is { } evidence ? Math.Round(evidence, 4) : null, grade?.Grade, grade?.Reason);
     }
 
     /// <summary>An answer on the wire.</summary>
@@ -73,7 +90,8 @@ public static class MmragJson
         ArgumentNullException.ThrowIfNull(answer);
         return new AnswerResponse(answer.Text, answer.NoContext, answer.Strategy.ToString(), Citations(answer), answer.UnresolvedCitations,
             Sources(answer.Sources),
-            answer.Usage is { } usage ? new UsageResponse(usage.InputTokenCount, usage.OutputTokenCount, usage.TotalTokenCount) : null);
+            answer.Usage is { } usage ? new UsageResponse(usage.InputTokenCount, usage.OutputTokenCount, usage.TotalTokenCount) : null,
+            ToResponse(answer.Rerank));
     }
 
     /// <summary>The <c>citations</c> event of a streamed answer.</summary>
@@ -92,7 +110,7 @@ public static class MmragJson
             var image = source.Kind == ItemKind.Image;
             return new SourceResponse(source.Number, source.Item.Id, KindName(source.Kind), source.SourcePath, source.Page, source.ImagePath,
                 Math.Round(source.Score, 6), Text: image ? null : source.Item.Text, Description: image ? source.Item.Description ?? source.Item.Text : null,
-                source.ImageSent);
+                source.ImageSent, source.Rerank?.Grade, source.Rerank?.Reason);
         })];
     }
 

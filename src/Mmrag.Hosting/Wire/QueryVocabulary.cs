@@ -1,4 +1,5 @@
 using Mmrag.Answering;
+using Mmrag.Answering.Reranking;
 using Mmrag.Retrieval.Search;
 
 namespace Mmrag.Hosting.Wire;
@@ -36,6 +37,39 @@ public static class QueryVocabulary
         };
         target = parsed ?? SearchTarget.All;
         return parsed is not null;
+    }
+
+    /// <summary>The rerank words: <c>llm</c> (the top <see cref="RerankOptions.DefaultCandidates"/>) or <c>llm:N</c>; <c>none</c> or empty for no rerank.</summary>
+    public static string RerankSyntax { get; } = $"llm or llm:N (N from 1 to {RerankOptions.MaxCandidates}; default {RerankOptions.DefaultCandidates}), or none";
+
+    /// <summary>
+    /// Reads a rerank word (any case): <c>llm</c> → the top 10, <c>llm:N</c> → the top N (1 to
+    /// <see cref="RerankOptions.MaxCandidates"/>); null, empty, <c>none</c> or <c>off</c> → null (no rerank).
+    /// </summary>
+    public static bool TryParseRerank(string? word, out RerankOptions? rerank)
+    {
+        rerank = null;
+        var value = word?.Trim().ToLowerInvariant();
+        if (value is null or "" or "none" or "off")
+        {
+            return true;
+        }
+
+        if (value == "llm")
+        {
+            rerank = RerankOptions.Default;
+            return true;
+        }
+
+        if (value.StartsWith("llm:", StringComparison.Ordinal)
+            && int.TryParse(value.AsSpan(4), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
+            && n is >= 1 and <= RerankOptions.MaxCandidates)
+        {
+            rerank = new RerankOptions { Candidates = n };
+            return true;
+        }
+
+        return false;
     }
 
     /// <summary>Reads a strategy word (any case; also the enum names); null or empty is <see cref="AnswerStrategy.Multimodal"/>.</summary>

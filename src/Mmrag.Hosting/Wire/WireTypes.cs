@@ -5,8 +5,15 @@ namespace Mmrag.Hosting.Wire;
 // The one wire format of mmrag: what `mmrag … --format json` prints and what the HTTP API sends (snake_case names,
 // written by MmragJsonContext). Changing a record here changes both, which is the point.
 
-/// <summary>A search: the hits, best first, and where the time went.</summary>
-public sealed record SearchResponse(IReadOnlyList<SearchHitResponse> Hits, double EmbedMs, double SearchMs);
+/// <summary>A search: the hits, best first, and where the time went; <see cref="Rerank"/> only when a rerank was asked.</summary>
+public sealed record SearchResponse(
+    IReadOnlyList<SearchHitResponse> Hits,
+    double EmbedMs,
+    double SearchMs,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RerankResponse? Rerank = null);
+
+/// <summary>How an LLM rerank went: <c>applied</c>, <c>failed</c> (the search's order stands) or <c>skipped</c>, and why.</summary>
+public sealed record RerankResponse(string Status, string? Detail, int Candidates, int Graded, double ElapsedMs);
 
 /// <summary>One search hit: a text chunk (<see cref="Text"/>) or an image (<see cref="Description"/>, <see cref="ImagePath"/>).</summary>
 public sealed record SearchHitResponse(
@@ -21,7 +28,9 @@ public sealed record SearchHitResponse(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description,
     string? ImagePath,
     string MatchedBy,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? KeywordEvidence = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? KeywordEvidence = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? RerankGrade = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RerankReason = null);
 
 /// <summary>An answer with its citations, the sources it was given and the LLM's token usage.</summary>
 public sealed record AnswerResponse(
@@ -31,7 +40,8 @@ public sealed record AnswerResponse(
     IReadOnlyList<CitationResponse> Citations,
     IReadOnlyList<int> UnresolvedCitations,
     IReadOnlyList<SourceResponse> Sources,
-    UsageResponse? Usage);
+    UsageResponse? Usage,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RerankResponse? Rerank = null);
 
 /// <summary>A source the answer cites as <c>[n]</c>.</summary>
 public sealed record CitationResponse(int N, string Id, string Kind, string Source, int? Page, string? ImagePath, double Score);
@@ -47,7 +57,9 @@ public sealed record SourceResponse(
     double Score,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description,
-    bool ImageSent);
+    bool ImageSent,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? RerankGrade = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RerankReason = null);
 
 /// <summary>Tokens the LLM reported.</summary>
 public sealed record UsageResponse(long? InputTokens, long? OutputTokens, long? TotalTokens);

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Mmrag.Answering;
+using Mmrag.Answering.Reranking;
 using Mmrag.Hosting.Wire;
 using Mmrag.Retrieval.Search;
 using Mmrag.Server.Observability;
@@ -38,7 +39,7 @@ internal static class QueryEndpoints
             throw ApiProblemException.BadRequest("Give 'text' and/or 'image'.");
         }
 
-        var result = await knowledgeBase.Searcher.SearchAsync(new SearchRequest
+        var search = await knowledgeBase.Opened.SearchAsync(new SearchRequest
         {
             Text = input.Text,
             Image = input.ImageContent,
@@ -47,9 +48,9 @@ internal static class QueryEndpoints
             Threshold = input.Threshold,
             Recall = input.Recall,
             IncludeSelf = input.IncludeSelf,
-        }, cancellationToken).ConfigureAwait(false);
-        metrics.RecordSearch(result.EmbedTime, result.SearchTime);
-        return TypedResults.Ok(MmragJson.ToResponse(result));
+        }, ParseRerank(input.Rerank), cancellationToken).ConfigureAwait(false);
+        metrics.RecordSearch(search.Result.EmbedTime, search.Result.SearchTime);
+        return TypedResults.Ok(MmragJson.ToResponse(search));
     }
 
     private static async Task AskAsync(HttpContext context, KnowledgeBase knowledgeBase)
@@ -69,6 +70,7 @@ internal static class QueryEndpoints
             MaxImages = input.MaxImages ?? QueryVocabulary.DefaultMaxImages,
             Threshold = input.Threshold,
             NoContextBehavior = input.Decline ? NoContextBehavior.Decline : NoContextBehavior.AnswerWithoutContext,
+            Rerank = ParseRerank(input.Rerank),
         };
 
         var streaming = context.Request.Headers.Accept.Any(static a => a is not null && a.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase));
@@ -141,9 +143,14 @@ internal static class QueryEndpoints
         ? parsed
         : throw ApiProblemException.BadRequest($"'strategy' must be {string.Join(", ", QueryVocabulary.StrategyNames)}, not '{strategy}'.");
 
+    internal static RerankOptions? ParseRerank(string? rerank) => QueryVocabulary.TryParseRerank(rerank, out var parsed)
+        ? parsed
+        : throw ApiProblemException.BadRequest($"'rerank' must be {QueryVocabulary.RerankSyntax}, not '{rerank}'.");
+
     /// <summary>The JSON body of <c>POST /api/search</c>, for the OpenAPI document.</summary>
-    internal sealed record SearchBody(string? Text, string? Image, int? K, string? Target, double? Threshold, bool? IncludeSelf, double? Recall);
+    internal sealed record SearchBody(string? Text, string? Image, int? K, string? Target, double? Threshold, bool? IncludeSelf, double? Recall, string? Rerank);
 
     /// <summary>The JSON body of <c>POST /api/ask</c>, for the OpenAPI document.</summary>
-    internal sealed record AskBody(string? Question, string? Image, string? Strategy, int? K, double? Threshold, int? MaxImages, bool? DeclineWithoutContext);
+    internal sealed record AskBody(string? Question, string? Image, string? Strategy, int? K, double? Threshold, int? MaxImages, bool? DeclineWithoutContext,
+        string? Rerank);
 }

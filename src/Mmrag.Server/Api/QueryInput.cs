@@ -34,6 +34,9 @@ internal sealed record QueryInput
 
     public bool Decline { get; init; }
 
+    /// <summary>The rerank word (<c>llm</c>, <c>llm:N</c>, <c>none</c>), read by <see cref="Hosting.Wire.QueryVocabulary.TryParseRerank"/>.</summary>
+    public string? Rerank { get; init; }
+
     public DataContent? ImageContent => Image is null ? null : new DataContent(Image, "application/octet-stream") { Name = ImageName ?? "query-image" };
 
     /// <summary>The most results a request may ask for.</summary>
@@ -91,6 +94,7 @@ internal sealed record QueryInput
             MaxImages = ParseInt(form["max_images"].FirstOrDefault(), "max_images"),
             IncludeSelf = string.Equals(form["include_self"].FirstOrDefault(), "true", StringComparison.OrdinalIgnoreCase),
             Decline = string.Equals(form["decline_without_context"].FirstOrDefault(), "true", StringComparison.OrdinalIgnoreCase),
+            Rerank = NullIfBlank(form["rerank"].FirstOrDefault()),
         };
     }
 
@@ -141,6 +145,7 @@ internal sealed record QueryInput
                 MaxImages = Integer(root, "max_images"),
                 IncludeSelf = Bool(root, "include_self"),
                 Decline = Bool(root, "decline_without_context"),
+                Rerank = String(root, "rerank"),
             };
         }
     }

@@ -112,6 +112,7 @@ function queryForm() {
   form.set("target", $("target").value);
   form.set("strategy", $("strategy").value);
   if ($("threshold").value !== "") form.set("threshold", $("threshold").value);
+  if ($("rerank").value) form.set("rerank", $("rerank").value);
   return { form, empty: !text && !state.photo };
 }
 
@@ -136,7 +137,17 @@ function resultCard(hit, number) {
   } else {
     card.append(label, el("div", { class: "snippet", text: hit.text || "" }));
   }
+  if (hit.rerank_grade != null) {
+    card.append(el("div", { class: "rerank", text: `LLM grade ${hit.rerank_grade}/3${hit.rerank_reason ? `: ${hit.rerank_reason}` : ""}` }));
+  }
   return card;
+}
+
+// How an LLM rerank went, for the status line ("" when none was asked).
+function rerankNote(rerank) {
+  if (!rerank) return "";
+  if (rerank.status === "applied") return `; reranked by the LLM (${rerank.graded} of ${rerank.candidates} graded)`;
+  return `; LLM rerank ${rerank.status}, search order kept: ${rerank.detail || ""}`;
 }
 
 function showResults(hits, numbered) {
@@ -163,7 +174,7 @@ async function search() {
   try {
     const result = await (await api("/api/search", { method: "POST", body: form })).json();
     showResults(result.hits, false);
-    setStatus(`${result.hits.length} results (${Math.round(result.embed_ms + result.search_ms)} ms)`);
+    setStatus(`${result.hits.length} results (${Math.round(result.embed_ms + result.search_ms)} ms)${rerankNote(result.rerank)}`);
   } catch (error) {
     setStatus(`Search failed: ${error.message}`);
   }
@@ -250,7 +261,7 @@ async function ask() {
       } else if (event.name === "done") {
         text = event.data.answer;
         renderAnswer(text);
-        setStatus(`Answered (${event.data.citations.length} cited).`);
+        setStatus(`Answered (${event.data.citations.length} cited)${rerankNote(event.data.rerank)}.`);
       } else if (event.name === "error") {
         setStatus(`Answer failed: ${event.data.detail || event.data.title}`);
       }

@@ -82,6 +82,25 @@ public sealed class PageTests(ServeProcessFixture fixture) : IAsyncLifetime
     }
 
     [BrowserFact]
+    public async Task Search_WithLlmRerank_ShowsEachGradeAndReasonAndTheStatus()
+    {
+        AssertChromium();
+        fixture.Llm.Enqueue(Reply.Text("""[{"id": 2, "grade": 3, "reason": "marigolds beside tomatoes"}, {"id": 1, "grade": 1, "reason": "tomatoes only"}]"""));
+
+        await _page.FillAsync("#question", "marigolds and tomatoes");
+        await _page.FillAsync("#threshold", "0");
+        await _page.SelectOptionAsync("#rerank", "llm");
+        await _page.ClickAsync("#search-button");
+
+        await Assertions.Expect(_page.Locator("#status")).ToContainTextAsync("reranked by the LLM (2 of");
+        await Assertions.Expect(_page.Locator("#results .result .rerank").First).ToHaveTextAsync("LLM grade 3/3: marigolds beside tomatoes");
+        await Assertions.Expect(_page.Locator("#results .result .rerank").Nth(1)).ToHaveTextAsync("LLM grade 1/3: tomatoes only");
+        await ShotAsync("search-rerank");
+        await _page.SelectOptionAsync("#rerank", "");
+        Assert.Empty(_consoleErrors);
+    }
+
+    [BrowserFact]
     public async Task Search_WithAnUploadedPhoto_ShowsThumbnailsAndOpensTheFullImage()
     {
         AssertChromium();
