@@ -83,6 +83,7 @@ public sealed class DatasetEvalCommandTests : IDisposable
     [InlineData("--images, --annotations and --limit go with --dataset", "eval", "--queries", "q.jsonl", "--limit", "3")]
     [InlineData("--limit must be at least 1", "eval", "--dataset", "coco", "--images", "i", "--annotations", "a.json", "--limit", "0")]
     [InlineData("'imagenet'", "eval", "--dataset", "imagenet", "--images", "i", "--annotations", "a.json")]
+    [InlineData("--sweep does not apply to --dataset", "eval", "--dataset", "coco", "--images", "i", "--annotations", "a.json", "--sweep")]
     public async Task EvalDataset_WrongOptions_AreUsageErrors(string message, params string[] args)
     {
         var result = await CliRunner.RunAsync(args);

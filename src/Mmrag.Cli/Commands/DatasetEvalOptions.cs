@@ -56,11 +56,18 @@ internal sealed class DatasetEvalOptions
         {
             result.AddError("--dataset needs --images DIR and --annotations FILE.");
         }
+        else if (dataset && result.Children.OfType<OptionResult>().FirstOrDefault(static o => !o.Implicit && ScoringOptions.Contains(o.Option.Name)) is { } scoring)
+        {
+            result.AddError($"{scoring.Option.Name} does not apply to --dataset, which measures the published protocol (plain cosine) and mmrag's default search.");
+        }
         else if (!dataset && (result.GetResult(Images) ?? result.GetResult(Annotations) ?? (SymbolResult?)result.GetResult(Limit)) is not null)
         {
             result.AddError("--images, --annotations and --limit go with --dataset.");
         }
     }
+
+    /// <summary>The options of <c>mmrag eval</c> that change mmrag's search or the threshold report, which a dataset run does not use.</summary>
+    private static readonly string[] ScoringOptions = ["--threshold", "--sweep", "--no-hybrid", "--similarity-cut"];
 
     public bool IsGiven(ParseResult parseResult) => parseResult.GetResult(Dataset) is not null;
 
