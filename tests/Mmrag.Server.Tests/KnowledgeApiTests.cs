@@ -24,6 +24,14 @@ public sealed class KnowledgeApiTests(ServerFixture fixture) : ApiTestBase(fixtu
     }
 
     [Fact]
+    public async Task Kb_NamesTheDefaultThreshold_SoThePageCanSayWhichCutNothingPassed()
+    {
+        var kb = await Client.GetFromJsonAsync<JsonElement>("api/kb");
+
+        Assert.Equal(0.5, kb.GetProperty("default_threshold").GetDouble());
+    }
+
+    [Fact]
     public async Task Items_ImageItem_ServesTheFileWithETagAndCaching()
     {
         var hit = (await SearchAsync(new { text = "flower", target = "images", threshold = 0 })).GetProperty("hits")[0];

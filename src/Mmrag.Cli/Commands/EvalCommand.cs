@@ -15,7 +15,6 @@ internal static class EvalCommand
         var queries = new Option<string>("--queries", "-q")
         {
             Description = "Labelled queries (JSON Lines: {\"text\" | \"image\", \"target\", \"relevant\": [paths relative to the file's folder, or item ids]}).",
-            Required = true,
         };
         var k = new Option<int>("--k") { Description = "Results per query.", DefaultValueFactory = static _ => QueryVocabulary.DefaultSearchK }.AtLeast(1);
         var threshold = new Option<double?>("--threshold") { Description = "Calibrated threshold for kept / declined (0..1; default the searcher's, 0.5)." }.Between(0, 1);
@@ -37,6 +36,9 @@ internal static class EvalCommand
 
         rerank.AddTo(command);
 
+        var dataset = new DatasetEvalOptions();
+        dataset.AddTo(command);
+        command.Validators.Add(result => dataset.Validate(result, queries));
         command.Validators.Add(result =>
         {
             if (result.GetResult(threshold) is not null && result.GetValue(sweep))
@@ -47,6 +49,13 @@ internal static class EvalCommand
 
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
+            if (dataset.IsGiven(parseResult))
+            {
+                // The published protocol's figures beside mmrag's default search (the scoring options do not apply).
+                return await dataset.RunAsync(parseResult, kb, new EvaluationOptions { K = parseResult.GetValue(k) }, parseResult.GetValue(format) == "json",
+                    cancellationToken).ConfigureAwait(false);
+            }
+
             var set = await EvaluationQuerySet.LoadAsync(parseResult.GetValue(queries)!, cancellationToken).ConfigureAwait(false);
             await using var session = await kb.OpenAsync(parseResult, create: false, withModel: true, cancellationToken).ConfigureAwait(false);
             var options = new EvaluationOptions

@@ -25,6 +25,7 @@ namespace Mmrag.Hosting.Wire;
 [JsonSerializable(typeof(CsrfTokenResponse))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(EvaluationResponse))]
+[JsonSerializable(typeof(DatasetEvaluationResponse))]
 public sealed partial class MmragJsonContext : JsonSerializerContext;
 
 /// <summary>Turns search results, answers and items into the wire format, and writes it.</summary>

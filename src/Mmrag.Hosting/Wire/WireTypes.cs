@@ -97,7 +97,10 @@ public sealed record DocumentListResponse(IReadOnlyList<DocumentResponse> Docume
 /// <summary>One stored document.</summary>
 public sealed record DocumentResponse(string Id, string Source, string MediaType, string? Title, int Items, DateTimeOffset IngestedAt, IReadOnlyList<string> Tags);
 
-/// <summary>A knowledge base's model, counts, size and the server's limits.</summary>
+/// <summary>
+/// A knowledge base's model, counts, size and the server's limits, and the calibrated threshold a search or question
+/// uses when it names none (so a client can say which cut nothing passed).
+/// </summary>
 public sealed record KnowledgeBaseResponse(
     string Folder,
     ModelResponse Model,
@@ -108,7 +111,8 @@ public sealed record KnowledgeBaseResponse(
     long StorageBytes,
     bool LlmConfigured,
     int Jobs,
-    LimitsResponse Limits);
+    LimitsResponse Limits,
+    double DefaultThreshold);
 
 /// <summary>A model's id and vector dimension.</summary>
 public sealed record ModelResponse(string Id, int Dimension);

@@ -119,7 +119,7 @@ internal static class KnowledgeEndpoints
         var stats = await knowledgeBase.Store.GetStatsAsync(context.RequestAborted).ConfigureAwait(false);
         return TypedResults.Ok(new KnowledgeBaseResponse(knowledgeBase.Folder, new ModelResponse(stats.Space.ModelId, stats.Space.Dimension), stats.Documents,
             stats.TextChunks, stats.Images, stats.Failures, stats.StorageBytes, knowledgeBase.Answerer.HasLlm, jobs.Count,
-            new LimitsResponse(knowledgeBase.Options.MaxUploadBytes, knowledgeBase.MaxImagePixels)));
+            new LimitsResponse(knowledgeBase.Options.MaxUploadBytes, knowledgeBase.MaxImagePixels), knowledgeBase.Searcher.Options.DefaultThreshold));
     }
 
     private static async Task<Accepted<IngestAcceptedResponse>> IngestAsync(HttpContext context, KnowledgeBase knowledgeBase, IngestionJobs jobs, PathConfinement confinement)

@@ -71,6 +71,7 @@ function loadImage(img, id) {
 async function loadStats() {
   try {
     const kb = await (await api("/api/kb")).json();
+    state.defaultThreshold = kb.default_threshold;
     $("kb-stats").textContent = `${kb.documents} documents · ${kb.images} images · ${kb.text_chunks} text chunks · model ${kb.model.id}` +
       (kb.llm_configured ? "" : " · no LLM configured (answers list sources only)");
   } catch (error) {
@@ -127,6 +128,7 @@ function resultCard(hit, number) {
   const label = el("div", { class: "meta" },
     number ? el("strong", { text: `[${number}] ` }) : null,
     el("span", { class: "score", text: Number(hit.score).toFixed(3) }),
+    hit.raw_score != null ? el("span", { class: "cos", text: ` (cos ${Number(hit.raw_score).toFixed(3)})` }) : null,
     document.createTextNode(` · ${hit.kind} · ${where(hit)}`));
   label.title = hit.source || "";
   if (hit.kind === "image") {
@@ -153,7 +155,15 @@ function rerankNote(rerank) {
 function showResults(hits, numbered) {
   const list = $("results");
   list.replaceChildren(...hits.map((hit) => resultCard(hit, numbered ? hit.n : null)));
-  if (hits.length === 0) list.append(el("li", { class: "muted", text: "No result above the threshold." }));
+  if (hits.length === 0) list.append(el("li", { class: "muted no-match", text: noMatchMessage() }));
+}
+
+// The CLI's wording (mmrag search): name the cut in force, the one typed or else the server's default.
+function noMatchMessage() {
+  const typed = $("threshold").value;
+  const threshold = typed !== "" ? Number(typed) : state.defaultThreshold;
+  const named = threshold == null || Number.isNaN(threshold) ? "" : ` (${threshold.toFixed(2)})`;
+  return `Nothing scored above the threshold${named}: no good match in the knowledge base.`;
 }
 
 function openViewer(hit) {

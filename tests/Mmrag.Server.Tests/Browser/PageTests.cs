@@ -169,6 +169,34 @@ public sealed class PageTests(ServeProcessFixture fixture) : IAsyncLifetime
     }
 
     [BrowserFact]
+    public async Task Search_NothingAboveTheThreshold_SaysSoNamingTheCutBesideTheScoreLegend()
+    {
+        AssertChromium();
+        await Assertions.Expect(_page.Locator("#score-legend")).ToContainTextAsync("score: calibrated relevance in [0, 1]");
+        await Assertions.Expect(_page.Locator("#score-legend")).ToContainTextAsync("cos: the raw cosine similarity");
+
+        await _page.FillAsync("#question", "marigolds");
+        await _page.SelectOptionAsync("#target", "text");
+        await _page.FillAsync("#threshold", "1");
+        await _page.ClickAsync("#search-button");
+
+        await Assertions.Expect(_page.Locator("#results .no-match"))
+            .ToHaveTextAsync("Nothing scored above the threshold (1.00): no good match in the knowledge base.");
+        await ShotAsync("search-nothing-above-threshold");
+
+        await _page.FillAsync("#threshold", "");
+        await _page.FillAsync("#question", "");
+        await _page.EvaluateAsync("() => showResults([], false)");
+        await Assertions.Expect(_page.Locator("#results .no-match")).ToContainTextAsync("threshold (0.50)");
+
+        await _page.FillAsync("#question", "marigolds");
+        await _page.FillAsync("#threshold", "0");
+        await _page.ClickAsync("#search-button");
+        await Assertions.Expect(_page.Locator("#results .result .cos").First).ToContainTextAsync("(cos ");
+        Assert.Empty(_consoleErrors);
+    }
+
+    [BrowserFact]
     public async Task Page_OnAPhoneSizedScreen_KeepsTheFormUsableByKeyboard()
     {
         AssertChromium();
