@@ -38,7 +38,7 @@ public sealed class FeedbackApiTests(ServerFixture fixture) : ApiTestBase(fixtur
         foreach (var entry in listed)
         {
             Assert.Equal(itemId, entry.GetProperty("item_id").GetString());
-            Assert.StartsWith(Fixture.Samples, entry.GetProperty("item_source").GetString() ?? "", StringComparison.Ordinal);
+            Assert.Equal((await Fixture.Store.GetItemAsync(itemId))!.Provenance.SourcePath, entry.GetProperty("item_source").GetString());
             Assert.True(entry.GetProperty("relevant").GetBoolean());
             Assert.Equal("api", entry.GetProperty("source").GetString());
             Assert.Equal("tomato seedlings", entry.GetProperty("query_text").GetString());
