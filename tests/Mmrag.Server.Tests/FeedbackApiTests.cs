@@ -105,7 +105,7 @@ public sealed class FeedbackApiTests(ServerFixture fixture) : ApiTestBase(fixtur
         { "{\"query\": {\"text\": \"x\"}, \"item_id\": \"ITEM\", \"relevant\": tru", "JSON" },
         { "[1, 2]", "JSON" },
         { "null", "JSON object" },
-        { "{\"query\": {\"text\": \"\\ud800\"}, \"item_id\": \"ITEM\", \"relevant\": true}", "" },
+        { "{\"query\": {\"text\": \"\\ud800\"}, \"item_id\": \"ITEM\", \"relevant\": true}", "JSON object" },
     };
 
     [Theory]

@@ -111,11 +111,8 @@ internal static class FeedbackEndpoints
         }
         catch (JsonException exception)
         {
+            // Also text with invalid UTF-8 or an unpaired surrogate: the serializer validates strings as it reads them.
             throw ApiProblemException.BadRequest($"The body is not a feedback JSON object ({exception.Message}).");
-        }
-        catch (InvalidOperationException exception) when (exception.InnerException is not null || exception.Source == "System.Text.Json")
-        {
-            throw ApiProblemException.BadRequest($"The body holds text that is not valid Unicode ({exception.Message}).");
         }
 
         return body ?? throw ApiProblemException.BadRequest("The body must be a JSON object: {\"query\": {\"text\"?, \"image\"?}, \"item_id\", \"relevant\"}.");

@@ -7,7 +7,7 @@ namespace Mmrag.Server.Tests.Browser;
 /// <summary>
 /// The web page in headless Chromium (Debian's, driven by Playwright; no browser download) against a started
 /// <c>mmrag serve</c> process (<see cref="ServeProcessFixture"/>):
-/// ask with text, search with a photo, open an image, follow a citation, upload a file and watch its job. Every step
+/// ask with text, search with a photo, open an image, follow a citation, judge results and sources (✓ / ✗), upload a file and watch its job. Every step
 /// leaves a screenshot in <c>test-output/browser</c> beside the test binaries, and no step may log a console error.
 /// </summary>
 [Collection(ServeProcessCollection.Name)]
