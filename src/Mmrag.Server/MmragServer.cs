@@ -201,6 +201,7 @@ public sealed partial class MmragServer : IAsyncDisposable
             .WithName("GetCsrfToken").WithSummary("The token a browser page sends with multipart POSTs (X-CSRF-Token); another site's page cannot read it.");
         QueryEndpoints.Map(api);
         KnowledgeEndpoints.Map(api);
+        FeedbackEndpoints.Map(api);
         api.MapFallback(() => Results.Problem(statusCode: 404, title: "Not found", detail: "No such API endpoint."));
     }
 

@@ -85,6 +85,46 @@ public static class StoreInput
         return UnitVector(query, space, "The query", nameof(query), normTolerance);
     }
 
+    /// <summary>Where a relevance judgement may come from (<see cref="RelevanceJudgement.Source"/>).</summary>
+    public static IReadOnlyList<string> JudgementSources { get; } = ["file", "page", "api"];
+
+    /// <summary>
+    /// Checks <paramref name="judgement"/> for <see cref="IRelevanceFeedbackStore.AddJudgementAsync"/> on a knowledge
+    /// base of <paramref name="space"/>, and returns a unit-length copy of its query vector. A judgement of the knowledge
+    /// base's model must have its dimension; one of another model (kept from before a re-embed) only a sound vector.
+    /// </summary>
+    /// <exception cref="ArgumentException">An id, item id or model id is missing, the source is not one of
+    /// <see cref="JudgementSources"/>, the modality is unknown, or the vector is
+    /// empty, of the wrong dimension, not finite or zero.</exception>
+    public static float[] CheckJudgement(RelevanceJudgement judgement, EmbeddingSpace space, float normTolerance = DefaultNormTolerance)
+    {
+        ArgumentNullException.ThrowIfNull(judgement);
+        ArgumentNullException.ThrowIfNull(space);
+        const string parameter = nameof(judgement);
+        if (string.IsNullOrEmpty(judgement.Id) || string.IsNullOrEmpty(judgement.ItemId) || string.IsNullOrEmpty(judgement.ModelId))
+        {
+            throw new ArgumentException("A judgement needs an id, an item id and a model id.", parameter);
+        }
+
+        if (!JudgementSources.Contains(judgement.Source))
+        {
+            throw new ArgumentException($"Judgement '{judgement.Id}' has source '{judgement.Source}'; it must be {string.Join(", ", JudgementSources)}.", parameter);
+        }
+
+        if (!Enum.IsDefined(judgement.Modality))
+        {
+            throw new ArgumentException($"Judgement '{judgement.Id}' has an unknown query modality {judgement.Modality}.", parameter);
+        }
+
+        if (judgement.QueryVector.IsEmpty)
+        {
+            throw new ArgumentException($"Judgement '{judgement.Id}' has an empty query vector.", parameter);
+        }
+
+        EmbeddingSpace own = judgement.ModelId == space.ModelId ? space : new EmbeddingSpace(judgement.ModelId, judgement.QueryVector.Length);
+        return UnitVector(judgement.QueryVector.Span, own, $"Judgement '{judgement.Id}'", parameter, normTolerance);
+    }
+
     /// <summary>
     /// A unit-length copy of <paramref name="vector"/> (a copy even when it already is one, so the caller may reuse its
     /// buffer), checked against <paramref name="space"/>.

@@ -19,7 +19,7 @@ namespace Mmrag.Storage.ContractTests;
 /// The knowledge base lives as long as something references it; <see cref="Reopen"/> opens it again as a new store,
 /// which is what persistence across a reopen means for the real stores.
 /// </remarks>
-public sealed class InMemoryKnowledgeStore : IKnowledgeStore
+public sealed class InMemoryKnowledgeStore : IKnowledgeStore, IRelevanceFeedbackStore
 {
     private readonly KnowledgeBase _base;
     private int _disposed;
@@ -279,6 +279,42 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
         }, cancellationToken);
     }
 
+    public Task AddJudgementAsync(RelevanceJudgement judgement, CancellationToken cancellationToken = default)
+    {
+        float[] vector = StoreInput.CheckJudgement(judgement, Space);
+        RelevanceJudgement stored = judgement with { QueryVector = vector };
+        return RunAsync(kb =>
+        {
+            int at = kb.Judgements.FindIndex(j => j.Id == judgement.Id);
+            if (at >= 0)
+            {
+                kb.Judgements[at] = stored;
+            }
+            else
+            {
+                kb.Judgements.Add(stored);
+            }
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<RelevanceJudgement>> ListJudgementsAsync(string? modelId = null, CancellationToken cancellationToken = default) =>
+        RunAsync<IReadOnlyList<RelevanceJudgement>>(kb =>
+            [.. kb.Judgements.Where(j => modelId is null || j.ModelId == modelId).OrderBy(j => j.CreatedAt)], cancellationToken); // stable: added order within an instant
+
+    public Task<bool> RemoveJudgementAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        return RunAsync(kb => kb.Judgements.RemoveAll(j => j.Id == id) == 1, cancellationToken);
+    }
+
+    public Task<int> ClearJudgementsAsync(CancellationToken cancellationToken = default) =>
+        RunAsync(kb =>
+        {
+            int count = kb.Judgements.Count;
+            kb.Judgements.Clear();
+            return count;
+        }, cancellationToken);
+
     /// <summary>Closes this store; its knowledge base stays, for <see cref="Reopen"/>.</summary>
     public ValueTask DisposeAsync()
     {
@@ -417,6 +453,9 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore
         public List<IngestionFailure> Failures { get; } = [];
 
         public Dictionary<string, string> Settings { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>In the order they were added (a replaced judgement keeps its place).</summary>
+        public List<RelevanceJudgement> Judgements { get; } = [];
 
         public int Upserts { get; set; }
 

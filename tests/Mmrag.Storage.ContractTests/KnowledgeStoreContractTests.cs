@@ -12,7 +12,7 @@ namespace Mmrag.Storage.ContractTests;
 /// against brute force with recall (approximate indexes are allowed) except where the contract demands exactness:
 /// an exact duplicate is the top hit, and a filter that allows fewer than k items returns all of them.
 /// </remarks>
-public abstract class KnowledgeStoreContractTests : IAsyncLifetime
+public abstract partial class KnowledgeStoreContractTests : IAsyncLifetime
 {
     /// <summary>The space most tests use.</summary>
     protected static readonly EmbeddingSpace DefaultSpace = new("contract-model", 32);

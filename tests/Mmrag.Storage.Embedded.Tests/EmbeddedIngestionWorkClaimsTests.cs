@@ -104,6 +104,7 @@ public sealed class EmbeddedIngestionWorkClaimsTests : IDisposable
             // What the build before claims left: schema version 1, no claims table.
             await raw.OpenAsync();
             await ExecuteAsync(raw, "DROP TABLE ingestion_claims");
+            await ExecuteAsync(raw, "DROP TABLE relevance_feedback"); // a later version's
             await ExecuteAsync(raw, "UPDATE schema_version SET version = 1");
         }
 
@@ -113,7 +114,7 @@ public sealed class EmbeddedIngestionWorkClaimsTests : IDisposable
         await check.OpenAsync();
         await using SqliteCommand version = check.CreateCommand();
         version.CommandText = "SELECT version FROM schema_version";
-        Assert.Equal(2L, await version.ExecuteScalarAsync());
+        Assert.Equal(3L, await version.ExecuteScalarAsync()); // and on through every later migration
     }
 
     /// <summary>The id of a process that has just ended (and was reaped), as a killed ingester's would be.</summary>

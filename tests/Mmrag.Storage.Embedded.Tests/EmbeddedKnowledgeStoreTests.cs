@@ -58,7 +58,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         await using var connection = new SqliteConnection($"Data Source={Path.Combine(folder, "knowledge.db")};Pooling=False;Foreign Keys=True");
         await connection.OpenAsync();
         Assert.Equal("wal", await ScalarAsync(connection, "PRAGMA journal_mode"));
-        Assert.Equal(2L, await ScalarAsync(connection, "SELECT version FROM schema_version"));
+        Assert.Equal(3L, await ScalarAsync(connection, "SELECT version FROM schema_version"));
         Assert.Equal("test-model", await ScalarAsync(connection, "SELECT model_id FROM kb_info"));
         Assert.Equal(40L, await ScalarAsync(connection, "SELECT count(*) FROM items"));
         Assert.Equal(24L * 4, await ScalarAsync(connection, "SELECT length(vector) FROM items LIMIT 1"));
@@ -81,6 +81,76 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         KnowledgeStoreException error = await Assert.ThrowsAsync<KnowledgeStoreException>(() => EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()));
         Assert.Contains("99", error.Message, StringComparison.Ordinal);
         Assert.Contains(Path.GetFullPath(folder), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Open_KnowledgeBaseOfSchemaVersionTwo_AddsTheFeedbackTableAndKeepsEverything()
+    {
+        // A knowledge base as the build before feedback left it: schema version 2, documents, items, a claim, a
+        // failure and a setting, and no relevance_feedback table.
+        string folder = _root.NewFolder();
+        DocumentRecord document = ContractData.Document("doc", itemCount: 2);
+        KnowledgeItem[] items =
+        [
+            ContractData.Item(document, 0, ContractData.UnitVector(new Random(1), Space.Dimension), "red circle"),
+            ContractData.Item(document, 1, ContractData.UnitVector(new Random(2), Space.Dimension), "blue square"),
+        ];
+        await using (EmbeddedKnowledgeStore before = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            await before.UpsertDocumentAsync(document, items);
+            Assert.True(await before.TryClaimAsync("next", "h1", "ingester", TimeSpan.FromMinutes(5)));
+            await before.RecordFailureAsync(new IngestionFailure("/kb/broken.pdf", "unreadable", null, ContractData.Time));
+            await before.SetSettingAsync("mmrag.model", "{\"id\":\"test-model\"}");
+        }
+
+        await using (var connection = new SqliteConnection($"Data Source={Path.Combine(folder, "knowledge.db")};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await ScalarAsync(connection, "DROP TABLE relevance_feedback");
+            await ScalarAsync(connection, "UPDATE schema_version SET version = 2");
+        }
+
+        await using (EmbeddedKnowledgeStore upgraded = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            Assert.Empty(await upgraded.ListJudgementsAsync());
+            await upgraded.AddJudgementAsync(new RelevanceJudgement("j", FeedbackQueryModality.Text, "a red circle", null,
+                ContractData.UnitVector(new Random(3), Space.Dimension), items[0].Id, true, Space.ModelId, "api", ContractData.Time));
+
+            ContractData.AssertSameDocument(document, await upgraded.GetDocumentAsync(document.Id), expectedItemCount: 2);
+            ContractData.AssertSameItem(items[1], await upgraded.GetItemAsync(items[1].Id));
+            Assert.Equal(items[0].Id, (await upgraded.SearchVectorsAsync(items[0].Vector, 1)).Single().Item.Id);
+            Assert.Equal(items[0].Id, (await upgraded.SearchKeywordsAsync("circle", 5)).Single().Item.Id);
+            Assert.False(await upgraded.TryClaimAsync("next", "h1", "another", TimeSpan.FromMinutes(5)));
+            Assert.Equal("/kb/broken.pdf", Assert.Single(await upgraded.ListFailuresAsync()).SourcePath);
+            Assert.Equal("{\"id\":\"test-model\"}", await upgraded.GetSettingAsync("mmrag.model"));
+        }
+
+        await using (EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            Assert.Equal("j", Assert.Single(await reopened.ListJudgementsAsync()).Id);
+        }
+
+        await using var check = new SqliteConnection($"Data Source={Path.Combine(folder, "knowledge.db")};Pooling=False");
+        await check.OpenAsync();
+        Assert.Equal(3L, await ScalarAsync(check, "SELECT version FROM schema_version"));
+    }
+
+    [Fact]
+    public async Task AddJudgement_QueryVector_IsStoredAsFloat32LittleEndian()
+    {
+        string folder = _root.NewFolder();
+        float[] vector = ContractData.UnitVector(new Random(5), Space.Dimension);
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            await store.AddJudgementAsync(new RelevanceJudgement("j", FeedbackQueryModality.Image, null, "query.png", vector, "doc#0", false, Space.ModelId,
+                "page", ContractData.Time));
+        }
+
+        await using var connection = new SqliteConnection($"Data Source={Path.Combine(folder, "knowledge.db")};Pooling=False");
+        await connection.OpenAsync();
+        var blob = (byte[])(await ScalarAsync(connection, "SELECT query_vector FROM relevance_feedback"))!;
+        Assert.Equal(Space.Dimension * sizeof(float), blob.Length);
+        Assert.Equal(vector[1], BitConverter.ToSingle(blob, sizeof(float)));
     }
 
     [Fact]

@@ -87,6 +87,12 @@ public sealed class KnowledgeStoreTransferTests(PostgresTestServer server) : IAs
         string samples = Path.Combine(ClipFixtureLocator.RepositoryRoot, "samples", "kb");
         string connection = server.WithPoolSize(3);
         await MmragAsync("ingest", samples, "--kb", kb, "--model", ClipFixtureLocator.ModelDirectory);
+        await using (EmbeddedKnowledgeStore embeddedStore = await EmbeddedKnowledgeStore.OpenExistingAsync(kb))
+        {
+            // A judgement from the page: migrated with the rest, vector and all.
+            await embeddedStore.AddJudgementAsync(new RelevanceJudgement("judged", FeedbackQueryModality.Text, "a flower", null,
+                RandomUnit(new Random(7), embeddedStore.Space.Dimension), "any-item", true, embeddedStore.Space.ModelId, "page", DateTimeOffset.UtcNow));
+        }
 
         // No --schema: kb migrate takes MMRAG_PG_SCHEMA, as every other command does.
         using Process migrate = MmragProcess.Start(new Dictionary<string, string?> { ["MMRAG_PG_SCHEMA"] = _schema }, "kb", "migrate", "--from", kb, "--to", connection);
@@ -94,6 +100,8 @@ public sealed class KnowledgeStoreTransferTests(PostgresTestServer server) : IAs
         Assert.True(migrated == 0, copied);
         Assert.Contains("copied 16 documents", copied, StringComparison.Ordinal);
         Assert.Contains($"schema {_schema}", copied, StringComparison.Ordinal);
+        string feedback = await MmragAsync("kb", "feedback", "--store", "postgres", "--connection", connection, "--schema", _schema, "--format", "json");
+        Assert.Contains("\"id\":\"judged\"", feedback, StringComparison.Ordinal);
 
         string[][] queries =
         [

@@ -5,7 +5,7 @@ using Mmrag.Ingestion.Pipeline;
 
 namespace Mmrag.Cli.Commands;
 
-/// <summary><c>mmrag kb stats|failures|documents|delete|reembed</c>.</summary>
+/// <summary><c>mmrag kb stats|failures|documents|delete|reembed|migrate|feedback</c>.</summary>
 internal static class KbCommand
 {
     public static Command Create()
@@ -17,6 +17,7 @@ internal static class KbCommand
         command.Subcommands.Add(Delete());
         command.Subcommands.Add(Reembed());
         command.Subcommands.Add(Migrate());
+        command.Subcommands.Add(KbFeedbackCommand.Create());
         return command;
     }
 

@@ -1,3 +1,4 @@
+using Mmrag.Hosting.Feedback;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Storage.Embedded;
 using Mmrag.Storage.Postgres;
@@ -47,6 +48,7 @@ public static class KnowledgeBaseMigration
             }
         }
 
+        await FeedbackTransfer.CopyAsync(source, store, reembedTexts: null, cancellationToken).ConfigureAwait(false);
         if (KnowledgeBaseRecord.ReadModel(folder) is { } model)
         {
             await store.SetSettingAsync(KnowledgeBaseRecord.ModelSettingKey, model, cancellationToken).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.AI;
 using Mmrag.Clip.Inference;
+using Mmrag.Hosting.Feedback;
 using Mmrag.Ingestion.Loaders;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Knowledge;
@@ -74,6 +75,7 @@ public static class KnowledgeBaseReembed
             await using var freshScope = fresh.ConfigureAwait(false);
             copied = await KnowledgeStoreTransfer.CopyAsync(old, fresh,
                 (_, items, token) => ReembedItemsAsync(items, texts, images, token), documentsDone, cancellationToken).ConfigureAwait(false);
+            await FeedbackTransfer.CopyAsync(old, fresh, texts, cancellationToken).ConfigureAwait(false);
         }
 
         ReembedSwap.Run(folder, ModelLoading.RecordFor(options.Model));

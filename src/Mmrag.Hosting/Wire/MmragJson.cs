@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Mmrag.Answering;
 using Mmrag.Answering.Reranking;
+using Mmrag.Hosting.Feedback;
 using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
 
@@ -26,6 +27,9 @@ namespace Mmrag.Hosting.Wire;
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(EvaluationResponse))]
 [JsonSerializable(typeof(DatasetEvaluationResponse))]
+[JsonSerializable(typeof(FeedbackRequest))]
+[JsonSerializable(typeof(FeedbackRecordedResponse))]
+[JsonSerializable(typeof(FeedbackListResponse))]
 public sealed partial class MmragJsonContext : JsonSerializerContext;
 
 /// <summary>Turns search results, answers and items into the wire format, and writes it.</summary>
@@ -133,5 +137,14 @@ public static class MmragJson
     {
         ArgumentNullException.ThrowIfNull(document);
         return new DocumentResponse(document.Id, document.SourcePath, document.MediaType, document.Title, document.ItemCount, document.IngestedAt, document.Tags);
+    }
+
+    /// <summary>A stored judgement on the wire.</summary>
+    public static FeedbackResponse ToResponse(FeedbackEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var j = entry.Judgement;
+        return new FeedbackResponse(j.Id, j.CreatedAt, j.Source, j.Modality == Storage.FeedbackQueryModality.Image ? "image" : "text", j.QueryText, j.QueryImage,
+            j.ItemId, entry.ItemSource, j.Relevant, j.ModelId);
     }
 }

@@ -171,3 +171,32 @@ public sealed record CsrfTokenResponse(string Token, string Header);
 
 /// <summary>Liveness.</summary>
 public sealed record HealthResponse(string Status);
+
+/// <summary>The body of <c>POST /api/feedback</c>: the query as it was searched (text and/or image), the judged item, and the verdict.</summary>
+/// <param name="Query">The query the item was found for.</param>
+/// <param name="ItemId">The judged item.</param>
+/// <param name="Relevant">True (thumbs up) or false (thumbs down).</param>
+/// <param name="Source"><c>api</c> (the default) or <c>page</c>.</param>
+public sealed record FeedbackRequest(FeedbackQueryRequest? Query, string? ItemId, bool? Relevant, string? Source);
+
+/// <summary>A query in a feedback request: <see cref="Image"/> as in a search (base64 or a <c>data:</c> URL).</summary>
+public sealed record FeedbackQueryRequest(string? Text, string? Image, string? ImageName);
+
+/// <summary>What <c>POST /api/feedback</c> stored: one judgement per query vector.</summary>
+public sealed record FeedbackRecordedResponse(IReadOnlyList<string> Ids, IReadOnlyList<FeedbackResponse> Feedback);
+
+/// <summary>The stored relevance judgements, oldest first.</summary>
+public sealed record FeedbackListResponse(IReadOnlyList<FeedbackResponse> Feedback);
+
+/// <summary>A stored relevance judgement (<see cref="ItemSource"/> null when the item is gone).</summary>
+public sealed record FeedbackResponse(
+    string Id,
+    DateTimeOffset CreatedAt,
+    string Source,
+    string Modality,
+    string? QueryText,
+    string? QueryImage,
+    string ItemId,
+    string? ItemSource,
+    bool Relevant,
+    string ModelId);

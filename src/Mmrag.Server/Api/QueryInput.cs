@@ -118,19 +118,7 @@ internal sealed record QueryInput
                 throw ApiProblemException.BadRequest("The body must be a JSON object.");
             }
 
-            byte[]? image = null;
-            if (String(root, "image") is { } encoded)
-            {
-                var comma = encoded.StartsWith("data:", StringComparison.Ordinal) ? encoded.IndexOf(',', StringComparison.Ordinal) : -1;
-                try
-                {
-                    image = Convert.FromBase64String(comma >= 0 ? encoded[(comma + 1)..] : encoded);
-                }
-                catch (FormatException)
-                {
-                    throw ApiProblemException.BadRequest("'image' must be base64 (or a data: URL).");
-                }
-            }
+            byte[]? image = String(root, "image") is { } encoded ? DecodeImage(encoded) : null;
 
             return new QueryInput
             {
@@ -147,6 +135,20 @@ internal sealed record QueryInput
                 Decline = Bool(root, "decline_without_context"),
                 Rerank = String(root, "rerank"),
             };
+        }
+    }
+
+    /// <summary>The bytes of an image sent in JSON: base64, or a <c>data:</c> URL.</summary>
+    internal static byte[] DecodeImage(string encoded)
+    {
+        var comma = encoded.StartsWith("data:", StringComparison.Ordinal) ? encoded.IndexOf(',', StringComparison.Ordinal) : -1;
+        try
+        {
+            return Convert.FromBase64String(comma >= 0 ? encoded[(comma + 1)..] : encoded);
+        }
+        catch (FormatException)
+        {
+            throw ApiProblemException.BadRequest("'image' must be base64 (or a data: URL).");
         }
     }
 

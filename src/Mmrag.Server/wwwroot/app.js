@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { photo: null, photoUrl: null, imageUrls: new Map() };
+const state = { photo: null, photoUrl: null, imageUrls: new Map(), query: null };
 
 function apiHeaders(extra) {
   const headers = new Headers(extra || {});
@@ -114,6 +114,8 @@ function queryForm() {
   form.set("strategy", $("strategy").value);
   if ($("threshold").value !== "") form.set("threshold", $("threshold").value);
   if ($("rerank").value) form.set("rerank", $("rerank").value);
+  // The query the results will come from, for their thumbs (the form may change before they are clicked).
+  state.query = { text, photo: state.photo };
   return { form, empty: !text && !state.photo };
 }
 
@@ -142,6 +144,7 @@ function resultCard(hit, number) {
   if (hit.rerank_grade != null) {
     card.append(el("div", { class: "rerank", text: `LLM grade ${hit.rerank_grade}/3${hit.rerank_reason ? `: ${hit.rerank_reason}` : ""}` }));
   }
+  card.append(feedbackBar(hit, state.query));
   return card;
 }
 
@@ -150,6 +153,55 @@ function rerankNote(rerank) {
   if (!rerank) return "";
   if (rerank.status === "applied") return `; reranked by the LLM (${rerank.graded} of ${rerank.candidates} graded)`;
   return `; LLM rerank ${rerank.status}, search order kept: ${rerank.detail || ""}`;
+}
+
+// ---- feedback: a thumb up / down per result, recorded with the query the results came from ----
+function dataUrl(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+function feedbackBar(hit, query) {
+  const ack = el("span", { class: "feedback-ack", role: "status" });
+  const bar = el("div", { class: "feedback" });
+  let stored = []; // the ids of this card's judgement, so that a change of mind replaces it and a second click undoes it
+  const thumb = (relevant) => el("button", {
+    type: "button", class: relevant ? "thumb-up" : "thumb-down", "aria-pressed": "false", text: relevant ? "✓" : "✗", // in every font, unlike the thumb emoji
+    "aria-label": `${relevant ? "Relevant" : "Not relevant"}: ${where(hit)}`, title: relevant ? "Relevant to this query" : "Not relevant to this query",
+    onclick: (e) => vote(relevant, e.currentTarget),
+  });
+  const up = thumb(true), down = thumb(false);
+  async function vote(relevant, button) {
+    if (!query) return;
+    const undo = button.getAttribute("aria-pressed") === "true";
+    up.disabled = down.disabled = true;
+    try {
+      for (const id of stored) await api(`/api/feedback/${encodeURIComponent(id)}`, { method: "DELETE" });
+      stored = [];
+      up.setAttribute("aria-pressed", "false");
+      down.setAttribute("aria-pressed", "false");
+      if (undo) { ack.textContent = "feedback removed"; return; }
+      const body = { query: {}, item_id: hit.id, relevant, source: "page" };
+      if (query.text) body.query.text = query.text;
+      if (query.photo) { body.query.image = await dataUrl(query.photo); body.query.image_name = query.photo.name || "photo"; }
+      const result = await (await api("/api/feedback", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      })).json();
+      stored = result.ids;
+      button.setAttribute("aria-pressed", "true");
+      ack.textContent = relevant ? "thanks: marked relevant" : "thanks: marked not relevant";
+    } catch (error) {
+      ack.textContent = `feedback failed: ${error.message}`;
+    } finally {
+      up.disabled = down.disabled = false;
+    }
+  }
+  bar.append(up, down, ack);
+  return bar;
 }
 
 function showResults(hits, numbered) {

@@ -121,6 +121,26 @@ internal static class StoreSchema
                 completed_at  TEXT)
             """,
         ],
+        [
+            // Relevance feedback (IRelevanceFeedbackStore): the query vector as a float32 little-endian BLOB like items'.
+            // seq orders judgements made in the same tick. No foreign key to items: a judgement outlives its item (readers
+            // skip it), and a re-ingest that replaces an item with the same id keeps its judgements.
+            """
+            CREATE TABLE relevance_feedback(
+                seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+                id            TEXT    NOT NULL UNIQUE,
+                modality      TEXT    NOT NULL CHECK (modality IN ('text', 'image')),
+                query_text    TEXT,
+                query_image   TEXT,
+                query_vector  BLOB    NOT NULL,
+                item_id       TEXT    NOT NULL,
+                relevant      INTEGER NOT NULL CHECK (relevant IN (0, 1)),
+                model_id      TEXT    NOT NULL,
+                source        TEXT    NOT NULL,
+                created_at    TEXT    NOT NULL)
+            """,
+            "CREATE INDEX ix_relevance_feedback_model ON relevance_feedback(model_id, created_at)",
+        ],
     ];
 
     /// <summary>The version this build creates and understands.</summary>

@@ -27,7 +27,11 @@ internal static class StoreSchema
         new(1, "documents, items (vector + tsvector, HNSW + GIN), failures, settings, ingestion claims", Initial),
         new(2, "keyword search stems English words like the embedded store (simple → english)", EnglishKeywords),
         new(3, "completed ingestion claims of deleted documents are released", ReleaseClaimsOfDeletedDocuments),
+        new(FeedbackVersion, "relevance feedback (judgements with their query vectors)", RelevanceFeedback),
     ];
+
+    /// <summary>The version that added the <c>relevance_feedback</c> table.</summary>
+    public const int FeedbackVersion = 4;
 
     /// <summary>The text search configuration of a knowledge base created before version 2 by default (no stemming).</summary>
     public const string Simple = "simple";
@@ -148,6 +152,31 @@ internal static class StoreSchema
             ALTER TABLE {s}.items DROP COLUMN search;
             ALTER TABLE {s}.items ADD COLUMN {SearchColumn(c.RequestedTextSearchConfiguration)};
             CREATE INDEX items_search ON {s}.items USING gin (search);
+            """;
+    }
+
+    /// <summary>
+    /// Version 4: relevance feedback. The query vector is a pgvector <c>vector</c> without a fixed dimension (4 bytes a
+    /// value, like the items'), since a judgement kept from before a re-embed has its own model's dimension. No foreign
+    /// key to items: a judgement outlives its item (readers skip it). <c>seq</c> orders judgements of the same instant.
+    /// </summary>
+    private static string RelevanceFeedback(Context c)
+    {
+        string s = Identifier(c.Schema);
+        return $"""
+            CREATE TABLE {s}.relevance_feedback (
+                seq bigint GENERATED ALWAYS AS IDENTITY,
+                id text PRIMARY KEY,
+                modality text NOT NULL CHECK (modality IN ('text', 'image')),
+                query_text text,
+                query_image text,
+                query_vector vector NOT NULL,
+                item_id text NOT NULL,
+                relevant boolean NOT NULL,
+                model_id text NOT NULL,
+                source text NOT NULL,
+                created_at timestamptz NOT NULL);
+            CREATE INDEX relevance_feedback_model ON {s}.relevance_feedback (model_id, created_at);
             """;
     }
 

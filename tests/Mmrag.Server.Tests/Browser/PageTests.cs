@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Microsoft.Playwright;
 using Mmrag.Answering.Tests.Fakes;
 
@@ -6,7 +7,7 @@ namespace Mmrag.Server.Tests.Browser;
 /// <summary>
 /// The web page in headless Chromium (Debian's, driven by Playwright; no browser download) against a started
 /// <c>mmrag serve</c> process (<see cref="ServeProcessFixture"/>):
-/// ask with text, search with a photo, open an image, follow a citation, upload a file and watch its job. Every step
+/// ask with text, search with a photo, open an image, follow a citation, judge results and sources (✓ / ✗), upload a file and watch its job. Every step
 /// leaves a screenshot in <c>test-output/browser</c> beside the test binaries, and no step may log a console error.
 /// </summary>
 [Collection(ServeProcessCollection.Name)]
@@ -209,6 +210,68 @@ public sealed class PageTests(ServeProcessFixture fixture) : IAsyncLifetime
         Assert.True(width <= 390, $"the page scrolls sideways ({width}px wide)");
         await ShotAsync("phone-1");
         Assert.Empty(_consoleErrors);
+    }
+
+    [BrowserFact]
+    public async Task Search_ThumbsOnAResult_RecordFeedbackWithTheQuery_AChangeOfMindReplacesIt_ASecondClickUndoesIt()
+    {
+        AssertChromium();
+        var question = "marigolds between tomatoes " + Guid.NewGuid().ToString("N")[..8];
+        await _page.FillAsync("#question", question);
+        await _page.FillAsync("#threshold", "0");
+        await _page.ClickAsync("#search-button");
+        var card = _page.Locator("#results .result").First;
+        await Assertions.Expect(card).ToBeVisibleAsync();
+
+        await card.Locator("button.thumb-up").ClickAsync();
+        await Assertions.Expect(card.Locator(".feedback-ack")).ToHaveTextAsync("thanks: marked relevant");
+        await Assertions.Expect(card.Locator("button.thumb-up")).ToHaveAttributeAsync("aria-pressed", "true");
+        await ShotAsync("feedback-1-thumb-up");
+        var up = Assert.Single(await FeedbackForAsync(question));
+        Assert.Equal(("page", "text", true), (up.GetProperty("source").GetString(), up.GetProperty("modality").GetString(), up.GetProperty("relevant").GetBoolean()));
+
+        await card.Locator("button.thumb-down").ClickAsync();
+        await Assertions.Expect(card.Locator(".feedback-ack")).ToHaveTextAsync("thanks: marked not relevant");
+        await Assertions.Expect(card.Locator("button.thumb-up")).ToHaveAttributeAsync("aria-pressed", "false");
+        var down = Assert.Single(await FeedbackForAsync(question));
+        Assert.False(down.GetProperty("relevant").GetBoolean());
+        Assert.Equal(up.GetProperty("item_id").GetString(), down.GetProperty("item_id").GetString());
+
+        await card.Locator("button.thumb-down").ClickAsync();
+        await Assertions.Expect(card.Locator(".feedback-ack")).ToHaveTextAsync("feedback removed");
+        Assert.Empty(await FeedbackForAsync(question));
+        Assert.Empty(_consoleErrors);
+    }
+
+    [BrowserFact]
+    public async Task Ask_WithAPhoto_ThumbOnACitedSource_RecordsTheTextAndThePhoto()
+    {
+        AssertChromium();
+        fixture.Llm.Enqueue(Reply.Text("It is [1]."));
+        var photo = Directory.GetFiles(Path.Combine(fixture.Samples, "photos"), "*.jpg")[2];
+        var question = "what is in this photo " + Guid.NewGuid().ToString("N")[..8];
+        await _page.SetInputFilesAsync("#photo", photo);
+        await _page.FillAsync("#question", question);
+        await _page.FillAsync("#threshold", "0");
+        await _page.ClickAsync("#ask-button");
+        await Assertions.Expect(_page.Locator("#status")).ToContainTextAsync("Answered");
+
+        await _page.Locator("#source-1 button.thumb-up").ClickAsync();
+        await Assertions.Expect(_page.Locator("#source-1 .feedback-ack")).ToHaveTextAsync("thanks: marked relevant");
+        await ShotAsync("feedback-2-cited-source");
+
+        var recorded = await FeedbackForAsync(question);
+        Assert.Equal(["text", "image"], recorded.Select(static f => f.GetProperty("modality").GetString()));
+        Assert.All(recorded, f => Assert.Equal(Path.GetFileName(photo), f.GetProperty("query_image").GetString()));
+        Assert.Empty(_consoleErrors);
+    }
+
+    /// <summary>The stored feedback whose query text is <paramref name="question"/>, read through the API.</summary>
+    private async Task<List<System.Text.Json.JsonElement>> FeedbackForAsync(string question)
+    {
+        using var client = new HttpClient { BaseAddress = fixture.BaseAddress };
+        var body = await client.GetFromJsonAsync<System.Text.Json.JsonElement>("api/feedback");
+        return [.. body.GetProperty("feedback").EnumerateArray().Where(f => f.GetProperty("query_text").GetString() == question)];
     }
 
     private static void AssertChromium() =>

@@ -1,0 +1,91 @@
+using Mmrag.Storage.Postgres.Sql;
+using Mmrag.Storage.Providers;
+using Npgsql;
+using Pgvector;
+
+namespace Mmrag.Storage.Postgres;
+
+/// <content>Relevance feedback: judgements with their query vectors (pgvector <c>vector</c>, 4 bytes a value).</content>
+public sealed partial class PostgresKnowledgeStore
+{
+    private const string JudgementColumns = "id, modality, query_text, query_image, query_vector, item_id, relevant, model_id, source, created_at";
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The judgement lacks an id, item id or model id, names an unknown source or
+    /// modality, or its vector is empty, not finite, zero, or (for this knowledge base's model) of another dimension.</exception>
+    /// <exception cref="InvalidOperationException">The store was opened with <see cref="PostgresStoreOptions.ReadOnly"/>.</exception>
+    /// <exception cref="KnowledgeStoreException">The knowledge base predates feedback (schema version below 4) and was opened read-only, or the database failed.</exception>
+    public Task AddJudgementAsync(RelevanceJudgement judgement, CancellationToken cancellationToken = default)
+    {
+        float[] vector = StoreInput.CheckJudgement(judgement, Space, _options.NormTolerance);
+        return RunFeedbackAsync("storing judgement " + judgement.Id, write: true, (connection, ct) => ExecuteAsync(connection, null, $"""
+            INSERT INTO {_s}.relevance_feedback ({JudgementColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (id) DO UPDATE SET modality = EXCLUDED.modality, query_text = EXCLUDED.query_text, query_image = EXCLUDED.query_image,
+                query_vector = EXCLUDED.query_vector, item_id = EXCLUDED.item_id, relevant = EXCLUDED.relevant, model_id = EXCLUDED.model_id,
+                source = EXCLUDED.source, created_at = EXCLUDED.created_at
+            """, ct, judgement.Id, judgement.Modality == FeedbackQueryModality.Image ? "image" : "text", judgement.QueryText, judgement.QueryImage,
+            new Vector(vector), judgement.ItemId, judgement.Relevant, judgement.ModelId, judgement.Source, judgement.CreatedAt.ToUniversalTime()),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="KnowledgeStoreException">The knowledge base predates feedback (schema version below 4) and was opened read-only, or the database failed.</exception>
+    public Task<IReadOnlyList<RelevanceJudgement>> ListJudgementsAsync(string? modelId = null, CancellationToken cancellationToken = default) =>
+        RunFeedbackAsync<IReadOnlyList<RelevanceJudgement>>("listing judgements", write: false, async (connection, ct) =>
+        {
+            using NpgsqlCommand command = Command(connection, null,
+                $"SELECT {JudgementColumns} FROM {_s}.relevance_feedback WHERE $1::text IS NULL OR model_id = $1 ORDER BY created_at, seq", modelId);
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                var judgements = new List<RelevanceJudgement>();
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    judgements.Add(new RelevanceJudgement(reader.GetString(0),
+                        reader.GetString(1) == "image" ? FeedbackQueryModality.Image : FeedbackQueryModality.Text,
+                        reader.IsDBNull(2) ? null : reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3),
+                        reader.GetFieldValue<Vector>(4).ToArray(), reader.GetString(5), reader.GetBoolean(6), reader.GetString(7), reader.GetString(8),
+                        reader.GetFieldValue<DateTimeOffset>(9)));
+                }
+
+                return judgements;
+            }
+        }, cancellationToken);
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The store was opened with <see cref="PostgresStoreOptions.ReadOnly"/>.</exception>
+    public Task<bool> RemoveJudgementAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        return RunFeedbackAsync("removing judgement " + id, write: true, async (connection, ct) =>
+            await ExecuteAsync(connection, null, $"DELETE FROM {_s}.relevance_feedback WHERE id = $1", ct, id).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The store was opened with <see cref="PostgresStoreOptions.ReadOnly"/>.</exception>
+    public Task<int> ClearJudgementsAsync(CancellationToken cancellationToken = default) =>
+        RunFeedbackAsync("clearing judgements", write: true, (connection, ct) => ExecuteAsync(connection, null, $"DELETE FROM {_s}.relevance_feedback", ct),
+            cancellationToken);
+
+    /// <summary>
+    /// Runs a feedback operation. A read-only open does not migrate, so a knowledge base from before version
+    /// <see cref="StoreSchema.FeedbackVersion"/> opened that way has no feedback table: that is said plainly, with the way out.
+    /// </summary>
+    private async Task<T> RunFeedbackAsync<T>(string operation, bool write, Func<NpgsqlConnection, CancellationToken, Task<T>> body,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            return write
+                ? await RunWriteAsync(operation, body, cancellationToken).ConfigureAwait(false)
+                : await RunAsync(operation, body, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KnowledgeStoreException ex) when (ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.UndefinedTable })
+        {
+            throw new KnowledgeStoreException(
+                $"{_backend}: {operation} failed: this knowledge base predates relevance feedback (it has no relevance_feedback table, added by " +
+                $"schema version {StoreSchema.FeedbackVersion}). Open it once without ReadOnly, as a role that may change the schema, to upgrade it.", ex);
+        }
+    }
+}
