@@ -24,6 +24,7 @@ namespace Mmrag.Hosting.Wire;
 [JsonSerializable(typeof(CsrfTokenResponse))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(EvaluationResponse))]
+[JsonSerializable(typeof(TuneResponse))]
 public sealed partial class MmragJsonContext : JsonSerializerContext;
 
 /// <summary>Turns search results, answers and items into the wire format, and writes it.</summary>
@@ -54,7 +55,8 @@ public static class MmragJson
     public static SearchResponse ToResponse(SearchResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        return new SearchResponse([.. result.Hits.Select(ToResponse)], Math.Round(result.EmbedTime.TotalMilliseconds, 2), Math.Round(result.SearchTime.TotalMilliseconds, 2));
+        return new SearchResponse([.. result.Hits.Select(ToResponse)], Math.Round(result.EmbedTime.TotalMilliseconds, 2), Math.Round(result.SearchTime.TotalMilliseconds, 2),
+            result.AdapterApplied, result.AdapterWarning);
     }
 
     private static SearchHitResponse ToResponse(SearchHit hit)

@@ -5,8 +5,12 @@ namespace Mmrag.Hosting.Wire;
 // The one wire format of mmrag: what `mmrag … --format json` prints and what the HTTP API sends (snake_case names,
 // written by MmragJsonContext). Changing a record here changes both, which is the point.
 
-/// <summary>A search: the hits, best first, and where the time went.</summary>
-public sealed record SearchResponse(IReadOnlyList<SearchHitResponse> Hits, double EmbedMs, double SearchMs);
+/// <summary>
+/// A search: the hits, best first, where the time went, whether the knowledge base's query adapter was applied, and why
+/// a stored adapter was not (e.g. trained for another model).
+/// </summary>
+public sealed record SearchResponse(IReadOnlyList<SearchHitResponse> Hits, double EmbedMs, double SearchMs, bool AdapterApplied = false,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? AdapterWarning = null);
 
 /// <summary>One search hit: a text chunk (<see cref="Text"/>) or an image (<see cref="Description"/>, <see cref="ImagePath"/>).</summary>
 public sealed record SearchHitResponse(
