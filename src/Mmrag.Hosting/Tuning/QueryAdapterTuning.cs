@@ -154,10 +154,10 @@ public static class QueryAdapterTuning
         var c = System.Globalization.CultureInfo.InvariantCulture;
         var text = new StringBuilder();
         text.AppendLine(c, $"{training.Judgements} judgements: {training.Used} used, {training.OtherModel} of another model, {training.MissingItems} naming items no longer stored; {training.WithoutRelevant} queries without a relevant item");
-        text.AppendLine("modality  train  held-out  epochs |  recall@5 before → after |  MRR@10 before → after | map");
+        text.AppendLine("modality  train  held-out  epochs |  recall@5 before → after |  MRR@10 before → after | queries better/worse | map");
         foreach (var m in training.Modalities)
         {
-            text.AppendLine(c, $"{(m.Modality == QueryModality.Image ? "image" : "text"),-8} {m.TrainQueries,6} {m.HeldOutQueries,9} {m.Epochs,7} |          {m.Before.Recall5,6:0.000} → {m.After.Recall5,6:0.000} |        {m.Before.Mrr10,6:0.000} → {m.After.Mrr10,6:0.000} | {(m.Kept ? "kept" : "dropped")}");
+            text.AppendLine(c, $"{(m.Modality == QueryModality.Image ? "image" : "text"),-8} {m.TrainQueries,6} {m.HeldOutQueries,9} {m.Epochs,7} |          {m.Before.Recall5,6:0.000} → {m.After.Recall5,6:0.000} |        {m.Before.Mrr10,6:0.000} → {m.After.Mrr10,6:0.000} | {m.Better,12}/{m.Worse,-7} | {(m.Kept ? "kept" : "dropped")}");
         }
 
         text.AppendLine(outcome.Stored is { } stored

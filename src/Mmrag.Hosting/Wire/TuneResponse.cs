@@ -22,10 +22,11 @@ public sealed record TuneResponse(bool Stored, int? Revision, int Judgements, in
         var t = outcome.Training;
         return new TuneResponse(outcome.Stored is not null, outcome.Stored?.Info.Revision, t.Judgements, t.Used, t.OtherModel, t.MissingItems, t.WithoutRelevant,
             [.. t.Modalities.Select(static m => new TuneModalityResponse(m.Modality == QueryModality.Image ? "image" : "text", m.TrainQueries, m.HeldOutQueries,
-                m.Epochs, Math.Round(m.Before.Recall5, 6), Math.Round(m.After.Recall5, 6), Math.Round(m.Before.Mrr10, 6), Math.Round(m.After.Mrr10, 6), m.Kept))]);
+                m.Epochs, Math.Round(m.Before.Recall5, 6), Math.Round(m.After.Recall5, 6), Math.Round(m.Before.Mrr10, 6), Math.Round(m.After.Mrr10, 6), m.Better, m.Worse,
+                m.Kept))]);
     }
 }
 
 /// <summary>Held-out quality of one query modality's map before and after training.</summary>
 public sealed record TuneModalityResponse(string Modality, int TrainQueries, int HeldOutQueries, int Epochs, double Recall5Before, double Recall5After,
-    double Mrr10Before, double Mrr10After, bool Kept);
+    double Mrr10Before, double Mrr10After, int Better, int Worse, bool Kept);

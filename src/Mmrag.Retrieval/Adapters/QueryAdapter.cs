@@ -165,10 +165,12 @@ public sealed record AdapterMetrics(int Queries, double Recall5, double Mrr10);
 /// <param name="HeldOutQueries">Queries held out to stop early and to judge the map.</param>
 /// <param name="Before">Held-out quality of plain vectors (exact search of the store).</param>
 /// <param name="After">Held-out quality of adapted vectors.</param>
+/// <param name="Better">Held-out queries whose recall@5 rose.</param>
+/// <param name="Worse">Held-out queries whose recall@5 fell.</param>
 /// <param name="Epochs">Epochs run (the map kept is the best held-out one).</param>
-/// <param name="Kept">Whether the map improved held-out recall@5 and is part of the adapter.</param>
+/// <param name="Kept">Whether the map passed the gate (<see cref="QueryAdapterTrainingOptions"/>) and is part of the adapter.</param>
 public sealed record AdapterModalityReport(QueryModality Modality, int TrainQueries, int HeldOutQueries, AdapterMetrics Before, AdapterMetrics After,
-    int Epochs, bool Kept);
+    int Better, int Worse, int Epochs, bool Kept);
 
 /// <summary>How and on what an adapter was trained.</summary>
 /// <param name="Revision">1 for the first adapter stored in a knowledge base, one more for each later one.</param>

@@ -94,7 +94,7 @@ public static class QueryAdapterSettings
         var info = adapter.Info;
         return JsonSerializer.Serialize(new AdapterDocument(FormatVersion, info.Revision, adapter.ModelId, adapter.Dimension, info.TrainedAt, info.Seed,
             info.Judgements, info.JudgementsHash,
-            [.. info.Modalities.Select(static m => new ModalityDocument(Name(m.Modality), m.TrainQueries, m.HeldOutQueries, m.Before, m.After, m.Epochs, m.Kept))],
+            [.. info.Modalities.Select(static m => new ModalityDocument(Name(m.Modality), m.TrainQueries, m.HeldOutQueries, m.Before, m.After, m.Better, m.Worse, m.Epochs, m.Kept))],
             [.. adapter.Backgrounds.Select(static b => new BackgroundDocument(Name(b.Modality), b.Kind == ItemKind.Image ? "image" : "text",
                 b.PlainMean, b.PlainStandardDeviation, b.AdaptedMean, b.AdaptedStandardDeviation))],
             maps), AdapterJsonContext.Default.AdapterDocument);
@@ -144,7 +144,7 @@ public static class QueryAdapterSettings
 
             var info = new QueryAdapterInfo(document.Revision, document.TrainedAt, document.Seed, document.Judgements, document.JudgementsHash ?? "",
                 [.. (document.Modalities ?? []).Select(static m => new AdapterModalityReport(ParseModality(m.Modality), m.TrainQueries, m.HeldOutQueries,
-                    m.Before, m.After, m.Epochs, m.Kept))]);
+                    m.Before, m.After, m.Better, m.Worse, m.Epochs, m.Kept))]);
             var backgrounds = (document.Backgrounds ?? []).Select(static b => new AdapterBackground(ParseModality(b.Modality),
                 b.Kind == "image" ? ItemKind.Image : ItemKind.TextChunk, b.PlainMean, b.PlainStandardDeviation, b.AdaptedMean, b.AdaptedStandardDeviation));
             return new QueryAdapterState(new QueryAdapter(document.ModelId, document.Dimension, text, image,
@@ -235,7 +235,8 @@ internal sealed record AdapterDocument(
     IReadOnlyList<BackgroundDocument>? Backgrounds,
     IReadOnlyList<MapDocument>? Maps);
 
-internal sealed record ModalityDocument(string Modality, int TrainQueries, int HeldOutQueries, AdapterMetrics Before, AdapterMetrics After, int Epochs, bool Kept);
+internal sealed record ModalityDocument(string Modality, int TrainQueries, int HeldOutQueries, AdapterMetrics Before, AdapterMetrics After, int Better, int Worse,
+    int Epochs, bool Kept);
 
 internal sealed record BackgroundDocument(string Modality, string Kind, double PlainMean, double PlainStandardDeviation, double AdaptedMean,
     double AdaptedStandardDeviation);

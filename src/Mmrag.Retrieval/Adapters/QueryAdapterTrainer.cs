@@ -41,7 +41,10 @@ public sealed record QueryAdapterTrainingResult(QueryAdapter? Adapter, IReadOnly
 /// After each epoch the held-out queries are ranked within their own positives and negatives; the best epoch by
 /// held-out recall@5 (then loss) is kept, and training stops when it has not improved for
 /// <see cref="QueryAdapterTrainingOptions.Patience"/> epochs. Then the held-out queries are searched in the store
-/// (exact, top 10) with plain and with adapted vectors: a modality's map is kept only if its recall@5 rose (the gate).
+/// (exact, top 10) with plain and with adapted vectors: a modality's map is kept only if (the gate) its recall@5 rose,
+/// its MRR@10 fell by at most <see cref="QueryAdapterTrainingOptions.MaxMrrLoss"/>, at least
+/// <see cref="QueryAdapterTrainingOptions.MinNetImprovedQueries"/> more queries gained than lost, and the plain vectors
+/// agreed with the held-out judgements at all (<see cref="QueryAdapterTrainingOptions.MinPlainMrr"/>).
 /// Finally the adapted background of each kept map is measured for calibration (<see cref="AdapterBackground"/>).
 /// </para>
 /// <para>Not thread-safe (one training per instance at a time); does not own the store.</para>
@@ -128,17 +131,20 @@ public sealed class QueryAdapterTrainer
             var heldCount = candidates.Count < 2 ? 0 : Math.Clamp((int)Math.Round(candidates.Count * _options.HoldoutShare), 1, candidates.Count - 1);
             var held = await UnitsAsync(candidates.GetRange(0, heldCount), cancellationToken).ConfigureAwait(false);
             var train = await UnitsAsync(candidates.GetRange(heldCount, candidates.Count - heldCount), cancellationToken).ConfigureAwait(false);
-            var before = await SearchMetricsAsync(held, null, cancellationToken).ConfigureAwait(false);
+            var (before, beforeRecalls) = await SearchMetricsAsync(held, null, cancellationToken).ConfigureAwait(false);
             if (held.Count == 0 || train.Count == 0)
             {
-                reports.Add(new AdapterModalityReport(modality, train.Count, held.Count, before, before, 0, Kept: false));
+                reports.Add(new AdapterModalityReport(modality, train.Count, held.Count, before, before, 0, 0, 0, Kept: false));
                 continue;
             }
 
             var (map, epochs) = Train(train, held, dimension, new Random(_options.Seed + (int)modality + 1), cancellationToken);
-            var after = await SearchMetricsAsync(held, map, cancellationToken).ConfigureAwait(false);
-            var kept = after.Recall5 > before.Recall5 + _options.MinRecallGain && after.Mrr10 >= before.Mrr10 - _options.MaxMrrLoss;
-            reports.Add(new AdapterModalityReport(modality, train.Count, held.Count, before, after, epochs, kept));
+            var (after, afterRecalls) = await SearchMetricsAsync(held, map, cancellationToken).ConfigureAwait(false);
+            var better = afterRecalls.Where((r, i) => r > beforeRecalls[i] + 1e-9).Count();
+            var worse = afterRecalls.Where((r, i) => r < beforeRecalls[i] - 1e-9).Count();
+            var kept = after.Recall5 > before.Recall5 + _options.MinRecallGain && after.Mrr10 >= before.Mrr10 - _options.MaxMrrLoss
+                && better - worse >= _options.MinNetImprovedQueries && before.Mrr10 >= _options.MinPlainMrr;
+            reports.Add(new AdapterModalityReport(modality, train.Count, held.Count, before, after, better, worse, epochs, kept));
             if (kept)
             {
                 maps[modality] = map;
@@ -401,12 +407,14 @@ public sealed class QueryAdapterTrainer
     }
 
     /// <summary>Recall@5 and MRR@10 of exact store search (top 10 of the unit's kind) with plain (<paramref name="map"/> null) or adapted queries.</summary>
-    private async Task<AdapterMetrics> SearchMetricsAsync(List<Unit> units, float[]? map, CancellationToken cancellationToken)
+    private async Task<(AdapterMetrics Metrics, double[] Recalls)> SearchMetricsAsync(List<Unit> units, float[]? map, CancellationToken cancellationToken)
     {
         double recall = 0, reciprocal = 0;
+        var recalls = new double[units.Count];
         var scratch = new Scratch(_store.Space.Dimension);
-        foreach (var unit in units)
+        for (var u = 0; u < units.Count; u++)
         {
+            var unit = units[u];
             var query = unit.Query;
             if (map is not null)
             {
@@ -416,12 +424,13 @@ public sealed class QueryAdapterTrainer
 
             var hits = await _store.SearchVectorsAsync(query, MetricDepth, new SearchFilter { Kind = unit.Kind }, recall: 1.0, cancellationToken).ConfigureAwait(false);
             var positives = unit.Positives.Select(p => _items[p].Id).ToHashSet(StringComparer.Ordinal);
-            recall += (double)hits.Take(5).Count(h => positives.Contains(h.Item.Id)) / positives.Count;
+            recalls[u] = (double)hits.Take(5).Count(h => positives.Contains(h.Item.Id)) / positives.Count;
+            recall += recalls[u];
             var first = hits.Select(static (h, i) => (h, i)).FirstOrDefault(x => positives.Contains(x.h.Item.Id));
             reciprocal += first.h is null ? 0 : 1.0 / (first.i + 1);
         }
 
-        return units.Count == 0 ? new AdapterMetrics(0, 0, 0) : new AdapterMetrics(units.Count, recall / units.Count, reciprocal / units.Count);
+        return (units.Count == 0 ? new AdapterMetrics(0, 0, 0) : new AdapterMetrics(units.Count, recall / units.Count, reciprocal / units.Count), recalls);
     }
 
     /// <summary>

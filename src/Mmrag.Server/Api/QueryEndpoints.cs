@@ -47,6 +47,7 @@ internal static class QueryEndpoints
             Threshold = input.Threshold,
             Recall = input.Recall,
             IncludeSelf = input.IncludeSelf,
+            UseAdapter = input.UseAdapter,
         }, cancellationToken).ConfigureAwait(false);
         metrics.RecordSearch(result.EmbedTime, result.SearchTime);
         return TypedResults.Ok(MmragJson.ToResponse(result));
@@ -69,6 +70,7 @@ internal static class QueryEndpoints
             MaxImages = input.MaxImages ?? QueryVocabulary.DefaultMaxImages,
             Threshold = input.Threshold,
             NoContextBehavior = input.Decline ? NoContextBehavior.Decline : NoContextBehavior.AnswerWithoutContext,
+            UseAdapter = input.UseAdapter,
         };
 
         var streaming = context.Request.Headers.Accept.Any(static a => a is not null && a.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase));
@@ -142,8 +144,8 @@ internal static class QueryEndpoints
         : throw ApiProblemException.BadRequest($"'strategy' must be {string.Join(", ", QueryVocabulary.StrategyNames)}, not '{strategy}'.");
 
     /// <summary>The JSON body of <c>POST /api/search</c>, for the OpenAPI document.</summary>
-    internal sealed record SearchBody(string? Text, string? Image, int? K, string? Target, double? Threshold, bool? IncludeSelf, double? Recall);
+    internal sealed record SearchBody(string? Text, string? Image, int? K, string? Target, double? Threshold, bool? IncludeSelf, double? Recall, bool? Adapter);
 
     /// <summary>The JSON body of <c>POST /api/ask</c>, for the OpenAPI document.</summary>
-    internal sealed record AskBody(string? Question, string? Image, string? Strategy, int? K, double? Threshold, int? MaxImages, bool? DeclineWithoutContext);
+    internal sealed record AskBody(string? Question, string? Image, string? Strategy, int? K, double? Threshold, int? MaxImages, bool? DeclineWithoutContext, bool? Adapter);
 }

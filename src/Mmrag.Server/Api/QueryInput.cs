@@ -34,6 +34,9 @@ internal sealed record QueryInput
 
     public bool Decline { get; init; }
 
+    /// <summary>Apply the knowledge base's query adapter (<c>"adapter": false</c> turns it off).</summary>
+    public bool UseAdapter { get; init; } = true;
+
     public DataContent? ImageContent => Image is null ? null : new DataContent(Image, "application/octet-stream") { Name = ImageName ?? "query-image" };
 
     /// <summary>The most results a request may ask for.</summary>
@@ -91,6 +94,7 @@ internal sealed record QueryInput
             MaxImages = ParseInt(form["max_images"].FirstOrDefault(), "max_images"),
             IncludeSelf = string.Equals(form["include_self"].FirstOrDefault(), "true", StringComparison.OrdinalIgnoreCase),
             Decline = string.Equals(form["decline_without_context"].FirstOrDefault(), "true", StringComparison.OrdinalIgnoreCase),
+            UseAdapter = !string.Equals(form["adapter"].FirstOrDefault(), "false", StringComparison.OrdinalIgnoreCase),
         };
     }
 
@@ -141,6 +145,7 @@ internal sealed record QueryInput
                 MaxImages = Integer(root, "max_images"),
                 IncludeSelf = Bool(root, "include_self"),
                 Decline = Bool(root, "decline_without_context"),
+                UseAdapter = !root.TryGetProperty("adapter", out var adapter) || adapter.ValueKind == JsonValueKind.Null || Bool(root, "adapter"),
             };
         }
     }
