@@ -61,6 +61,9 @@ public sealed record AnswerOptions
     /// <summary>What to do when nothing passes the threshold (default: answer without context, flagged).</summary>
     public NoContextBehavior NoContextBehavior { get; init; } = NoContextBehavior.AnswerWithoutContext;
 
+    /// <summary>Apply the knowledge base's query adapter to retrieval (<see cref="Mmrag.Retrieval.Search.SearchRequest.UseAdapter"/>; default on).</summary>
+    public bool UseAdapter { get; init; } = true;
+
     /// <summary>Sampling temperature; null leaves the server's default.</summary>
     public float? Temperature { get; init; }
 

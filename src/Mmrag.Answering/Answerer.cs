@@ -163,7 +163,7 @@ public sealed class Answerer
             var result = await _searcher.SearchAsync(new SearchRequest
             {
                 Text = text, Image = question.Image, Target = SearchTarget.All,
-                K = options.K, KImages = options.KImages, KText = options.KText, Threshold = options.Threshold,
+                K = options.K, KImages = options.KImages, KText = options.KText, Threshold = options.Threshold, UseAdapter = options.UseAdapter,
             }, cancellationToken).ConfigureAwait(false);
             return [.. DistinctImages(result.Hits).Select(h => new SourceCandidate(AsSource(h.Item), h.Score, h.CalibratedScore, SendImage: true))];
         }
@@ -177,11 +177,12 @@ public sealed class Answerer
         // captions, nearby text) matched by keyword search; a vector-only image hit matched the pixels, not the text.
         var chunks = await _searcher.SearchAsync(new SearchRequest
         {
-            Text = text, Target = SearchTarget.Text, K = options.K, KText = options.KText, Threshold = options.Threshold,
+            Text = text, Target = SearchTarget.Text, K = options.K, KText = options.KText, Threshold = options.Threshold, UseAdapter = options.UseAdapter,
         }, cancellationToken).ConfigureAwait(false);
         var images = options.KImages == 0 ? null : await _searcher.SearchAsync(new SearchRequest
         {
             Text = text, Target = SearchTarget.Images, Hybrid = true, K = options.K, KImages = options.KImages, Threshold = options.Threshold,
+            UseAdapter = options.UseAdapter,
         }, cancellationToken).ConfigureAwait(false);
 
         var sendImages = options.Strategy == AnswerStrategy.TextWithImages;

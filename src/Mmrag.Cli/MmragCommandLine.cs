@@ -20,6 +20,7 @@ public static class MmragCommandLine
         root.Subcommands.Add(KbCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(TuneCommand.Create());
         return root;
     }
 }

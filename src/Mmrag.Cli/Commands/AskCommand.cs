@@ -33,13 +33,14 @@ internal static class AskCommand
         }.AtLeast(0);
         var threshold = new Option<double?>("--threshold") { Description = "Minimum calibrated score of a source (0..1)." }.Between(0, 1);
         var decline = new Option<bool>("--decline-without-context") { Description = "When no source is relevant, decline instead of answering without sources." };
+        var noAdapter = TuneCommand.NoAdapterOption();
         var format = new Option<string>("--format") { Description = "text or json.", DefaultValueFactory = static _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
         var rerank = new RerankCliOptions();
         var command = new Command("ask", "Answer a question from the knowledge base with a (vision) LLM, citing its sources.");
         command.Arguments.Add(question);
         kb.AddTo(command);
-        foreach (var option in new Option[] { image, strategy, k, maxImages, threshold, decline, format })
+        foreach (var option in new Option[] { image, strategy, k, maxImages, threshold, decline, noAdapter, format })
         {
             command.Options.Add(option);
         }
@@ -67,7 +68,12 @@ internal static class AskCommand
                 Threshold = parseResult.GetValue(threshold),
                 NoContextBehavior = parseResult.GetValue(decline) ? NoContextBehavior.Decline : NoContextBehavior.AnswerWithoutContext,
                 Rerank = rerank.Get(parseResult),
+                UseAdapter = !parseResult.GetValue(noAdapter),
             };
+            if (options.UseAdapter)
+            {
+                await TuneCommand.WarnAsync(error, (await session.Searcher.Adapters.GetAsync(cancellationToken)).Warning);
+            }
 
             var json = parseResult.GetValue(format) == "json";
             Answer? answer = null;

@@ -24,12 +24,13 @@ internal static class EvalCommand
         {
             Description = "Near-duplicate cut: drop hits with this cosine to a better one (default 0.97; 1 keeps all but exact copies).",
         }.Between(-1, 1);
+        var noAdapter = TuneCommand.NoAdapterOption();
         var format = new Option<string>("--format") { Description = "table or json.", DefaultValueFactory = static _ => "table" };
         format.AcceptOnlyFromAmong("table", "json");
         var rerank = new RerankCliOptions();
         var command = new Command("eval", "Measure retrieval quality against labelled queries: recall, MRR, nDCG per direction, kept / declined at the threshold, beside plain cosine search.");
         kb.AddTo(command);
-        foreach (var option in new Option[] { queries, k, threshold, sweep, noHybrid, similarityCut, format })
+        foreach (var option in new Option[] { queries, k, threshold, sweep, noHybrid, similarityCut, noAdapter, format })
         {
             command.Options.Add(option);
         }
@@ -65,15 +66,32 @@ internal static class EvalCommand
                 Hybrid = !parseResult.GetValue(noHybrid),
                 Dedupe = parseResult.GetValue(similarityCut) is { } cut ? DedupeOptions.Default with { SimilarityCut = cut } : null,
                 Rerank = rerank.Get(parseResult),
+                UseAdapter = !parseResult.GetValue(noAdapter),
             };
             var report = await new RetrievalEvaluator(session).EvaluateAsync(set, options, cancellationToken).ConfigureAwait(false);
+            // With an adapter in force, the same queries without it, so that its effect is read off one run.
+            var adapter = options.UseAdapter ? await session.Searcher.Adapters.GetAsync(cancellationToken).ConfigureAwait(false) : null;
+            await TuneCommand.WarnAsync(parseResult.InvocationConfiguration.Error, adapter?.Warning).ConfigureAwait(false);
+            var plain = adapter?.Adapter is null ? null
+                : await new RetrievalEvaluator(session).EvaluateAsync(set, options with { UseAdapter = false }, cancellationToken).ConfigureAwait(false);
             var output = parseResult.InvocationConfiguration.Output;
             if (parseResult.GetValue(format) == "json")
             {
-                await output.WriteLineAsync(MmragJson.Serialize(EvaluationResponse.From(report, options.K, options.Hybrid))).ConfigureAwait(false);
+                await output.WriteLineAsync(MmragJson.Serialize(EvaluationResponse.From(report, options.K, options.Hybrid) with
+                {
+                    WithoutAdapter = plain is null ? null : EvaluationResponse.From(plain, options.K, options.Hybrid),
+                })).ConfigureAwait(false);
             }
             else
             {
+                if (plain is not null)
+                {
+                    await output.WriteLineAsync("without the query adapter (--no-adapter):").ConfigureAwait(false);
+                    await output.WriteAsync(FormatTable(plain, set.Count, options, parseResult.GetValue(sweep))).ConfigureAwait(false);
+                    await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                        $"with the query adapter (revision {adapter!.Adapter!.Info.Revision}, trained {adapter.Adapter.Info.TrainedAt:yyyy-MM-dd HH:mm} UTC on {adapter.Adapter.Info.Judgements} judgements):")).ConfigureAwait(false);
+                }
+
                 await output.WriteAsync(FormatTable(report, set.Count, options, parseResult.GetValue(sweep))).ConfigureAwait(false);
             }
 

@@ -30,12 +30,13 @@ internal static class SearchCommand
         var noHybrid = new Option<bool>("--no-hybrid") { Description = "Vector search only (no keyword fusion)." };
         var recall = new Option<double?>("--recall") { Description = "Recall@k the vector index must reach, in (0, 1]: 1 is exact, lower is faster (default: the store's)." }.Between(0, 1, lowExcluded: true);
         var scoring = new Option<ScoringMode>("--scoring") { Description = "Calibrated (default) or SoftmaxTemperature.", DefaultValueFactory = static _ => ScoringMode.Calibrated };
+        var noAdapter = TuneCommand.NoAdapterOption();
         var format = new Option<string>("--format") { Description = "table or json.", DefaultValueFactory = static _ => "table" };
         format.AcceptOnlyFromAmong("table", "json");
         var rerank = new RerankCliOptions();
         var command = new Command("search", "Search the knowledge base by text, by image, or both.");
         kb.AddTo(command);
-        foreach (var option in new Option[] { texts, images, k, target, threshold, includeSelf, noHybrid, recall, scoring, format })
+        foreach (var option in new Option[] { texts, images, k, target, threshold, includeSelf, noHybrid, recall, scoring, noAdapter, format })
         {
             command.Options.Add(option);
         }
@@ -74,7 +75,9 @@ internal static class SearchCommand
                     Hybrid = parseResult.GetValue(noHybrid) ? false : null,
                     Recall = parseResult.GetValue(recall),
                     Scoring = parseResult.GetValue(scoring),
+                    UseAdapter = !parseResult.GetValue(noAdapter),
                 }, rerankOptions, cancellationToken).ConfigureAwait(false);
+                await TuneCommand.WarnAsync(parseResult.InvocationConfiguration.Error, search.Result.AdapterWarning).ConfigureAwait(false);
 
                 if (parseResult.GetValue(format) == "json")
                 {

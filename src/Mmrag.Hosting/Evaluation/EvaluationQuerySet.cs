@@ -11,7 +11,9 @@ namespace Mmrag.Hosting.Evaluation;
 /// <param name="Target">What it searches.</param>
 /// <param name="Relevant">The relevant entries as written: paths relative to <paramref name="Folder"/>, or item ids. Empty for a "no match" query.</param>
 /// <param name="Folder">The folder relative paths are resolved against (the queries file's).</param>
-public sealed record EvaluationQuery(string Id, string? Text, string? ImagePath, SearchTarget Target, IReadOnlyList<string> Relevant, string Folder)
+/// <param name="Irrelevant">Entries judged not relevant (<c>"irrelevant"</c>, optional; used by <c>mmrag tune</c>, not by the metrics).</param>
+public sealed record EvaluationQuery(string Id, string? Text, string? ImagePath, SearchTarget Target, IReadOnlyList<string> Relevant, string Folder,
+    IReadOnlyList<string>? Irrelevant = null)
 {
     /// <summary>
     /// The direction the query is reported under: its modality (<c>text</c>, <c>image</c> or <c>text+image</c>) and its
@@ -83,18 +85,23 @@ public static class EvaluationQuerySet
             throw new FormatException($"\"target\" must be one of {string.Join(", ", QueryVocabulary.TargetNames)}, not '{targetName}'");
         }
 
-        var relevant = new List<string>();
-        if (root.TryGetProperty("relevant", out var list) && list.ValueKind != JsonValueKind.Null)
-        {
-            foreach (var entry in list.EnumerateArray())
-            {
-                relevant.Add(entry.GetString() ?? throw new FormatException("\"relevant\" holds a null"));
-            }
-        }
-
         return new EvaluationQuery(Read("id") ?? lineNumber.ToString(System.Globalization.CultureInfo.InvariantCulture),
             string.IsNullOrWhiteSpace(text) ? null : text,
             string.IsNullOrWhiteSpace(image) ? null : Path.GetFullPath(Path.Combine(folder, image)),
-            target, relevant, folder);
+            target, Entries(root, "relevant"), folder, Entries(root, "irrelevant"));
+    }
+
+    private static List<string> Entries(JsonElement root, string name)
+    {
+        var entries = new List<string>();
+        if (root.TryGetProperty(name, out var list) && list.ValueKind != JsonValueKind.Null)
+        {
+            foreach (var entry in list.EnumerateArray())
+            {
+                entries.Add(entry.GetString() ?? throw new FormatException($"\"{name}\" holds a null"));
+            }
+        }
+
+        return entries;
     }
 }

@@ -23,6 +23,9 @@ public sealed record EvaluationOptions
     /// <summary>Near-duplicate removal; null means the searcher's default (<see cref="DedupeOptions.Default"/>).</summary>
     public DedupeOptions? Dedupe { get; init; }
 
+    /// <summary>Apply the knowledge base's query adapter when one is stored (the searcher's default: on). The plain cosine baseline never does.</summary>
+    public bool UseAdapter { get; init; } = true;
+
     /// <summary>The thresholds of the sweep (default 0, 0.05, …, 1).</summary>
     public IReadOnlyList<double> SweepThresholds { get; init; } = [.. Enumerable.Range(0, 21).Select(static i => i / 20.0)];
 
@@ -138,6 +141,7 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
                 K = options.K,
                 Hybrid = options.Hybrid ? null : false,
                 Dedupe = options.Dedupe ?? DedupeOptions.Default,
+                UseAdapter = options.UseAdapter,
             };
 
             var started = Stopwatch.GetTimestamp();
@@ -272,7 +276,8 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
         return [.. best.Values.OrderByDescending(static h => h.Score).ThenBy(static h => h.Item.Id, StringComparer.Ordinal).Take(k)];
     }
 
-    private static float[] Normalized(ReadOnlyMemory<float> vector)
+    /// <summary>A unit-length copy of <paramref name="vector"/> (a zero vector stays zero); <c>mmrag tune</c> embeds its queries the same way.</summary>
+    internal static float[] Normalized(ReadOnlyMemory<float> vector)
     {
         var copy = vector.ToArray();
         var norm = TensorPrimitives.Norm(copy);

@@ -34,6 +34,10 @@ public sealed record EvaluationResponse(
     bool Hybrid,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] EvaluationRerankResponse? Rerank = null)
 {
+    /// <summary>The same evaluation without the knowledge base's query adapter, when one is stored (the main figures are with it).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public EvaluationResponse? WithoutAdapter { get; init; }
+
     /// <summary>The wire form of <paramref name="report"/>.</summary>
     public static EvaluationResponse From(EvaluationReport report, int k, bool hybrid)
     {

@@ -30,6 +30,7 @@ namespace Mmrag.Hosting.Wire;
 [JsonSerializable(typeof(FeedbackRequest))]
 [JsonSerializable(typeof(FeedbackRecordedResponse))]
 [JsonSerializable(typeof(FeedbackListResponse))]
+[JsonSerializable(typeof(TuneResponse))]
 public sealed partial class MmragJsonContext : JsonSerializerContext;
 
 /// <summary>Turns search results, answers and items into the wire format, and writes it.</summary>
@@ -60,7 +61,8 @@ public static class MmragJson
     public static SearchResponse ToResponse(SearchResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        return new SearchResponse([.. result.Hits.Select(ToResponse)], Math.Round(result.EmbedTime.TotalMilliseconds, 2), Math.Round(result.SearchTime.TotalMilliseconds, 2));
+        return new SearchResponse([.. result.Hits.Select(ToResponse)], Math.Round(result.EmbedTime.TotalMilliseconds, 2), Math.Round(result.SearchTime.TotalMilliseconds, 2),
+            AdapterApplied: result.AdapterApplied, AdapterWarning: result.AdapterWarning);
     }
 
     /// <summary>A search result on the wire, with each hit's rerank grade and the rerank's report when one was asked.</summary>
@@ -69,7 +71,7 @@ public static class MmragJson
         ArgumentNullException.ThrowIfNull(search);
         var result = search.Result;
         return new SearchResponse([.. result.Hits.Select((hit, i) => ToResponse(hit, search.GradeAt(i)))], Math.Round(result.EmbedTime.TotalMilliseconds, 2),
-            Math.Round(result.SearchTime.TotalMilliseconds, 2), ToResponse(search.Report));
+            Math.Round(result.SearchTime.TotalMilliseconds, 2), ToResponse(search.Report), result.AdapterApplied, result.AdapterWarning);
     }
 
     /// <summary>A rerank report on the wire (null for none).</summary>

@@ -5,12 +5,17 @@ namespace Mmrag.Hosting.Wire;
 // The one wire format of mmrag: what `mmrag … --format json` prints and what the HTTP API sends (snake_case names,
 // written by MmragJsonContext). Changing a record here changes both, which is the point.
 
-/// <summary>A search: the hits, best first, and where the time went; <see cref="Rerank"/> only when a rerank was asked.</summary>
+/// <summary>
+/// A search: the hits, best first, where the time went, whether the knowledge base's query adapter was applied (and why
+/// a stored adapter was not, e.g. trained for another model), and <see cref="Rerank"/> only when a rerank was asked.
+/// </summary>
 public sealed record SearchResponse(
     IReadOnlyList<SearchHitResponse> Hits,
     double EmbedMs,
     double SearchMs,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RerankResponse? Rerank = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RerankResponse? Rerank = null,
+    bool AdapterApplied = false,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? AdapterWarning = null);
 
 /// <summary>How an LLM rerank went: <c>applied</c>, <c>failed</c> (the search's order stands) or <c>skipped</c>, and why.</summary>
 public sealed record RerankResponse(string Status, string? Detail, int Candidates, int Graded, double ElapsedMs);

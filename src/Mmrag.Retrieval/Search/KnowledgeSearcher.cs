@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Numerics.Tensors;
 using Microsoft.Extensions.AI;
 using Mmrag.Knowledge;
+using Mmrag.Retrieval.Adapters;
 using Mmrag.Retrieval.Diversity;
 using Mmrag.Retrieval.Scoring;
 using Mmrag.Storage;
@@ -57,6 +58,7 @@ public sealed class KnowledgeSearcher
         _imageGenerator = imageGenerator;
         Options = options;
         Calibrator = new ScoreCalibrator(store, options.Calibration, timeProvider);
+        Adapters = new QueryAdapterCache(store, options.Calibration.RecheckInterval, timeProvider);
     }
 
     /// <summary>The settings.</summary>
@@ -64,6 +66,12 @@ public sealed class KnowledgeSearcher
 
     /// <summary>The score calibrator (e.g. to recompute its statistics after a large ingestion).</summary>
     public ScoreCalibrator Calibrator { get; }
+
+    /// <summary>
+    /// The knowledge base's query adapter (<see cref="QueryAdapter"/>), applied to query vectors unless
+    /// <see cref="SearchRequest.UseAdapter"/> is false; call <see cref="QueryAdapterCache.Invalidate"/> after storing one.
+    /// </summary>
+    public QueryAdapterCache Adapters { get; }
 
     /// <summary>Runs <paramref name="request"/>.</summary>
     /// <exception cref="ArgumentException">The request is invalid (no query, k or threshold out of range); the message names the setting.</exception>
@@ -83,7 +91,8 @@ public sealed class KnowledgeSearcher
         }
 
         var started = Stopwatch.GetTimestamp();
-        var queries = await EmbedAsync(request, cancellationToken).ConfigureAwait(false);
+        var adapter = await Adapters.GetAsync(cancellationToken).ConfigureAwait(false);
+        var queries = await EmbedAsync(request, request.UseAdapter ? adapter.Adapter : null, cancellationToken).ConfigureAwait(false);
         var embedTime = Stopwatch.GetElapsedTime(started);
 
         started = Stopwatch.GetTimestamp();
@@ -121,6 +130,8 @@ public sealed class KnowledgeSearcher
             EmbedTime = embedTime,
             CalibrationTime = calibrationTime,
             SearchTime = Stopwatch.GetElapsedTime(started),
+            AdapterApplied = Array.Exists(queries, static q => q.Adapter is not null),
+            AdapterWarning = request.UseAdapter ? adapter.Warning : null,
         };
     }
 
@@ -159,7 +170,7 @@ public sealed class KnowledgeSearcher
         }
     }
 
-    private async Task<QueryVector[]> EmbedAsync(SearchRequest request, CancellationToken cancellationToken)
+    private async Task<QueryVector[]> EmbedAsync(SearchRequest request, QueryAdapter? adapter, CancellationToken cancellationToken)
     {
         // Start the image first: its generator decodes asynchronously while the text tower runs.
         var image = request.Image is { } content ? _imageGenerator.GenerateVectorAsync(content, cancellationToken: cancellationToken) : null;
@@ -169,16 +180,21 @@ public sealed class KnowledgeSearcher
         var queries = new List<QueryVector>(2);
         if (text is not null)
         {
-            queries.Add(new QueryVector(QueryModality.Text, Normalized(await text.ConfigureAwait(false), "text")));
+            queries.Add(Adapted(QueryModality.Text, Normalized(await text.ConfigureAwait(false), "text"), adapter));
         }
 
         if (image is not null)
         {
-            queries.Add(new QueryVector(QueryModality.Image, Normalized(await image.ConfigureAwait(false), "image")));
+            queries.Add(Adapted(QueryModality.Image, Normalized(await image.ConfigureAwait(false), "image"), adapter));
         }
 
         return [.. queries];
     }
+
+    // Only the vector searches see the adapted vector; keyword search and the calibration background are unchanged
+    // (adapted cosines are moved onto the plain scale before calibration, see QueryAdapter.ToCalibrationScale).
+    private static QueryVector Adapted(QueryModality modality, float[] vector, QueryAdapter? adapter) =>
+        adapter is not null && adapter.Maps(modality) ? new QueryVector(modality, adapter.Apply(modality, vector), adapter) : new QueryVector(modality, vector, null);
 
     private float[] Normalized(ReadOnlyMemory<float> vector, string modality)
     {
@@ -329,7 +345,8 @@ public sealed class KnowledgeSearcher
                     var shift = queries[q].Modality == QueryModality.Text && candidate.Evidence is { } e
                         ? Options.KeywordEvidenceWeight * ((2 * e) - 1)
                         : 0;
-                    var calibrated = calibration.Calibrate(queries[q].Modality, kind, cosine, shift);
+                    var calibrated = calibration.Calibrate(queries[q].Modality, kind,
+                        queries[q].Adapter?.ToCalibrationScale(queries[q].Modality, kind, cosine) ?? cosine, shift);
                     if (calibrated > candidate.Calibrated)
                     {
                         candidate.Calibrated = calibrated;
@@ -484,7 +501,7 @@ public sealed class KnowledgeSearcher
         return hits;
     }
 
-    private readonly record struct QueryVector(QueryModality Modality, float[] Vector);
+    private readonly record struct QueryVector(QueryModality Modality, float[] Vector, QueryAdapter? Adapter);
 
     private readonly record struct KindPlan(ItemKind Kind, int K, int Fetch, SearchFilter Filter);
 

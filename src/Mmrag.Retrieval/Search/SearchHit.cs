@@ -86,6 +86,12 @@ public sealed record SearchResult
     /// <summary>Time spent loading or recomputing score calibration (zero when it was cached).</summary>
     public TimeSpan CalibrationTime { get; init; }
 
+    /// <summary>Whether the knowledge base's query adapter changed a query vector of this search.</summary>
+    public bool AdapterApplied { get; init; }
+
+    /// <summary>Why a stored query adapter was not used (e.g. trained for another model), or null.</summary>
+    public string? AdapterWarning { get; init; }
+
     /// <summary>Embedding, calibration and search time together.</summary>
     public TimeSpan TotalTime => EmbedTime + CalibrationTime + SearchTime;
 }

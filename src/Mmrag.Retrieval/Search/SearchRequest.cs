@@ -105,6 +105,12 @@ public sealed record SearchRequest
     /// <summary>Near-duplicate removal and MMR (default: drop hits with cosine ≥ 0.97 to a better one, no MMR).</summary>
     public DedupeOptions Dedupe { get; init; } = DedupeOptions.Default;
 
+    /// <summary>
+    /// Apply the knowledge base's query adapter (<see cref="Adapters.QueryAdapter"/>, learnt from relevance feedback by
+    /// <c>mmrag tune</c>) to the query vectors when one is stored for its model (default); false searches with the plain vectors.
+    /// </summary>
+    public bool UseAdapter { get; init; } = true;
+
     /// <summary>Whether keyword search takes part.</summary>
     internal bool UsesKeywords => (Hybrid ?? true) && !string.IsNullOrWhiteSpace(Text);
 

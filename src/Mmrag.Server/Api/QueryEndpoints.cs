@@ -48,6 +48,7 @@ internal static class QueryEndpoints
             Threshold = input.Threshold,
             Recall = input.Recall,
             IncludeSelf = input.IncludeSelf,
+            UseAdapter = input.UseAdapter,
         }, ParseRerank(input.Rerank), cancellationToken).ConfigureAwait(false);
         metrics.RecordSearch(search.Result.EmbedTime, search.Result.SearchTime);
         return TypedResults.Ok(MmragJson.ToResponse(search));
@@ -71,6 +72,7 @@ internal static class QueryEndpoints
             Threshold = input.Threshold,
             NoContextBehavior = input.Decline ? NoContextBehavior.Decline : NoContextBehavior.AnswerWithoutContext,
             Rerank = ParseRerank(input.Rerank),
+            UseAdapter = input.UseAdapter,
         };
 
         var streaming = context.Request.Headers.Accept.Any(static a => a is not null && a.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase));
@@ -148,9 +150,10 @@ internal static class QueryEndpoints
         : throw ApiProblemException.BadRequest($"'rerank' must be {QueryVocabulary.RerankSyntax}, not '{rerank}'.");
 
     /// <summary>The JSON body of <c>POST /api/search</c>, for the OpenAPI document.</summary>
-    internal sealed record SearchBody(string? Text, string? Image, int? K, string? Target, double? Threshold, bool? IncludeSelf, double? Recall, string? Rerank);
+    internal sealed record SearchBody(string? Text, string? Image, int? K, string? Target, double? Threshold, bool? IncludeSelf, double? Recall, string? Rerank,
+        bool? Adapter);
 
     /// <summary>The JSON body of <c>POST /api/ask</c>, for the OpenAPI document.</summary>
     internal sealed record AskBody(string? Question, string? Image, string? Strategy, int? K, double? Threshold, int? MaxImages, bool? DeclineWithoutContext,
-        string? Rerank);
+        string? Rerank, bool? Adapter);
 }

@@ -36,6 +36,8 @@ internal sealed record QueryInput
 
     /// <summary>The rerank word (<c>llm</c>, <c>llm:N</c>, <c>none</c>), read by <see cref="Hosting.Wire.QueryVocabulary.TryParseRerank"/>.</summary>
     public string? Rerank { get; init; }
+    /// <summary>Apply the knowledge base's query adapter (<c>"adapter": false</c> turns it off).</summary>
+    public bool UseAdapter { get; init; } = true;
 
     public DataContent? ImageContent => Image is null ? null : new DataContent(Image, "application/octet-stream") { Name = ImageName ?? "query-image" };
 
@@ -95,6 +97,7 @@ internal sealed record QueryInput
             IncludeSelf = string.Equals(form["include_self"].FirstOrDefault(), "true", StringComparison.OrdinalIgnoreCase),
             Decline = string.Equals(form["decline_without_context"].FirstOrDefault(), "true", StringComparison.OrdinalIgnoreCase),
             Rerank = NullIfBlank(form["rerank"].FirstOrDefault()),
+            UseAdapter = !string.Equals(form["adapter"].FirstOrDefault(), "false", StringComparison.OrdinalIgnoreCase),
         };
     }
 
@@ -134,6 +137,7 @@ internal sealed record QueryInput
                 IncludeSelf = Bool(root, "include_self"),
                 Decline = Bool(root, "decline_without_context"),
                 Rerank = String(root, "rerank"),
+                UseAdapter = !root.TryGetProperty("adapter", out var adapter) || adapter.ValueKind == JsonValueKind.Null || Bool(root, "adapter"),
             };
         }
     }
