@@ -97,6 +97,31 @@ public sealed class QueryAdapterTuningTests(ShapesTuningKnowledgeBase shapes) : 
         Assert.Equal(QueryAdapterTrainer.JudgementsHash(judgements), state.Adapter.Info.JudgementsHash);
     }
 
+    [Fact]
+    public async Task Tune_FromStoredFeedback_TrainsOnTheJudgementsAFileRecorded()
+    {
+        var feedback = Assert.IsAssignableFrom<IRelevanceFeedbackStore>(shapes.KnowledgeBase.Store);
+        await feedback.ClearJudgementsAsync();
+        try
+        {
+            var judgements = (await QueryAdapterTuning.JudgementsFromQueriesAsync(shapes.KnowledgeBase, shapes.Queries)).Judgements;
+            Assert.True(await QueryAdapterTuning.RecordAsync(shapes.KnowledgeBase, judgements));
+
+            // What `mmrag tune --from-feedback` reads: the stored judgements of the knowledge base's model.
+            var stored = await feedback.ListJudgementsAsync(shapes.KnowledgeBase.Store.Space.ModelId);
+            var outcome = await QueryAdapterTuning.TuneAsync(shapes.KnowledgeBase, stored, Split);
+
+            Assert.Equal(judgements.Count, stored.Count);
+            Assert.All(stored, j => Assert.Equal("file", j.Source));
+            Assert.True(outcome.Stored is not null, QueryAdapterTuning.Describe(outcome));
+            Assert.Equal(QueryAdapterTrainer.JudgementsHash(judgements), outcome.Stored.Info.JudgementsHash);
+        }
+        finally
+        {
+            await feedback.ClearJudgementsAsync();
+        }
+    }
+
     [Theory]
     [InlineData(1, 0.2)]
     [InlineData(4, 0.3)]
