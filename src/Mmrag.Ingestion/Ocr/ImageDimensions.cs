@@ -8,10 +8,12 @@ namespace Mmrag.Ingestion.Ocr;
 /// </summary>
 internal static class ImageDimensions
 {
+    private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
+
     /// <summary>The size, or null when the header is not one of the five formats or is cut short.</summary>
     public static (int Width, int Height)? Read(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.Length >= 24 && bytes[..8].SequenceEqual("\x89PNG\r\n\x1a\n"u8) && bytes.Slice(12, 4).SequenceEqual("IHDR"u8))
+        if (bytes.Length >= 24 && bytes[..8].SequenceEqual(PngSignature) && bytes.Slice(12, 4).SequenceEqual("IHDR"u8))
         {
             return Checked(BinaryPrimitives.ReadInt32BigEndian(bytes[16..]), BinaryPrimitives.ReadInt32BigEndian(bytes[20..]));
         }

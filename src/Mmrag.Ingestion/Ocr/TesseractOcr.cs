@@ -58,13 +58,14 @@ public sealed class TesseractOcr
         ArgumentException.ThrowIfNullOrWhiteSpace(imagePath);
         var full = Path.GetFullPath(imagePath);
         var result = await RunAsync([full, "stdout", "-l", Options.Languages], full, cancellationToken).ConfigureAwait(false);
+        // Tesseract reads on with the languages it has when one is missing (exit code 0): a missing one is an error all the same.
+        if (result.Error.Contains("Failed loading language", StringComparison.Ordinal) || result.Error.Contains("couldn't load any languages", StringComparison.Ordinal))
+        {
+            throw new OcrException($"OCR of '{full}': {MissingLanguages(Options.LanguageList, null)}");
+        }
+
         if (result.ExitCode != 0)
         {
-            if (result.Error.Contains("Failed loading language", StringComparison.Ordinal) || result.Error.Contains("couldn't load any languages", StringComparison.Ordinal))
-            {
-                throw new OcrException($"OCR of '{full}': {MissingLanguages(Options.LanguageList, null)}");
-            }
-
             throw new OcrException($"OCR of '{full}': Tesseract failed (exit code {result.ExitCode}): {result.Error.Trim()}");
         }
 
