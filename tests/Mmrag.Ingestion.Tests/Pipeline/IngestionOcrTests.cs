@@ -14,6 +14,8 @@ public sealed class IngestionOcrTests(ITestOutputHelper output)
 {
     private static readonly IngestionOptions WithOcr = new() { Ocr = new TesseractOcrOptions() };
 
+    private static readonly string[] ScannedPage = ["Minutes of the annual meeting", "The treasurer reported a surplus."];
+
     /// <summary>Three signs whose file names say nothing of what is printed on them.</summary>
     private static IngestionHarness SignsFolder()
     {
@@ -113,14 +115,16 @@ public sealed class IngestionOcrTests(ITestOutputHelper output)
         using (var builder = new PdfDocumentBuilder())
         {
             var page = builder.AddPage(PageSize.A4);
-            page.AddPng(TextRenderings.Png(["Minutes of the annual meeting", "The treasurer reported a surplus."], TextRenderings.Serif, 28),
-                new PdfRectangle(40, 500, 555, 800));
+            page.AddPng(TextRenderings.Png(ScannedPage, TextRenderings.Serif, 28), new PdfRectangle(40, 500, 555, 800));
             harness.Write("scanned.pdf", builder.Build());
         }
 
         await harness.RunAsync(WithOcr);
 
         var text = Assert.Single(harness.Store.Items, i => i.Kind == ItemKind.TextChunk);
+        var cer = TextRenderings.CharacterErrorRate(text.Text, string.Join(' ', ScannedPage));
+        output.WriteLine($"scanned PDF page: CER {cer:P1}; read: {text.Text.ReplaceLineEndings(" | ")}");
+        Assert.True(cer <= 0.05, $"character error rate {cer:P1}; read: {text.Text}");
         Assert.Equal(1, text.Provenance.Page);
         Assert.Equal("text in image", text.Provenance.Caption);
         Assert.Contains("treasurer", text.Text, StringComparison.OrdinalIgnoreCase);
