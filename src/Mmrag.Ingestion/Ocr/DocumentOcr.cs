@@ -23,30 +23,26 @@ internal sealed class DocumentOcr(TesseractOcr ocr, TextChunker? chunker)
         }
 
         var isImageFile = document.MediaType.StartsWith("image/", StringComparison.Ordinal);
+        var read = await ReadImagesAsync(document, cancellationToken).ConfigureAwait(false);
         var items = new List<LoadedItem>(document.Items.Count);
         var failures = new List<IngestionFailure>(document.Failures);
-        foreach (var item in document.Items)
+        for (var index = 0; index < document.Items.Count; index++)
         {
-            if (item.Kind != ItemKind.Image)
+            var item = document.Items[index];
+            if (!read.TryGetValue(index, out var result))
             {
                 Add(item);
                 continue;
             }
 
-            var where = item.Provenance.Page is { } page ? $"page {page}, item {item.Provenance.Position}" : null;
-            string text;
-            try
+            if (result.Error is { } error)
             {
-                text = await ocr.RecognizeAsync(item.ImageBytes, where is null ? document.SourcePath : $"{document.SourcePath} ({where})",
-                    cancellationToken).ConfigureAwait(false);
-            }
-            catch (OcrException ex)
-            {
-                failures.Add(new IngestionFailure(document.SourcePath, $"No text was read from an image: {ex.Message}", where, DateTimeOffset.UtcNow));
+                failures.Add(new IngestionFailure(document.SourcePath, $"No text was read from an image: {error.Message}", Where(item), DateTimeOffset.UtcNow));
                 Add(item);
                 continue;
             }
 
+            var text = result.Text!;
             if (text.Length == 0)
             {
                 Add(item);
@@ -74,5 +70,31 @@ internal sealed class DocumentOcr(TesseractOcr ocr, TextChunker? chunker)
 
         // Positions follow document order, the OCR chunks right after their image.
         void Add(LoadedItem item) => items.Add(item with { Provenance = item.Provenance with { Position = items.Count } });
+    }
+
+    private sealed record ImageText(string? Text, OcrException? Error);
+
+    private static string? Where(LoadedItem item) => item.Provenance.Page is { } page ? $"page {page}, item {item.Provenance.Position}" : null;
+
+    /// <summary>The text of each image item (by index), read by up to <see cref="TesseractOcrOptions.MaxParallelism"/> processes at once.</summary>
+    private async Task<Dictionary<int, ImageText>> ReadImagesAsync(LoadedDocument document, CancellationToken cancellationToken)
+    {
+        var images = Enumerable.Range(0, document.Items.Count).Where(i => document.Items[i].Kind == ItemKind.Image).ToList();
+        var read = new ImageText[document.Items.Count];
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = ocr.Options.MaxParallelism, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(images, parallel, async (index, token) =>
+        {
+            var item = document.Items[index];
+            var name = Where(item) is { } where ? $"{document.SourcePath} ({where})" : document.SourcePath;
+            try
+            {
+                read[index] = new ImageText(await ocr.RecognizeAsync(item.ImageBytes, name, token).ConfigureAwait(false), null);
+            }
+            catch (OcrException ex)
+            {
+                read[index] = new ImageText(null, ex);
+            }
+        }).ConfigureAwait(false);
+        return images.ToDictionary(index => index, index => read[index]);
     }
 }

@@ -23,6 +23,12 @@ public sealed partial record TesseractOcrOptions
     /// <summary>Largest image passed to Tesseract, in pixels (width × height, read from the image's header).</summary>
     public long MaxImagePixels { get; init; } = 100_000_000;
 
+    /// <summary>
+    /// Most Tesseract processes run at once for the images of one document (the pages of a scanned PDF), one core
+    /// each; half the cores by default, leaving the rest to embedding.
+    /// </summary>
+    public int MaxParallelism { get; init; } = Math.Max(1, Environment.ProcessorCount / 2);
+
     /// <summary>The languages as a list.</summary>
     public IReadOnlyList<string> LanguageList => Languages.Split('+');
 
@@ -49,6 +55,11 @@ public sealed partial record TesseractOcrOptions
         if (MaxOutputChars < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxOutputChars), MaxOutputChars, "TesseractOcrOptions.MaxOutputChars must be positive.");
+        }
+
+        if (MaxParallelism < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxParallelism), MaxParallelism, "TesseractOcrOptions.MaxParallelism must be at least 1.");
         }
 
         if (MaxImagePixels < 1)
