@@ -5,7 +5,8 @@ namespace Mmrag.Ingestion.Ocr;
 
 /// <summary>
 /// Adds the text Tesseract reads in a loaded document's images: to the image item's keyword text (after its
-/// description and other words, so the keyword index finds the image and the hit shows the text), and as text chunks
+/// description and other words, on a line starting <see cref="ImageTexts.OcrMarker"/>, so the keyword index finds the
+/// image and <see cref="ImageTexts.DescribeImage"/> shows the text with the hit and in prompts), and as text chunks
 /// citing the image (caption <see cref="Caption"/>) when the text is longer than one chunk or the image is all there
 /// is of its page (a scanned PDF page becomes a page of text). An image Tesseract fails on keeps its item without OCR
 /// text and the failure is reported with the document. Thread-safe.
@@ -49,7 +50,7 @@ internal sealed class DocumentOcr(TesseractOcr ocr, TextChunker? chunker)
                 continue;
             }
 
-            Add(item with { Text = string.IsNullOrEmpty(item.Text) ? text : item.Text + "\n" + text });
+            Add(item with { Text = (string.IsNullOrEmpty(item.Text) ? "" : item.Text + "\n") + ImageTexts.OcrMarker + text });
             var chunks = chunker?.Split(text) ?? [text];
             var pageHasText = !isImageFile && document.Items.Any(other => other.Kind == ItemKind.TextChunk && other.Provenance.Page == item.Provenance.Page);
             if (chunks.Count > 1 || (!isImageFile && !pageHasText))

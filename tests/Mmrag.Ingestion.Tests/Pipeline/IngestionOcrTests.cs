@@ -87,6 +87,10 @@ public sealed class IngestionOcrTests(ITestOutputHelper output)
         Assert.Equal("A weathered sign on a pier.", image.Description);
         Assert.StartsWith("A weathered sign on a pier.", image.Text, StringComparison.Ordinal);
         Assert.Contains("harbour", image.Text, StringComparison.OrdinalIgnoreCase);
+
+        // What the hit shows and the prompt sends for the image: the user's description, then the text found in it.
+        Assert.StartsWith("A weathered sign on a pier.\nOCR: Lighthouse keepers", image.DescribeImage(), StringComparison.Ordinal);
+        Assert.StartsWith("Lighthouse keepers", image.OcrText(), StringComparison.Ordinal);
     }
 
     [OcrFact]
