@@ -3,7 +3,7 @@ namespace Mmrag.Knowledge;
 /// <summary>An ingested source file and the version of it that is stored.</summary>
 /// <param name="Id">Stable id of the document (derived from its normalized path).</param>
 /// <param name="SourcePath">Absolute path of the file (or URL).</param>
-/// <param name="ContentHash">SHA-256 (hex) of the file's bytes when it was ingested.</param>
+/// <param name="ContentHash">SHA-256 (hex) of the file's bytes when it was ingested, followed by <c>+ocr:LANGS</c> when its images were read with OCR (the version ingestion compares).</param>
 /// <param name="MediaType">e.g. image/jpeg, text/markdown, application/pdf.</param>
 /// <param name="Title">Title, when the document has one.</param>
 /// <param name="ItemCount">Number of items stored for it.</param>

@@ -258,10 +258,10 @@ public sealed partial class PromptBuilder
         }
     }
 
-    /// <summary>What the LLM can read about an image: its description, else its caption, else its text.</summary>
+    /// <summary>What the LLM can read about an image: its description (with the text OCR found in it), else its caption, else its text.</summary>
     internal static string ImageText(KnowledgeItem item) =>
-        !string.IsNullOrWhiteSpace(item.Description) ? item.Description
-        : !string.IsNullOrWhiteSpace(item.Provenance.Caption) ? item.Provenance.Caption
+        !string.IsNullOrWhiteSpace(item.Description) ? item.DescribeImage()
+        : !string.IsNullOrWhiteSpace(item.Provenance.Caption) ? item.Provenance.Caption + (item.OcrText() is { Length: > 0 } ocr ? "\n" + ImageTexts.OcrMarker + ocr : "")
         : item.Text;
 
     /// <summary>Source <paramref name="number"/> as the envelope holds it: kind, provenance (quoted), then the text or the image's description.</summary>

@@ -23,6 +23,7 @@ internal static class CliErrors
 
     public static bool IsUserFacing(Exception exception) => exception is ClipModelException or ImageDecodeException or Mmrag.Clip.Models.ModelDownloadException or Mmrag.Storage.KnowledgeStoreException
         or Mmrag.Storage.EmbeddingSpaceMismatchException or Mmrag.Ingestion.DocumentLoadException or Mmrag.Answering.Llm.LlmException
+        or Mmrag.Ingestion.Ocr.OcrException
         or IOException
         or UnauthorizedAccessException or InvalidDataException or System.Text.Json.JsonException or FormatException
         // What reaches a command as ArgumentException comes from checking what the user gave it (an option the parser

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Mmrag.Answering.Captioning;
 using Mmrag.Answering.Llm;
+using Mmrag.Ingestion.Ocr;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Mmrag.Cli.Commands;
@@ -19,6 +20,11 @@ internal static class IngestCommand
         {
             Description = "Caption every image without a description with the vision LLM (MMRAG_LLM_* / MMRAG_LLM_CAPTION_MODEL), for the text strategies.",
         };
+        var ocr = new Option<bool>("--ocr")
+        {
+            Description = "Read the text printed in images and scanned PDF pages with Tesseract (apt-get install tesseract-ocr tesseract-ocr-eng).",
+        };
+        var ocrLanguages = new Option<string?>("--ocr-lang") { Description = "Tesseract languages for --ocr, joined with '+' (default eng; e.g. eng+deu). Implies --ocr." };
         var command = new Command("ingest", "Ingest images (with descriptions), text, Markdown, HTML and PDF files into the knowledge base.");
         command.Arguments.Add(paths);
         kb.AddTo(command);
@@ -26,6 +32,8 @@ internal static class IngestCommand
         command.Options.Add(prune);
         command.Options.Add(tags);
         command.Options.Add(caption);
+        command.Options.Add(ocr);
+        command.Options.Add(ocrLanguages);
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             var output = parseResult.InvocationConfiguration.Output;
@@ -42,6 +50,9 @@ internal static class IngestCommand
                 Prune = parseResult.GetValue(prune),
                 DescriptionsFile = parseResult.GetValue(descriptions),
                 Tags = parseResult.GetValue(tags) ?? [],
+                Ocr = parseResult.GetValue(ocr) || parseResult.GetValue(ocrLanguages) is not null
+                    ? new TesseractOcrOptions { Languages = parseResult.GetValue(ocrLanguages) ?? "eng" }
+                    : null,
             });
 
             var summary = await IngestionDisplay.RunAsync(parseResult.InvocationConfiguration.Error,

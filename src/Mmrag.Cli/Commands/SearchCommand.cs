@@ -142,7 +142,7 @@ internal static class SearchCommand
             var hit = result.Hits[i];
             var item = hit.Item;
             var where = item.Provenance.SourcePath + (item.Provenance.Page is { } page ? $" p.{page}" : "") + (item.Provenance.Section is { Length: > 0 } section ? $" § {section}" : "");
-            var snippet = (item.Kind == ItemKind.Image ? item.Description ?? item.Text : item.Text).ReplaceLineEndings(" ");
+            var snippet = (item.Kind == ItemKind.Image ? item.DescribeImage() : item.Text).ReplaceLineEndings(" ");
             if (snippet.Length > 90)
             {
                 snippet = snippet[..87] + "...";

@@ -87,7 +87,7 @@ public static class MmragJson
         var image = item.Kind == ItemKind.Image;
         return new SearchHitResponse(item.Id, KindName(item.Kind), Math.Round(hit.Score, 6), hit.RawScore is { } raw ? Math.Round(raw, 6) : null,
             item.Provenance.SourcePath, item.Provenance.Page, item.Provenance.Section,
-            Text: image ? null : item.Text, Description: image ? item.Description ?? item.Text : null, ImagePath: image ? item.ImagePath : null,
+            Text: image ? null : item.Text, Description: image ? item.DescribeImage() : null, ImagePath: image ? item.ImagePath : null,
             hit.MatchedBy.ToString().ToLowerInvariant(), hit.KeywordEvidence is { } evidence ? Math.Round(evidence, 4) : null, grade?.Grade, grade?.Reason);
     }
 
@@ -116,7 +116,7 @@ public static class MmragJson
         {
             var image = source.Kind == ItemKind.Image;
             return new SourceResponse(source.Number, source.Item.Id, KindName(source.Kind), source.SourcePath, source.Page, source.ImagePath,
-                Math.Round(source.Score, 6), Text: image ? null : source.Item.Text, Description: image ? source.Item.Description ?? source.Item.Text : null,
+                Math.Round(source.Score, 6), Text: image ? null : source.Item.Text, Description: image ? source.Item.DescribeImage() : null,
                 source.ImageSent, source.Rerank?.Grade, source.Rerank?.Reason);
         })];
     }

@@ -19,6 +19,9 @@ public sealed class LoaderRegistry
         }
     }
 
+    /// <summary>The chunker the standard loaders share (<see cref="CreateDefault"/>), used for text read from images; null for a custom registry.</summary>
+    public TextChunker? Chunker { get; private init; }
+
     /// <summary>The loaders, in the order they are asked.</summary>
     public IReadOnlyList<IDocumentLoader> Loaders { get; }
 
@@ -35,7 +38,10 @@ public sealed class LoaderRegistry
             new MarkdownLoader(chunker),
             new HtmlLoader(chunker),
             new PdfLoader(chunker, pdfOptions),
-        ]);
+        ])
+        {
+            Chunker = chunker,
+        };
     }
 
     /// <summary>The loader for <paramref name="path"/>, or null when no loader reads it.</summary>

@@ -63,6 +63,16 @@ public sealed record IngestionOptions
     /// </summary>
     public TimeSpan ClaimLease { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// Reads the text printed in images (image files and the images inside documents, such as scanned PDF pages) with
+    /// Tesseract; null (the default) reads none. Part of each file's version: ingesting again with another setting
+    /// processes the files again. The languages used are recorded in the knowledge base (<see cref="OcrLanguagesSettingKey"/>).
+    /// </summary>
+    public Ocr.TesseractOcrOptions? Ocr { get; init; }
+
+    /// <summary>The store setting that records the OCR languages of the last run with OCR (e.g. <c>eng+deu</c>).</summary>
+    public const string OcrLanguagesSettingKey = "ocr.languages";
+
     /// <summary>Throws when a setting is out of range; the message names it.</summary>
     public void Validate()
     {
@@ -105,6 +115,8 @@ public sealed record IngestionOptions
         {
             throw new ArgumentOutOfRangeException(nameof(ClaimLease), ClaimLease, "IngestionOptions.ClaimLease must be at least one second.");
         }
+
+        Ocr?.Validate();
 
         if (Tags is null || Tags.Any(string.IsNullOrWhiteSpace))
         {

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Threading.Channels;
 using Mmrag.Ingestion.Loaders;
+using Mmrag.Ingestion.Ocr;
 using Mmrag.Knowledge;
 using Mmrag.Storage;
 
@@ -35,6 +36,10 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     private readonly long _started = time.GetTimestamp();
     private readonly List<IngestionFailure> _failures = [];
     private readonly List<IngestionFailure> _warnings = [];
+    // The run's pixel limit applies to OCR as well.
+    private readonly DocumentOcr? _ocr = options.Ocr is { } ocr
+        ? new DocumentOcr(new TesseractOcr(ocr with { MaxImagePixels = Math.Min(ocr.MaxImagePixels, options.MaxImagePixels) }), loaders.Chunker)
+        : null;
     private IReadOnlyDictionary<string, string> _descriptions = new Dictionary<string, string>();
     private int _filesTotal;
     private int _filesDone;
@@ -52,6 +57,13 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
 
     public async Task<IngestionSummary> ExecuteAsync(IReadOnlyList<string> paths)
     {
+        if (options.Ocr is { } ocr)
+        {
+            // A missing Tesseract or language stops the run at its start with one message, not once per image.
+            await new TesseractOcr(ocr).VerifyAsync(cancellationToken).ConfigureAwait(false);
+            await store.SetSettingAsync(IngestionOptions.OcrLanguagesSettingKey, ocr.Languages, cancellationToken).ConfigureAwait(false);
+        }
+
         var discovery = new FileDiscovery(loaders, options.KnowledgeBaseDirectory, options.MaxDescriptionLength);
         await Task.Run(() => discovery.Discover(paths, options.DescriptionsFile, cancellationToken), cancellationToken).ConfigureAwait(false);
         _descriptions = discovery.Descriptions;
@@ -230,15 +242,17 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             return Failed(TookTooLong(path));
         }
 
+        // What is stored for a file depends on its bytes and on whether its images were read with OCR (and in which languages).
+        var version = options.Ocr is { } ocr ? hash + "+ocr:" + ocr.Languages : hash;
         var stored = await store.GetDocumentAsync(documentId, token).ConfigureAwait(false);
-        if (stored is not null && stored.ContentHash == hash && await DescriptionUnchangedAsync(path, documentId, hash, token).ConfigureAwait(false))
+        if (stored is not null && stored.ContentHash == version && await DescriptionUnchangedAsync(path, documentId, hash, token).ConfigureAwait(false))
         {
-            return new PreparedFile(file, documentId, hash, stored, Outcome.Unchanged);
+            return new PreparedFile(file, documentId, version, stored, Outcome.Unchanged);
         }
 
-        if (_claims is not null && !await _claims.TryClaimAsync(documentId, ClaimVersion(path, hash), token).ConfigureAwait(false))
+        if (_claims is not null && !await _claims.TryClaimAsync(documentId, ClaimVersion(path, version), token).ConfigureAwait(false))
         {
-            return new PreparedFile(file, documentId, hash, stored, Outcome.ClaimedElsewhere);
+            return new PreparedFile(file, documentId, version, stored, Outcome.ClaimedElsewhere);
         }
 
         var loader = loaders.Find(path)!;
@@ -248,21 +262,25 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             MaxImagePixels = options.MaxImagePixels,
             MaxItems = options.MaxItemsPerFile,
         };
-        var load = Task.Run(() => loader.LoadAsync(path, context, timeout.Token), CancellationToken.None);
+        var load = Task.Run(async () =>
+        {
+            var loaded = await loader.LoadAsync(path, context, timeout.Token).ConfigureAwait(false);
+            return _ocr is null ? loaded : await _ocr.ApplyAsync(loaded, timeout.Token).ConfigureAwait(false);
+        }, CancellationToken.None);
         try
         {
             var document = await load.WaitAsync(timeout.Token).ConfigureAwait(false);
-            return new PreparedFile(file, documentId, hash, stored, Outcome.Loaded) { Document = Capped(document) };
+            return new PreparedFile(file, documentId, version, stored, Outcome.Loaded) { Document = Capped(document) };
         }
         catch (OperationCanceledException) when (TimedOut(timeout, token))
         {
             // The loader may still be running: observe its end so that a late exception is not unobserved.
             _ = load.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-            return new PreparedFile(file, documentId, hash, stored, Outcome.Failed) { FailureReason = TookTooLong(path) };
+            return new PreparedFile(file, documentId, version, stored, Outcome.Failed) { FailureReason = TookTooLong(path) };
         }
         catch (Exception ex) when (!IsCancellation(ex, token))
         {
-            return new PreparedFile(file, documentId, hash, stored, Outcome.Failed) { FailureReason = Describe(ex, path) };
+            return new PreparedFile(file, documentId, version, stored, Outcome.Failed) { FailureReason = Describe(ex, path) };
         }
 
         PreparedFile Failed(string reason) => new(file, documentId, null, null, Outcome.Failed) { FailureReason = reason };

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Net.Http.Headers;
 using Mmrag.Hosting.Wire;
+using Mmrag.Ingestion.Ocr;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Knowledge;
 using Mmrag.Server.Jobs;
@@ -135,8 +136,8 @@ internal static class KnowledgeEndpoints
         var jobId = IngestionJobs.NewId();
         if (!request.HasFormContentType)
         {
-            var resolved = await ReadServerPathsAsync(request, confinement, cancellationToken).ConfigureAwait(false);
-            var started = jobs.Start(resolved, jobId);
+            var (resolved, ocr) = await ReadServerPathsAsync(request, confinement, cancellationToken).ConfigureAwait(false);
+            var started = jobs.Start(resolved, jobId, ocrLanguages: ocr);
             return Accepted(started, []);
         }
 
@@ -145,6 +146,9 @@ internal static class KnowledgeEndpoints
         {
             throw ApiProblemException.BadRequest("The form has no files.");
         }
+
+        var ocrLanguages = await OcrLanguagesAsync(form["ocr"].ToString() is "true" or "on" or "1", form.TryGetValue("ocr_lang", out var lang) ? lang.ToString() : null,
+            cancellationToken).ConfigureAwait(false);
 
         // Every name is checked before anything is written, so a refused upload leaves nothing behind.
         var names = form.Files.Select(static file => (File: file, Name: SafeRelativeName(file.FileName))).ToList();
@@ -176,7 +180,7 @@ internal static class KnowledgeEndpoints
             throw;
         }
 
-        var job = jobs.Start([folder], jobId, uploadFolder: folder);
+        var job = jobs.Start([folder], jobId, uploadFolder: folder, ocrLanguages: ocrLanguages);
         return Accepted(job, hidden);
     }
 
@@ -204,7 +208,36 @@ internal static class KnowledgeEndpoints
         }
     }
 
-    private static async Task<string[]> ReadServerPathsAsync(HttpRequest request, PathConfinement confinement, CancellationToken cancellationToken)
+    /// <summary>
+    /// The OCR languages a request asks for (<c>"ocr": true</c>, <c>"ocr_lang": "eng+deu"</c>; a language alone implies
+    /// OCR), checked against the server's Tesseract before the job is queued; null when OCR is not asked for.
+    /// </summary>
+    private static async Task<string?> OcrLanguagesAsync(bool ocr, string? languages, CancellationToken cancellationToken)
+    {
+        languages = string.IsNullOrWhiteSpace(languages) ? null : languages.Trim();
+        if (!ocr && languages is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            var reader = new TesseractOcr(new TesseractOcrOptions { Languages = languages ?? "eng" });
+            await reader.VerifyAsync(cancellationToken).ConfigureAwait(false);
+            return reader.Options.Languages;
+        }
+        catch (ArgumentException exception)
+        {
+            throw ApiProblemException.BadRequest($"'ocr_lang': {exception.Message}");
+        }
+        catch (OcrException exception)
+        {
+            throw new ApiProblemException(StatusCodes.Status503ServiceUnavailable, "OCR unavailable", exception.Message);
+        }
+    }
+
+    private static async Task<(string[] Paths, string? OcrLanguages)> ReadServerPathsAsync(HttpRequest request, PathConfinement confinement,
+        CancellationToken cancellationToken)
     {
         JsonDocument document;
         try
@@ -217,6 +250,8 @@ internal static class KnowledgeEndpoints
         }
 
         var requested = new List<string>();
+        bool ocr;
+        string? ocrLanguages;
         using (document)
         {
             var root = document.RootElement;
@@ -239,6 +274,9 @@ internal static class KnowledgeEndpoints
             {
                 requested.Add(single);
             }
+
+            ocr = QueryInput.Bool(root, "ocr");
+            ocrLanguages = QueryInput.String(root, "ocr_lang");
         }
 
         if (requested.Count == 0)
@@ -253,7 +291,7 @@ internal static class KnowledgeEndpoints
             resolved[i] = path ?? throw new ApiProblemException(StatusCodes.Status403Forbidden, "Path not allowed", $"'{requested[i]}': {error}");
         }
 
-        return resolved;
+        return (resolved, await OcrLanguagesAsync(ocr, ocrLanguages, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>The longest uploaded name segment, in UTF-8 bytes: file systems allow 255, less room for a "-N" suffix.</summary>
@@ -303,5 +341,5 @@ internal static class KnowledgeEndpoints
     private static ProblemHttpResult NotFound(string detail) => TypedResults.Problem(statusCode: 404, title: "Not found", detail: detail);
 
     /// <summary>The JSON body of <c>POST /api/ingest</c> for server-side paths.</summary>
-    internal sealed record IngestBody(string? Path, string[]? Paths);
+    internal sealed record IngestBody(string? Path, string[]? Paths, bool? Ocr, string? OcrLang);
 }

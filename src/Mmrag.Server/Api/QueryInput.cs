@@ -198,7 +198,7 @@ internal sealed record QueryInput
         _ => throw ApiProblemException.BadRequest($"'{name}' must be an integer."),
     };
 
-    private static bool Bool(JsonElement root, string name) =>
+    internal static bool Bool(JsonElement root, string name) =>
         root.TryGetProperty(name, out var value) && value.ValueKind switch
         {
             JsonValueKind.True => true,

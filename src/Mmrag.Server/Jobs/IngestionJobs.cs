@@ -27,6 +27,9 @@ internal sealed class IngestionJob(string id, IReadOnlyList<string> paths, DateT
     /// <summary>The folder under <c>uploads/</c> the job's files were saved to; null for server-side paths.</summary>
     public string? UploadFolder { get; } = uploadFolder;
 
+    /// <summary>The OCR languages images are read with (<c>eng+deu</c>); null: no OCR.</summary>
+    public string? OcrLanguages { get; init; }
+
     /// <summary>Cancelled by <c>DELETE /api/jobs/{id}</c> or when the server stops; disposed when the job ends.</summary>
     internal CancellationTokenSource? Cancellation { get; set; }
 
@@ -71,9 +74,12 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
 
     public IngestionJob? Find(string id) => _jobs.GetValueOrDefault(id);
 
-    /// <summary>Starts a job over <paramref name="paths"/>; <paramref name="uploadFolder"/> is the folder its uploaded files were saved to.</summary>
-    public IngestionJob Start(IReadOnlyList<string> paths, string? id = null, string? uploadFolder = null) =>
-        Start(new JournaledJob(id ?? NewId(), paths, uploadFolder, DateTimeOffset.UtcNow), record: true);
+    /// <summary>
+    /// Starts a job over <paramref name="paths"/>; <paramref name="uploadFolder"/> is the folder its uploaded files were
+    /// saved to; <paramref name="ocrLanguages"/> (e.g. <c>eng</c>) reads the text in images with Tesseract.
+    /// </summary>
+    public IngestionJob Start(IReadOnlyList<string> paths, string? id = null, string? uploadFolder = null, string? ocrLanguages = null) =>
+        Start(new JournaledJob(id ?? NewId(), paths, uploadFolder, DateTimeOffset.UtcNow) { OcrLanguages = ocrLanguages }, record: true);
 
     /// <summary>Queues again the jobs a stopped or killed server left unfinished (see <see cref="JobJournal"/>), under their ids.</summary>
     public int ResumeInterrupted()
@@ -133,6 +139,7 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
 
         var job = new IngestionJob(entry.Id, entry.Paths, entry.CreatedAt, entry.UploadFolder)
         {
+            OcrLanguages = entry.OcrLanguages,
             Cancellation = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token),
         };
         _jobs[job.Id] = job;
@@ -192,7 +199,10 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
         {
             job.State = JobState.Running;
             var progress = new SynchronousProgress(p => job.Progress = p);
-            var summary = await knowledgeBase.CreatePipeline().IngestAsync(job.Paths, knowledgeBase.IngestionOptions, progress, token).ConfigureAwait(false);
+            var options = job.OcrLanguages is { } languages
+                ? knowledgeBase.IngestionOptions with { Ocr = new Mmrag.Ingestion.Ocr.TesseractOcrOptions { Languages = languages } }
+                : knowledgeBase.IngestionOptions;
+            var summary = await knowledgeBase.CreatePipeline().IngestAsync(job.Paths, options, progress, token).ConfigureAwait(false);
             job.Summary = summary;
             if (summary.Files == 0)
             {

@@ -4,7 +4,11 @@ using Mmrag.Ingestion.Loaders;
 namespace Mmrag.Server.Jobs;
 
 /// <summary>A job as the journal keeps it: enough to run it again.</summary>
-internal sealed record JournaledJob(string Id, IReadOnlyList<string> Paths, string? UploadFolder, DateTimeOffset CreatedAt);
+internal sealed record JournaledJob(string Id, IReadOnlyList<string> Paths, string? UploadFolder, DateTimeOffset CreatedAt)
+{
+    /// <summary>The OCR languages the job reads images with (<c>eng+deu</c>); null: no OCR.</summary>
+    public string? OcrLanguages { get; init; }
+}
 
 /// <summary>
 /// The server's ingestion jobs on disk (<c>jobs/ID.json</c> in the knowledge base's local folder), so that a job the
@@ -37,6 +41,11 @@ internal sealed class JobJournal(string folder)
             writer.WriteEndArray();
             writer.WriteString("upload_folder", job.UploadFolder);
             writer.WriteString("created_at", job.CreatedAt);
+            if (job.OcrLanguages is { } languages)
+            {
+                writer.WriteString("ocr_languages", languages);
+            }
+
             writer.WriteEndObject();
             writer.Flush();
             stream.Flush(flushToDisk: true);
@@ -119,7 +128,10 @@ internal sealed class JobJournal(string folder)
             id,
             [.. root.GetProperty("paths").EnumerateArray().Select(static p => p.GetString() ?? throw new InvalidDataException("A job path is null."))],
             root.GetProperty("upload_folder").GetString(),
-            root.GetProperty("created_at").GetDateTimeOffset());
+            root.GetProperty("created_at").GetDateTimeOffset())
+        {
+            OcrLanguages = root.TryGetProperty("ocr_languages", out var ocr) ? ocr.GetString() : null,
+        };
     }
 
     private static bool IsJobId(string id) => id.Length is > 0 and <= 64 && id.All(char.IsAsciiLetterOrDigit);

@@ -113,3 +113,25 @@ public sealed class PromptBuilderTests
             .Select(m => (int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), m.Groups[2].Value))];
     }
 }
+
+public sealed class PromptBuilderImageTextTests
+{
+    [Fact]
+    public void Describe_DescribedImageReadWithOcr_SendsTheDescriptionThenTheTextFoundInIt()
+    {
+        var item = new KnowledgeItem
+        {
+            Id = "sign#0",
+            DocumentId = "sign",
+            Kind = ItemKind.Image,
+            ContentHash = "00",
+            Text = "A weathered sign on a pier.\nsign\nOCR: Lighthouse keepers wanted",
+            Description = "A weathered sign on a pier.",
+            Provenance = new Provenance("/kb/sign.png"),
+        };
+
+        var described = PromptBuilder.Describe(1, item, imageAttached: false);
+
+        Assert.Contains("Description: \"A weathered sign on a pier.\\nOCR: Lighthouse keepers wanted\"", described, StringComparison.Ordinal);
+    }
+}
