@@ -64,7 +64,16 @@ public abstract class IngestionWorkClaimsContractTests : IAsyncLifetime
         DocumentRecord[] folder = [.. Enumerable.Range(0, 200).Select(i => ContractData.Document($"doc{i:D3}", $"/kb/folder/doc{i:D3}.txt"))];
         var processed = new ConcurrentDictionary<string, ConcurrentBag<string>>();
 
-        async Task<int> IngestAsync(IIngestionWorkClaims claims, string owner, int seed)
+        // Each of the two ingesters pauses after its first ten documents until the other has claimed one, so that the work
+        // is split however the tasks are scheduled (on a loaded 2-core machine one could otherwise finish all 200 before
+        // the other starts).
+        var firstClaim = new Dictionary<string, TaskCompletionSource>
+        {
+            ["ingester-a"] = new(TaskCreationOptions.RunContinuationsAsynchronously),
+            ["ingester-b"] = new(TaskCreationOptions.RunContinuationsAsynchronously),
+        };
+
+        async Task<int> IngestAsync(IIngestionWorkClaims claims, string owner, int seed, string? other = null)
         {
             var random = new Random(seed);
             var writer = (IKnowledgeStore)claims;
@@ -76,16 +85,26 @@ public abstract class IngestionWorkClaimsContractTests : IAsyncLifetime
                     continue;
                 }
 
+                if (other is not null)
+                {
+                    firstClaim[owner].TrySetResult();
+                }
+
                 processed.GetOrAdd(document.Id, _ => []).Add(owner);
                 await writer.UpsertDocumentAsync(document, [ContractData.Item(document, 0, ContractData.UnitVector(random, ClaimsSpace.Dimension), "text")]);
                 await claims.ReleaseAsync(document.Id, owner, completed: true);
                 done++;
+                if (other is not null && done == 10)
+                {
+                    await firstClaim[other].Task.WaitAsync(TimeSpan.FromSeconds(60));
+                }
             }
 
             return done;
         }
 
-        int[] counts = await Task.WhenAll(Task.Run(() => IngestAsync(A, "ingester-a", 1)), Task.Run(() => IngestAsync(B, "ingester-b", 2)));
+        int[] counts = await Task.WhenAll(Task.Run(() => IngestAsync(A, "ingester-a", 1, other: "ingester-b")),
+            Task.Run(() => IngestAsync(B, "ingester-b", 2, other: "ingester-a")));
 
         Assert.Equal(200, counts.Sum());
         Assert.All(counts, c => Assert.True(c > 0, $"one ingester did nothing ({string.Join(", ", counts)})"));
