@@ -31,9 +31,16 @@ public sealed class KeywordEvidence
         "your", "we", "our", "show", "tell", "find", "give", "any", "some", "all", "no", "not",
     };
 
+    /// <summary>Content words a query keeps (its first ones), as the keyword search keeps its first 64 terms.</summary>
+    private const int MaxQueryWords = 64;
+
     private readonly List<Word> _queryWords;
 
-    private KeywordEvidence(List<Word> queryWords) => _queryWords = queryWords;
+    // Each candidate is tokenized once, by Create, and measured from these words.
+    private readonly Dictionary<KnowledgeItem, List<string>> _tokens;
+
+    private KeywordEvidence(List<Word> queryWords, Dictionary<KnowledgeItem, List<string>> tokens) =>
+        (_queryWords, _tokens) = (queryWords, tokens);
 
     /// <summary>
     /// Prepares the evidence of <paramref name="query"/> over one search's <paramref name="candidates"/> (which define
@@ -44,15 +51,13 @@ public sealed class KeywordEvidence
         ArgumentNullException.ThrowIfNull(query);
         ArgumentNullException.ThrowIfNull(candidates);
         var content = new List<Word>();
-        var position = 0;
-        foreach (var token in Tokenize(query))
+        var queryTokens = Tokenize(query);
+        for (var position = 0; position < queryTokens.Count && content.Count < MaxQueryWords; position++)
         {
-            if (!StopWords.Contains(token))
+            if (!StopWords.Contains(queryTokens[position]))
             {
-                content.Add(new Word(token, position));
+                content.Add(new Word(queryTokens[position], position));
             }
-
-            position++;
         }
 
         if (content.Count == 0)
@@ -62,24 +67,26 @@ public sealed class KeywordEvidence
 
         var wanted = content.Select(static w => w.Text).ToHashSet(StringComparer.Ordinal);
         var known = new HashSet<string>(StringComparer.Ordinal);
+        var tokens = new Dictionary<KnowledgeItem, List<string>>(ReferenceEqualityComparer.Instance);
         foreach (var candidate in candidates)
         {
-            foreach (var token in Tokenize(candidate))
+            if (!tokens.TryGetValue(candidate, out var words))
             {
-                if (wanted.Contains(token))
-                {
-                    known.Add(token);
-                }
+                words = Tokenize(candidate);
+                tokens.Add(candidate, words);
             }
 
-            if (known.Count == wanted.Count)
+            foreach (var word in words)
             {
-                break;
+                if (wanted.Contains(word))
+                {
+                    known.Add(word);
+                }
             }
         }
 
         var queryWords = content.FindAll(w => known.Contains(w.Text));
-        return queryWords.Count == 0 ? null : new KeywordEvidence(queryWords);
+        return queryWords.Count == 0 ? null : new KeywordEvidence(queryWords, tokens);
     }
 
     /// <summary>
@@ -90,17 +97,16 @@ public sealed class KeywordEvidence
     public double? Measure(KnowledgeItem item)
     {
         ArgumentNullException.ThrowIfNull(item);
-        var tokens = Tokenize(item);
+        var tokens = _tokens.TryGetValue(item, out var known) ? known : Tokenize(item);
         if (tokens.Count == 0)
         {
             return null;
         }
 
-        var words = new HashSet<string>(tokens, StringComparer.Ordinal);
         var held = 0;
         foreach (var word in _queryWords)
         {
-            if (words.Contains(word.Text))
+            if (tokens.Contains(word.Text))
             {
                 held++;
             }
@@ -108,7 +114,6 @@ public sealed class KeywordEvidence
 
         var pairs = 0;
         var pairsHeld = 0;
-        HashSet<(string, string)>? adjacent = null;
         for (var i = 1; i < _queryWords.Count; i++)
         {
             var (first, second) = (_queryWords[i - 1], _queryWords[i]);
@@ -118,8 +123,7 @@ public sealed class KeywordEvidence
             }
 
             pairs++;
-            adjacent ??= [.. tokens.Zip(tokens.Skip(1))];
-            if (adjacent.Contains((first.Text, second.Text)))
+            if (HoldsAdjacent(tokens, first.Text, second.Text))
             {
                 pairsHeld++;
             }
@@ -127,6 +131,19 @@ public sealed class KeywordEvidence
 
         var coverage = (double)held / _queryWords.Count;
         return pairs == 0 ? coverage : Math.Min(coverage, (double)pairsHeld / pairs);
+    }
+
+    private static bool HoldsAdjacent(List<string> tokens, string first, string second)
+    {
+        for (var i = 1; i < tokens.Count; i++)
+        {
+            if (tokens[i] == second && tokens[i - 1] == first)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static List<string> Tokenize(KnowledgeItem item)
@@ -138,7 +155,7 @@ public sealed class KeywordEvidence
         {
             if (!string.IsNullOrEmpty(text))
             {
-                tokens.AddRange(Tokenize(text));
+                AddTokens(text, tokens);
             }
         }
 
@@ -146,24 +163,32 @@ public sealed class KeywordEvidence
     }
 
     /// <summary>Lower-case runs of letters and digits, a plural "s" folded ("circles" → "circle").</summary>
-    internal static IEnumerable<string> Tokenize(string text)
+    internal static List<string> Tokenize(string text)
+    {
+        var tokens = new List<string>();
+        AddTokens(text, tokens);
+        return tokens;
+    }
+
+    private static void AddTokens(string text, List<string> tokens)
     {
         var builder = new StringBuilder();
+        Span<char> utf16 = stackalloc char[2];
         foreach (var rune in text.EnumerateRunes())
         {
             if (Rune.IsLetterOrDigit(rune) || Rune.GetUnicodeCategory(rune) is UnicodeCategory.NonSpacingMark)
             {
-                builder.Append(Rune.ToLowerInvariant(rune).ToString());
+                builder.Append(utf16[..Rune.ToLowerInvariant(rune).EncodeToUtf16(utf16)]);
             }
             else if (builder.Length > 0)
             {
-                yield return Fold(builder);
+                tokens.Add(Fold(builder));
             }
         }
 
         if (builder.Length > 0)
         {
-            yield return Fold(builder);
+            tokens.Add(Fold(builder));
         }
 
         static string Fold(StringBuilder builder)

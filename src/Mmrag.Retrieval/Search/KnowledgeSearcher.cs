@@ -368,20 +368,15 @@ public sealed class KnowledgeSearcher
         // shapes sets, calibrated order lifts recall@5 overall and in every direction where fusion cost recall
         // (docs/quality.md). A text + image query keeps fusion first: it rewards items both parts agree on, which the
         // best of two calibrated scores cannot see.
-        if (queries.Length > 1)
+        var fusionFirst = queries.Length > 1;
+        candidates.Sort((a, b) =>
         {
-            candidates.Sort(static (a, b) =>
-                b.Fusion.CompareTo(a.Fusion) is not 0 and var byFusion ? byFusion
-                : b.Calibrated.CompareTo(a.Calibrated) is not 0 and var byScore ? byScore
-                : string.CompareOrdinal(a.Item.Id, b.Item.Id));
-        }
-        else
-        {
-            candidates.Sort(static (a, b) =>
-                b.Calibrated.CompareTo(a.Calibrated) is not 0 and var byScore ? byScore
-                : b.Fusion.CompareTo(a.Fusion) is not 0 and var byFusion ? byFusion
-                : string.CompareOrdinal(a.Item.Id, b.Item.Id));
-        }
+            var byFusion = b.Fusion.CompareTo(a.Fusion);
+            var byScore = b.Calibrated.CompareTo(a.Calibrated);
+            var first = fusionFirst ? byFusion : byScore;
+            var second = fusionFirst ? byScore : byFusion;
+            return first != 0 ? first : second != 0 ? second : string.CompareOrdinal(a.Item.Id, b.Item.Id);
+        });
 
         if (request.Scoring == ScoringMode.SoftmaxTemperature)
         {

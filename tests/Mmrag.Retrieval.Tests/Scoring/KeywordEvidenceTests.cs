@@ -72,4 +72,15 @@ public sealed class KeywordEvidenceTests
         Assert.Null(evidence.Measure(Item("")));
         Assert.Equal(1.0, evidence.Measure(Item("bars of equal length", title: "The green cross")));
     }
+
+    [Fact]
+    public void Create_HugeQuery_KeepsOnlyItsFirst64ContentWords()
+    {
+        var item = Item("A red circle.");
+        var filler = string.Join(' ', Enumerable.Range(0, 20_000).Select(i => $"w{i}"));
+
+        // "red" comes after 20,000 content words: past the bound, so no known word is left.
+        Assert.Null(KeywordEvidence.Create(filler + " red", [item]));
+        Assert.Equal(1.0, KeywordEvidence.Create("red " + filler, [item])!.Measure(item));
+    }
 }
