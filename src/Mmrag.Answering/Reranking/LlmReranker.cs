@@ -242,7 +242,8 @@ public sealed class LlmReranker
         var allowed = Math.Min(perCandidate, remaining);
         var cut = Cut(text, allowed);
         remaining -= Math.Min(text.Length, allowed);
-        return item.Kind == ItemKind.Image ? item with { Description = cut } : item with { Text = cut };
+        // An image's keyword text may hold its whole OCR text, which the prompt would append again uncut: the cut text is all it keeps.
+        return item.Kind == ItemKind.Image ? item with { Description = cut, Text = string.Empty } : item with { Text = cut };
     }
 
     private static string Cut(string text, int length)

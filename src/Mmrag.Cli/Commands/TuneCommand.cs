@@ -54,7 +54,7 @@ internal static class TuneCommand
             var error = parseResult.InvocationConfiguration.Error;
             var json = parseResult.GetValue(format) == "json";
             var queries = parseResult.GetValue(pairs) is { } file ? await EvaluationQuerySet.LoadAsync(file, cancellationToken).ConfigureAwait(false) : null;
-            await using var session = await kb.OpenAsync(parseResult, create: false, withModel: true, cancellationToken).ConfigureAwait(false);
+            await using var session = await kb.OpenAsync(parseResult, create: false, withModel: !parseResult.GetValue(reset), cancellationToken).ConfigureAwait(false);
             if (parseResult.GetValue(reset))
             {
                 var removed = await QueryAdapterTuning.ResetAsync(session, cancellationToken).ConfigureAwait(false);

@@ -142,8 +142,19 @@ public sealed class FeedbackRecorder
         return judgements;
 
         RelevanceJudgement Judgement(FeedbackQueryModality modality, ReadOnlyMemory<float> vector) =>
-            new(Guid.NewGuid().ToString("N"), modality, text, image is null ? null : image.Name ?? "query-image", vector, itemId, relevant,
+            new(Guid.NewGuid().ToString("N"), modality, text, image is null ? null : ImageLabel(image.Name), vector, itemId, relevant,
                 _store.Space.ModelId, source, now);
+    }
+
+    /// <summary>
+    /// What a judgement keeps of where its query image came from: the file name a client sent, without folders or control
+    /// characters and at most 240 characters (the bound of an upload's name segment), so a forged name cannot bloat the
+    /// store or rewrite a terminal listing it.
+    /// </summary>
+    internal static string ImageLabel(string? name)
+    {
+        var label = new string([.. Path.GetFileName(name ?? string.Empty).Select(static c => char.IsControl(c) ? ' ' : c)]).Trim();
+        return label.Length == 0 ? "query-image" : label.Length <= 240 ? label : label[..240];
     }
 
     /// <summary>Every judgement (of <paramref name="modelId"/> only, when given), oldest first, with its item's source path.</summary>

@@ -22,12 +22,19 @@ internal static class FeedbackTransfer
         }
 
         var judgements = await from.ListJudgementsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        // Judging several results of one query leaves several judgements with its text: embed each text once.
+        var reembedded = new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal);
         foreach (var judgement in judgements)
         {
             var copy = judgement;
             if (reembedTexts is not null && judgement.Modality == FeedbackQueryModality.Text && judgement.QueryText is { } text)
             {
-                var vector = await reembedTexts.GenerateVectorAsync(text, cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (!reembedded.TryGetValue(text, out var vector))
+                {
+                    vector = await reembedTexts.GenerateVectorAsync(text, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    reembedded.Add(text, vector);
+                }
+
                 copy = judgement with { QueryVector = vector, ModelId = target.Space.ModelId };
             }
 

@@ -1,3 +1,4 @@
+using Mmrag.Hosting.Feedback;
 using System.Text;
 using Microsoft.Extensions.AI;
 using Mmrag.Hosting.Evaluation;
@@ -28,8 +29,6 @@ public sealed record TuneOutcome(QueryAdapterTrainingResult Training, QueryAdapt
 /// <remarks>Stateless; the knowledge base's searcher sees a stored or removed adapter at once.</remarks>
 public static class QueryAdapterTuning
 {
-    /// <summary>The <see cref="RelevanceJudgement.Source"/> of judgements read from a file.</summary>
-    public const string FileSource = "file";
 
     /// <summary>
     /// Embeds each query of <paramref name="queries"/> (text and/or image, with the knowledge base's model) and turns its
@@ -83,8 +82,8 @@ public static class QueryAdapterTuning
                         foreach (var itemId in items)
                         {
                             var what = query.Text is not null && modality == FeedbackQueryModality.Text ? query.Text : query.ImagePath;
-                            var id = DocumentIds.Sha256Hex($"{FileSource}\n{modality}\n{what}\n{itemId}\n{modelId}")[..32];
-                            judgements.Add(new RelevanceJudgement(id, modality, query.Text, query.ImagePath, vector, itemId, relevant, modelId, FileSource, now));
+                            var id = DocumentIds.Sha256Hex($"{FeedbackSources.File}\n{modality}\n{what}\n{itemId}\n{modelId}")[..32];
+                            judgements.Add(new RelevanceJudgement(id, modality, query.Text, query.ImagePath, vector, itemId, relevant, modelId, FeedbackSources.File, now));
                         }
                     }
                 }

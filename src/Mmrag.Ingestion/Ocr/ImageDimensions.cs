@@ -26,7 +26,7 @@ internal static class ImageDimensions
         if (bytes.Length >= 26 && bytes[0] == (byte)'B' && bytes[1] == (byte)'M')
         {
             // A negative height means the rows are stored top-down.
-            return Checked(BinaryPrimitives.ReadInt32LittleEndian(bytes[18..]), Math.Abs(BinaryPrimitives.ReadInt32LittleEndian(bytes[22..])));
+            return Checked(BinaryPrimitives.ReadInt32LittleEndian(bytes[18..]), Math.Abs((long)BinaryPrimitives.ReadInt32LittleEndian(bytes[22..])));
         }
 
         if (bytes.Length >= 30 && bytes[..4].SequenceEqual("RIFF"u8) && bytes.Slice(8, 4).SequenceEqual("WEBP"u8))
@@ -91,5 +91,7 @@ internal static class ImageDimensions
         return null;
     }
 
-    private static (int Width, int Height)? Checked(int width, int height) => width > 0 && height > 0 ? (width, height) : null;
+    // long: a forged BMP height of int.MinValue has no positive int.
+    private static (int Width, int Height)? Checked(long width, long height) =>
+        width is > 0 and <= int.MaxValue && height is > 0 and <= int.MaxValue ? ((int)width, (int)height) : null;
 }

@@ -91,7 +91,8 @@ public sealed class KnowledgeSearcher
         }
 
         var started = Stopwatch.GetTimestamp();
-        var adapter = await Adapters.GetAsync(cancellationToken).ConfigureAwait(false);
+        // A search without the adapter neither reads nor warns about one.
+        var adapter = request.UseAdapter ? await Adapters.GetAsync(cancellationToken).ConfigureAwait(false) : QueryAdapterState.None;
         var queries = await EmbedAsync(request, request.UseAdapter ? adapter.Adapter : null, cancellationToken).ConfigureAwait(false);
         var embedTime = Stopwatch.GetElapsedTime(started);
 

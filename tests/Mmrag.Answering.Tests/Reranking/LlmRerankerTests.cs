@@ -228,6 +228,22 @@ public sealed partial class LlmRerankerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rerank_TextBudget_AlsoCutsTheOcrTextOfAnImage()
+    {
+        var scanned = Image("scan", "wide_2000x300.jpg", "A scanned page.");
+        var ocr = new string('x', 5000);
+        RerankCandidate[] candidates = [scanned with { Item = scanned.Item with { Text = "A scanned page.\n" + ImageTexts.OcrMarker + ocr } }];
+
+        await CreateReranker().RerankAsync(new Question("q"), candidates, new RerankOptions { MaxCharsPerCandidate = 100, MaxTotalChars = 1000 });
+
+        var parts = Wire.Parts(UserMessage(Assert.Single(_server.Requests))).Where(static p => p["text"] is not null)
+            .Select(static p => p["text"]!.GetValue<string>()).ToList();
+        var source = Assert.Single(parts, p => p.StartsWith("<source id=\"1\"", StringComparison.Ordinal));
+        Assert.Contains("A scanned page.", source, StringComparison.Ordinal);
+        Assert.DoesNotContain(new string('x', 101), source, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Rerank_ImageBudget_CountsTheQueryImageAndGradesTheRestByDescription()
     {
         RerankCandidate[] candidates =

@@ -160,4 +160,22 @@ public sealed class FeedbackRecorderTests : IDisposable
 
         public int GetHashCode(float obj) => 0;
     }
+
+    [Theory]
+    [InlineData("photo.png", "photo.png")]
+    [InlineData("../../etc/passwd", "passwd")]
+    [InlineData("evil\u001b[31mred\nname.png", "evil [31mred name.png")]
+    [InlineData(null, "query-image")]
+    [InlineData("   ", "query-image")]
+    public void ImageLabel_ClientFileName_KeepsTheNameWithoutFoldersOrControlCharacters(string? name, string expected)
+    {
+        Assert.Equal(expected, FeedbackRecorder.ImageLabel(name));
+    }
+
+    [Fact]
+    public void ImageLabel_HugeName_IsCutTo240Characters()
+    {
+        Assert.Equal(new string('n', 240), FeedbackRecorder.ImageLabel(new string('n', 100_000)));
+    }
 }
+

@@ -1,3 +1,4 @@
+using Mmrag.Hosting.Feedback;
 using Mmrag.Hosting.Evaluation;
 using Mmrag.Hosting.Tuning;
 using Mmrag.Knowledge;
@@ -67,7 +68,7 @@ public sealed class QueryAdapterTuningTests(ShapesTuningKnowledgeBase shapes) : 
         Assert.EndsWith("img_0002.png", irrelevantItem!.Provenance.SourcePath, StringComparison.Ordinal);
         Assert.All(read.Judgements, j =>
         {
-            Assert.Equal(QueryAdapterTuning.FileSource, j.Source);
+            Assert.Equal(FeedbackSources.File, j.Source);
             Assert.Equal(FeedbackQueryModality.Text, j.Modality);
             Assert.Equal(shapes.KnowledgeBase.Store.Space.ModelId, j.ModelId);
             Assert.Equal(shapes.KnowledgeBase.Store.Space.Dimension, j.QueryVector.Length);
