@@ -44,8 +44,12 @@ public sealed class QueryAdapterCache
                 return current.State;
             }
 
-            var state = await QueryAdapterSettings.LoadAsync(_store, cancellationToken).ConfigureAwait(false);
-            _current = new Loaded(state, _time.GetTimestamp());
+            // The stored adapter is megabytes of base64: parse it again only when another process changed it.
+            var json = await _store.GetSettingAsync(QueryAdapterSettings.SettingKey, cancellationToken).ConfigureAwait(false);
+            var state = current is not null && string.Equals(current.Json, json, StringComparison.Ordinal) ? current.State
+                : string.IsNullOrWhiteSpace(json) ? QueryAdapterState.None
+                : QueryAdapterSettings.Parse(json, _store.Space);
+            _current = new Loaded(state, json, _time.GetTimestamp());
             return state;
         }
         finally
@@ -57,5 +61,5 @@ public sealed class QueryAdapterCache
     /// <summary>Forgets what was read, so the next search reads the store again (after storing or removing an adapter in this process).</summary>
     public void Invalidate() => _current = null;
 
-    private sealed record Loaded(QueryAdapterState State, long At);
+    private sealed record Loaded(QueryAdapterState State, string? Json, long At);
 }

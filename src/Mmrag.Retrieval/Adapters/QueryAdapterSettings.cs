@@ -129,8 +129,15 @@ public static class QueryAdapterSettings
         try
         {
             float[]? text = null, image = null;
+            // A map is d×d float32 values; anything else is refused before it is decoded.
+            var base64Length = 4 * (((long)document.Dimension * document.Dimension * sizeof(float) + 2) / 3);
             foreach (var map in document.Maps)
             {
+                if (map?.Matrix is null || map.Matrix.Length != base64Length)
+                {
+                    throw new FormatException($"a map is not {document.Dimension}×{document.Dimension} float32 values");
+                }
+
                 var values = FromLittleEndianBytes(Convert.FromBase64String(map.Matrix));
                 if (ParseModality(map.Modality) == QueryModality.Text)
                 {
@@ -148,7 +155,8 @@ public static class QueryAdapterSettings
             var backgrounds = (document.Backgrounds ?? []).Select(static b => new AdapterBackground(ParseModality(b.Modality),
                 b.Kind == "image" ? ItemKind.Image : ItemKind.TextChunk, b.PlainMean, b.PlainStandardDeviation, b.AdaptedMean, b.AdaptedStandardDeviation));
             return new QueryAdapterState(new QueryAdapter(document.ModelId, document.Dimension, text, image,
-                [.. backgrounds.Where(static b => double.IsFinite(b.PlainMean) && double.IsFinite(b.AdaptedMean) && b.PlainStandardDeviation > 0 && b.AdaptedStandardDeviation > 0)],
+                [.. backgrounds.Where(static b => double.IsFinite(b.PlainMean) && double.IsFinite(b.AdaptedMean)
+                    && b.PlainStandardDeviation > 0 && double.IsFinite(b.PlainStandardDeviation) && b.AdaptedStandardDeviation > 0 && double.IsFinite(b.AdaptedStandardDeviation))],
                 info), null);
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException)

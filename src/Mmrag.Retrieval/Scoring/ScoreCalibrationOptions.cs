@@ -38,6 +38,18 @@ public sealed record ScoreCalibrationOptions
     /// <summary>Smallest standard deviation used, so a knowledge base of near-identical items does not divide by zero (default 0.005).</summary>
     public double MinStandardDeviation { get; init; } = 0.005;
 
+    /// <summary>
+    /// Most described images whose description is embedded to measure how well the model aligns text with images in this
+    /// knowledge base (default 64; see <see cref="CrossModalAlignment"/>). 0 turns the measurement off.
+    /// </summary>
+    public int AlignmentSampleSize { get; init; } = 64;
+
+    /// <summary>
+    /// The alignment (the chance that a description lies nearer its own image than another image) at and above which
+    /// cross-modal z-scores are trusted fully (default 0.8). At 0.5 (chance) and below they count for a twentieth (<see cref="ScoreCalibration.MinCrossModalReliability"/>); in between linearly.
+    /// </summary>
+    public double FullAlignment { get; init; } = 0.8;
+
     /// <summary>The statistics are recomputed when the number of text chunks or of images changed by more than this fraction (default 0.2).</summary>
     public double RecomputeChangeRatio { get; init; } = 0.2;
 
@@ -59,6 +71,10 @@ public sealed record ScoreCalibrationOptions
             "ScoreCalibrationOptions.MinStandardDeviation must be in (0, 2].");
         Throw.IfOutOfRange(!(RecomputeChangeRatio >= 0) || double.IsInfinity(RecomputeChangeRatio), "Calibration.RecomputeChangeRatio", RecomputeChangeRatio,
             "ScoreCalibrationOptions.RecomputeChangeRatio must be 0 or more.");
+        Throw.IfOutOfRange(AlignmentSampleSize < 0, "Calibration.AlignmentSampleSize", AlignmentSampleSize,
+            "ScoreCalibrationOptions.AlignmentSampleSize must be 0 or more.");
+        Throw.IfOutOfRange(!(FullAlignment > 0.5) || FullAlignment > 1, "Calibration.FullAlignment", FullAlignment,
+            "ScoreCalibrationOptions.FullAlignment must be in (0.5, 1].");
         Throw.IfOutOfRange(RecheckInterval < TimeSpan.Zero, "Calibration.RecheckInterval", RecheckInterval,
             "ScoreCalibrationOptions.RecheckInterval must not be negative.");
     }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Microsoft.Extensions.AI;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mmrag.Knowledge;
@@ -21,6 +22,12 @@ namespace Mmrag.Retrieval.Scoring;
 /// documented prior (μ = 0, σ = 0.1 by default) rather than pooling other pairs, whose scales differ by design.
 /// </para>
 /// <para>
+/// Given the text embedder, it also measures the model's <see cref="CrossModalAlignment"/> on the knowledge base's own
+/// described images (their descriptions embedded as text queries) and scales cross-modal z-scores by it (see
+/// <see cref="ScoreCalibration.CrossModalReliability"/>): the background alone cannot tell a model with random weights,
+/// whose best text→image cosine of a query stands out from the background by chance, from one that knows the images.
+/// </para>
+/// <para>
 /// The statistics are stored in the knowledge base under <c>calibration:&lt;modelId&gt;</c> with the item counts they were
 /// computed from, read back by later processes, and recomputed when either count changed by more than
 /// <see cref="ScoreCalibrationOptions.RecomputeChangeRatio"/>, when the sampling settings changed, or on demand
@@ -34,16 +41,22 @@ public sealed class ScoreCalibrator
     /// <summary>Prefix of the store setting that holds the statistics; the model id follows.</summary>
     public const string SettingKeyPrefix = "calibration:";
 
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;
 
     private readonly IKnowledgeStore _store;
     private readonly ScoreCalibrationOptions _options;
+    private readonly IEmbeddingGenerator<string, Embedding<float>>? _textEmbedder;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile Checked? _current;
 
     /// <summary>Creates a calibrator over <paramref name="store"/>.</summary>
-    public ScoreCalibrator(IKnowledgeStore store, ScoreCalibrationOptions? options = null, TimeProvider? timeProvider = null)
+    /// <param name="store">The knowledge base.</param>
+    /// <param name="options">The settings.</param>
+    /// <param name="timeProvider">The clock; the system clock by default.</param>
+    /// <param name="textEmbedder">The model's text embedder, to measure its text–image alignment on the described images; without it the alignment is not measured.</param>
+    public ScoreCalibrator(IKnowledgeStore store, ScoreCalibrationOptions? options = null, TimeProvider? timeProvider = null,
+        IEmbeddingGenerator<string, Embedding<float>>? textEmbedder = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         options ??= new ScoreCalibrationOptions();
@@ -51,6 +64,7 @@ public sealed class ScoreCalibrator
         _store = store;
         _options = options;
         _time = timeProvider ?? TimeProvider.System;
+        _textEmbedder = textEmbedder;
     }
 
     /// <summary>The store setting that holds this knowledge base's statistics.</summary>
@@ -149,8 +163,58 @@ public sealed class ScoreCalibrator
         var textToText = Measure(texts, texts, cancellationToken);
         var textToImage = Measure(texts, images, cancellationToken);
         var imageToImage = Measure(images, images, cancellationToken);
+        var alignment = await MeasureAlignmentAsync(images, dimension, cancellationToken).ConfigureAwait(false);
         return new ScoreCalibration(_store.Space.ModelId, stats.TextChunks, stats.Images, _time.GetUtcNow(),
-            textToText, textToImage, imageToImage, textToImage, _options.Steepness, _options.Offset);
+            textToText, textToImage, imageToImage, textToImage, _options.Steepness, _options.Offset, alignment, _options.FullAlignment);
+    }
+
+    // Each described image's description is a text query whose one right answer is known: its own image. The share of
+    // other described images it ranks below its own, averaged, is the model's text–image alignment on this knowledge base.
+    private async Task<CrossModalAlignment?> MeasureAlignmentAsync(KnowledgeItem[] images, int dimension, CancellationToken cancellationToken)
+    {
+        if (_textEmbedder is null || _options.AlignmentSampleSize == 0)
+        {
+            return null;
+        }
+
+        // Copies of one image, or one description on several images, would make "own" ambiguous.
+        var described = images
+            .Where(static image => !string.IsNullOrWhiteSpace(image.Description))
+            .DistinctBy(static image => image.ContentHash, StringComparer.Ordinal)
+            .DistinctBy(static image => image.Description!.Trim(), StringComparer.Ordinal)
+            .Take(_options.AlignmentSampleSize)
+            .ToArray();
+        if (described.Length < _options.MinItems)
+        {
+            return null;
+        }
+
+        var embeddings = await _textEmbedder.GenerateAsync(described.Select(static image => image.Description!.Trim()), cancellationToken: cancellationToken)
+            .ConfigureAwait(false);
+        if (embeddings.Count != described.Length || embeddings.Any(e => e.Vector.Length != dimension))
+        {
+            return null;
+        }
+
+        double sum = 0;
+        for (var i = 0; i < described.Length; i++)
+        {
+            var description = embeddings[i].Vector.Span;
+            var own = TensorPrimitives.Dot(description, described[i].Vector.Span);
+            double below = 0;
+            for (var j = 0; j < described.Length; j++)
+            {
+                if (j != i)
+                {
+                    var other = TensorPrimitives.Dot(description, described[j].Vector.Span);
+                    below += other < own ? 1 : other == own ? 0.5 : 0;
+                }
+            }
+
+            sum += below / (described.Length - 1);
+        }
+
+        return new CrossModalAlignment(sum / described.Length, described.Length);
     }
 
     private static KnowledgeItem[] Usable(IReadOnlyList<KnowledgeItem> items, int dimension) =>
@@ -221,6 +285,8 @@ public sealed class ScoreCalibrator
             || document.SampleSize != _options.SampleSize
             || document.Seed != _options.Seed
             || document.MinItems != _options.MinItems
+            || document.AlignmentSampleSize != AlignmentSampleSize
+            || document.Alignment is { } a && !(a.Auroc is >= 0 and <= 1 && a.Pairs > 0)
             || !(document.TextToText is { } tt && document.TextToImage is { } ti && document.ImageToImage is { } ii && document.ImageToText is { } it)
             || !Valid(tt) || !Valid(ti) || !Valid(ii) || !Valid(it))
         {
@@ -228,7 +294,7 @@ public sealed class ScoreCalibrator
         }
 
         return new ScoreCalibration(document.ModelId, document.TextChunks, document.Images, document.ComputedAt,
-            Floor(tt), Floor(ti), Floor(ii), Floor(it), _options.Steepness, _options.Offset);
+            Floor(tt), Floor(ti), Floor(ii), Floor(it), _options.Steepness, _options.Offset, document.Alignment, _options.FullAlignment);
 
         static bool Valid(CosineDistribution d) => double.IsFinite(d.Mean) && d.StandardDeviation > 0 && double.IsFinite(d.StandardDeviation);
     }
@@ -242,8 +308,12 @@ public sealed class ScoreCalibrator
     private string Serialize(ScoreCalibration calibration) => JsonSerializer.Serialize(
         new CalibrationDocument(FormatVersion, calibration.ModelId, _store.Space.Dimension, calibration.TextChunkCount, calibration.ImageCount,
             _options.SampleSize, _options.Seed, _options.MinItems, calibration.ComputedAt,
-            calibration.TextToText, calibration.TextToImage, calibration.ImageToImage, calibration.ImageToText),
+            calibration.TextToText, calibration.TextToImage, calibration.ImageToImage, calibration.ImageToText,
+            AlignmentSampleSize, calibration.Alignment),
         CalibrationJsonContext.Default.CalibrationDocument);
+
+    // A calibrator without a text embedder measures no alignment, so its statistics differ from one with it.
+    private int AlignmentSampleSize => _textEmbedder is null ? 0 : _options.AlignmentSampleSize;
 
     private sealed record Checked(ScoreCalibration Calibration, long At);
 }
@@ -262,7 +332,9 @@ internal sealed record CalibrationDocument(
     CosineDistribution? TextToText,
     CosineDistribution? TextToImage,
     CosineDistribution? ImageToImage,
-    CosineDistribution? ImageToText);
+    CosineDistribution? ImageToText,
+    int AlignmentSampleSize,
+    CrossModalAlignment? Alignment);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(CalibrationDocument))]

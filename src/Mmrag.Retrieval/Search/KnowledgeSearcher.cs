@@ -57,7 +57,7 @@ public sealed class KnowledgeSearcher
         _textGenerator = textGenerator;
         _imageGenerator = imageGenerator;
         Options = options;
-        Calibrator = new ScoreCalibrator(store, options.Calibration, timeProvider);
+        Calibrator = new ScoreCalibrator(store, options.Calibration, timeProvider, textGenerator);
         Adapters = new QueryAdapterCache(store, options.Calibration.RecheckInterval, timeProvider);
     }
 

@@ -118,6 +118,42 @@ public abstract class QueryAdapterTests : StoreBackedTests
     }
 
     [Fact]
+    public async Task AdapterCache_UnchangedSettingAfterTheRecheckInterval_KeepsTheParsedAdapter()
+    {
+        var world = await CreateWorldAsync();
+        var adapter = (await new QueryAdapterTrainer(world.Knowledge.Store).TrainAsync(world.Judgements())).Adapter!;
+        await QueryAdapterSettings.SaveAsync(world.Knowledge.Store, adapter);
+        var time = new ManualTimeProvider();
+        var cache = new QueryAdapterCache(world.Knowledge.Store, TimeSpan.FromSeconds(30), time);
+
+        var first = await cache.GetAsync();
+        time.Advance(TimeSpan.FromMinutes(1));
+        var unchanged = await cache.GetAsync();
+        await QueryAdapterSettings.SaveAsync(world.Knowledge.Store, adapter);
+        time.Advance(TimeSpan.FromMinutes(1));
+        var changed = await cache.GetAsync();
+
+        Assert.NotNull(first.Adapter);
+        Assert.Same(first.Adapter, unchanged.Adapter);
+        Assert.NotSame(first.Adapter, changed.Adapter);
+        Assert.Equal(2, changed.Adapter!.Info.Revision);
+    }
+
+    [Fact]
+    public async Task Parse_MapOfTheWrongSize_IsIgnoredWithAReason()
+    {
+        var world = await CreateWorldAsync();
+        var adapter = (await new QueryAdapterTrainer(world.Knowledge.Store).TrainAsync(world.Judgements())).Adapter!;
+        var document = System.Text.Json.Nodes.JsonNode.Parse(QueryAdapterSettings.Serialize(adapter))!;
+        document["maps"]![0]!["matrix"] = Convert.ToBase64String(new byte[16]);
+
+        var state = QueryAdapterSettings.Parse(document.ToJsonString(), world.Knowledge.Store.Space);
+
+        Assert.Null(state.Adapter);
+        Assert.Contains("cannot be read", state.Warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Search_AdapterOfAnotherModel_IsIgnoredWithAWarning()
     {
         var world = await CreateWorldAsync();

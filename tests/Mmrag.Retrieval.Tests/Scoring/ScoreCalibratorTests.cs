@@ -259,7 +259,7 @@ public abstract class ScoreCalibratorTests : StoreBackedTests
         Assert.False(calibration.ImageToImage.IsPrior);
         Assert.Equal(2, kb.Store.SampleCalls);
         using var stored = JsonDocument.Parse((await kb.Store.GetSettingAsync(calibrator.SettingKey))!);
-        Assert.Equal(1, stored.RootElement.GetProperty("version").GetInt32());
+        Assert.Equal(2, stored.RootElement.GetProperty("version").GetInt32());
     }
 
     [Fact]
@@ -292,6 +292,70 @@ public abstract class ScoreCalibratorTests : StoreBackedTests
         await cancellation.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => new ScoreCalibrator(kb.Store).GetCalibrationAsync(cancellation.Token));
+    }
+
+    [Fact]
+    public async Task GetCalibrationAsync_DescriptionsEmbedNearTheirOwnImages_TrustsCrossModalScoresFully()
+    {
+        var world = await CreateClipLikeWorldAsync(describe: true);
+        for (var i = 0; i < world.Concepts.Length; i++)
+        {
+            world.Knowledge.TextGenerator.Set(Description(i), world.Text(world.Concepts[i]));
+        }
+
+        var calibration = await new ScoreCalibrator(world.Knowledge.Store, textEmbedder: world.Knowledge.TextGenerator).GetCalibrationAsync();
+
+        Assert.NotNull(calibration.Alignment);
+        Assert.Equal(world.Concepts.Length, calibration.Alignment.Pairs);
+        Assert.InRange(calibration.Alignment.Auroc, 0.95, 1.0);
+        Assert.Equal(1.0, calibration.CrossModalReliability);
+        Assert.InRange(calibration.Calibrate(QueryModality.Text, ItemKind.Image, SyntheticVectors.Cosine(world.Text(world.Concepts[7]), world.Images[7])), 0.5, 1.0);
+    }
+
+    [Fact]
+    public async Task GetCalibrationAsync_ModelThatDoesNotAlignDescriptionsWithImages_GivesNoConfidentCrossModalScore()
+    {
+        // The text "model" embeds each description to a random vector, as a model with random weights would: the
+        // background z-scores alone still let a query's best image stand out by chance.
+        var world = await CreateClipLikeWorldAsync(describe: true);
+        var plain = await new ScoreCalibrator(world.Knowledge.Store).GetCalibrationAsync();
+        var calibration = await new ScoreCalibrator(world.Knowledge.Store, textEmbedder: world.Knowledge.TextGenerator).GetCalibrationAsync();
+
+        Assert.NotNull(calibration.Alignment);
+        Assert.InRange(calibration.Alignment.Auroc, 0.35, 0.65);
+        Assert.InRange(calibration.CrossModalReliability, 0.0, 0.5);
+        var match = SyntheticVectors.Cosine(world.Text(world.Concepts[7]), world.Images[7]);
+        Assert.InRange(plain.Calibrate(QueryModality.Text, ItemKind.Image, match), 0.5, 1.0);
+        Assert.InRange(calibration.Calibrate(QueryModality.Text, ItemKind.Image, match), 0.0, 0.5);
+        Assert.InRange(calibration.Calibrate(QueryModality.Image, ItemKind.TextChunk, match), 0.0, 0.5);
+        // Same-modality scores do not depend on the towers agreeing.
+        var nearDuplicate = SyntheticVectors.Cosine(world.Vectors.Near(world.Images[7], 0.1), world.Images[7]);
+        Assert.Equal(plain.Calibrate(QueryModality.Image, ItemKind.Image, nearDuplicate), calibration.Calibrate(QueryModality.Image, ItemKind.Image, nearDuplicate));
+    }
+
+    [Fact]
+    public async Task GetCalibrationAsync_NewCalibratorOverTheSameStore_ReadsTheStoredAlignment()
+    {
+        var world = await CreateClipLikeWorldAsync(describe: true);
+        var first = await new ScoreCalibrator(world.Knowledge.Store, textEmbedder: world.Knowledge.TextGenerator).GetCalibrationAsync();
+        var counting = new CountingTextGenerator(world.Knowledge.TextGenerator);
+
+        var second = await new ScoreCalibrator(world.Knowledge.Store, textEmbedder: counting).GetCalibrationAsync();
+
+        Assert.Equal(first.Alignment, second.Alignment);
+        Assert.Equal(first.CrossModalReliability, second.CrossModalReliability);
+        Assert.Equal(0, counting.Calls);
+    }
+
+    [Fact]
+    public async Task GetCalibrationAsync_TooFewDescribedImages_LeavesCrossModalScoresAsTheyAre()
+    {
+        var world = await CreateClipLikeWorldAsync(describe: false);
+
+        var calibration = await new ScoreCalibrator(world.Knowledge.Store, textEmbedder: world.Knowledge.TextGenerator).GetCalibrationAsync();
+
+        Assert.Null(calibration.Alignment);
+        Assert.Equal(1.0, calibration.CrossModalReliability);
     }
 
     [Fact]
@@ -338,7 +402,9 @@ public abstract class ScoreCalibratorTests : StoreBackedTests
     /// 60 concepts, each with an image and a text chunk, laid out like CLIP's space: images share one direction and
     /// texts another (the modality gap), so unrelated images are more alike than a text and its own image.
     /// </summary>
-    private async Task<ClipLikeWorld> CreateClipLikeWorldAsync()
+    private static string Description(int concept) => $"a picture of concept {concept}";
+
+    private async Task<ClipLikeWorld> CreateClipLikeWorldAsync(bool describe = false)
     {
         var kb = NewKnowledge();
         var vectors = new SyntheticVectors(kb.Dimension, seed: 21);
@@ -348,7 +414,7 @@ public abstract class ScoreCalibratorTests : StoreBackedTests
             world.Concepts[i] = vectors.Unit();
             world.Images[i] = world.Image(world.Concepts[i]);
             world.Texts[i] = world.Text(world.Concepts[i]);
-            kb.AddImage($"image-{i:00}", world.Images[i]);
+            kb.AddImage($"image-{i:00}", world.Images[i], describe ? Description(i) : "");
             kb.AddText($"chunk-{i:00}", $"about concept {i}", world.Texts[i], document: $"notes-{i / 10}");
         }
 
@@ -362,6 +428,26 @@ public abstract class ScoreCalibratorTests : StoreBackedTests
         public float[] Image(float[] concept) => SyntheticVectors.Combine((ImageAxis, 0.7), (concept, 0.6), (Vectors.Unit(), 0.3));
 
         public float[] Text(float[] concept) => SyntheticVectors.Combine((TextAxis, 0.6), (concept, 0.6), (Vectors.Unit(), 0.3));
+    }
+}
+
+/// <summary>Counts the embedding calls that reach a text generator.</summary>
+internal sealed class CountingTextGenerator(Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>> inner)
+    : Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>>
+{
+    public int Calls { get; private set; }
+
+    public Task<Microsoft.Extensions.AI.GeneratedEmbeddings<Microsoft.Extensions.AI.Embedding<float>>> GenerateAsync(IEnumerable<string> values,
+        Microsoft.Extensions.AI.EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        Calls++;
+        return inner.GenerateAsync(values, options, cancellationToken);
+    }
+
+    public object? GetService(Type serviceType, object? serviceKey = null) => inner.GetService(serviceType, serviceKey);
+
+    public void Dispose()
+    {
     }
 }
 

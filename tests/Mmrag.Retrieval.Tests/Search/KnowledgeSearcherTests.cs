@@ -606,6 +606,7 @@ public abstract class KnowledgeSearcherTests : StoreBackedTests
     {
         var kb = NewKnowledge();
         var vectors = new SyntheticVectors(kb.Dimension, seed: 11);
+        var descriptionNoise = new SyntheticVectors(kb.Dimension, seed: 12);
         var chunks = new float[20][];
         var images = new float[20][];
         var contents = new DataContent[20];
@@ -618,6 +619,8 @@ public abstract class KnowledgeSearcherTests : StoreBackedTests
             images[i] = vectors.Unit();
             contents[i] = kb.AddImage($"image-{i:00}", images[i], description: $"picture {i} {ImageWords[i]}", document: $"album-{half}",
                 path: $"/kb/{half}/image-{i:00}.png", tags: tags);
+            // A model that knows its images embeds each description near its own image (the calibrator measures this).
+            kb.TextGenerator.Set($"picture {i} {ImageWords[i]}", descriptionNoise.Near(images[i], 0.3));
         }
 
         await kb.CommitAsync();
