@@ -31,14 +31,20 @@ public sealed class Answerer
     private readonly ILogger _logger;
 
     /// <summary>Creates an answerer over <paramref name="searcher"/>; <paramref name="chatClient"/> null means no LLM is configured.</summary>
-    public Answerer(KnowledgeSearcher searcher, IChatClient? chatClient, IImageReencoder? reencoder = null, ILogger<Answerer>? logger = null)
+    /// <param name="searcher">Finds the sources.</param>
+    /// <param name="chatClient">The LLM, or null.</param>
+    /// <param name="reencoder">Re-encodes images for the prompt; SkiaSharp JPEG by default.</param>
+    /// <param name="logger">Logs what was left out of prompts.</param>
+    /// <param name="reranker">Reranks sources when a question asks for it; by default one over <paramref name="chatClient"/> that logs with <paramref name="logger"/>.</param>
+    public Answerer(KnowledgeSearcher searcher, IChatClient? chatClient, IImageReencoder? reencoder = null, ILogger<Answerer>? logger = null,
+        LlmReranker? reranker = null)
     {
         ArgumentNullException.ThrowIfNull(searcher);
         _searcher = searcher;
         _chatClient = chatClient;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _promptBuilder = new PromptBuilder(reencoder, _logger);
-        _reranker = new LlmReranker(chatClient, reencoder);
+        _reranker = reranker ?? new LlmReranker(chatClient, reencoder, _logger);
     }
 
     /// <summary>Whether an LLM is configured.</summary>

@@ -36,7 +36,7 @@ public static class AnsweringServiceCollectionExtensions
 
         services.TryAddSingleton(sp => new LlmReranker(sp.GetService<IChatClient>(), sp.GetRequiredService<IImageReencoder>(), sp.GetService<ILogger<LlmReranker>>()));
         services.TryAddSingleton(sp => new Answerer(sp.GetRequiredService<KnowledgeSearcher>(), sp.GetService<IChatClient>(),
-            sp.GetRequiredService<IImageReencoder>(), sp.GetService<ILogger<Answerer>>()));
+            sp.GetRequiredService<IImageReencoder>(), sp.GetService<ILogger<Answerer>>(), sp.GetRequiredService<LlmReranker>()));
         return services;
     }
 }

@@ -46,11 +46,11 @@ public sealed class LlmReranker
     private readonly ILogger _logger;
 
     /// <summary>Creates a reranker on <paramref name="chatClient"/> (null: no LLM configured, every rerank is skipped).</summary>
-    public LlmReranker(IChatClient? chatClient, IImageReencoder? reencoder = null, ILogger<LlmReranker>? logger = null)
+    public LlmReranker(IChatClient? chatClient, IImageReencoder? reencoder = null, ILogger? logger = null)
     {
         _chatClient = chatClient;
         _reencoder = reencoder ?? SkiaJpegReencoder.Instance;
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _logger = logger ?? NullLogger.Instance;
         _prompts = new PromptBuilder(_reencoder, _logger);
     }
 

@@ -5,7 +5,7 @@ namespace Mmrag.Answering.Reranking;
 
 /// <summary>
 /// Reads the reranker's reply: a JSON array of <c>{"id", "grade", "reason"}</c>, possibly inside a Markdown code fence
-/// or a sentence (the first <c>[</c> to the last <c>]</c> is read). Ids and grades may be JSON integers or strings
+/// or a sentence (the first <c>[</c> that opens a JSON array of objects is read, up to its end). Ids and grades may be JSON integers or strings
 /// holding one. Strict about the rest: an id that is no candidate, a missing or out-of-range grade, a candidate graded
 /// twice or an array that grades none makes the reply unusable.
 /// </summary>
@@ -14,21 +14,10 @@ internal static class RerankReply
     public static (RerankGrade?[] Grades, string? Error) Parse(string reply, int count, int maxGrade, int maxReasonLength)
     {
         var grades = new RerankGrade?[count];
-        var start = reply.IndexOf('[', StringComparison.Ordinal);
-        var end = reply.LastIndexOf(']');
-        if (start < 0 || end < start)
+        var (document, error) = FindArray(reply);
+        if (document is null)
         {
-            return (grades, $"it holds no JSON array ({Preview(reply)})");
-        }
-
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(reply.AsMemory(start, end - start + 1));
-        }
-        catch (JsonException ex)
-        {
-            return (grades, $"it is not valid JSON ({ex.Message})");
+            return (grades, error);
         }
 
         using (document)
@@ -75,6 +64,53 @@ internal static class RerankReply
         }
 
         return grades.Any(static g => g is not null) ? (grades, null) : (grades, "it grades no source");
+    }
+
+    // Models wrap the array in prose that may hold brackets of its own ("grades [0-3]: [...] [done]"), so each '[' is
+    // tried in turn and one JSON value read from it; the first array of objects wins. '[' is one byte in UTF-8 and
+    // never part of a longer sequence, so scanning the bytes finds every candidate.
+    private static (JsonDocument? Document, string? Error) FindArray(string reply)
+    {
+        const int MaxCandidates = 64;
+        var bytes = System.Text.Encoding.UTF8.GetBytes(reply);
+        JsonDocument? firstArray = null;
+        string? firstError = null;
+        var candidates = 0;
+        for (var start = Array.IndexOf(bytes, (byte)'['); start >= 0 && candidates < MaxCandidates; start = Array.IndexOf(bytes, (byte)'[', start + 1))
+        {
+            candidates++;
+            var reader = new Utf8JsonReader(bytes.AsSpan(start), isFinalBlock: true, state: default);
+            JsonDocument document;
+            try
+            {
+                document = JsonDocument.ParseValue(ref reader);
+            }
+            catch (JsonException ex)
+            {
+                firstError ??= $"it is not valid JSON ({ex.Message})";
+                continue;
+            }
+
+            if (document.RootElement.EnumerateArray().Any(static e => e.ValueKind == JsonValueKind.Object))
+            {
+                firstArray?.Dispose();
+                return (document, null);
+            }
+
+            if (firstArray is null)
+            {
+                firstArray = document;
+            }
+            else
+            {
+                document.Dispose();
+            }
+        }
+
+        // No array of objects: the first array that parsed says what is wrong with it, else the first parse error.
+        return firstArray is not null ? (firstArray, null)
+            : candidates == 0 ? (null, $"it holds no JSON array ({Preview(reply)})")
+            : (null, firstError);
     }
 
     private static bool TryInteger(JsonElement entry, string name, out long value)

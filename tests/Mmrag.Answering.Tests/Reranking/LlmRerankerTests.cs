@@ -114,6 +114,21 @@ public sealed partial class LlmRerankerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rerank_ArrayBetweenBracketedProse_IsFoundAndApplied()
+    {
+        _server.Enqueue(Reply.Text("""
+            Grades on the scale [0-3] follow.
+            [{"id": 1, "grade": 0}, {"id": 2, "grade": 3}, {"id": 3, "grade": 0}, {"id": 4, "grade": 2}]
+            All four graded [done].
+            """));
+
+        var outcome = await CreateReranker().RerankAsync(new Question("q"), Four());
+
+        Assert.Equal(RerankStatus.Applied, outcome.Report.Status);
+        Assert.Equal(["b", "d", "a", "c"], outcome.Apply(Four()).Select(static c => c.Item.Id));
+    }
+
+    [Fact]
     public async Task Rerank_ReplyLeavesCandidatesOut_TheyFollowTheGradedOnesInTheirOrder()
     {
         _server.Enqueue(Reply.Text("""[{"id": 4, "grade": 2, "reason": "x"}, {"id": 3, "grade": 0, "reason": "y"}]"""));
@@ -153,6 +168,7 @@ public sealed partial class LlmRerankerTests : IAsyncLifetime
     [InlineData("""[{"id": 2, "grade": 2}, {"id": 2, "grade": 3}]""", "source 2 is graded twice")]
     [InlineData("""[3, 1]""", "an entry is not an object")]
     [InlineData("[]", "it grades no source")]
+    [InlineData("Grades [0-3] follow: [{\"id\": 1 \"grade\": 2}] [done]", "not valid JSON")]
     public async Task Rerank_UnusableReply_KeepsTheOrderAndSaysWhy(string reply, string why)
     {
         _server.Enqueue(Reply.Text(reply));
