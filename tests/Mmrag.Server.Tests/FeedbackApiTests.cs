@@ -18,6 +18,31 @@ public sealed class FeedbackApiTests(ServerFixture fixture) : ApiTestBase(fixtur
     private async Task<int> StoredCountAsync() => (await Feedback.ListJudgementsAsync()).Count;
 
     [Fact]
+    public async Task FeedbackList_OffsetAndLimit_ReturnOnePageAndTheTotal()
+    {
+        string itemId = await AnItemIdAsync();
+        for (var i = 0; i < 3; i++)
+        {
+            using var posted = await Client.PostAsync("api/feedback", Json(new { query = new { text = $"page query {i}" }, item_id = itemId, relevant = true }));
+            Assert.True(posted.IsSuccessStatusCode, await posted.Content.ReadAsStringAsync());
+        }
+
+        var total = await StoredCountAsync();
+        var last = await Client.GetFromJsonAsync<JsonElement>($"api/feedback?offset={total - 3}&limit=2");
+        var rest = await Client.GetFromJsonAsync<JsonElement>($"api/feedback?offset={total - 1}");
+
+        Assert.Equal(total, last.GetProperty("total").GetInt32());
+        Assert.Equal(total - 3, last.GetProperty("offset").GetInt32());
+        Assert.Equal(["page query 0", "page query 1"], last.GetProperty("feedback").EnumerateArray().Select(static f => f.GetProperty("query_text").GetString()));
+        Assert.Equal(["page query 2"], rest.GetProperty("feedback").EnumerateArray().Select(static f => f.GetProperty("query_text").GetString()));
+        foreach (var bad in new[] { "limit=0", "limit=1001", "offset=-1", "offset=x" })
+        {
+            using var refused = await Client.GetAsync($"api/feedback?{bad}");
+            await AssertProblemAsync(refused, 400);
+        }
+    }
+
+    [Fact]
     public async Task Feedback_TextAndImageQuery_StoresOneJudgementPerVector_ListedAndRemovable()
     {
         string itemId = await AnItemIdAsync();

@@ -23,7 +23,7 @@ internal static class KbFeedbackCommand
             var entries = await recorder.ListAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             if (parseResult.GetValue(format) == "json")
             {
-                await output.WriteLineAsync(MmragJson.Serialize(new FeedbackListResponse([.. entries.Select(MmragJson.ToResponse)]))).ConfigureAwait(false);
+                await output.WriteLineAsync(MmragJson.Serialize(new FeedbackListResponse([.. entries.Select(MmragJson.ToResponse)], entries.Count, 0))).ConfigureAwait(false);
                 return 0;
             }
 

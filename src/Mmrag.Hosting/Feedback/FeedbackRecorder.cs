@@ -159,12 +159,22 @@ public sealed class FeedbackRecorder
 
     /// <summary>Every judgement (of <paramref name="modelId"/> only, when given), oldest first, with its item's source path.</summary>
     /// <exception cref="NotSupportedException">The store does not keep feedback.</exception>
-    public async Task<IReadOnlyList<FeedbackEntry>> ListAsync(string? modelId = null, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<FeedbackEntry>> ListAsync(string? modelId = null, CancellationToken cancellationToken = default) =>
+        (await ListPageAsync(0, int.MaxValue, modelId, cancellationToken).ConfigureAwait(false)).Entries;
+
+    /// <summary>
+    /// The judgements from <paramref name="offset"/> on, at most <paramref name="limit"/> of them, oldest first, with their
+    /// items' source paths (looked up for this page only), and how many there are in all.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The store does not keep feedback.</exception>
+    public async Task<FeedbackPage> ListPageAsync(int offset, int limit, string? modelId = null, CancellationToken cancellationToken = default)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         IReadOnlyList<RelevanceJudgement> judgements = await Feedback().ListJudgementsAsync(modelId, cancellationToken).ConfigureAwait(false);
         var sources = new Dictionary<string, string?>(StringComparer.Ordinal);
-        var entries = new List<FeedbackEntry>(judgements.Count);
-        foreach (RelevanceJudgement judgement in judgements)
+        var entries = new List<FeedbackEntry>(Math.Min(limit, Math.Max(0, judgements.Count - offset)));
+        foreach (RelevanceJudgement judgement in judgements.Skip(offset).Take(limit))
         {
             if (!sources.TryGetValue(judgement.ItemId, out string? source))
             {
@@ -175,7 +185,7 @@ public sealed class FeedbackRecorder
             entries.Add(new FeedbackEntry(judgement, source));
         }
 
-        return entries;
+        return new FeedbackPage(entries, judgements.Count);
     }
 
     /// <summary>Removes the judgement <paramref name="id"/>; false when there was none.</summary>
@@ -193,3 +203,8 @@ public sealed class FeedbackRecorder
     private IRelevanceFeedbackStore Feedback() => _store as IRelevanceFeedbackStore
         ?? throw new NotSupportedException($"This knowledge base's store ({_store.GetType().Name}) does not keep relevance feedback.");
 }
+
+/// <summary>One page of stored judgements.</summary>
+/// <param name="Entries">The judgements of the page, oldest first.</param>
+/// <param name="Total">How many judgements there are in all.</param>
+public sealed record FeedbackPage(IReadOnlyList<FeedbackEntry> Entries, int Total);

@@ -190,8 +190,8 @@ public sealed record FeedbackQueryRequest(string? Text, string? Image, string? I
 /// <summary>What <c>POST /api/feedback</c> stored: one judgement per query vector.</summary>
 public sealed record FeedbackRecordedResponse(IReadOnlyList<string> Ids, IReadOnlyList<FeedbackResponse> Feedback);
 
-/// <summary>The stored relevance judgements, oldest first.</summary>
-public sealed record FeedbackListResponse(IReadOnlyList<FeedbackResponse> Feedback);
+/// <summary>The stored relevance judgements, oldest first: those from <see cref="Offset"/> on, of <see cref="Total"/> in all.</summary>
+public sealed record FeedbackListResponse(IReadOnlyList<FeedbackResponse> Feedback, int Total, int Offset);
 
 /// <summary>A stored relevance judgement (<see cref="ItemSource"/> null when the item is gone).</summary>
 public sealed record FeedbackResponse(

@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.AI;
-using Mmrag.Clip.Preprocessing;
 using Mmrag.Hosting.Feedback;
 using Mmrag.Hosting.Wire;
 
@@ -13,6 +12,9 @@ namespace Mmrag.Server.Api;
 /// <summary><c>/api/feedback</c>: record (the page's thumbs, API clients), list and remove relevance judgements.</summary>
 internal static class FeedbackEndpoints
 {
+    private const int DefaultPageSize = 100;
+    private const int MaxPageSize = 1000;
+
     public static void Map(IEndpointRouteBuilder api)
     {
         api.MapPost("/feedback", RecordAsync)
@@ -20,8 +22,9 @@ internal static class FeedbackEndpoints
             .Accepts<FeedbackRequest>("application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status501NotImplemented);
-        api.MapGet("/feedback", ListAsync).WithName("ListFeedback").WithSummary("The stored relevance judgements, oldest first.")
-            .ProducesProblem(StatusCodes.Status501NotImplemented);
+        api.MapGet("/feedback", ListAsync).WithName("ListFeedback")
+            .WithSummary($"The stored relevance judgements, oldest first: ?offset= (default 0) and ?limit= (default {DefaultPageSize}, at most {MaxPageSize}); 'total' counts them all.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status501NotImplemented);
         api.MapDelete("/feedback/{id}", RemoveAsync).WithName("DeleteFeedback").WithSummary("Removes a relevance judgement.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status501NotImplemented);
     }
@@ -56,13 +59,8 @@ internal static class FeedbackEndpoints
         if (request.Query?.Image is { } encoded)
         {
             var bytes = QueryInput.DecodeImage(encoded);
-            if (bytes.Length == 0)
-            {
-                throw ApiProblemException.BadRequest("The image is empty.");
-            }
-
-            ImageDimensions.Check(bytes, knowledgeBase.MaxImagePixels);
-            image = new DataContent(bytes, "application/octet-stream") { Name = request.Query.ImageName ?? "query-image" };
+            QueryInput.CheckImage(bytes, knowledgeBase.MaxImagePixels);
+            image = new QueryInput { Image = bytes, ImageName = request.Query.ImageName }.ImageContent;
         }
 
         try
@@ -85,8 +83,23 @@ internal static class FeedbackEndpoints
             return NotSupported();
         }
 
-        var entries = await recorder.ListAsync(cancellationToken: context.RequestAborted).ConfigureAwait(false);
-        return TypedResults.Ok(new FeedbackListResponse([.. entries.Select(MmragJson.ToResponse)]));
+        var offset = Paging(context.Request, "offset", 0, 0, int.MaxValue);
+        var limit = Paging(context.Request, "limit", DefaultPageSize, 1, MaxPageSize);
+        var page = await recorder.ListPageAsync(offset, limit, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+        return TypedResults.Ok(new FeedbackListResponse([.. page.Entries.Select(MmragJson.ToResponse)], page.Total, offset));
+    }
+
+    private static int Paging(HttpRequest request, string name, int fallback, int min, int max)
+    {
+        var text = request.Query[name].FirstOrDefault();
+        if (string.IsNullOrEmpty(text))
+        {
+            return fallback;
+        }
+
+        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : throw ApiProblemException.BadRequest($"'{name}' must be a whole number from {min} to {max}.");
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> RemoveAsync(string id, HttpContext context, KnowledgeBase knowledgeBase)

@@ -57,16 +57,22 @@ internal sealed record QueryInput
 
         if (input.Image is { } image)
         {
-            if (image.Length == 0)
-            {
-                throw ApiProblemException.BadRequest("The image is empty.");
-            }
-
-            // The decoder's own reading of the header (every frame of a GIF, a JPEG's frame header wherever it is), before any pixel is decoded.
-            ImageDimensions.Check(image, maxImagePixels);
+            CheckImage(image, maxImagePixels);
         }
 
         return input;
+    }
+
+    /// <summary>Refuses an empty query image, or one over the pixel limit, before any pixel is decoded.</summary>
+    internal static void CheckImage(byte[] image, long maxImagePixels)
+    {
+        if (image.Length == 0)
+        {
+            throw ApiProblemException.BadRequest("The image is empty.");
+        }
+
+        // The decoder's own reading of the header (every frame of a GIF, a JPEG's frame header wherever it is), before any pixel is decoded.
+        ImageDimensions.Check(image, maxImagePixels);
     }
 
     private static async Task<QueryInput> ReadFormAsync(HttpRequest request, CancellationToken cancellationToken)
