@@ -27,6 +27,7 @@ public sealed class TuneCommandTests : IDisposable
         var table = await CliRunner.RunAsync("tune", "--kb", _kb, "--pairs", queries, "--seed", "4", "--holdout", "0.3");
         var reset = await CliRunner.RunAsync("tune", "--kb", _kb, "--reset");
         var afterReset = await CliRunner.RunAsync("search", "--kb", _kb, "--text", "a picture showing a red circle", "--target", "images", "--format", "json");
+        var resetAgain = await CliRunner.RunAsync("tune", "--kb", _kb, "--reset", "--format", "json");
 
         Assert.True(tune.ExitCode == 0, tune.Error + tune.Output);
         using (var document = JsonDocument.Parse(tune.Output))
@@ -59,6 +60,12 @@ public sealed class TuneCommandTests : IDisposable
 
         Assert.True(reset.ExitCode == 0, reset.Error);
         Assert.Contains("query adapter removed", reset.Output, StringComparison.Ordinal);
+        Assert.True(resetAgain.ExitCode == 0, resetAgain.Error);
+        using (var document = JsonDocument.Parse(resetAgain.Output))
+        {
+            Assert.False(document.RootElement.GetProperty("removed").GetBoolean());
+        }
+
         using (var document = JsonDocument.Parse(afterReset.Output))
         {
             Assert.False(document.RootElement.GetProperty("adapter_applied").GetBoolean());

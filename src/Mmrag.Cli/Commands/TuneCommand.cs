@@ -58,7 +58,7 @@ internal static class TuneCommand
             if (parseResult.GetValue(reset))
             {
                 var removed = await QueryAdapterTuning.ResetAsync(session, cancellationToken).ConfigureAwait(false);
-                await output.WriteLineAsync(json ? $"{{\"removed\":{(removed ? "true" : "false")}}}" : removed ? "query adapter removed" : "no query adapter was stored").ConfigureAwait(false);
+                await output.WriteLineAsync(json ? MmragJson.Serialize(new TuneResetResponse(removed)) : removed ? "query adapter removed" : "no query adapter was stored").ConfigureAwait(false);
                 return 0;
             }
 

@@ -31,6 +31,7 @@ namespace Mmrag.Hosting.Wire;
 [JsonSerializable(typeof(FeedbackRecordedResponse))]
 [JsonSerializable(typeof(FeedbackListResponse))]
 [JsonSerializable(typeof(TuneResponse))]
+[JsonSerializable(typeof(TuneResetResponse))]
 public sealed partial class MmragJsonContext : JsonSerializerContext;
 
 /// <summary>Turns search results, answers and items into the wire format, and writes it.</summary>

@@ -30,3 +30,6 @@ public sealed record TuneResponse(bool Stored, int? Revision, int Judgements, in
 /// <summary>Held-out quality of one query modality's map before and after training.</summary>
 public sealed record TuneModalityResponse(string Modality, int TrainQueries, int HeldOutQueries, int Epochs, double Recall5Before, double Recall5After,
     double Mrr10Before, double Mrr10After, int Better, int Worse, bool Kept);
+
+/// <summary>What <c>mmrag tune --reset</c> did: whether an adapter was stored and is now removed.</summary>
+public sealed record TuneResetResponse(bool Removed);
