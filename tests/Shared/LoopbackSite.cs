@@ -49,6 +49,9 @@ internal sealed class LoopbackSite : IDisposable
 
     public int RequestsFor(string path) => Requests.Count(r => r.Path == path);
 
+    /// <summary>Answers the requests no route matches (e.g. an API whose answer depends on the query); null answers 404.</summary>
+    public Func<HttpListenerContext, Task>? Fallback { get; set; }
+
     public LoopbackSite Route(string path, Func<HttpListenerContext, Task> handler)
     {
         _routes[path] = handler;
@@ -113,6 +116,10 @@ internal sealed class LoopbackSite : IDisposable
                     if (_routes.TryGetValue(path, out var handler))
                     {
                         await handler(context);
+                    }
+                    else if (Fallback is { } fallback)
+                    {
+                        await fallback(context);
                     }
                     else
                     {

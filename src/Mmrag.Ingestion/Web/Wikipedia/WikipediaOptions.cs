@@ -67,15 +67,6 @@ public sealed partial record WikipediaOptions
         }
     }
 
-    /// <summary>The title named by a path argument <c>wikipedia:Title</c>, or null when <paramref name="path"/> is not one.</summary>
-    public static string? TitleFromPath(string path)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        return path.StartsWith(PathPrefix, StringComparison.OrdinalIgnoreCase) && path.Length > PathPrefix.Length
-            ? path[PathPrefix.Length..].Trim()
-            : null;
-    }
-
     [GeneratedRegex("^[a-z]{2,3}(-[a-z0-9]{1,8})*$", RegexOptions.CultureInvariant)]
     private static partial Regex LanguageCode();
 }

@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Web;
+using Mmrag.Testing;
 
 namespace Mmrag.Ingestion.Tests.Support;
 
@@ -24,28 +24,17 @@ internal sealed record WikiRequest(string Path, IReadOnlyDictionary<string, stri
 /// (redirect from "Helsingfors", <c>missingtitle</c> for anything else) and <c>action=query&amp;prop=imageinfo</c> (title
 /// normalization, <c>missing</c> pages, renditions at <c>iiurlwidth</c>, <c>extmetadata</c>), and serves the image
 /// renditions under <c>/images/</c>. It checks what real clients must send (format, formatversion, the props, at most 50
-/// titles, a User-Agent naming mmrag) and records what it refused in <see cref="Violations"/>. Built on <see cref="HttpListener"/>.
+/// titles, a User-Agent naming mmrag) and records what it refused in <see cref="Violations"/>. Served by a <see cref="LoopbackSite"/>.
 /// </summary>
 internal sealed class LoopbackMediaWiki : IAsyncDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly LoopbackSite _site = new();
     private readonly ConcurrentQueue<WikiRequest> _requests = new();
     private readonly ConcurrentQueue<string> _violations = new();
-    private readonly Task _loop;
 
-    public LoopbackMediaWiki()
-    {
-        // A port the system just handed out; HttpListener cannot be asked for port 0 itself.
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        BaseUrl = $"http://127.0.0.1:{((IPEndPoint)probe.LocalEndpoint).Port}";
-        probe.Stop();
-        _listener.Prefixes.Add(BaseUrl + "/");
-        _listener.Start();
-        _loop = Task.Run(LoopAsync);
-    }
+    public LoopbackMediaWiki() => _site.Fallback = ServeAsync;
 
-    public string BaseUrl { get; }
+    public string BaseUrl => _site.BaseUrl;
 
     /// <summary>The API endpoint (<c>--wikipedia-api</c>).</summary>
     public string ApiUrl => BaseUrl + "/w/api.php";
@@ -69,29 +58,10 @@ internal sealed class LoopbackMediaWiki : IAsyncDisposable
 
     public void ClearRequests() => _requests.Clear();
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        _listener.Stop();
-        await _loop;
-        _listener.Close();
-    }
-
-    private async Task LoopAsync()
-    {
-        while (true)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => ServeAsync(context));
-        }
+        _site.Dispose();
+        return ValueTask.CompletedTask;
     }
 
     private async Task ServeAsync(HttpListenerContext context)

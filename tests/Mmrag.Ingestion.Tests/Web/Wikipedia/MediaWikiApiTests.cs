@@ -215,13 +215,32 @@ public sealed class MediaWikiApiTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("wikipedia:Helsinki", "Helsinki")]
-    [InlineData("Wikipedia:Senate Square, Helsinki", "Senate Square, Helsinki")]
-    [InlineData("wikipedia:", null)]
-    [InlineData("/home/me/wikipedia:notes.txt", null)]
-    [InlineData("photos", null)]
-    public void TitleFromPath_PrefixedPath_IsTheTitle(string path, string? title) =>
-        Assert.Equal(title, WikipediaOptions.TitleFromPath(path));
+    [InlineData("wikipedia:Helsinki", "Helsinki", "en")]
+    [InlineData("Wikipedia:Senate Square, Helsinki", "Senate Square, Helsinki", "en")]
+    [InlineData("wikipedia:fi:Temppeliaukion kirkko", "Temppeliaukion kirkko", "fi")]
+    [InlineData("wikipedia:Star Wars: Episode IV", "Star Wars: Episode IV", "en")]
+    public void Resolve_WikipediaPath_IsTheArticleInItsLanguage(string path, string title, string language)
+    {
+        var article = Assert.IsType<WikipediaSource>(Assert.Single(new WikipediaSourceResolver(new WikipediaOptions()).Resolve(path)!));
+
+        Assert.Equal(title, article.Title);
+        Assert.Equal(language, article.Options.Language);
+        Assert.Equal(MediaWikiApi.ArticleUrl(article.Options, title), article.Uri);
+    }
+
+    [Theory]
+    [InlineData("photos")]
+    [InlineData("/home/me/wikipedia:notes.txt")]
+    [InlineData("https://en.wikipedia.org/wiki/Helsinki")]
+    public void Resolve_OtherPath_IsNotAnArticle(string path) =>
+        Assert.Null(new WikipediaSourceResolver(new WikipediaOptions()).Resolve(path));
+
+    [Theory]
+    [InlineData("wikipedia:")]
+    [InlineData("wikipedia:A|B")]
+    [InlineData("wikipedia:en:")]
+    public void Resolve_WikipediaPathWithoutValidTitle_ThrowsSayingSo(string path) =>
+        Assert.Throws<ArgumentException>(() => new WikipediaSourceResolver(new WikipediaOptions()).Resolve(path));
 
     [Theory]
     [InlineData("EN")]
