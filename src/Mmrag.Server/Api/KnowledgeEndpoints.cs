@@ -9,6 +9,7 @@ using Microsoft.Net.Http.Headers;
 using Mmrag.Hosting.Wire;
 using Mmrag.Ingestion.Ocr;
 using Mmrag.Ingestion.Pipeline;
+using Mmrag.Ingestion.Web.Wikipedia;
 using Mmrag.Knowledge;
 using Mmrag.Server.Jobs;
 using Mmrag.Server.Security;
@@ -252,6 +253,7 @@ internal static class KnowledgeEndpoints
         var requested = new List<string>();
         bool ocr;
         string? ocrLanguages;
+        List<string> articles;
         using (document)
         {
             var root = document.RootElement;
@@ -277,11 +279,12 @@ internal static class KnowledgeEndpoints
 
             ocr = QueryInput.Bool(root, "ocr");
             ocrLanguages = QueryInput.String(root, "ocr_lang");
+            articles = WikipediaPaths(root);
         }
 
-        if (requested.Count == 0)
+        if (requested.Count + articles.Count == 0)
         {
-            throw ApiProblemException.BadRequest("Give 'path' (or 'paths').");
+            throw ApiProblemException.BadRequest("Give 'path' (or 'paths'), or 'wikipedia' article titles.");
         }
 
         var resolved = new string[requested.Count];
@@ -291,7 +294,47 @@ internal static class KnowledgeEndpoints
             resolved[i] = path ?? throw new ApiProblemException(StatusCodes.Status403Forbidden, "Path not allowed", $"'{requested[i]}': {error}");
         }
 
-        return (resolved, await OcrLanguagesAsync(ocr, ocrLanguages, cancellationToken).ConfigureAwait(false));
+        return ([.. resolved, .. articles], await OcrLanguagesAsync(ocr, ocrLanguages, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// <c>"wikipedia": ["Helsinki", …]</c> (or one title) with an optional <c>"lang": "fi"</c>, as the job paths
+    /// <c>wikipedia:LANG:Title</c> the run resolves (the job journal keeps them like any path); a title or language
+    /// that cannot be one is a 400.
+    /// </summary>
+    private static List<string> WikipediaPaths(JsonElement root)
+    {
+        var titles = new List<string>();
+        if (root.TryGetProperty("wikipedia", out var value) && value.ValueKind != JsonValueKind.Null)
+        {
+            if (value.ValueKind == JsonValueKind.Array)
+            {
+                titles.AddRange(value.EnumerateArray().Select(static t => QueryInput.StringValue(t, "wikipedia") ?? throw ApiProblemException.BadRequest("'wikipedia' must not hold null.")));
+            }
+            else
+            {
+                titles.Add(QueryInput.StringValue(value, "wikipedia")!);
+            }
+        }
+
+        var language = QueryInput.String(root, "lang");
+        var paths = new List<string>(titles.Count);
+        foreach (var title in titles)
+        {
+            try
+            {
+                var path = WikipediaSourceResolver.PathOf(title, language);
+                // Checked now, so that a malformed title or language is the request's error, not the job's.
+                _ = new WikipediaSourceResolver(new WikipediaOptions()).Resolve(path);
+                paths.Add(path);
+            }
+            catch (ArgumentException exception)
+            {
+                throw ApiProblemException.BadRequest($"'wikipedia': {exception.Message}");
+            }
+        }
+
+        return language is not null && titles.Count == 0 ? throw ApiProblemException.BadRequest("'lang' is the language of 'wikipedia' titles; give some.") : paths;
     }
 
     /// <summary>The longest uploaded name segment, in UTF-8 bytes: file systems allow 255, less room for a "-N" suffix.</summary>
@@ -341,5 +384,5 @@ internal static class KnowledgeEndpoints
     private static ProblemHttpResult NotFound(string detail) => TypedResults.Problem(statusCode: 404, title: "Not found", detail: detail);
 
     /// <summary>The JSON body of <c>POST /api/ingest</c> for server-side paths.</summary>
-    internal sealed record IngestBody(string? Path, string[]? Paths, bool? Ocr, string? OcrLang);
+    internal sealed record IngestBody(string? Path, string[]? Paths, bool? Ocr, string? OcrLang, string[]? Wikipedia, string? Lang);
 }
