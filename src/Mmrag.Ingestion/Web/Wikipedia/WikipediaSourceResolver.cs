@@ -12,9 +12,16 @@ public sealed class WikipediaSourceResolver(WikipediaOptions options) : IRemoteS
     public WikipediaOptions Options { get; } = options ?? throw new ArgumentNullException(nameof(options));
 
     /// <summary>The path of article <paramref name="title"/> in language <paramref name="language"/> (the default one when null).</summary>
+    /// <exception cref="ArgumentException">The language is not a Wikipedia language code.</exception>
     public static string PathOf(string title, string? language = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(title);
+        if (language is not null)
+        {
+            // Checked here: a malformed code would otherwise be read back as part of the title.
+            new WikipediaOptions { Language = language.Trim() }.Validate();
+        }
+
         return WikipediaOptions.PathPrefix + (string.IsNullOrWhiteSpace(language) ? "" : language.Trim() + ":") + title.Trim();
     }
 
