@@ -125,6 +125,11 @@ function where(hit) {
   return name + (hit.page != null ? ` p.${hit.page}` : "") + (hit.section ? ` § ${hit.section}` : "");
 }
 
+// An image's description without its credit line, which is shown on its own (hit.attribution).
+function described(hit) {
+  return (hit.description || "").split("\n").filter(line => !line.startsWith("Image credit: ")).join("\n");
+}
+
 function resultCard(hit, number) {
   const card = el("li", { class: "result", tabindex: "-1", id: number ? `source-${number}` : `hit-${hit.id}` });
   const label = el("div", { class: "meta" },
@@ -137,7 +142,11 @@ function resultCard(hit, number) {
     const img = el("img", { alt: hit.description || where(hit), loading: "lazy" });
     loadImage(img, hit.id);
     const open = el("button", { class: "thumb", type: "button", "aria-label": `Open image ${where(hit)}`, onclick: () => openViewer(hit) }, img);
-    card.append(open, label, el("div", { class: "snippet", text: hit.description || "" }));
+    card.append(open, label, el("div", { class: "snippet", text: described(hit) }));
+    if (hit.attribution) {
+      // Its own line, never cut with the snippet: the image's licence asks for it.
+      card.append(el("div", { class: "credit", text: `Credit: ${hit.attribution}` }));
+    }
   } else {
     card.append(label, el("div", { class: "snippet", text: hit.text || "" }));
   }
@@ -220,7 +229,8 @@ function noMatchMessage() {
 
 function openViewer(hit) {
   $("viewer-title").textContent = where(hit);
-  $("viewer-description").textContent = hit.description || "";
+  $("viewer-description").textContent = described(hit);
+  $("viewer-credit").textContent = hit.attribution ? `Credit: ${hit.attribution}` : "";
   const img = $("viewer-image");
   img.alt = hit.description || where(hit);
   loadImage(img, hit.id);
