@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Mmrag.Answering.Captioning;
 using Mmrag.Answering.Llm;
+using Mmrag.Hosting;
 using Mmrag.Ingestion.Ocr;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -12,7 +13,11 @@ internal static class IngestCommand
     public static Command Create()
     {
         var kb = new KnowledgeBaseOptions();
-        var paths = new Argument<string[]>("path") { Arity = ArgumentArity.OneOrMore, Description = "Folders (walked recursively) and files to ingest." };
+        var paths = new Argument<string[]>("path")
+        {
+            Arity = ArgumentArity.OneOrMore,
+            Description = "Folders (walked recursively), files and http(s) URLs of web pages to ingest.",
+        };
         var descriptions = new Option<string?>("--descriptions") { Description = "Image descriptions file (description.json JSON Lines, JSON array, or CSV with image_path,description)." };
         var prune = new Option<bool>("--prune") { Description = "Remove documents whose files under the given folders are gone." };
         var tags = new Option<string[]>("--tag") { Description = "Tag every ingested item (repeatable)." };
@@ -25,7 +30,16 @@ internal static class IngestCommand
             Description = "Read the text printed in images and scanned PDF pages with Tesseract (apt-get install tesseract-ocr tesseract-ocr-eng).",
         };
         var ocrLanguages = new Option<string?>("--ocr-lang") { Description = "Tesseract languages for --ocr, joined with '+' (default eng; e.g. eng+deu). Implies --ocr." };
-        var command = new Command("ingest", "Ingest images (with descriptions), text, Markdown, HTML and PDF files into the knowledge base.");
+        var follow = new Option<string[]>("--follow") { Description = "Also download what web pages link to: pdf (the PDFs, read with their URL as source)." };
+        follow.AcceptOnlyFromAmong([.. WebIngestionRequest.FollowKinds]);
+        var depth = new Option<int>("--depth") { Description = "Crawl this many links away from the URLs given (default 0: the pages alone)." }.AtLeast(0);
+        var maxPages = new Option<int?>("--max-pages") { Description = "Most web pages read (default 100)." };
+        var sameSite = new Option<bool>("--same-site") { Description = "Crawl only links to the host of the page the crawl started from." };
+        var allowPrivate = new Option<bool>("--allow-private-hosts")
+        {
+            Description = "Fetch URLs whose hosts resolve to loopback, private or link-local addresses (refused by default: a page must not reach into your network).",
+        };
+        var command = new Command("ingest", "Ingest images (with descriptions), text, Markdown, HTML and PDF files, and web pages by URL, into the knowledge base.");
         command.Arguments.Add(paths);
         kb.AddTo(command);
         command.Options.Add(descriptions);
@@ -34,6 +48,11 @@ internal static class IngestCommand
         command.Options.Add(caption);
         command.Options.Add(ocr);
         command.Options.Add(ocrLanguages);
+        foreach (var option in new Option[] { follow, depth, maxPages, sameSite, allowPrivate })
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             var output = parseResult.InvocationConfiguration.Output;
@@ -43,9 +62,19 @@ internal static class IngestCommand
                 return CliErrors.Failure;
             }
 
+            var web = new WebIngestionRequest
+            {
+                Depth = parseResult.GetValue(depth),
+                MaxPages = parseResult.GetValue(maxPages),
+                SameSite = parseResult.GetValue(sameSite),
+                Follow = parseResult.GetValue(follow) ?? [],
+                AllowPrivateHosts = parseResult.GetValue(allowPrivate),
+            };
+            web.Validate();
+
             await using var session = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken).ConfigureAwait(false);
             var pipeline = session.CreatePipeline();
-            var options = session.CreateIngestionOptions(options => options with
+            var options = session.CreateIngestionOptions(options => web.ApplyTo(options) with
             {
                 Prune = parseResult.GetValue(prune),
                 DescriptionsFile = parseResult.GetValue(descriptions),
