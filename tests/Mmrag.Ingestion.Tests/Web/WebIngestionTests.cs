@@ -97,6 +97,26 @@ public sealed class WebIngestionTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_CrawlAgainWithEverythingUnchanged_LinkedPagesStillCheckedByConditionalRequests()
+    {
+        _site.Html("/a", Page("A", "<p>Page A about bridges.</p><a href=\"/b\">B</a>"))
+            .Html("/b", Page("B", "<p>Page B about tunnels.</p><img srcset=\"/t.png 2x\" alt=\"Tunnel\">"))
+            .Content("/t.png", "image/png", GeneratedPngs.Create(20, 20, SKColors.Teal));
+        var options = Options(w => w with { Depth = 1 });
+        var first = await _harness.Pipeline.IngestAsync([_site.Url("/a")], options);
+        Assert.Equal(2, first.Added);
+        Assert.Contains(_harness.Store.Items, i => i.Kind == ItemKind.Image && i.Provenance.SourcePath == _site.Url("/b"));
+
+        var second = await _harness.Pipeline.IngestAsync([_site.Url("/a")], options);
+
+        Assert.Equal(2, second.Unchanged);
+        Assert.Equal(0, second.Embedded);
+        Assert.Equal(2, _site.RequestsFor("/b"));
+        Assert.Equal(1, _site.RequestsFor("/t.png"));
+        Assert.False(string.IsNullOrEmpty(_site.Requests.Last(r => r.Path == "/b").Headers["If-None-Match"]));
+    }
+
+    [Fact]
     public async Task IngestAsync_DefaultDepth_ReadsThePageAlone()
     {
         _site.Html("/a", Page("A", "<p>Only this page.</p><a href=\"/b\">B</a>")).Html("/b", Page("B", "<p>Not this one.</p>"));
