@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Mmrag.Answering.Captioning;
 using Mmrag.Answering.Llm;
+using Mmrag.Hosting;
 using Mmrag.Ingestion.Ocr;
 using Mmrag.Ingestion.Web.Wikipedia;
 using Microsoft.Extensions.DependencyInjection;
@@ -19,7 +20,7 @@ internal static class IngestCommand
         var paths = new Argument<string[]>("path")
         {
             Arity = ArgumentArity.ZeroOrMore,
-            Description = "Folders (walked recursively) and files to ingest; wikipedia:Title (or wikipedia:LANG:Title) for a Wikipedia article.",
+            Description = "Folders (walked recursively), files and http(s) URLs of web pages to ingest; wikipedia:Title (or wikipedia:LANG:Title) for a Wikipedia article.",
         };
         var descriptions = new Option<string?>("--descriptions") { Description = "Image descriptions file (description.json JSON Lines, JSON array, or CSV with image_path,description)." };
         var prune = new Option<bool>("--prune") { Description = "Remove documents whose files under the given folders are gone." };
@@ -33,6 +34,15 @@ internal static class IngestCommand
             Description = "Read the text printed in images and scanned PDF pages with Tesseract (apt-get install tesseract-ocr tesseract-ocr-eng).",
         };
         var ocrLanguages = new Option<string?>("--ocr-lang") { Description = "Tesseract languages for --ocr, joined with '+' (default eng; e.g. eng+deu). Implies --ocr." };
+        var follow = new Option<string[]>("--follow") { Description = "Also download what web pages link to: pdf (the PDFs, read with their URL as source)." };
+        follow.AcceptOnlyFromAmong([.. WebIngestionRequest.FollowKinds]);
+        var depth = new Option<int>("--depth") { Description = "Crawl this many links away from the URLs given (default 0: the pages alone)." }.AtLeast(0);
+        var maxPages = new Option<int?>("--max-pages") { Description = "Most web pages read (default 100)." };
+        var sameSite = new Option<bool>("--same-site") { Description = "Crawl only links to the host of the page the crawl started from." };
+        var allowPrivate = new Option<bool>("--allow-private-hosts")
+        {
+            Description = "Fetch URLs whose hosts resolve to loopback, private or link-local addresses (refused by default: a page must not reach into your network).",
+        };
         var wikipedia = new Option<string[]>("--wikipedia")
         {
             Description = "Ingest the Wikipedia article with this title, with its photos and their licences (repeat for several).",
@@ -42,11 +52,7 @@ internal static class IngestCommand
         {
             Description = "The MediaWiki API to read articles from instead of https://LANG.wikipedia.org/w/api.php.",
         };
-        var allowPrivateHosts = new Option<bool>("--allow-private-hosts")
-        {
-            Description = "Fetch from hosts that resolve to loopback, private or link-local addresses (refused by default).",
-        };
-        var command = new Command("ingest", "Ingest images (with descriptions), text, Markdown, HTML and PDF files, and Wikipedia articles, into the knowledge base.");
+        var command = new Command("ingest", "Ingest images (with descriptions), text, Markdown, HTML and PDF files, web pages by URL and Wikipedia articles into the knowledge base.");
         command.Arguments.Add(paths);
         kb.AddTo(command);
         command.Options.Add(descriptions);
@@ -55,10 +61,11 @@ internal static class IngestCommand
         command.Options.Add(caption);
         command.Options.Add(ocr);
         command.Options.Add(ocrLanguages);
-        command.Options.Add(wikipedia);
-        command.Options.Add(language);
-        command.Options.Add(wikipediaApi);
-        command.Options.Add(allowPrivateHosts);
+        foreach (var option in new Option[] { follow, depth, maxPages, sameSite, allowPrivate, wikipedia, language, wikipediaApi })
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             var output = parseResult.InvocationConfiguration.Output;
@@ -68,11 +75,20 @@ internal static class IngestCommand
                 return CliErrors.Failure;
             }
 
+            var web = new WebIngestionRequest
+            {
+                Depth = parseResult.GetValue(depth),
+                MaxPages = parseResult.GetValue(maxPages),
+                SameSite = parseResult.GetValue(sameSite),
+                Follow = parseResult.GetValue(follow) ?? [],
+                AllowPrivateHosts = parseResult.GetValue(allowPrivate),
+            };
+            web.Validate();
             var titles = parseResult.GetValue(wikipedia) ?? [];
             string[] inputs = [.. parseResult.GetValue(paths) ?? [], .. titles.Select(static t => WikipediaSourceResolver.PathOf(t))];
             if (inputs.Length == 0)
             {
-                await parseResult.InvocationConfiguration.Error.WriteLineAsync("error: give a folder, a file or --wikipedia TITLE to ingest.");
+                await parseResult.InvocationConfiguration.Error.WriteLineAsync("error: give a folder, a file, a URL or --wikipedia TITLE to ingest.");
                 return CliErrors.Failure;
             }
 
@@ -86,7 +102,7 @@ internal static class IngestCommand
             };
             wiki.Validate();
             var pipeline = session.CreatePipeline();
-            var options = session.CreateIngestionOptions(options => options with
+            var options = session.CreateIngestionOptions(options => web.ApplyTo(options) with
             {
                 Prune = parseResult.GetValue(prune),
                 DescriptionsFile = parseResult.GetValue(descriptions),
@@ -95,9 +111,6 @@ internal static class IngestCommand
                     ? new TesseractOcrOptions { Languages = parseResult.GetValue(ocrLanguages) ?? "eng" }
                     : null,
                 SourceResolvers = [.. options.SourceResolvers.Where(static r => r is not WikipediaSourceResolver), new WikipediaSourceResolver(wiki)],
-                Web = parseResult.GetValue(allowPrivateHosts)
-                    ? options.Web with { Fetcher = options.Web.Fetcher with { AllowPrivateHosts = true } }
-                    : options.Web,
             });
 
             var summary = await IngestionDisplay.RunAsync(parseResult.InvocationConfiguration.Error,

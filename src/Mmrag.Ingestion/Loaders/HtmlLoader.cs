@@ -442,14 +442,15 @@ public sealed partial class HtmlLoader : IDocumentLoader
         private void Image(HtmlNode image)
         {
             var source = image.GetAttributeValue("src", null) ?? image.GetAttributeValue("data-src", null);
-            if (string.IsNullOrWhiteSpace(source) || IsIcon(image))
+            var srcset = image.GetAttributeValue("srcset", null) ?? image.GetAttributeValue("data-srcset", null);
+            // An image offered by srcset alone is still one (a downloaded page picks among its candidates).
+            if ((string.IsNullOrWhiteSpace(source) && string.IsNullOrWhiteSpace(srcset)) || IsIcon(image))
             {
                 return;
             }
 
             var alt = NullIfEmpty(Clean(WebUtility.HtmlDecode(image.GetAttributeValue("alt", string.Empty))));
-            var srcset = image.GetAttributeValue("srcset", null) ?? image.GetAttributeValue("data-srcset", null);
-            _images.Add(new HtmlImage(WebUtility.HtmlDecode(source), srcset is null ? null : WebUtility.HtmlDecode(srcset), alt, Caption(image)));
+            _images.Add(new HtmlImage(WebUtility.HtmlDecode(source ?? string.Empty), srcset is null ? null : WebUtility.HtmlDecode(srcset), alt, Caption(image)));
         }
 
         private static bool IsIcon(HtmlNode image) =>

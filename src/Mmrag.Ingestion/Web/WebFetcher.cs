@@ -57,10 +57,18 @@ public sealed record WebResource(Uri RequestedUri, Uri Uri, HttpStatusCode Statu
 public sealed class WebFetcher : IDisposable
 {
     private readonly HttpClient _client;
+    private readonly Func<IPAddress, string?> _classify;
 
     /// <summary>Creates a fetcher with its own connection pool.</summary>
     public WebFetcher(WebFetcherOptions? options = null)
+        : this(options, PrivateNetworks.Describe)
     {
+    }
+
+    /// <summary>Creates a fetcher whose guard classifies addresses with <paramref name="classify"/> (tests: a loopback site standing for a public one).</summary>
+    internal WebFetcher(WebFetcherOptions? options, Func<IPAddress, string?> classify)
+    {
+        _classify = classify;
         Options = options ?? new WebFetcherOptions();
         Options.Validate();
         var handler = new SocketsHttpHandler
@@ -251,7 +259,7 @@ public sealed class WebFetcher : IDisposable
         Exception? failure = null;
         foreach (var address in addresses)
         {
-            if (!Options.AllowPrivateHosts && PrivateNetworks.Describe(address) is { } kind)
+            if (!Options.AllowPrivateHosts && _classify(address) is { } kind)
             {
                 refused ??= $"the host '{host}' resolves to {address}, a {kind} address; such hosts are refused unless private hosts are allowed (--allow-private-hosts).";
                 continue;
