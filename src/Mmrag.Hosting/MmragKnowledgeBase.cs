@@ -8,6 +8,7 @@ using Mmrag.Clip.Inference;
 using Mmrag.Hosting.Maintenance;
 using Mmrag.Ingestion;
 using Mmrag.Ingestion.Pipeline;
+using Mmrag.Ingestion.Web.Wikipedia;
 using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
 using Mmrag.Storage;
@@ -105,10 +106,19 @@ public sealed class MmragKnowledgeBase : IAsyncDisposable
     /// <summary>A new ingestion pipeline over the store and the model (pipelines are cheap; runs must not share one).</summary>
     public IngestionPipeline CreatePipeline() => Required<IngestionPipelineFactory>().Create();
 
-    /// <summary>Ingestion options for this knowledge base: its folder (skipped when walking) and its image cache, adjusted by <paramref name="configure"/>.</summary>
+    /// <summary>
+    /// Ingestion options for this knowledge base: its folder (skipped when walking), its image cache, and the reading of
+    /// <c>wikipedia:[LANG:]Title</c> paths from <see cref="MmragOptions.Wikipedia"/>, adjusted by <paramref name="configure"/>.
+    /// </summary>
     public IngestionOptions CreateIngestionOptions(Func<IngestionOptions, IngestionOptions>? configure = null)
     {
-        var options = new IngestionOptions { KnowledgeBaseDirectory = Folder, ImageCacheDirectory = ImageCacheFolder, MaxImagePixels = Options.MaxImagePixels };
+        var options = new IngestionOptions
+        {
+            KnowledgeBaseDirectory = Folder,
+            ImageCacheDirectory = ImageCacheFolder,
+            MaxImagePixels = Options.MaxImagePixels,
+            SourceResolvers = [new WikipediaSourceResolver(Options.Wikipedia)],
+        };
         return configure is null ? options : configure(options);
     }
 

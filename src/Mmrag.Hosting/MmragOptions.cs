@@ -3,6 +3,7 @@ using Mmrag.Answering.Llm;
 using Mmrag.Clip.Inference;
 using Mmrag.Clip.Models;
 using Mmrag.Clip.Preprocessing;
+using Mmrag.Ingestion.Web.Wikipedia;
 
 namespace Mmrag.Hosting;
 
@@ -60,6 +61,12 @@ public sealed class MmragOptions
     /// before any pixel is decoded), that is embedded: query images, ingested files, uploads.
     /// </summary>
     public long MaxImagePixels { get; set; } = ImageDecodeOptions.DefaultMaxPixels;
+
+    /// <summary>
+    /// The wiki that <c>wikipedia:[LANG:]Title</c> paths are read from (<c>mmrag ingest --wikipedia</c>, the API's
+    /// <c>"wikipedia"</c>): the language edition by default, its image width and count, or another MediaWiki's API.
+    /// </summary>
+    public WikipediaOptions Wikipedia { get; set; } = new();
 
     /// <summary>Never download a model (also <c>MMRAG_OFFLINE=1</c>).</summary>
     public bool Offline { get; set; }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Mmrag.Answering;
 using Mmrag.Clip.Inference;
 using Mmrag.Hosting;
@@ -8,7 +9,7 @@ using Mmrag.Storage;
 namespace Mmrag.Server;
 
 /// <summary>The served knowledge base as the endpoints see it: the host's <see cref="MmragKnowledgeBase"/> and the server's limits. Thread-safe.</summary>
-internal sealed class KnowledgeBase(MmragServerOptions options)
+internal sealed class KnowledgeBase(MmragServerOptions options, IConfiguration configuration)
 {
     public MmragServerOptions Options { get; } = options;
 
@@ -29,7 +30,14 @@ internal sealed class KnowledgeBase(MmragServerOptions options)
     /// <summary>The largest image, in pixels, of the knowledge base (<see cref="MmragOptions.MaxImagePixels"/>): one limit for queries, uploads and ingestion.</summary>
     public long MaxImagePixels => Opened.Options.MaxImagePixels;
 
-    public IngestionOptions IngestionOptions { get; } = options.KnowledgeBase.CreateIngestionOptions();
+    /// <summary>
+    /// The knowledge base's ingestion options; web pages on private hosts are refused unless the server is configured to
+    /// allow them (<see cref="MmragServerOptions.AllowPrivateHosts"/>, or <c>Mmrag:Ingestion:AllowPrivateHosts</c>).
+    /// </summary>
+    public IngestionOptions IngestionOptions { get; } = options.KnowledgeBase.CreateIngestionOptions(ingestion => new WebIngestionRequest
+    {
+        AllowPrivateHosts = options.AllowPrivateHosts || configuration.GetValue<bool>(MmragServerOptions.AllowPrivateHostsSetting),
+    }.ApplyTo(ingestion));
 
     public IngestionPipeline CreatePipeline() => Opened.CreatePipeline();
 }

@@ -40,6 +40,16 @@ public sealed class MmragServerOptions
     /// </summary>
     public IReadOnlyList<string> AllowedHosts { get; init; } = [];
 
+    /// <summary>
+    /// Let <c>POST /api/ingest {"urls": …}</c> fetch hosts that resolve to loopback, private or link-local (cloud
+    /// metadata) addresses. Off by default: a client of the server must not make it reach into the network it runs in.
+    /// Also set by the configuration key <see cref="AllowPrivateHostsSetting"/> (environment <c>Mmrag__Ingestion__AllowPrivateHosts=true</c>).
+    /// </summary>
+    public bool AllowPrivateHosts { get; init; }
+
+    /// <summary>The configuration key that allows private hosts (<see cref="AllowPrivateHosts"/>).</summary>
+    public const string AllowPrivateHostsSetting = "Mmrag:Ingestion:AllowPrivateHosts";
+
     /// <summary>Validates the settings; the message names the setting.</summary>
     /// <exception cref="ArgumentException">A setting is invalid.</exception>
     /// <exception cref="InvalidOperationException">A non-loopback address without an API key.</exception>

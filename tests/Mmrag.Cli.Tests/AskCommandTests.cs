@@ -9,6 +9,7 @@ namespace Mmrag.Cli.Tests;
 /// that speaks the OpenAI chat-completions protocol. The tests set MMRAG_LLM_* for their duration, so they run in
 /// one class (xUnit runs a class's tests one after another).
 /// </summary>
+[Collection(LlmEnvironmentCollection.Name)]
 public sealed class AskCommandTests : IAsyncLifetime
 {
     private readonly TemporaryDirectory _temp = new();
@@ -283,7 +284,7 @@ public sealed class AskCommandTests : IAsyncLifetime
             (rerank.GetProperty("applied").GetInt32(), rerank.GetProperty("failed").GetInt32(), rerank.GetProperty("skipped").GetInt32());
     }
 
-    private static void SetLlm(string? baseUrl)
+    internal static void SetLlm(string? baseUrl)
     {
         Environment.SetEnvironmentVariable("MMRAG_LLM_BASE_URL", baseUrl);
         Environment.SetEnvironmentVariable("MMRAG_LLM_MODEL", baseUrl is null ? null : "llama3.2-vision");

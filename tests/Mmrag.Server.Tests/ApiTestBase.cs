@@ -76,12 +76,13 @@ public abstract class ApiTestBase(ServerFixture fixture)
     }
 
     /// <summary>Polls the job until it leaves queued/running.</summary>
-    protected async Task<JsonElement> WaitForJobAsync(string jobId)
+    protected async Task<JsonElement> WaitForJobAsync(string jobId, HttpClient? client = null)
     {
+        client ??= Client;
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
-            var job = await Client.GetFromJsonAsync<JsonElement>($"api/jobs/{jobId}");
+            var job = await client.GetFromJsonAsync<JsonElement>($"api/jobs/{jobId}");
             var state = job.GetProperty("state").GetString();
             if (state is not ("queued" or "running"))
             {

@@ -152,6 +152,11 @@ internal static class AskCommand
             var kind = source.Kind == ItemKind.Image ? (source.ImageSent ? "image (sent)" : "image") : "text";
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"  [{source.Number}]{(cited.Contains(source.Number) ? "*" : " ")} {source.Score:0.000} {kind,-12} {where}"));
+            if (source.Item.Credit() is { } credit)
+            {
+                await output.WriteLineAsync($"       credit: {credit}");
+            }
+
             if (source.Rerank is { } grade)
             {
                 await output.WriteLineAsync($"       LLM grade {grade.Grade}/{Answering.Reranking.RerankOptions.MaxGrade}: {grade.Reason}");

@@ -1,18 +1,27 @@
 using System.CommandLine;
 using Mmrag.Answering.Captioning;
 using Mmrag.Answering.Llm;
+using Mmrag.Hosting;
 using Mmrag.Ingestion.Ocr;
+using Mmrag.Ingestion.Web.Wikipedia;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Mmrag.Cli.Commands;
 
-/// <summary><c>mmrag ingest PATH…</c>: adds folders and files to the knowledge base, incrementally, with a progress display and a summary.</summary>
+/// <summary>
+/// <c>mmrag ingest PATH… [--wikipedia TITLE…]</c>: adds folders, files and Wikipedia articles to the knowledge base,
+/// incrementally, with a progress display and a summary.
+/// </summary>
 internal static class IngestCommand
 {
     public static Command Create()
     {
         var kb = new KnowledgeBaseOptions();
-        var paths = new Argument<string[]>("path") { Arity = ArgumentArity.OneOrMore, Description = "Folders (walked recursively) and files to ingest." };
+        var paths = new Argument<string[]>("path")
+        {
+            Arity = ArgumentArity.ZeroOrMore,
+            Description = "Folders (walked recursively), files and http(s) URLs of web pages to ingest; wikipedia:Title (or wikipedia:LANG:Title) for a Wikipedia article.",
+        };
         var descriptions = new Option<string?>("--descriptions") { Description = "Image descriptions file (description.json JSON Lines, JSON array, or CSV with image_path,description)." };
         var prune = new Option<bool>("--prune") { Description = "Remove documents whose files under the given folders are gone." };
         var tags = new Option<string[]>("--tag") { Description = "Tag every ingested item (repeatable)." };
@@ -25,7 +34,25 @@ internal static class IngestCommand
             Description = "Read the text printed in images and scanned PDF pages with Tesseract (apt-get install tesseract-ocr tesseract-ocr-eng).",
         };
         var ocrLanguages = new Option<string?>("--ocr-lang") { Description = "Tesseract languages for --ocr, joined with '+' (default eng; e.g. eng+deu). Implies --ocr." };
-        var command = new Command("ingest", "Ingest images (with descriptions), text, Markdown, HTML and PDF files into the knowledge base.");
+        var follow = new Option<string[]>("--follow") { Description = "Also download what web pages link to: pdf (the PDFs, read with their URL as source)." };
+        follow.AcceptOnlyFromAmong([.. WebIngestionRequest.FollowKinds]);
+        var depth = new Option<int>("--depth") { Description = "Crawl this many links away from the URLs given (default 0: the pages alone)." }.AtLeast(0);
+        var maxPages = new Option<int?>("--max-pages") { Description = "Most web pages read (default 100)." };
+        var sameSite = new Option<bool>("--same-site") { Description = "Crawl only links to the host of the page the crawl started from." };
+        var allowPrivate = new Option<bool>("--allow-private-hosts")
+        {
+            Description = "Fetch URLs whose hosts resolve to loopback, private or link-local addresses (refused by default: a page must not reach into your network).",
+        };
+        var wikipedia = new Option<string[]>("--wikipedia")
+        {
+            Description = "Ingest the Wikipedia article with this title, with its photos and their licences (repeat for several).",
+        };
+        var language = new Option<string?>("--lang") { Description = "Wikipedia language edition for --wikipedia and wikipedia:Title (default en; e.g. fi, sv)." };
+        var wikipediaApi = new Option<string?>("--wikipedia-api")
+        {
+            Description = "The MediaWiki API to read articles from instead of https://LANG.wikipedia.org/w/api.php.",
+        };
+        var command = new Command("ingest", "Ingest images (with descriptions), text, Markdown, HTML and PDF files, web pages by URL and Wikipedia articles into the knowledge base.");
         command.Arguments.Add(paths);
         kb.AddTo(command);
         command.Options.Add(descriptions);
@@ -34,6 +61,11 @@ internal static class IngestCommand
         command.Options.Add(caption);
         command.Options.Add(ocr);
         command.Options.Add(ocrLanguages);
+        foreach (var option in new Option[] { follow, depth, maxPages, sameSite, allowPrivate, wikipedia, language, wikipediaApi })
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             var output = parseResult.InvocationConfiguration.Output;
@@ -43,9 +75,34 @@ internal static class IngestCommand
                 return CliErrors.Failure;
             }
 
+            var web = new WebIngestionRequest
+            {
+                Depth = parseResult.GetValue(depth),
+                MaxPages = parseResult.GetValue(maxPages),
+                SameSite = parseResult.GetValue(sameSite),
+                Follow = parseResult.GetValue(follow) ?? [],
+                AllowPrivateHosts = parseResult.GetValue(allowPrivate),
+            };
+            web.Validate();
+            var titles = parseResult.GetValue(wikipedia) ?? [];
+            string[] inputs = [.. parseResult.GetValue(paths) ?? [], .. titles.Select(static t => WikipediaSourceResolver.PathOf(t))];
+            if (inputs.Length == 0)
+            {
+                await parseResult.InvocationConfiguration.Error.WriteLineAsync("error: give a folder, a file, a URL or --wikipedia TITLE to ingest.");
+                return CliErrors.Failure;
+            }
+
+            var api = parseResult.GetValue(wikipediaApi);
             await using var session = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken).ConfigureAwait(false);
+            var wiki = session.Options.Wikipedia with
+            {
+                Language = parseResult.GetValue(language) ?? session.Options.Wikipedia.Language,
+                ApiUrl = api is null ? session.Options.Wikipedia.ApiUrl
+                    : Uri.TryCreate(api, UriKind.Absolute, out var url) ? url : throw new ArgumentException($"--wikipedia-api '{api}' is not an absolute URL."),
+            };
+            wiki.Validate();
             var pipeline = session.CreatePipeline();
-            var options = session.CreateIngestionOptions(options => options with
+            var options = session.CreateIngestionOptions(options => web.ApplyTo(options) with
             {
                 Prune = parseResult.GetValue(prune),
                 DescriptionsFile = parseResult.GetValue(descriptions),
@@ -53,10 +110,11 @@ internal static class IngestCommand
                 Ocr = parseResult.GetValue(ocr) || parseResult.GetValue(ocrLanguages) is not null
                     ? new TesseractOcrOptions { Languages = parseResult.GetValue(ocrLanguages) ?? "eng" }
                     : null,
+                SourceResolvers = [.. options.SourceResolvers.Where(static r => r is not WikipediaSourceResolver), new WikipediaSourceResolver(wiki)],
             });
 
             var summary = await IngestionDisplay.RunAsync(parseResult.InvocationConfiguration.Error,
-                progress => pipeline.IngestAsync(parseResult.GetValue(paths)!, options, progress, cancellationToken)).ConfigureAwait(false);
+                progress => pipeline.IngestAsync(inputs, options, progress, cancellationToken)).ConfigureAwait(false);
 
             // Only a shared knowledge base (PostgreSQL) has other ingesters; the count is noise everywhere else.
             var elsewhere = summary.ClaimedElsewhere > 0 ? $", {summary.ClaimedElsewhere} left to other ingesters" : "";

@@ -155,6 +155,12 @@ internal static class SearchCommand
                 await output.WriteLineAsync($"      {snippet}").ConfigureAwait(false);
             }
 
+            // Whole, never cut with the snippet: the licence asks for it.
+            if (item.Credit() is { } credit)
+            {
+                await output.WriteLineAsync($"      credit: {credit}").ConfigureAwait(false);
+            }
+
             if (search.GradeAt(i) is { } grade)
             {
                 await output.WriteLineAsync($"      LLM grade {grade.Grade}/{RerankOptions.MaxGrade}: {grade.Reason}").ConfigureAwait(false);

@@ -89,7 +89,8 @@ public static class MmragJson
         return new SearchHitResponse(item.Id, KindName(item.Kind), Math.Round(hit.Score, 6), hit.RawScore is { } raw ? Math.Round(raw, 6) : null,
             item.Provenance.SourcePath, item.Provenance.Page, item.Provenance.Section,
             Text: image ? null : item.Text, Description: image ? item.DescribeImage() : null, ImagePath: image ? item.ImagePath : null,
-            hit.MatchedBy.ToString().ToLowerInvariant(), hit.KeywordEvidence is { } evidence ? Math.Round(evidence, 4) : null, grade?.Grade, grade?.Reason);
+            hit.MatchedBy.ToString().ToLowerInvariant(), hit.KeywordEvidence is { } evidence ? Math.Round(evidence, 4) : null, grade?.Grade, grade?.Reason,
+            item.Credit());
     }
 
     /// <summary>An answer on the wire.</summary>
@@ -118,13 +119,13 @@ public static class MmragJson
             var image = source.Kind == ItemKind.Image;
             return new SourceResponse(source.Number, source.Item.Id, KindName(source.Kind), source.SourcePath, source.Page, source.ImagePath,
                 Math.Round(source.Score, 6), Text: image ? null : source.Item.Text, Description: image ? source.Item.DescribeImage() : null,
-                source.ImageSent, source.Rerank?.Grade, source.Rerank?.Reason);
+                source.ImageSent, source.Rerank?.Grade, source.Rerank?.Reason, source.Item.Credit());
         })];
     }
 
     private static List<CitationResponse> Citations(Answer answer) => [.. answer.Citations.Select(static citation =>
         new CitationResponse(citation.Number, citation.Source.Item.Id, KindName(citation.Source.Kind), citation.Source.SourcePath, citation.Source.Page,
-            citation.Source.ImagePath, Math.Round(citation.Source.Score, 6)))];
+            citation.Source.ImagePath, Math.Round(citation.Source.Score, 6), citation.Source.Item.Credit()))];
 
     /// <summary>A stored item on the wire, with the API address of its image.</summary>
     public static ItemResponse ToResponse(KnowledgeItem item)

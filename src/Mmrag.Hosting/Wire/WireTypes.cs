@@ -20,7 +20,10 @@ public sealed record SearchResponse(
 /// <summary>How an LLM rerank went: <c>applied</c>, <c>failed</c> (the search's order stands) or <c>skipped</c>, and why.</summary>
 public sealed record RerankResponse(string Status, string? Detail, int Candidates, int Graded, double ElapsedMs);
 
-/// <summary>One search hit: a text chunk (<see cref="Text"/>) or an image (<see cref="Description"/>, <see cref="ImagePath"/>).</summary>
+/// <summary>
+/// One search hit: a text chunk (<see cref="Text"/>) or an image (<see cref="Description"/>, <see cref="ImagePath"/>,
+/// and <see cref="Attribution"/>, the credit line its licence asks for, e.g. a Wikipedia photo's author and licence).
+/// </summary>
 public sealed record SearchHitResponse(
     string Id,
     string Kind,
@@ -35,7 +38,8 @@ public sealed record SearchHitResponse(
     string MatchedBy,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? KeywordEvidence = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? RerankGrade = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RerankReason = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RerankReason = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Attribution = null);
 
 /// <summary>An answer with its citations, the sources it was given and the LLM's token usage.</summary>
 public sealed record AnswerResponse(
@@ -48,8 +52,9 @@ public sealed record AnswerResponse(
     UsageResponse? Usage,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RerankResponse? Rerank = null);
 
-/// <summary>A source the answer cites as <c>[n]</c>.</summary>
-public sealed record CitationResponse(int N, string Id, string Kind, string Source, int? Page, string? ImagePath, double Score);
+/// <summary>A source the answer cites as <c>[n]</c>; an image with a licence that asks for credit carries its <see cref="Attribution"/>.</summary>
+public sealed record CitationResponse(int N, string Id, string Kind, string Source, int? Page, string? ImagePath, double Score,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Attribution = null);
 
 /// <summary>A numbered source given to the LLM.</summary>
 public sealed record SourceResponse(
@@ -64,7 +69,8 @@ public sealed record SourceResponse(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description,
     bool ImageSent,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? RerankGrade = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RerankReason = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RerankReason = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Attribution = null);
 
 /// <summary>Tokens the LLM reported.</summary>
 public sealed record UsageResponse(long? InputTokens, long? OutputTokens, long? TotalTokens);

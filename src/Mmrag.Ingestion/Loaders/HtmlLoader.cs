@@ -7,6 +7,9 @@ using Mmrag.Ingestion.Chunking;
 
 namespace Mmrag.Ingestion.Loaders;
 
+/// <summary>An <c>&lt;img&gt;</c> of a page: its <c>src</c> and <c>srcset</c> as written, alt text and caption.</summary>
+internal sealed record HtmlImage(string Source, string? SrcSet, string? Alt, string? Caption);
+
 /// <summary>
 /// Reads a saved web page (<c>.html</c>, <c>.htm</c>), e.g. a Wikipedia article saved with its images. Boilerplate
 /// is dropped (scripts, styles, navigation, headers and footers outside the article, asides, and elements such as
@@ -85,11 +88,34 @@ public sealed partial class HtmlLoader : IDocumentLoader
         ArgumentNullException.ThrowIfNull(context);
         var full = Path.GetFullPath(path);
         var bytes = await LoaderFiles.ReadAsync(full, context.MaxFileBytes, cancellationToken).ConfigureAwait(false);
-        var builder = new DocumentBuilder(full, _chunker, context.MaxItems);
+        return await LoadAsync(bytes, full, context.MaxItems,
+            (image, builder, token) => ImageReferences.ReadAsync(image.Source, builder, context, token), links: null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads a page held in memory whose items name <paramref name="sourcePath"/> (a file or URL) as their source;
+    /// <paramref name="readImage"/> reads each <c>&lt;img&gt;</c> (null: left out); the targets of the page's
+    /// <c>&lt;a href&gt;</c> links (as written, navigation included) are added to <paramref name="links"/> when given.
+    /// </summary>
+    internal async Task<LoadedDocument> LoadAsync(byte[] bytes, string sourcePath, int maxItems,
+        Func<HtmlImage, DocumentBuilder, CancellationToken, Task<ResolvedImage?>> readImage, List<string>? links, CancellationToken cancellationToken)
+    {
+        var full = sourcePath;
+        var builder = new DocumentBuilder(full, _chunker, maxItems);
         var html = Decode(bytes, builder);
 
         var document = Parse(html, full);
         cancellationToken.ThrowIfCancellationRequested();
+        if (links is not null)
+        {
+            links.AddRange(DescendantsOf(document.DocumentNode, cancellationToken)
+                .Where(static node => node.Name == "a" && node.NodeType == HtmlNodeType.Element)
+                .Select(static node => node.GetAttributeValue("href", null))
+                .OfType<string>()
+                .Select(static href => WebUtility.HtmlDecode(href).Trim())
+                .Where(static href => href.Length > 0));
+        }
+
         var title = Clean(document.DocumentNode.SelectSingleNode("//title") is { } titleNode ? TextOf(titleNode) : string.Empty);
         foreach (var node in DescendantsOf(document.DocumentNode, cancellationToken).Where(IsBoilerplate).ToList())
         {
@@ -124,12 +150,12 @@ public sealed partial class HtmlLoader : IDocumentLoader
                 continue;
             }
 
-            var resolved = await ImageReferences.ReadAsync(image.Source, builder, context, cancellationToken).ConfigureAwait(false);
+            var resolved = await readImage(image, builder, cancellationToken).ConfigureAwait(false);
             if (resolved is not null)
             {
                 builder.AddImage(resolved.Bytes, resolved.MediaType, resolved.Path,
                     MarkdownLoader.KeywordText(image.Alt, image.Caption, part.Section),
-                    string.IsNullOrWhiteSpace(image.Caption) ? NullIfEmpty(image.Alt) : image.Caption, description: null, part.Section);
+                    string.IsNullOrWhiteSpace(image.Caption) ? NullIfEmpty(image.Alt) : image.Caption, resolved.Description, part.Section);
             }
         }
 
@@ -266,9 +292,7 @@ public sealed partial class HtmlLoader : IDocumentLoader
 
     private static string? NullIfEmpty(string? text) => string.IsNullOrWhiteSpace(text) ? null : text.Trim();
 
-    private sealed record ImageRef(string Source, string? Alt, string? Caption);
-
-    private sealed record Part(string Text, string? Section, ImageRef? Image);
+    private sealed record Part(string Text, string? Section, HtmlImage? Image);
 
     /// <summary>Flattens the content into paragraphs and images in document order, tracking the heading path.</summary>
     private sealed class Walker(CancellationToken cancellationToken)
@@ -277,7 +301,7 @@ public sealed partial class HtmlLoader : IDocumentLoader
 
         private readonly List<(int Level, string Text)> _headings = [];
         private readonly StringBuilder _paragraph = new();
-        private readonly List<ImageRef> _images = [];
+        private readonly List<HtmlImage> _images = [];
 
         public List<Part> Parts { get; } = [];
 
@@ -418,13 +442,15 @@ public sealed partial class HtmlLoader : IDocumentLoader
         private void Image(HtmlNode image)
         {
             var source = image.GetAttributeValue("src", null) ?? image.GetAttributeValue("data-src", null);
-            if (string.IsNullOrWhiteSpace(source) || IsIcon(image))
+            var srcset = image.GetAttributeValue("srcset", null) ?? image.GetAttributeValue("data-srcset", null);
+            // An image offered by srcset alone is still one (a downloaded page picks among its candidates).
+            if ((string.IsNullOrWhiteSpace(source) && string.IsNullOrWhiteSpace(srcset)) || IsIcon(image))
             {
                 return;
             }
 
             var alt = NullIfEmpty(Clean(WebUtility.HtmlDecode(image.GetAttributeValue("alt", string.Empty))));
-            _images.Add(new ImageRef(WebUtility.HtmlDecode(source), alt, Caption(image)));
+            _images.Add(new HtmlImage(WebUtility.HtmlDecode(source ?? string.Empty), srcset is null ? null : WebUtility.HtmlDecode(srcset), alt, Caption(image)));
         }
 
         private static bool IsIcon(HtmlNode image) =>

@@ -6,7 +6,11 @@ namespace Mmrag.Ingestion.Loaders;
 /// <param name="Bytes">Encoded image.</param>
 /// <param name="MediaType">Sniffed media type.</param>
 /// <param name="Path">The local file, or null for an image embedded in the document (data: URI).</param>
-internal sealed record ResolvedImage(ReadOnlyMemory<byte> Bytes, string MediaType, string? Path);
+internal sealed record ResolvedImage(ReadOnlyMemory<byte> Bytes, string MediaType, string? Path)
+{
+    /// <summary>A description to store with the image (e.g. a downloaded image's licence and attribution).</summary>
+    public string? Description { get; init; }
+}
 
 /// <summary>
 /// Resolves the image references of Markdown and HTML documents (<c>![alt](src)</c>, <c>&lt;img src&gt;</c>):

@@ -15,8 +15,9 @@ internal static class PathGuard
     public static StringComparer Comparer { get; } =
         OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal;
 
-    /// <summary>Absolute, normalized, without a trailing separator (except for a file system root).</summary>
-    public static string Normalize(string path) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+    /// <summary>Absolute, normalized, without a trailing separator (except for a file system root); an http(s) URL (a remote document's source) as it is.</summary>
+    public static string Normalize(string path) =>
+        Web.RemoteSources.IsUrl(path) ? path : Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
 
     /// <summary>Whether <paramref name="path"/> is <paramref name="root"/> or below it, comparing normalized paths only.</summary>
     public static bool IsLexicallyUnder(string path, string root)

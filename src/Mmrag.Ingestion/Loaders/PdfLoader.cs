@@ -48,6 +48,12 @@ public sealed partial class PdfLoader : IDocumentLoader
         ArgumentNullException.ThrowIfNull(context);
         var full = Path.GetFullPath(path);
         var bytes = await LoaderFiles.ReadAsync(full, context.MaxFileBytes, cancellationToken).ConfigureAwait(false);
+        return await LoadAsync(bytes, full, context, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads a PDF held in memory (e.g. downloaded) whose items name <paramref name="full"/> (a path or URL) as their source.</summary>
+    internal async Task<LoadedDocument> LoadAsync(byte[] bytes, string full, DocumentLoadContext context, CancellationToken cancellationToken)
+    {
         if (bytes.AsSpan(0, Math.Min(bytes.Length, 1024)).IndexOf("%PDF-"u8) < 0)
         {
             throw new DocumentLoadException($"{full}: not a PDF file (no %PDF- header in its first 1024 bytes).");

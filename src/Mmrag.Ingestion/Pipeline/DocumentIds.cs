@@ -11,10 +11,16 @@ namespace Mmrag.Ingestion.Pipeline;
 /// </summary>
 public static class DocumentIds
 {
-    /// <summary>The absolute path with <c>.</c>/<c>..</c> resolved and no trailing separator (case-folded where the file system ignores case).</summary>
+    /// <summary>The absolute path with <c>.</c>/<c>..</c> resolved and no trailing separator (case-folded where the file system ignores case); an http(s) URL as it is.</summary>
     public static string NormalizePath(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        if (Web.RemoteSources.IsUrl(path))
+        {
+            // A URL names a remote document as it is; it must not be resolved against the current folder.
+            return path;
+        }
+
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
         return OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? full.ToUpperInvariant() : full;
     }

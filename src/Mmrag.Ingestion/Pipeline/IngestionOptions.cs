@@ -6,7 +6,10 @@ public sealed record IngestionOptions
     /// <summary>The image cache's conventional folder inside a knowledge base's folder (<see cref="ImageCacheDirectory"/>).</summary>
     public const string ImageCacheFolderName = "images";
 
-    /// <summary>Delete stored documents whose files, under the ingested folders (or the files given), no longer exist.</summary>
+    /// <summary>
+    /// Delete stored documents whose files, under the ingested folders (or the files given), no longer exist, and those
+    /// of URLs that now answer 404 Not Found or 410 Gone.
+    /// </summary>
     public bool Prune { get; init; }
 
     /// <summary>An extra description file (JSON Lines, JSON array or CSV) whose entries override the sidecars found in the folders.</summary>
@@ -70,6 +73,24 @@ public sealed record IngestionOptions
     /// </summary>
     public Ocr.TesseractOcrOptions? Ocr { get; init; }
 
+    /// <summary>
+    /// How http(s) URLs given among the paths are fetched and crawled (the guard against private hosts, limits, depth,
+    /// robots.txt, host delay, PDFs linked from pages).
+    /// </summary>
+    public Web.WebIngestionOptions Web { get; init; } = new();
+
+    /// <summary>
+    /// Remote documents supplied by code (e.g. Wikipedia articles), ingested after the paths like files: claimed,
+    /// counted, failed and pruned alike. Their URLs are their source paths.
+    /// </summary>
+    public IReadOnlyList<Web.RemoteSource> Sources { get; init; } = [];
+
+    /// <summary>
+    /// Resolvers asked, in order, about each path that is not an http(s) URL (e.g. <c>wikipedia:Helsinki</c>): a path
+    /// one of them resolves is ingested as its remote sources instead of as a file.
+    /// </summary>
+    public IReadOnlyList<Web.IRemoteSourceResolver> SourceResolvers { get; init; } = [];
+
     /// <summary>The store setting that records the OCR languages of the last run with OCR (e.g. <c>eng+deu</c>).</summary>
     public const string OcrLanguagesSettingKey = "ocr.languages";
 
@@ -117,6 +138,17 @@ public sealed record IngestionOptions
         }
 
         Ocr?.Validate();
+        ArgumentNullException.ThrowIfNull(Web, nameof(Web));
+        Web.Validate();
+        if (Sources is null || Sources.Any(static s => s is null))
+        {
+            throw new ArgumentException("IngestionOptions.Sources must not contain null.", nameof(Sources));
+        }
+
+        if (SourceResolvers is null || SourceResolvers.Any(static r => r is null))
+        {
+            throw new ArgumentException("IngestionOptions.SourceResolvers must not contain null.", nameof(SourceResolvers));
+        }
 
         if (Tags is null || Tags.Any(string.IsNullOrWhiteSpace))
         {

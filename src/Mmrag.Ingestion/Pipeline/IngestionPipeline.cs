@@ -54,7 +54,10 @@ public sealed class IngestionPipeline
     }
 
     /// <summary>
-    /// Ingests <paramref name="paths"/> (files, or folders walked recursively).
+    /// Ingests <paramref name="paths"/> (files, folders walked recursively, and http(s) URLs of web pages read through
+    /// the guarded fetcher of <see cref="IngestionOptions.Web"/>), then <see cref="IngestionOptions.Sources"/>. A
+    /// remote document is incremental like a file: it is fetched with the stored validators (a 304 costs nothing
+    /// more), and a body whose hash equals the stored version's is not embedded again.
     /// </summary>
     /// <returns>What the run did.</returns>
     /// <exception cref="OperationCanceledException">The run was cancelled; every document stored so far is complete.</exception>

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Threading.Channels;
 using Mmrag.Ingestion.Loaders;
 using Mmrag.Ingestion.Ocr;
+using Mmrag.Ingestion.Web;
 using Mmrag.Knowledge;
 using Mmrag.Storage;
 
@@ -21,14 +22,19 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         ClaimedElsewhere,
         Failed,
         Loaded,
+        Gone,
+        Skipped,
     }
 
-    /// <summary>A file after hashing and loading, waiting to be embedded and stored.</summary>
-    private sealed record PreparedFile(DiscoveredFile File, string DocumentId, string? Hash, DocumentRecord? Stored, Outcome Outcome)
+    /// <summary>A file after hashing and loading (or a remote document after fetching), waiting to be embedded and stored.</summary>
+    private sealed record PreparedFile(string Path, string DocumentId, string? Hash, DocumentRecord? Stored, Outcome Outcome)
     {
         public LoadedDocument? Document { get; init; }
 
         public string? FailureReason { get; init; }
+
+        /// <summary>A remote document's state to store with it (or to refresh for an unchanged one).</summary>
+        public RemoteDocumentState? Remote { get; init; }
     }
 
     private sealed record EmbeddedDocument(List<KnowledgeItem> Items, List<IngestionFailure> Failures, int Embedded);
@@ -41,6 +47,8 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         ? new DocumentOcr(new TesseractOcr(ocr with { MaxImagePixels = Math.Min(ocr.MaxImagePixels, options.MaxImagePixels) }), loaders.Chunker)
         : null;
     private IReadOnlyDictionary<string, string> _descriptions = new Dictionary<string, string>();
+    private readonly List<string> _skipped = [];
+    private WebFetcher? _fetcher;
     private int _filesTotal;
     private int _filesDone;
     private int _added;
@@ -50,6 +58,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     private int _replaced;
     private int _failed;
     private int _empty;
+    private int _prunedRemote;
     private int _items;
     private int _embedded;
     private int _fileItemsDone;
@@ -65,10 +74,17 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         }
 
         var discovery = new FileDiscovery(loaders, options.KnowledgeBaseDirectory, options.MaxDescriptionLength);
-        await Task.Run(() => discovery.Discover(paths, options.DescriptionsFile, cancellationToken), cancellationToken).ConfigureAwait(false);
+        var (local, resolved, refused) = Resolve(paths);
+        await Task.Run(() => discovery.Discover(local, options.DescriptionsFile, cancellationToken), cancellationToken).ConfigureAwait(false);
         _descriptions = discovery.Descriptions;
-        _filesTotal = discovery.Files.Count;
         await RecordDiscoveryFailuresAsync(discovery).ConfigureAwait(false);
+        foreach (var (path, reason) in refused)
+        {
+            await FailFileAsync(path, reason).ConfigureAwait(false);
+        }
+
+        var sources = await RemoteSourcesAsync(paths, resolved).ConfigureAwait(false);
+        _filesTotal = discovery.Files.Count + sources.Count;
         Report(null);
 
         if (store is IIngestionWorkClaims claims)
@@ -78,7 +94,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
 
         try
         {
-            await ProcessFilesAsync(discovery.Files).ConfigureAwait(false);
+            await ProcessFilesAsync(discovery.Files, sources).ConfigureAwait(false);
         }
         finally
         {
@@ -86,9 +102,11 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             {
                 await _claims.DisposeAsync().ConfigureAwait(false);
             }
+
+            _fetcher?.Dispose();
         }
 
-        var pruned = options.Prune ? await PruneAsync(discovery).ConfigureAwait(false) : 0;
+        var pruned = _prunedRemote + (options.Prune ? await PruneAsync(discovery).ConfigureAwait(false) : 0);
         Report(null);
         return new IngestionSummary
         {
@@ -100,7 +118,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             Pruned = pruned,
             Failed = _failed,
             Empty = _empty,
-            Skipped = discovery.Skipped,
+            Skipped = [.. discovery.Skipped, .. _skipped],
             Hidden = discovery.Hidden,
             Failures = _failures,
             Warnings = _warnings,
@@ -151,8 +169,75 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         await store.RecordFailureAsync(stamped, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Hashes and loads files on a background task, at most <see cref="IngestionOptions.Prefetch"/> ahead, while this one embeds and stores.</summary>
-    private async Task ProcessFilesAsync(List<DiscoveredFile> files)
+    /// <summary>
+    /// The remote documents of the run: the http(s) URLs among <paramref name="paths"/> as web pages (each once, within
+    /// the page budget), then <see cref="IngestionOptions.Sources"/>. A URL that cannot be parsed is a failure.
+    /// </summary>
+    private async Task<List<RemoteSource>> RemoteSourcesAsync(IReadOnlyList<string> paths, List<RemoteSource> resolved)
+    {
+        var sources = new List<RemoteSource>();
+        var urls = paths.Where(RemoteSources.IsUrl).ToList();
+        if (urls.Count == 0 && resolved.Count == 0 && options.Sources.Count == 0)
+        {
+            return sources;
+        }
+
+        _fetcher = new WebFetcher(options.Web.Fetcher);
+        var crawl = new WebCrawl(_fetcher, options.Web);
+        foreach (var url in urls)
+        {
+            if (RemoteSources.TryParse(url) is not { } uri)
+            {
+                await FailFileAsync(url, $"{url}: not a valid http or https URL.").ConfigureAwait(false);
+            }
+            else if (crawl.Start(uri) is { } page)
+            {
+                sources.Add(page);
+            }
+        }
+
+        sources.AddRange(resolved);
+        sources.AddRange(options.Sources);
+        return sources;
+    }
+
+    /// <summary>Splits the paths into file paths and those the <see cref="IngestionOptions.SourceResolvers"/> turn into sources (http(s) URLs are neither).</summary>
+    private (List<string> Local, List<RemoteSource> Resolved, List<(string Path, string Reason)> Refused) Resolve(IReadOnlyList<string> paths)
+    {
+        var local = new List<string>();
+        var resolved = new List<RemoteSource>();
+        var refused = new List<(string, string)>();
+        foreach (var path in paths.Where(static p => !RemoteSources.IsUrl(p)))
+        {
+            IReadOnlyList<RemoteSource>? sources = null;
+            try
+            {
+                sources = options.SourceResolvers.Select(r => r.Resolve(path)).FirstOrDefault(static s => s is not null);
+            }
+            catch (ArgumentException ex)
+            {
+                refused.Add((path, $"{path}: {ex.Message}"));
+                continue;
+            }
+
+            if (sources is null)
+            {
+                local.Add(path);
+            }
+            else
+            {
+                resolved.AddRange(sources);
+            }
+        }
+
+        return (local, resolved, refused);
+    }
+
+    /// <summary>
+    /// Hashes and loads files, then fetches and loads remote documents (and those they lead to), on a background task,
+    /// at most <see cref="IngestionOptions.Prefetch"/> ahead, while this one embeds and stores.
+    /// </summary>
+    private async Task ProcessFilesAsync(List<DiscoveredFile> files, List<RemoteSource> sources)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var channel = Channel.CreateBounded<PreparedFile>(new BoundedChannelOptions(Math.Max(1, options.Prefetch))
@@ -167,6 +252,27 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
                 foreach (var file in files)
                 {
                     var prepared = await PrepareAsync(file, stop.Token).ConfigureAwait(false);
+                    await channel.Writer.WriteAsync(prepared, stop.Token).ConfigureAwait(false);
+                }
+
+                // Breadth first: a page's links come after the pages already queued; each URL is read once.
+                var queue = new Queue<RemoteSource>(sources);
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                while (queue.TryDequeue(out var source))
+                {
+                    if (!seen.Add(source.SourcePath))
+                    {
+                        Interlocked.Decrement(ref _filesTotal);
+                        continue;
+                    }
+
+                    var (prepared, next) = await PrepareRemoteAsync(source, stop.Token).ConfigureAwait(false);
+                    foreach (var followUp in next)
+                    {
+                        Interlocked.Increment(ref _filesTotal);
+                        queue.Enqueue(followUp);
+                    }
+
                     await channel.Writer.WriteAsync(prepared, stop.Token).ConfigureAwait(false);
                 }
             }
@@ -242,17 +348,16 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             return Failed(TookTooLong(path));
         }
 
-        // What is stored for a file depends on its bytes and on whether its images were read with OCR (and in which languages).
-        var version = options.Ocr is { } ocr ? hash + "+ocr:" + ocr.Languages : hash;
+        var version = Versioned(hash);
         var stored = await store.GetDocumentAsync(documentId, token).ConfigureAwait(false);
         if (stored is not null && stored.ContentHash == version && await DescriptionUnchangedAsync(path, documentId, hash, token).ConfigureAwait(false))
         {
-            return new PreparedFile(file, documentId, version, stored, Outcome.Unchanged);
+            return new PreparedFile(path, documentId, version, stored, Outcome.Unchanged);
         }
 
         if (_claims is not null && !await _claims.TryClaimAsync(documentId, ClaimVersion(path, version), token).ConfigureAwait(false))
         {
-            return new PreparedFile(file, documentId, version, stored, Outcome.ClaimedElsewhere);
+            return new PreparedFile(path, documentId, version, stored, Outcome.ClaimedElsewhere);
         }
 
         var loader = loaders.Find(path)!;
@@ -270,21 +375,108 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         try
         {
             var document = await load.WaitAsync(timeout.Token).ConfigureAwait(false);
-            return new PreparedFile(file, documentId, version, stored, Outcome.Loaded) { Document = Capped(document) };
+            return new PreparedFile(path, documentId, version, stored, Outcome.Loaded) { Document = Capped(document) };
         }
         catch (OperationCanceledException) when (TimedOut(timeout, token))
         {
             // The loader may still be running: observe its end so that a late exception is not unobserved.
             _ = load.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-            return new PreparedFile(file, documentId, version, stored, Outcome.Failed) { FailureReason = TookTooLong(path) };
+            return new PreparedFile(path, documentId, version, stored, Outcome.Failed) { FailureReason = TookTooLong(path) };
         }
         catch (Exception ex) when (!IsCancellation(ex, token))
         {
-            return new PreparedFile(file, documentId, version, stored, Outcome.Failed) { FailureReason = Describe(ex, path) };
+            return new PreparedFile(path, documentId, version, stored, Outcome.Failed) { FailureReason = Describe(ex, path) };
         }
 
-        PreparedFile Failed(string reason) => new(file, documentId, null, null, Outcome.Failed) { FailureReason = reason };
+        PreparedFile Failed(string reason) => new(path, documentId, null, null, Outcome.Failed) { FailureReason = reason };
     }
+
+    /// <summary>What is stored for a document depends on its content and on whether its images were read with OCR (and in which languages).</summary>
+    private string Versioned(string hash) => options.Ocr is { } ocr ? hash + "+ocr:" + ocr.Languages : hash;
+
+    /// <summary>
+    /// Fetches and loads a remote document: its stored state is handed over only when the stored document is that
+    /// version, so a conditional request's 304 never stands for a document that is not there; a loaded document whose
+    /// version equals the stored one is unchanged all the same (nothing is embedded).
+    /// </summary>
+    private async Task<(PreparedFile Prepared, IReadOnlyList<RemoteSource> FollowUps)> PrepareRemoteAsync(RemoteSource source, CancellationToken token)
+    {
+        var path = source.SourcePath;
+        var documentId = DocumentIds.ForPath(path);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+        timeout.CancelAfter(options.FileTimeout);
+        var stored = await store.GetDocumentAsync(documentId, token).ConfigureAwait(false);
+        var state = stored is null ? null : await RemoteDocumentState.ReadAsync(store, documentId, token).ConfigureAwait(false);
+        var context = new RemoteLoadContext(source, _fetcher!, loaders, HtmlLoaderOf(loaders),
+            state is not null && stored!.ContentHash == Versioned(state.Version) ? state : null)
+        {
+            MaxBytes = options.MaxFileBytes,
+            MaxImagePixels = options.MaxImagePixels,
+            MaxItems = options.MaxItemsPerFile,
+        };
+        var load = Task.Run(() => source.LoadAsync(context, timeout.Token), CancellationToken.None);
+        RemoteLoadResult result;
+        try
+        {
+            result = await load.WaitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (TimedOut(timeout, token))
+        {
+            _ = load.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            return (Failed(TookTooLong(path)), []);
+        }
+        catch (Exception ex) when (!IsCancellation(ex, token))
+        {
+            return (Failed(ex is WebFetchException or DocumentLoadException ? ex.Message : Describe(ex, path)), []);
+        }
+
+        var prepared = result.Outcome switch
+        {
+            RemoteLoadOutcome.Unchanged when context.Stored is not null =>
+                new PreparedFile(path, documentId, stored!.ContentHash, stored, Outcome.Unchanged) { Remote = result.State ?? context.Stored },
+            RemoteLoadOutcome.Unchanged => Failed($"{path}: the source said it was unchanged, but no version of it is stored."),
+            RemoteLoadOutcome.Gone => new PreparedFile(path, documentId, null, stored, Outcome.Gone) { FailureReason = result.Reason },
+            RemoteLoadOutcome.Skipped => new PreparedFile(path, documentId, null, stored, Outcome.Skipped) { FailureReason = result.Reason },
+            _ => await PrepareLoadedRemoteAsync(path, documentId, stored, result, timeout, token).ConfigureAwait(false),
+        };
+        return (prepared, result.FollowUps);
+
+        PreparedFile Failed(string reason) => new(path, documentId, null, null, Outcome.Failed) { FailureReason = reason };
+    }
+
+    private async Task<PreparedFile> PrepareLoadedRemoteAsync(string path, string documentId, DocumentRecord? stored, RemoteLoadResult result,
+        CancellationTokenSource timeout, CancellationToken token)
+    {
+        var version = Versioned(result.State!.Version);
+        if (stored is not null && stored.ContentHash == version)
+        {
+            return new PreparedFile(path, documentId, version, stored, Outcome.Unchanged) { Remote = result.State };
+        }
+
+        if (_claims is not null && !await _claims.TryClaimAsync(documentId, version, token).ConfigureAwait(false))
+        {
+            return new PreparedFile(path, documentId, version, stored, Outcome.ClaimedElsewhere);
+        }
+
+        var document = result.Document! with { SourcePath = path };
+        try
+        {
+            if (_ocr is not null)
+            {
+                document = await _ocr.ApplyAsync(document, timeout.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (TimedOut(timeout, token))
+        {
+            return new PreparedFile(path, documentId, version, stored, Outcome.Failed) { FailureReason = TookTooLong(path) };
+        }
+
+        return new PreparedFile(path, documentId, version, stored, Outcome.Loaded) { Document = Capped(document), Remote = result.State };
+    }
+
+    private static HtmlLoader HtmlLoaderOf(LoaderRegistry loaders) =>
+        loaders.Find("page.html") as HtmlLoader
+        ?? (loaders.Chunker is { } chunker ? new HtmlLoader(chunker) : throw new InvalidOperationException("Web pages need an HTML loader in the loader registry."));
 
     private static bool TimedOut(CancellationTokenSource timeout, CancellationToken run) =>
         timeout.IsCancellationRequested && !run.IsCancellationRequested;
@@ -336,12 +528,23 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
 
     private async Task StoreAsync(PreparedFile prepared)
     {
-        var path = prepared.File.Path;
+        var path = prepared.Path;
         Report(path);
         switch (prepared.Outcome)
         {
             case Outcome.Unchanged:
                 _unchanged++;
+                if (prepared.Remote is { } refreshed && !refreshed.SameAs(await RemoteDocumentState.ReadAsync(store, prepared.DocumentId, cancellationToken).ConfigureAwait(false)))
+                {
+                    await refreshed.WriteAsync(store, prepared.DocumentId, cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+            case Outcome.Skipped:
+                _skipped.Add($"{path} ({prepared.FailureReason})");
+                break;
+            case Outcome.Gone:
+                await GoneAsync(prepared).ConfigureAwait(false);
                 break;
             case Outcome.ClaimedElsewhere:
                 _claimedElsewhere++;
@@ -355,6 +558,11 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
                 try
                 {
                     stored = await StoreDocumentAsync(prepared).ConfigureAwait(false);
+                    if (stored && prepared.Remote is { } state)
+                    {
+                        // After the document: a crash in between costs an unconditional request next time, never a wrong "unchanged".
+                        await state.WriteAsync(store, prepared.DocumentId, cancellationToken).ConfigureAwait(false);
+                    }
                 }
                 catch (Exception ex) when (!IsCancellation(ex, cancellationToken) && ex is not (EmbeddingSpaceMismatchException or KnowledgeStoreException))
                 {
@@ -371,6 +579,28 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         Report(null);
     }
 
+    /// <summary>
+    /// A remote document that answers 404 or 410: with <see cref="IngestionOptions.Prune"/> its stored version goes
+    /// (counted as pruned); otherwise it is a failure and the stored version stays.
+    /// </summary>
+    private async Task GoneAsync(PreparedFile prepared)
+    {
+        if (options.Prune)
+        {
+            if (prepared.Stored is not null && await store.DeleteDocumentAndFailuresAsync(prepared.DocumentId, cancellationToken).ConfigureAwait(false))
+            {
+                _prunedRemote++;
+            }
+
+            await store.ClearFailuresAsync(prepared.Path, cancellationToken).ConfigureAwait(false);
+            await RemoteDocumentState.DeleteAsync(store, prepared.DocumentId, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var kept = prepared.Stored is null ? "" : " The stored version is kept; ingest with --prune (IngestionOptions.Prune) to remove it.";
+        await FailFileAsync(prepared.Path, prepared.FailureReason + kept).ConfigureAwait(false);
+    }
+
     private Task ReleaseClaimAsync(string documentId, bool stored) =>
         _claims is null ? Task.CompletedTask : _claims.ReleaseAsync(documentId, stored, cancellationToken);
 
@@ -378,7 +608,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     private async Task<bool> StoreDocumentAsync(PreparedFile prepared)
     {
         var document = prepared.Document!;
-        var path = prepared.File.Path;
+        var path = prepared.Path;
         var embedded = await EmbedAsync(document, prepared.DocumentId).ConfigureAwait(false);
         if (document.MediaType.StartsWith("image/", StringComparison.Ordinal) && embedded.Items.Count == 0 && embedded.Failures.Count > 0)
         {

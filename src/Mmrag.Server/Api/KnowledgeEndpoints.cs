@@ -6,9 +6,12 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Net.Http.Headers;
+using Mmrag.Hosting;
 using Mmrag.Hosting.Wire;
 using Mmrag.Ingestion.Ocr;
 using Mmrag.Ingestion.Pipeline;
+using Mmrag.Ingestion.Web;
+using Mmrag.Ingestion.Web.Wikipedia;
 using Mmrag.Knowledge;
 using Mmrag.Server.Jobs;
 using Mmrag.Server.Security;
@@ -31,7 +34,7 @@ internal static class KnowledgeEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
         api.MapGet("/kb", GetKnowledgeBaseAsync).WithName("GetKnowledgeBase").WithSummary("Knowledge-base stats, model and counts.");
         api.MapPost("/ingest", IngestAsync).WithName("Ingest")
-            .WithSummary("Starts an ingestion job for uploaded files (multipart) or a server-side path under an allowed root ({\"path\": …}).")
+            .WithSummary("Starts an ingestion job for uploaded files (multipart), server-side paths under an allowed root ({\"path\": …}) and web pages ({\"urls\": […], \"depth\", \"max_pages\", \"same_site\", \"follow\": [\"pdf\"]}).")
             .Accepts<IngestBody>("application/json", "multipart/form-data")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         api.MapGet("/jobs/{id}", Results<Ok<JobResponse>, ProblemHttpResult> (string id, IngestionJobs jobs) => jobs.Find(id) is { } job
@@ -136,8 +139,8 @@ internal static class KnowledgeEndpoints
         var jobId = IngestionJobs.NewId();
         if (!request.HasFormContentType)
         {
-            var (resolved, ocr) = await ReadServerPathsAsync(request, confinement, cancellationToken).ConfigureAwait(false);
-            var started = jobs.Start(resolved, jobId, ocrLanguages: ocr);
+            var (resolved, ocr, web) = await ReadServerPathsAsync(request, confinement, cancellationToken).ConfigureAwait(false);
+            var started = jobs.Start(resolved, jobId, ocrLanguages: ocr, web: web);
             return Accepted(started, []);
         }
 
@@ -236,8 +239,8 @@ internal static class KnowledgeEndpoints
         }
     }
 
-    private static async Task<(string[] Paths, string? OcrLanguages)> ReadServerPathsAsync(HttpRequest request, PathConfinement confinement,
-        CancellationToken cancellationToken)
+    private static async Task<(string[] Paths, string? OcrLanguages, WebIngestionRequest? Web)> ReadServerPathsAsync(HttpRequest request,
+        PathConfinement confinement, CancellationToken cancellationToken)
     {
         JsonDocument document;
         try
@@ -246,28 +249,42 @@ internal static class KnowledgeEndpoints
         }
         catch (JsonException exception)
         {
-            throw ApiProblemException.BadRequest($"Send multipart files, or JSON {{\"path\": \"/allowed/root/folder\"}} ({exception.Message}).");
+            throw ApiProblemException.BadRequest($"Send multipart files, or JSON {{\"path\": \"/allowed/root/folder\"}} or {{\"urls\": [\"https://…\"]}} ({exception.Message}).");
         }
 
         var requested = new List<string>();
+        var urls = new List<string>();
         bool ocr;
         string? ocrLanguages;
+        List<string> articles;
+        WebIngestionRequest? web = null;
         using (document)
         {
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
-                throw ApiProblemException.BadRequest("The body must be a JSON object: {\"path\": …} or {\"paths\": […]}.");
+                throw ApiProblemException.BadRequest("The body must be a JSON object: {\"path\": …}, {\"paths\": […]} or {\"urls\": […]}.");
             }
 
-            if (root.TryGetProperty("paths", out var paths) && paths.ValueKind != JsonValueKind.Null)
+            requested.AddRange(Strings(root, "paths"));
+            urls.AddRange(Strings(root, "urls"));
+            if (urls.Count > 0)
             {
-                if (paths.ValueKind != JsonValueKind.Array)
+                web = new WebIngestionRequest
                 {
-                    throw ApiProblemException.BadRequest("'paths' must be an array of strings.");
+                    Depth = QueryInput.Integer(root, "depth") ?? 0,
+                    MaxPages = QueryInput.Integer(root, "max_pages"),
+                    SameSite = QueryInput.Bool(root, "same_site"),
+                    Follow = Strings(root, "follow"),
+                };
+                try
+                {
+                    web.Validate();
                 }
-
-                requested.AddRange(paths.EnumerateArray().Select(static p => QueryInput.StringValue(p, "paths") ?? throw ApiProblemException.BadRequest("'paths' must not hold null.")));
+                catch (ArgumentException exception)
+                {
+                    throw ApiProblemException.BadRequest(exception.Message);
+                }
             }
 
             if (QueryInput.String(root, "path") is { } single)
@@ -277,21 +294,72 @@ internal static class KnowledgeEndpoints
 
             ocr = QueryInput.Bool(root, "ocr");
             ocrLanguages = QueryInput.String(root, "ocr_lang");
+            articles = WikipediaPaths(root);
         }
 
-        if (requested.Count == 0)
+        if (requested.Count + urls.Count + articles.Count == 0)
         {
-            throw ApiProblemException.BadRequest("Give 'path' (or 'paths').");
+            throw ApiProblemException.BadRequest("Give 'path' (or 'paths'), 'urls', or 'wikipedia' article titles.");
         }
 
-        var resolved = new string[requested.Count];
-        for (var i = 0; i < requested.Count; i++)
+        var resolved = new List<string>(requested.Count + urls.Count);
+        foreach (var requestedPath in requested)
         {
-            var (path, error) = confinement.Resolve(requested[i]);
-            resolved[i] = path ?? throw new ApiProblemException(StatusCodes.Status403Forbidden, "Path not allowed", $"'{requested[i]}': {error}");
+            var (path, error) = confinement.Resolve(requestedPath);
+            resolved.Add(path ?? throw new ApiProblemException(StatusCodes.Status403Forbidden, "Path not allowed", $"'{requestedPath}': {error}"));
         }
 
-        return (resolved, await OcrLanguagesAsync(ocr, ocrLanguages, cancellationToken).ConfigureAwait(false));
+        foreach (var url in urls)
+        {
+            // Only the form is checked here; whether the host may be reached is the fetcher's guard's decision, per connection.
+            resolved.Add(RemoteSources.TryParse(url)?.AbsoluteUri
+                ?? throw ApiProblemException.BadRequest($"'urls': '{(url.Length <= 200 ? url : url[..200] + "…")}' is not an absolute http or https URL."));
+        }
+
+        return ([.. resolved, .. articles], await OcrLanguagesAsync(ocr, ocrLanguages, cancellationToken).ConfigureAwait(false), web);
+    }
+
+    /// <summary>A JSON array of strings (absent or null: none).</summary>
+    private static List<string> Strings(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var values) || values.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        if (values.ValueKind != JsonValueKind.Array)
+        {
+            throw ApiProblemException.BadRequest($"'{name}' must be an array of strings.");
+        }
+
+        return [.. values.EnumerateArray().Select(v => QueryInput.StringValue(v, name) ?? throw ApiProblemException.BadRequest($"'{name}' must not hold null."))];
+    }
+
+    /// <summary>
+    /// <c>"wikipedia": ["Helsinki", …]</c> with an optional <c>"lang": "fi"</c>, as the job paths <c>wikipedia:LANG:Title</c>
+    /// the run resolves (the job journal keeps them like any path); a title or language that cannot be one is a 400.
+    /// </summary>
+    private static List<string> WikipediaPaths(JsonElement root)
+    {
+        var titles = Strings(root, "wikipedia");
+        var language = QueryInput.String(root, "lang");
+        var paths = new List<string>(titles.Count);
+        foreach (var title in titles)
+        {
+            try
+            {
+                var path = WikipediaSourceResolver.PathOf(title, language);
+                // Checked now, so that a malformed title or language is the request's error, not the job's.
+                _ = new WikipediaSourceResolver(new WikipediaOptions()).Resolve(path);
+                paths.Add(path);
+            }
+            catch (ArgumentException exception)
+            {
+                throw ApiProblemException.BadRequest($"'wikipedia': {exception.Message}");
+            }
+        }
+
+        return language is not null && titles.Count == 0 ? throw ApiProblemException.BadRequest("'lang' is the language of 'wikipedia' titles; give some.") : paths;
     }
 
     /// <summary>The longest uploaded name segment, in UTF-8 bytes: file systems allow 255, less room for a "-N" suffix.</summary>
@@ -340,6 +408,7 @@ internal static class KnowledgeEndpoints
 
     private static ProblemHttpResult NotFound(string detail) => TypedResults.Problem(statusCode: 404, title: "Not found", detail: detail);
 
-    /// <summary>The JSON body of <c>POST /api/ingest</c> for server-side paths.</summary>
-    internal sealed record IngestBody(string? Path, string[]? Paths, bool? Ocr, string? OcrLang);
+    /// <summary>The JSON body of <c>POST /api/ingest</c> for server-side paths, web pages and Wikipedia articles.</summary>
+    internal sealed record IngestBody(string? Path, string[]? Paths, bool? Ocr, string? OcrLang, string[]? Urls, int? Depth, int? MaxPages, bool? SameSite,
+        string[]? Follow, string[]? Wikipedia, string? Lang);
 }

@@ -196,7 +196,7 @@ internal sealed record QueryInput
         _ => throw ApiProblemException.BadRequest($"'{name}' must be a number."),
     };
 
-    private static int? Integer(JsonElement root, string name) => root.TryGetProperty(name, out var value) switch
+    internal static int? Integer(JsonElement root, string name) => root.TryGetProperty(name, out var value) switch
     {
         false => null,
         true when value.ValueKind == JsonValueKind.Null => null,

@@ -30,6 +30,9 @@ internal sealed class IngestionJob(string id, IReadOnlyList<string> paths, DateT
     /// <summary>The OCR languages images are read with (<c>eng+deu</c>); null: no OCR.</summary>
     public string? OcrLanguages { get; init; }
 
+    /// <summary>How the job's URLs are crawled (depth, pages, site, linked PDFs); null: the pages alone.</summary>
+    public Mmrag.Hosting.WebIngestionRequest? Web { get; init; }
+
     /// <summary>Cancelled by <c>DELETE /api/jobs/{id}</c> or when the server stops; disposed when the job ends.</summary>
     internal CancellationTokenSource? Cancellation { get; set; }
 
@@ -78,8 +81,9 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
     /// Starts a job over <paramref name="paths"/>; <paramref name="uploadFolder"/> is the folder its uploaded files were
     /// saved to; <paramref name="ocrLanguages"/> (e.g. <c>eng</c>) reads the text in images with Tesseract.
     /// </summary>
-    public IngestionJob Start(IReadOnlyList<string> paths, string? id = null, string? uploadFolder = null, string? ocrLanguages = null) =>
-        Start(new JournaledJob(id ?? NewId(), paths, uploadFolder, DateTimeOffset.UtcNow) { OcrLanguages = ocrLanguages }, record: true);
+    public IngestionJob Start(IReadOnlyList<string> paths, string? id = null, string? uploadFolder = null, string? ocrLanguages = null,
+        Mmrag.Hosting.WebIngestionRequest? web = null) =>
+        Start(new JournaledJob(id ?? NewId(), paths, uploadFolder, DateTimeOffset.UtcNow) { OcrLanguages = ocrLanguages, Web = web }, record: true);
 
     /// <summary>Queues again the jobs a stopped or killed server left unfinished (see <see cref="JobJournal"/>), under their ids.</summary>
     public int ResumeInterrupted()
@@ -118,7 +122,7 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
                 : $"job {entry.Id}: its upload folder '{folder}' is not a folder of {uploads}.";
         }
 
-        foreach (var path in entry.Paths)
+        foreach (var path in entry.Paths.Where(static p => !Mmrag.Hosting.WebIngestionRequest.IsUrl(p)))
         {
             if (confinement.Resolve(path).Error is { } error)
             {
@@ -140,6 +144,7 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
         var job = new IngestionJob(entry.Id, entry.Paths, entry.CreatedAt, entry.UploadFolder)
         {
             OcrLanguages = entry.OcrLanguages,
+            Web = entry.Web,
             Cancellation = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token),
         };
         _jobs[job.Id] = job;
@@ -202,6 +207,7 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
             var options = job.OcrLanguages is { } languages
                 ? knowledgeBase.IngestionOptions with { Ocr = new Mmrag.Ingestion.Ocr.TesseractOcrOptions { Languages = languages } }
                 : knowledgeBase.IngestionOptions;
+            options = job.Web?.ApplyTo(options) ?? options;
             var summary = await knowledgeBase.CreatePipeline().IngestAsync(job.Paths, options, progress, token).ConfigureAwait(false);
             job.Summary = summary;
             if (summary.Files == 0)

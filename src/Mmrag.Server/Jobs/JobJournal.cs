@@ -8,6 +8,9 @@ internal sealed record JournaledJob(string Id, IReadOnlyList<string> Paths, stri
 {
     /// <summary>The OCR languages the job reads images with (<c>eng+deu</c>); null: no OCR.</summary>
     public string? OcrLanguages { get; init; }
+
+    /// <summary>How the job's URLs are crawled; null: the pages alone.</summary>
+    public Mmrag.Hosting.WebIngestionRequest? Web { get; init; }
 }
 
 /// <summary>
@@ -44,6 +47,26 @@ internal sealed class JobJournal(string folder)
             if (job.OcrLanguages is { } languages)
             {
                 writer.WriteString("ocr_languages", languages);
+            }
+
+            if (job.Web is { } web)
+            {
+                writer.WriteStartObject("web");
+                writer.WriteNumber("depth", web.Depth);
+                if (web.MaxPages is { } maxPages)
+                {
+                    writer.WriteNumber("max_pages", maxPages);
+                }
+
+                writer.WriteBoolean("same_site", web.SameSite);
+                writer.WriteStartArray("follow");
+                foreach (var kind in web.Follow)
+                {
+                    writer.WriteStringValue(kind);
+                }
+
+                writer.WriteEndArray();
+                writer.WriteEndObject();
             }
 
             writer.WriteEndObject();
@@ -131,7 +154,29 @@ internal sealed class JobJournal(string folder)
             root.GetProperty("created_at").GetDateTimeOffset())
         {
             OcrLanguages = root.TryGetProperty("ocr_languages", out var ocr) ? ocr.GetString() : null,
+            Web = root.TryGetProperty("web", out var web) ? ReadWeb(web) : null,
         };
+    }
+
+    private static Mmrag.Hosting.WebIngestionRequest ReadWeb(JsonElement web)
+    {
+        var request = new Mmrag.Hosting.WebIngestionRequest
+        {
+            Depth = web.GetProperty("depth").GetInt32(),
+            MaxPages = web.TryGetProperty("max_pages", out var maxPages) ? maxPages.GetInt32() : null,
+            SameSite = web.GetProperty("same_site").GetBoolean(),
+            Follow = [.. web.GetProperty("follow").EnumerateArray().Select(static f => f.GetString() ?? throw new InvalidDataException("A follow kind is null."))],
+        };
+        try
+        {
+            request.Validate();
+        }
+        catch (ArgumentException exception)
+        {
+            throw new InvalidDataException(exception.Message, exception);
+        }
+
+        return request;
     }
 
     private static bool IsJobId(string id) => id.Length is > 0 and <= 64 && id.All(char.IsAsciiLetterOrDigit);

@@ -120,9 +120,18 @@ function queryForm() {
 }
 
 // ---- results ----
+// A web page's source is its URL, shown whole; a file's, its name.
+const isUrl = (source) => /^https?:\/\//i.test(source || "");
+const sourceName = (source) => (isUrl(source) ? source : (source || "").split(/[\\/]/).pop());
+
 function where(hit) {
-  const name = (hit.source || "").split(/[\\/]/).pop();
+  const name = sourceName(hit.source);
   return name + (hit.page != null ? ` p.${hit.page}` : "") + (hit.section ? ` § ${hit.section}` : "");
+}
+
+// An image's description without its credit line, which is shown on its own (hit.attribution).
+function described(hit) {
+  return (hit.description || "").split("\n").filter(line => !line.startsWith("Image credit: ")).join("\n");
 }
 
 function resultCard(hit, number) {
@@ -133,11 +142,19 @@ function resultCard(hit, number) {
     hit.raw_score != null ? el("span", { class: "cos", text: ` (cos ${Number(hit.raw_score).toFixed(3)})` }) : null,
     document.createTextNode(` · ${hit.kind} · ${where(hit)}`));
   label.title = hit.source || "";
+  if (isUrl(hit.source)) {
+    // Only http(s) sources become links (the check above), opened without giving the page a handle on this one.
+    label.append(document.createTextNode(" "), el("a", { href: hit.source, target: "_blank", rel: "noopener noreferrer", class: "source-link", text: "open source" }));
+  }
   if (hit.kind === "image") {
     const img = el("img", { alt: hit.description || where(hit), loading: "lazy" });
     loadImage(img, hit.id);
     const open = el("button", { class: "thumb", type: "button", "aria-label": `Open image ${where(hit)}`, onclick: () => openViewer(hit) }, img);
-    card.append(open, label, el("div", { class: "snippet", text: hit.description || "" }));
+    card.append(open, label, el("div", { class: "snippet", text: described(hit) }));
+    if (hit.attribution) {
+      // Its own line, never cut with the snippet: the image's licence asks for it.
+      card.append(el("div", { class: "credit", text: `Credit: ${hit.attribution}` }));
+    }
   } else {
     card.append(label, el("div", { class: "snippet", text: hit.text || "" }));
   }
@@ -220,7 +237,8 @@ function noMatchMessage() {
 
 function openViewer(hit) {
   $("viewer-title").textContent = where(hit);
-  $("viewer-description").textContent = hit.description || "";
+  $("viewer-description").textContent = described(hit);
+  $("viewer-credit").textContent = hit.attribution ? `Credit: ${hit.attribution}` : "";
   const img = $("viewer-image");
   img.alt = hit.description || where(hit);
   loadImage(img, hit.id);
@@ -337,7 +355,10 @@ async function ask() {
 async function ingest(event) {
   event.preventDefault();
   const files = [...$("ingest-files").files, ...$("ingest-folder").files];
-  if (files.length === 0) { setStatus("Choose files or a folder to upload."); return; }
+  const urls = $("ingest-urls").value.split(/\s+/).filter((u) => u.length > 0);
+  if (files.length === 0 && urls.length === 0) { setStatus("Choose files or a folder to upload, or give web page URLs."); return; }
+  if (urls.length) ingestUrls(urls);
+  if (files.length === 0) return;
   const form = new FormData();
   for (const file of files) form.append("files", file, file.webkitRelativePath || file.name);
   const line = el("div", { class: "job", text: `uploading ${files.length} files…` });
@@ -347,6 +368,20 @@ async function ingest(event) {
     await watchJob(job.job_id, line);
   } catch (error) {
     line.textContent = `upload failed: ${error.message}`;
+  }
+}
+
+async function ingestUrls(urls) {
+  const line = el("div", { class: "job", text: `fetching ${urls.length} web page${urls.length === 1 ? "" : "s"}…` });
+  $("jobs").prepend(line);
+  try {
+    const job = await (await api("/api/ingest", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ urls }),
+    })).json();
+    $("ingest-urls").value = "";
+    await watchJob(job.job_id, line);
+  } catch (error) {
+    line.textContent = `ingest failed: ${error.message}`;
   }
 }
 
@@ -360,7 +395,7 @@ async function watchJob(id, line) {
       : p ? `${p.files_done}/${p.files_total} files` : "";
     line.replaceChildren(el("strong", { text: `job ${id}: ${job.state} ` }), bar, document.createTextNode(` ${summary}`));
     if (job.failures.length) {
-      line.append(el("ul", { class: "failures" }, ...job.failures.map((f) => el("li", { text: `${f.source.split(/[\\/]/).pop()}: ${f.reason}` }))));
+      line.append(el("ul", { class: "failures" }, ...job.failures.map((f) => el("li", { text: `${sourceName(f.source)}: ${f.reason}` }))));
     }
     if (job.error) line.append(el("div", { class: "failures", text: job.error }));
     if (!["queued", "running"].includes(job.state)) { loadStats(); return; }

@@ -1,0 +1,214 @@
+using Mmrag.Ingestion.Loaders;
+using Mmrag.Ingestion.Ocr;
+
+namespace Mmrag.Ingestion.Web;
+
+/// <summary>How <see cref="RemoteLoadContext.LoadHtmlAsync"/> treats a page's images.</summary>
+public sealed record RemoteHtmlOptions
+{
+    /// <summary>
+    /// A description for the image downloaded from a URL (e.g. its licence and attribution), stored with the image item
+    /// and shown with its hits and citations; null or a null result stores none.
+    /// </summary>
+    public Func<Uri, string?>? DescribeImage { get; init; }
+}
+
+/// <summary>
+/// What a <see cref="RemoteSource"/> gets from the run: the guarded fetcher, the state stored with the current version
+/// (for conditional requests), the run's limits, and the loaders (HTML with downloaded images, or any file type) that
+/// produce a <see cref="LoadedDocument"/> whose source is the source's URL. One per source and call.
+/// </summary>
+public sealed class RemoteLoadContext
+{
+    private readonly LoaderRegistry _loaders;
+    private readonly HtmlLoader _html;
+
+    internal RemoteLoadContext(RemoteSource source, WebFetcher fetcher, LoaderRegistry loaders, HtmlLoader html, RemoteDocumentState? stored)
+    {
+        Source = source;
+        Fetcher = fetcher;
+        _loaders = loaders;
+        _html = html;
+        Stored = stored;
+    }
+
+    /// <summary>The source being loaded.</summary>
+    public RemoteSource Source { get; }
+
+    /// <summary>The run's guarded HTTP fetcher (private hosts refused unless the run allows them; size, time and redirect limits).</summary>
+    public WebFetcher Fetcher { get; }
+
+    /// <summary>
+    /// The state stored with the document's current version, or null when there is none or the stored document is
+    /// not that version (then the source must load it in full).
+    /// </summary>
+    public RemoteDocumentState? Stored { get; }
+
+    /// <summary>Largest image kept, in pixels (width × height read from its header).</summary>
+    public long MaxImagePixels { get; init; } = 100_000_000;
+
+    /// <summary>Largest document or image read, in bytes (the fetcher's own limit applies too).</summary>
+    public long MaxBytes { get; init; } = 512L * 1024 * 1024;
+
+    /// <summary>Most items taken from the document.</summary>
+    public int MaxItems { get; init; } = 20_000;
+
+    /// <summary>
+    /// Reads an HTML page fetched into memory like the HTML loader reads a saved one (main text, sections, figures and
+    /// captions); each <c>&lt;img&gt;</c> is downloaded through <see cref="Fetcher"/>, relative to
+    /// <paramref name="pageUri"/> (the page's final URL): the largest <c>srcset</c> candidate that fits the size and
+    /// pixel limits, else the next smaller one, else <c>src</c>. An image that cannot be had is a warning of the
+    /// document. Items name the source's URL as their source.
+    /// </summary>
+    public async Task<LoadedDocument> LoadHtmlAsync(ReadOnlyMemory<byte> html, Uri pageUri, RemoteHtmlOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pageUri);
+        return await LoadPageAsync(html.ToArray(), pageUri, options, links: null, cancellationToken).ConfigureAwait(false);
+    }
+
+    internal Task<LoadedDocument> LoadPageAsync(byte[] html, Uri pageUri, RemoteHtmlOptions? options, List<string>? links,
+        CancellationToken cancellationToken)
+    {
+        var images = new WebImages(this, pageUri, options ?? new RemoteHtmlOptions());
+        return _html.LoadAsync(html, Source.SourcePath, MaxItems, images.ReadAsync, links, cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads a document of another type fetched into memory (e.g. a PDF) with the loader for
+    /// <paramref name="extension"/> (<c>.pdf</c>); its items name the source's URL as their source. Images inside it
+    /// are kept in the knowledge base's image cache.
+    /// </summary>
+    /// <exception cref="DocumentLoadException">No loader reads that type, or the content cannot be read.</exception>
+    public async Task<LoadedDocument> LoadFileAsync(ReadOnlyMemory<byte> content, string extension, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(extension);
+        var name = "document" + (extension.StartsWith('.') ? extension : "." + extension);
+        if (_loaders.Find(name) is PdfLoader pdf)
+        {
+            return await pdf.LoadAsync(content.ToArray(), Source.SourcePath, LoadContext(), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_loaders.Find(name) is not { } loader)
+        {
+            throw new DocumentLoadException($"{Source.SourcePath}: no loader reads '{extension}' documents.");
+        }
+
+        // Other loaders read files: the content goes through a private temporary file, and the names are put back.
+        var folder = Directory.CreateTempSubdirectory("mmrag-remote-");
+        try
+        {
+            var path = Path.Combine(folder.FullName, name);
+            await File.WriteAllBytesAsync(path, content.ToArray(), cancellationToken).ConfigureAwait(false);
+            var loaded = await loader.LoadAsync(path, LoadContext() with { Root = folder.FullName }, cancellationToken).ConfigureAwait(false);
+            return Renamed(loaded, path, Source.SourcePath);
+        }
+        finally
+        {
+            try
+            {
+                folder.Delete(recursive: true);
+            }
+            catch (IOException)
+            {
+                // A temporary folder left behind is harmless.
+            }
+        }
+    }
+
+    private DocumentLoadContext LoadContext() => new(Path.GetTempPath(), new Dictionary<string, string>())
+    {
+        MaxFileBytes = MaxBytes,
+        MaxImagePixels = MaxImagePixels,
+        MaxItems = MaxItems,
+    };
+
+    private static LoadedDocument Renamed(LoadedDocument document, string from, string to) => document with
+    {
+        SourcePath = to,
+        Items = [.. document.Items.Select(i => i with
+        {
+            Provenance = i.Provenance with { SourcePath = to },
+            ImagePath = i.ImagePath is not null && i.ImagePath.StartsWith(Path.GetDirectoryName(from)!, StringComparison.Ordinal) ? null : i.ImagePath,
+        })],
+        Failures = [.. document.Failures.Select(f => f with { SourcePath = to, Reason = f.Reason.Replace(from, to, StringComparison.Ordinal) })],
+    };
+
+    /// <summary>Downloads a page's images (see <see cref="LoadHtmlAsync(ReadOnlyMemory{byte}, Uri, RemoteHtmlOptions?, CancellationToken)"/>).</summary>
+    private sealed class WebImages(RemoteLoadContext context, Uri pageUri, RemoteHtmlOptions options)
+    {
+        private static readonly string[] ImageTypes = ["image/*", "application/octet-stream"];
+
+        public async Task<ResolvedImage?> ReadAsync(HtmlImage image, DocumentBuilder builder, CancellationToken cancellationToken)
+        {
+            var source = image.Source.Trim();
+            if (source.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
+            {
+                // An inline image: the file loaders' reading of data: URIs (nothing is fetched).
+                return await ImageReferences.ReadAsync(source, builder, new DocumentLoadContext(Path.GetTempPath(), new Dictionary<string, string>())
+                {
+                    MaxFileBytes = context.MaxBytes,
+                    MaxImagePixels = context.MaxImagePixels,
+                }, cancellationToken).ConfigureAwait(false);
+            }
+
+            var candidates = SrcSet.Candidates(image.SrcSet, source, pageUri);
+            var detail = $"image '{Shorten(source)}'";
+            if (candidates.Count == 0)
+            {
+                if (source.Length > 0 && !source.StartsWith('#'))
+                {
+                    builder.AddFailure("The image reference is not an http or https URL; it was not read.", detail);
+                }
+
+                return null;
+            }
+
+            string? problem = null;
+            foreach (var candidate in candidates)
+            {
+                try
+                {
+                    var fetched = await context.Fetcher.GetAsync(candidate, new WebFetchRequest
+                    {
+                        AcceptedMediaTypes = ImageTypes,
+                        MaxBytes = context.MaxBytes,
+                    }, cancellationToken).ConfigureAwait(false);
+                    var mediaType = ImageFormats.Sniff(fetched.Content);
+                    if (mediaType is null)
+                    {
+                        // Vector images (SVG) are common on the web and simply not something CLIP reads.
+                        problem = fetched.MediaType == "image/svg+xml" ? null : $"{candidate} is not a JPEG, PNG, WebP, GIF or BMP image.";
+                        continue;
+                    }
+
+                    var size = ImageDimensions.Read(fetched.Content);
+                    if (size is not { } dimensions || (long)dimensions.Width * dimensions.Height > context.MaxImagePixels)
+                    {
+                        problem = size is { } s
+                            ? $"{candidate} is {s.Width}×{s.Height} pixels, more than the {context.MaxImagePixels:N0}-pixel limit (MaxImagePixels)."
+                            : $"{candidate}: its size cannot be read from its header.";
+                        continue;
+                    }
+
+                    var description = options.DescribeImage?.Invoke(candidate);
+                    return new ResolvedImage(fetched.Content, mediaType, null) { Description = description };
+                }
+                catch (WebFetchException ex)
+                {
+                    // The next smaller candidate may fit.
+                    problem = ex.Message;
+                }
+            }
+
+            if (problem is not null)
+            {
+                builder.AddFailure($"The image was not read: {problem}", detail);
+            }
+
+            return null;
+        }
+
+        private static string Shorten(string reference) => reference.Length <= 120 ? reference : reference[..117] + "...";
+    }
+}

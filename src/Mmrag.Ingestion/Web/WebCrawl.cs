@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Mmrag.Ingestion.Web;
+
+/// <summary>
+/// The web pages of one run: which URLs are scheduled (each once, at most <see cref="WebIngestionOptions.MaxPages"/>),
+/// how far from a given page a link may lead (<see cref="WebIngestionOptions.Depth"/>, same host with
+/// <see cref="WebIngestionOptions.SameSite"/>, PDFs with <see cref="WebIngestionOptions.FollowPdf"/>), each host's
+/// robots.txt (fetched once) and the delay between two requests to one host. Thread-safe.
+/// </summary>
+internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
+{
+    /// <summary>Most links kept from one page (in its stored state, for crawling on from an unchanged page).</summary>
+    public const int MaxLinksPerPage = 1_000;
+
+    private const long MaxRobotsBytes = 512 * 1024;
+
+    private readonly Lock _lock = new();
+    private readonly HashSet<string> _scheduled = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Task<RobotsTxt>> _robots = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, long> _nextRequest = new(StringComparer.OrdinalIgnoreCase);
+
+    public WebIngestionOptions Options { get; } = options;
+
+    /// <summary>A page given to the run (depth 0, its host the site of its crawl); null when it is already scheduled or the page budget is spent.</summary>
+    public WebPageSource? Start(Uri uri) => Schedule(RemoteSources.Normalize(uri), 0, uri.IdnHost);
+
+    /// <summary>The pages and PDFs <paramref name="page"/> links to that the options say to read next.</summary>
+    public IReadOnlyList<RemoteSource> FollowUps(WebPageSource page, IEnumerable<Uri> links)
+    {
+        var next = new List<RemoteSource>();
+        foreach (var link in links)
+        {
+            var pdf = link.AbsolutePath.EndsWith(".pdf", StringComparison.OrdinalIgnoreCase);
+            var wanted = pdf ? Options.FollowPdf : page.Depth < Options.Depth;
+            if (!wanted || (Options.SameSite && !string.Equals(link.IdnHost, page.Site, StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+
+            if (Schedule(link, page.Depth + 1, page.Site) is { } source)
+            {
+                next.Add(source);
+            }
+        }
+
+        return next;
+    }
+
+    /// <summary>The links of a page worth keeping: http(s), absolute, without fragments, each once, at most <see cref="MaxLinksPerPage"/>.</summary>
+    public static List<Uri> Links(IEnumerable<string> hrefs, Uri baseUri) =>
+    [
+        .. hrefs
+            .Select(href => Uri.TryCreate(baseUri, href, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+                ? RemoteSources.Normalize(uri)
+                : null)
+            .OfType<Uri>()
+            .Distinct()
+            .Take(MaxLinksPerPage),
+    ];
+
+    /// <summary>Whether the host's robots.txt lets mmrag fetch <paramref name="uri"/> (fetched once per host and run).</summary>
+    public async Task<bool> AllowedAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        if (!Options.RespectRobotsTxt)
+        {
+            return true;
+        }
+
+        Task<RobotsTxt> robots;
+        lock (_lock)
+        {
+            var key = uri.GetLeftPart(UriPartial.Authority);
+            if (!_robots.TryGetValue(key, out robots!))
+            {
+                robots = FetchRobotsAsync(uri, cancellationToken);
+                _robots[key] = robots;
+            }
+        }
+
+        return (await robots.ConfigureAwait(false)).Allows(uri);
+    }
+
+    /// <summary>Waits until the host of <paramref name="uri"/> may be asked again (<see cref="WebIngestionOptions.HostDelay"/>, or robots.txt's crawl delay).</summary>
+    public async Task WaitTurnAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        var delay = Options.HostDelay;
+        var key = uri.GetLeftPart(UriPartial.Authority);
+        Task<RobotsTxt>? robots;
+        lock (_lock)
+        {
+            _robots.TryGetValue(key, out robots);
+        }
+
+        if (robots is { IsCompletedSuccessfully: true } && robots.Result.CrawlDelay is { } crawlDelay && crawlDelay > delay)
+        {
+            delay = crawlDelay;
+        }
+
+        TimeSpan wait;
+        lock (_lock)
+        {
+            var now = Stopwatch.GetTimestamp();
+            var next = _nextRequest.GetValueOrDefault(key, now);
+            var start = Math.Max(now, next);
+            _nextRequest[key] = start + (long)(delay.TotalSeconds * Stopwatch.Frequency);
+            wait = Stopwatch.GetElapsedTime(now, start);
+        }
+
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private WebPageSource? Schedule(Uri uri, int depth, string site)
+    {
+        lock (_lock)
+        {
+            if (_scheduled.Count >= Options.MaxPages || !_scheduled.Add(uri.AbsoluteUri))
+            {
+                return null;
+            }
+        }
+
+        return new WebPageSource(uri, this, depth, site);
+    }
+
+    private async Task<RobotsTxt> FetchRobotsAsync(Uri page, CancellationToken cancellationToken)
+    {
+        var robots = new Uri(page.GetLeftPart(UriPartial.Authority) + "/robots.txt");
+        try
+        {
+            await WaitTurnAsync(robots, cancellationToken).ConfigureAwait(false);
+            var response = await fetcher.GetAsync(robots, new WebFetchRequest { MaxBytes = MaxRobotsBytes }, cancellationToken).ConfigureAwait(false);
+            return RobotsTxt.Parse(Encoding.UTF8.GetString(response.Content));
+        }
+        catch (WebFetchException ex) when ((int?)ex.StatusCode >= 500)
+        {
+            // RFC 9309: a server error on robots.txt means "assume complete disallow".
+            return RobotsTxt.DisallowAll;
+        }
+        catch (WebFetchException)
+        {
+            // No robots.txt (4xx) allows everything; a refused or unreachable host fails on the page itself, with its own reason.
+            return RobotsTxt.AllowAll;
+        }
+    }
+}

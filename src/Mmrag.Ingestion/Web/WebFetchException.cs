@@ -1,0 +1,38 @@
+using System.Net;
+
+namespace Mmrag.Ingestion.Web;
+
+/// <summary>A URL could not be fetched; the message names the URL and the reason (refused address, limit, status, content type).</summary>
+public sealed class WebFetchException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public WebFetchException(Uri uri, string reason, HttpStatusCode? statusCode = null, Exception? innerException = null)
+        : base($"{uri}: {reason}", innerException)
+    {
+        ArgumentNullException.ThrowIfNull(uri);
+        Uri = uri;
+        Reason = reason;
+        StatusCode = statusCode;
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public WebFetchException() { }
+
+    /// <summary>Creates the exception.</summary>
+    public WebFetchException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public WebFetchException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>The URL that failed (after redirects, the one that failed).</summary>
+    public Uri? Uri { get; }
+
+    /// <summary>Why, without the URL.</summary>
+    public string Reason { get; } = string.Empty;
+
+    /// <summary>The HTTP status of an error response (e.g. 404, 410), when the server answered with one.</summary>
+    public HttpStatusCode? StatusCode { get; }
+
+    /// <summary>Whether the server says the resource is gone: 404 Not Found or 410 Gone.</summary>
+    public bool IsGone => StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Gone;
+}

@@ -1,0 +1,47 @@
+namespace Mmrag.Ingestion.Web;
+
+/// <summary>How a run fetches web pages given by URL, and how far it crawls from them. Validated when the run starts.</summary>
+public sealed record WebIngestionOptions
+{
+    /// <summary>The fetcher's guard and limits (private hosts, response size, time, redirects, User-Agent).</summary>
+    public WebFetcherOptions Fetcher { get; init; } = new();
+
+    /// <summary>How many links away from a given page to crawl: 0 (the default) reads the page alone.</summary>
+    public int Depth { get; init; }
+
+    /// <summary>Most pages read from one run's URLs, crawled pages and followed PDFs included.</summary>
+    public int MaxPages { get; init; } = 100;
+
+    /// <summary>Crawl only links to the host of the page the crawl started from.</summary>
+    public bool SameSite { get; init; }
+
+    /// <summary>Also download the PDFs a page links to (<c>--follow pdf</c>), read by the PDF loader with the PDF's URL as their source.</summary>
+    public bool FollowPdf { get; init; }
+
+    /// <summary>Least time between two page requests to one host (robots.txt's <c>Crawl-delay</c> may ask for more, up to 30 s).</summary>
+    public TimeSpan HostDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Honour each host's robots.txt (cached per host for the run): a page it disallows is skipped, with the reason.</summary>
+    public bool RespectRobotsTxt { get; init; } = true;
+
+    /// <summary>Throws when a setting is out of range; the message names it.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Fetcher, nameof(Fetcher));
+        Fetcher.Validate();
+        if (Depth is < 0 or > 10)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Depth), Depth, "WebIngestionOptions.Depth must be between 0 and 10.");
+        }
+
+        if (MaxPages < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxPages), MaxPages, "WebIngestionOptions.MaxPages must be at least 1.");
+        }
+
+        if (HostDelay < TimeSpan.Zero || HostDelay > TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(HostDelay), HostDelay, "WebIngestionOptions.HostDelay must be between 0 and 1 minute.");
+        }
+    }
+}

@@ -1,0 +1,197 @@
+using System.Net;
+using System.Text;
+using Mmrag.Ingestion.Web;
+using Mmrag.Testing;
+
+namespace Mmrag.Ingestion.Tests.Web;
+
+public sealed class WebFetcherTests : IDisposable
+{
+    private readonly LoopbackSite _site = new();
+
+    private static WebFetcher Allowing(Func<WebFetcherOptions, WebFetcherOptions>? configure = null) =>
+        new((configure ?? (static o => o))(new WebFetcherOptions { AllowPrivateHosts = true, Timeout = TimeSpan.FromSeconds(10) }));
+
+    [Fact]
+    public async Task GetAsync_LoopbackWithoutOptIn_RefusedNamingTheAddress()
+    {
+        _site.Html("/", "<p>hello</p>");
+        using var fetcher = new WebFetcher();
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/"))));
+
+        Assert.Contains("127.0.0.1", error.Message, StringComparison.Ordinal);
+        Assert.Contains("loopback", error.Message, StringComparison.Ordinal);
+        Assert.Contains("--allow-private-hosts", error.Message, StringComparison.Ordinal);
+        Assert.Empty(_site.Requests);
+    }
+
+    [Fact]
+    public async Task GetAsync_LocalhostName_ResolvedAndRefused()
+    {
+        using var fetcher = new WebFetcher();
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri($"http://localhost:{_site.Port}/")));
+
+        Assert.Contains("loopback", error.Message, StringComparison.Ordinal);
+        Assert.Empty(_site.Requests);
+    }
+
+    [Fact]
+    public async Task GetAsync_RedirectToPrivateHost_Refused()
+    {
+        // The site stands for a public host; the address it redirects to (127.0.0.2) is refused as what it is.
+        _site.Redirect("/start", $"http://127.0.0.2:{_site.Port}/inside");
+        using var fetcher = new WebFetcher(new WebFetcherOptions(),
+            address => address.Equals(IPAddress.Loopback) ? null : PrivateNetworks.Describe(address));
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/start"))));
+
+        Assert.Contains("resolves to 127.0.0.2, a loopback", error.Message, StringComparison.Ordinal);
+        Assert.Contains("such hosts are refused", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, _site.RequestsFor("/start"));
+        Assert.Equal(0, _site.RequestsFor("/inside"));
+    }
+
+    [Fact]
+    public async Task GetAsync_FiveRedirects_Followed()
+    {
+        Chain(5);
+        using var fetcher = Allowing();
+
+        var page = await fetcher.GetAsync(new Uri(_site.Url("/r0")));
+
+        Assert.Equal(_site.Url("/end"), page.Uri.AbsoluteUri);
+        Assert.Equal("end", Encoding.UTF8.GetString(page.Content));
+    }
+
+    [Fact]
+    public async Task GetAsync_SixRedirects_RefusedBeforeTheSixth()
+    {
+        Chain(6);
+        using var fetcher = Allowing();
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/r0"))));
+
+        Assert.Contains("more than 5 redirects", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, _site.RequestsFor("/end"));
+    }
+
+    [Fact]
+    public async Task GetAsync_RedirectToFileScheme_Refused()
+    {
+        _site.Redirect("/start", "file:///etc/passwd");
+        using var fetcher = Allowing();
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/start"))));
+
+        Assert.Contains("only http and https", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetAsync_SlowResponse_GivenUpAtTheTimeLimit()
+    {
+        _site.Route("/slow", async context =>
+        {
+            context.Response.ContentType = "text/html";
+            context.Response.SendChunked = true;
+            await context.Response.OutputStream.WriteAsync("<p>"u8.ToArray());
+            await context.Response.OutputStream.FlushAsync();
+            await Task.Delay(TimeSpan.FromSeconds(30));
+            context.Response.Close();
+        });
+        using var fetcher = Allowing(o => o with { Timeout = TimeSpan.FromSeconds(1) });
+        var started = DateTime.UtcNow;
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/slow"))));
+
+        Assert.Contains("took longer than 1 s (Timeout)", error.Message, StringComparison.Ordinal);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public async Task GetAsync_BodyLargerThanLimitWithoutContentLength_RefusedWhileReading()
+    {
+        _site.Route("/big", async context =>
+        {
+            context.Response.ContentType = "text/html";
+            context.Response.SendChunked = true;
+            var block = new byte[64 * 1024];
+            for (var i = 0; i < 64; i++)
+            {
+                await context.Response.OutputStream.WriteAsync(block);
+            }
+
+            context.Response.Close();
+        });
+        using var fetcher = Allowing(o => o with { MaxResponseBytes = 1024 * 1024 });
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/big"))));
+
+        Assert.Contains("larger than the 1,048,576-byte limit", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetAsync_DeclaredLengthOverLimit_RefusedBeforeReading()
+    {
+        _site.Content("/big", "text/html", new byte[2 * 1024 * 1024]);
+        using var fetcher = Allowing(o => o with { MaxResponseBytes = 1024 * 1024 });
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/big"))));
+
+        Assert.Contains("declares 2,097,152 bytes", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetAsync_ContentTypeNotAccepted_Refused()
+    {
+        _site.Content("/file", "application/zip", [1, 2, 3]);
+        using var fetcher = Allowing();
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() =>
+            fetcher.GetAsync(new Uri(_site.Url("/file")), new WebFetchRequest { AcceptedMediaTypes = ["text/html"] }));
+
+        Assert.Contains("content type is application/zip", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetAsync_NotFound_IsGoneWithStatus()
+    {
+        _site.Status("/gone", 410);
+        using var fetcher = Allowing();
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/gone"))));
+
+        Assert.Equal(HttpStatusCode.Gone, error.StatusCode);
+        Assert.True(error.IsGone);
+    }
+
+    [Fact]
+    public async Task GetAsync_MatchingETag_NotModified()
+    {
+        _site.Content("/page", "text/html", "<p>same</p>"u8.ToArray(), etag: "\"v1\"");
+        using var fetcher = Allowing();
+
+        var page = await fetcher.GetAsync(new Uri(_site.Url("/page")), new WebFetchRequest { IfNoneMatch = "\"v1\"" });
+
+        Assert.True(page.NotModified);
+        Assert.Empty(page.Content);
+        Assert.Equal("\"v1\"", page.ETag);
+    }
+
+    [Fact]
+    public void DefaultUserAgent_NamesMmragAndItsVersion() =>
+        Assert.Matches(@"^mmrag/\d+\.\d+\.\d+[^ ]* \(\+https://", WebFetcherOptions.DefaultUserAgent);
+
+    private void Chain(int redirects)
+    {
+        for (var i = 0; i < redirects; i++)
+        {
+            _site.Redirect($"/r{i}", i + 1 == redirects ? "/end" : $"/r{i + 1}");
+        }
+
+        _site.Content("/end", "text/plain", "end"u8.ToArray());
+    }
+
+    public void Dispose() => _site.Dispose();
+}

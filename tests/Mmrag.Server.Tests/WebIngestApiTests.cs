@@ -1,0 +1,75 @@
+using Mmrag.Server;
+using Mmrag.Testing;
+
+namespace Mmrag.Server.Tests;
+
+[Collection("server")]
+public sealed class WebIngestApiTests(ServerFixture fixture) : ApiTestBase(fixture), IDisposable
+{
+    private readonly LoopbackSite _site = new();
+
+    [Fact]
+    public async Task Ingest_UrlsOnDefaultServer_PrivateHostRefusedAndRecordedAsFailure()
+    {
+        _site.Html("/inside", "<p>an intranet page</p>");
+        var url = _site.Url("/inside");
+
+        using var response = await PostJsonAsync(new { urls = new[] { url } });
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        var job = await WaitForJobAsync((await ReadJsonAsync(response)).GetProperty("job_id").GetString()!);
+
+        var failure = Assert.Single(job.GetProperty("failures").EnumerateArray());
+        Assert.Equal(url, failure.GetProperty("source").GetString());
+        Assert.Contains("loopback", failure.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Empty(_site.Requests);
+        Assert.Contains(await Fixture.Store.ListFailuresAsync(), f => f.SourcePath == url);
+    }
+
+    [Fact]
+    public async Task Ingest_UrlsOnServerAllowingPrivateHosts_PageStoredAndHitsCiteTheUrl()
+    {
+        var marker = Marker("walrus");
+        _site.Html("/walrus", $"<html><head><title>Walrus</title></head><body><main><p>The {marker} walrus rests on the ice floe.</p></main></body></html>");
+        var url = _site.Url("/walrus");
+        var options = Fixture.Options();
+        await using var server = await ServerFixture.StartAsync(new MmragServerOptions
+        {
+            KnowledgeBase = options.KnowledgeBase, Urls = options.Urls, AllowedRoots = options.AllowedRoots, AllowPrivateHosts = true,
+        });
+        using var client = ServerFixture.CreateClient(server);
+
+        using var response = await PostJsonAsync(new { urls = new[] { url } }, client);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        var job = await WaitForJobAsync((await ReadJsonAsync(response)).GetProperty("job_id").GetString()!, client);
+
+        Assert.Equal("succeeded", job.GetProperty("state").GetString());
+        Assert.Equal(1, job.GetProperty("summary").GetProperty("added").GetInt32());
+        var hits = (await SearchAsync(new { text = marker, threshold = 0 })).GetProperty("hits");
+        Assert.Contains(hits.EnumerateArray(), h => h.GetProperty("source").GetString() == url);
+    }
+
+    [Theory]
+    [InlineData("""{"urls": ["file:///etc/passwd"]}""", "not an absolute http or https URL")]
+    [InlineData("""{"urls": ["https://example.org/"], "follow": ["zip"]}""", "follow")]
+    [InlineData("""{"urls": ["https://example.org/"], "depth": 99}""", "depth")]
+    [InlineData("""{"urls": "https://example.org/"}""", "'urls' must be an array")]
+    public async Task Ingest_BadWebRequest_Returns400NamingTheField(string body, string expected)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "api/ingest") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Add("X-CSRF-Token", await CsrfTokenAsync(Client));
+        using var response = await Client.SendAsync(request);
+
+        var problem = await AssertProblemAsync(response, 400);
+        Assert.Contains(expected, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    private async Task<HttpResponseMessage> PostJsonAsync(object body, HttpClient? client = null)
+    {
+        client ??= Client;
+        using var request = new HttpRequestMessage(HttpMethod.Post, "api/ingest") { Content = Json(body) };
+        request.Headers.Add("X-CSRF-Token", await CsrfTokenAsync(client));
+        return await client.SendAsync(request);
+    }
+
+    public void Dispose() => _site.Dispose();
+}

@@ -1,0 +1,61 @@
+using Mmrag.Hosting;
+using Mmrag.Ingestion.Tests.Support;
+using Mmrag.Ingestion.Web.Wikipedia;
+
+namespace Mmrag.Server.Tests;
+
+[Collection("server")]
+public sealed class WikipediaApiTests(ServerFixture fixture) : ApiTestBase(fixture)
+{
+    [Theory]
+    [InlineData("""{"wikipedia": ["Helsinki"], "lang": "EN!"}""", "not a Wikipedia language code")]
+    [InlineData("""{"wikipedia": ["Helsinki|Espoo"]}""", "is not a Wikipedia article title")]
+    [InlineData("""{"wikipedia": [null]}""", "must not hold null")]
+    [InlineData("""{"lang": "fi"}""", "'lang'")]
+    public async Task Ingest_MalformedWikipediaRequest_Returns400BeforeAnyJob(string body, string says)
+    {
+        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+
+        using var response = await Client.PostAsync("api/ingest", content);
+
+        var problem = await AssertProblemAsync(response, 400);
+        Assert.Contains(says, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A server of its own whose knowledge base reads Wikipedia from the loopback wiki: the titles become the job's
+    /// paths, the run resolves them, and the server's fetcher, which allows no private hosts, refuses the loopback
+    /// address before any request (nothing reaches the internet either way).
+    /// </summary>
+    [Fact]
+    public async Task Ingest_WikipediaTitles_JobReadsThemFromTheConfiguredWikiThroughTheGuard()
+    {
+        await using var wiki = new LoopbackMediaWiki();
+        var folder = Path.Combine(Path.GetTempPath(), "mmrag-server-wiki-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var knowledgeBase = await MmragKnowledgeBase.OpenAsync(new MmragOptions
+            {
+                Folder = folder, Model = Path.Combine(Fixtures.Clip, "tiny-clip"), CreateIfMissing = true, Offline = true,
+                Wikipedia = new WikipediaOptions { ApiUrl = new Uri(wiki.ApiUrl) },
+            });
+            await using var server = await ServerFixture.StartAsync(new() { KnowledgeBase = knowledgeBase, Urls = ["http://127.0.0.1:0"] });
+            using var client = ServerFixture.CreateClient(server);
+
+            using var response = await client.PostAsync("api/ingest", Json(new { wikipedia = new[] { "Helsinki" }, lang = "en" }));
+
+            Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+            var jobId = (await ReadJsonAsync(response)).GetProperty("job_id").GetString()!;
+            var job = await WaitForJobAsync(jobId, client);
+            Assert.Equal(["wikipedia:en:Helsinki"], job.GetProperty("paths").EnumerateArray().Select(static p => p.GetString()));
+            Assert.Equal(1, job.GetProperty("summary").GetProperty("failed").GetInt32());
+            var failure = job.GetProperty("failures")[0];
+            Assert.Equal(wiki.ArticleUrl, failure.GetProperty("source").GetString());
+            Assert.Empty(wiki.Requests);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}
