@@ -48,6 +48,29 @@ public sealed class WebIngestApiTests(ServerFixture fixture) : ApiTestBase(fixtu
         Assert.Contains(hits.EnumerateArray(), h => h.GetProperty("source").GetString() == url);
     }
 
+    [Fact]
+    public async Task Restart_JournaledUrlJob_ResumesWithItsCrawlSettings()
+    {
+        var marker = Marker("heron");
+        _site.Html("/heron", $"<html><body><p>The {marker} heron fishes at dawn.</p><a href=\"/egret\">egret</a></body></html>")
+            .Html("/egret", $"<html><body><p>The {marker} egret nests in reeds.</p></body></html>");
+        var jobId = Jobs.IngestionJobs.NewId();
+        new Jobs.JobJournal(Path.Combine(Fixture.KnowledgeBaseFolder, Jobs.JobJournal.FolderName)).Record(
+            new Jobs.JournaledJob(jobId, [_site.Url("/heron")], null, DateTimeOffset.UtcNow) { Web = new Mmrag.Hosting.WebIngestionRequest { Depth = 1 } });
+        var options = Fixture.Options();
+
+        await using var server = await ServerFixture.StartAsync(new MmragServerOptions
+        {
+            KnowledgeBase = options.KnowledgeBase, Urls = options.Urls, AllowedRoots = options.AllowedRoots, AllowPrivateHosts = true,
+        });
+        using var client = ServerFixture.CreateClient(server);
+        var job = await WaitForJobAsync(jobId, client);
+
+        Assert.Equal("succeeded", job.GetProperty("state").GetString());
+        Assert.Equal(2, job.GetProperty("summary").GetProperty("added").GetInt32());
+        Assert.Equal(1, _site.RequestsFor("/egret"));
+    }
+
     [Theory]
     [InlineData("""{"urls": ["file:///etc/passwd"]}""", "not an absolute http or https URL")]
     [InlineData("""{"urls": ["https://example.org/"], "follow": ["zip"]}""", "follow")]

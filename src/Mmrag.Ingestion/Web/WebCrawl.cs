@@ -72,7 +72,8 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
         lock (_lock)
         {
             var key = uri.GetLeftPart(UriPartial.Authority);
-            if (!_robots.TryGetValue(key, out robots!))
+            // A fetch cancelled with the page that started it (its time limit) is tried again for the next page.
+            if (!_robots.TryGetValue(key, out robots!) || robots.IsCanceled || robots.IsFaulted)
             {
                 robots = FetchRobotsAsync(uri, cancellationToken);
                 _robots[key] = robots;

@@ -116,6 +116,16 @@ public sealed class WebIngestionTests : IDisposable
         Assert.False(string.IsNullOrEmpty(_site.Requests.Last(r => r.Path == "/b").Headers["If-None-Match"]));
     }
 
+    [Theory]
+    [InlineData("https://example.org/a/../b?q=1")]
+    [InlineData("http://127.0.0.1:8080/page")]
+    public void DocumentIds_Url_KeptAsItIsNotResolvedAgainstTheCurrentFolder(string url)
+    {
+        Assert.Equal(url, DocumentIds.NormalizePath(url));
+        Assert.Equal(url, Mmrag.Ingestion.Loaders.PathGuard.Normalize(url));
+        Assert.False(Mmrag.Ingestion.Loaders.PathGuard.IsLexicallyUnder(url, Directory.GetCurrentDirectory()));
+    }
+
     [Fact]
     public async Task IngestAsync_DefaultDepth_ReadsThePageAlone()
     {

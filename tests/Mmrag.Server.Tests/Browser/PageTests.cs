@@ -170,6 +170,29 @@ public sealed class PageTests(ServeProcessFixture fixture) : IAsyncLifetime
     }
 
     [BrowserFact]
+    public async Task Ingest_UrlBox_PageIngestedAndItsHitLinksToTheUrl()
+    {
+        AssertChromium();
+        using var site = new Mmrag.Testing.LoopbackSite();
+        site.Html("/okapi", "<html><head><title>Okapi</title></head><body><main><p>The okapi zebrafinch browses leaves in the rainforest.</p></main></body></html>");
+        var url = site.Url("/okapi");
+
+        await _page.FillAsync("#ingest-urls", url);
+        await _page.ClickAsync("#ingest-button");
+
+        await Assertions.Expect(_page.Locator("#jobs .job").First).ToContainTextAsync("succeeded", new() { Timeout = 60_000 });
+        await Assertions.Expect(_page.Locator("#jobs .job").First).ToContainTextAsync("1 added");
+        await _page.FillAsync("#question", "okapi zebrafinch");
+        await _page.FillAsync("#threshold", "0");
+        await _page.ClickAsync("#search-button");
+        var link = _page.Locator($"#results a.source-link[href='{url}']").First;
+        await Assertions.Expect(link).ToBeVisibleAsync();
+        await Assertions.Expect(link).ToHaveAttributeAsync("rel", "noopener noreferrer");
+        await ShotAsync("ingest-url-1-hit");
+        Assert.Empty(_consoleErrors);
+    }
+
+    [BrowserFact]
     public async Task Search_NothingAboveTheThreshold_SaysSoNamingTheCutBesideTheScoreLegend()
     {
         AssertChromium();

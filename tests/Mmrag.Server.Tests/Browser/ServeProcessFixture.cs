@@ -45,6 +45,8 @@ public sealed partial class ServeProcessFixture : IAsyncLifetime
             ["MMRAG_LLM_MODEL"] = "fake-vision",
             ["MMRAG_LLM_API_KEY"] = "k",
             ["MMRAG_API_KEY"] = null,
+            // The web page's URL box is tested against a loopback site: the server's configuration key allows it.
+            ["Mmrag__Ingestion__AllowPrivateHosts"] = "true",
         }, "serve", "--kb", KnowledgeBaseFolder, "--urls", "http://127.0.0.1:0", "--ingest-root", Samples);
         var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         _serve.OutputDataReceived += (_, e) => Watch(e.Data, listening);
