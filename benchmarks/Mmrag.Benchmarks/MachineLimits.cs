@@ -71,7 +71,7 @@ internal static class MachineLimits
             {
                 if (gemm.TryGetProperty(key, out var value) && key.EndsWith($"_{threads}t", StringComparison.Ordinal))
                 {
-                    all.Add(new Gemm($"{key.Replace('_', ' ')} (machine_info.py, OpenBLAS {Core(m)})", Stat(value, "median"), Stat(value, "min"), Stat(value, "max")));
+                    all.Add(new Gemm($"{key[..key.LastIndexOf('_')].Replace('_', ' ')} (machine_info.py, OpenBLAS {Core(m)})", Stat(value, "median"), Stat(value, "min"), Stat(value, "max")));
                 }
             }
         }

@@ -27,6 +27,10 @@ public static class ClipThroughputBenchmark
         if (options.Has("--reference"))
         {
             ReferenceRuns.Run(benchDir, "machine_info.py", "--tag openblas");
+        }
+
+        if (options.Has("--reference") && !options.Has("--gemm-only"))
+        {
             ReferenceRuns.Run(benchDir, "bench_clip_torch.py", "--tag openblas --threads 2 --vision-batches 1,8,32 --text-batches 1,32 --text-seqs 77,16");
         }
 
