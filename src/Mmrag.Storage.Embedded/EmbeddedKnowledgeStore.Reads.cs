@@ -139,6 +139,40 @@ public sealed partial class EmbeddedKnowledgeStore
             return [];
         }
 
+        return await SearchConsistentAsync(ct => SearchOnceAsync(q, k, filter, recall, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One snapshot, one pass of <see cref="ExactVectorIndex.SearchBatch"/> over it and one read of the hits'
+    /// rows, retried like a single search when a write overtakes it.</remarks>
+    public async Task<IReadOnlyList<IReadOnlyList<StoreHit>>> SearchVectorsBatchAsync(IReadOnlyList<ReadOnlyMemory<float>> queries, int k,
+        SearchFilter? filter = null, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(queries);
+        int dimension = Space.Dimension;
+        float[] all = new float[queries.Count * dimension];
+        for (int i = 0; i < queries.Count; i++)
+        {
+            StoreInput.CheckVectorQuery(queries[i].Span, k, recall: 1.0, Space, _options.NormTolerance).CopyTo(all, i * dimension);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (k == 0 || queries.Count == 0)
+        {
+            return [.. queries.Select(static _ => (IReadOnlyList<StoreHit>)[])];
+        }
+
+        return await SearchConsistentAsync(ct => SearchBatchOnceAsync(all, k, filter, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="searchOnce"/> until its hits are consistent with the database: a few optimistic attempts,
+    /// then under the write lock.
+    /// </summary>
+    private async Task<T> SearchConsistentAsync<T>(Func<CancellationToken, Task<(T Hits, bool Complete, bool GenerationMoved)>> searchOnce,
+        CancellationToken cancellationToken)
+    {
         for (int attempt = 1; attempt <= OptimisticSearchAttempts; attempt++)
         {
             if (_index.NeedsSync)
@@ -146,7 +180,7 @@ public sealed partial class EmbeddedKnowledgeStore
                 await SyncAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            (List<StoreHit> hits, bool complete, bool generationMoved) = await SearchOnceAsync(q, k, filter, recall, cancellationToken).ConfigureAwait(false);
+            (T hits, bool complete, bool generationMoved) = await searchOnce(cancellationToken).ConfigureAwait(false);
 
             // Consistent unless a write replaced rows this snapshot found, or another process wrote (the generation
             // moved with no local write running): then catch up and search again.
@@ -162,11 +196,11 @@ public sealed partial class EmbeddedKnowledgeStore
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            List<StoreHit> hits = [];
+            T hits = default!;
             for (int attempt = 1; attempt <= OptimisticSearchAttempts; attempt++)
             {
                 await _index.SyncLockedAsync(cancellationToken).ConfigureAwait(false);
-                (hits, bool complete, _) = await SearchOnceAsync(q, k, filter, recall, cancellationToken).ConfigureAwait(false);
+                (hits, bool complete, _) = await searchOnce(cancellationToken).ConfigureAwait(false);
                 if (complete)
                 {
                     break; // only another process writing this fast could make it incomplete again
@@ -183,6 +217,38 @@ public sealed partial class EmbeddedKnowledgeStore
         {
             _writeLock.Release();
         }
+    }
+
+    /// <summary>The batch counterpart of <see cref="SearchOnceAsync"/>: every query against one snapshot, one read of the union of their hits.</summary>
+    private async Task<(IReadOnlyList<IReadOnlyList<StoreHit>> Hits, bool Complete, bool GenerationMoved)> SearchBatchOnceAsync(float[] queries, int k,
+        SearchFilter? filter, CancellationToken cancellationToken)
+    {
+        IndexSnapshot snapshot = _index.Current;
+        VectorHit[][] found = _index.SearchExactBatch(snapshot, queries, k, filter, cancellationToken);
+        long[] rowIds = [.. found.SelectMany(static f => f).Select(h => snapshot.Table.RowIds[h.Slot]).Distinct()];
+        (long generation, Dictionary<long, KnowledgeItem> items) = await RunAsync("vector search",
+            (connection, ct) => FetchItemsAsync(connection, rowIds, ct), cancellationToken).ConfigureAwait(false);
+        bool complete = true;
+        var results = new IReadOnlyList<StoreHit>[found.Length];
+        for (int q = 0; q < found.Length; q++)
+        {
+            var hits = new List<StoreHit>(found[q].Length);
+            foreach (VectorHit hit in found[q])
+            {
+                if (items.TryGetValue(snapshot.Table.RowIds[hit.Slot], out KnowledgeItem? item))
+                {
+                    hits.Add(new StoreHit(item, hit.Score));
+                }
+                else
+                {
+                    complete = false;
+                }
+            }
+
+            results[q] = hits;
+        }
+
+        return (results, complete, generation != snapshot.Generation);
     }
 
     /// <summary>

@@ -477,6 +477,37 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task SearchVectorsExact_ManyQueriesAndFilters_MatchOneExactSearchPerQuery()
+    {
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, Options(exactThreshold: 300));
+        await FillAsync(store, 1000);
+        await store.DeleteDocumentAsync("doc03"); // tombstones in the index
+        // Unnormalized queries: the store normalizes each one as a single search does.
+        ReadOnlyMemory<float>[] queries = [.. Queries(31, 900).Select((q, i) => (ReadOnlyMemory<float>)q.Select(x => x * (1 + (i % 3))).ToArray())];
+        EmbeddedIndexStatus before = store.IndexStatus;
+
+        foreach ((string name, SearchFilter filter) in Corpus.FilterCases.Prepend(("none", null!)))
+        {
+            IReadOnlyList<IReadOnlyList<StoreHit>> batch = await store.SearchVectorsExactAsync(queries, 12, filter);
+
+            Assert.Equal(queries.Length, batch.Count);
+            for (int q = 0; q < queries.Length; q++)
+            {
+                IReadOnlyList<StoreHit> single = await store.SearchVectorsAsync(queries[q], 12, filter, recall: SearchRecall.Exact);
+                Assert.True(single.Select(h => (h.Item.Id, h.Score)).SequenceEqual(batch[q].Select(h => (h.Item.Id, h.Score))), $"filter {name}, query {q}");
+            }
+        }
+
+        Assert.Equal(0, store.IndexStatus.GraphSearches - before.GraphSearches);
+        Assert.Empty(await store.SearchVectorsExactAsync([], 5));
+        Assert.All(await store.SearchVectorsExactAsync(queries, 0), Assert.Empty);
+        await Assert.ThrowsAsync<ArgumentException>(() => store.SearchVectorsExactAsync([new float[Space.Dimension + 1]], 5));
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => store.SearchVectorsExactAsync(queries, 5, cancellationToken: cancelled.Token));
+    }
+
+    [Fact]
     public async Task Compaction_AfterManyReplacements_ReclaimsDeadSlotsAndKeepsResultsExact()
     {
         await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), Space, Options(exactThreshold: 100_000));

@@ -22,10 +22,11 @@ public static class VectorIndexBenchmark
 
     private const string Usage = """
         usage: vector-index [--n 100k|1m|N] [--M 16] [--efc 200] [--efs 16,32,64,128,256] [--threads 2]
-                            [--reps 3] [--nq 1000] [--exact-nq N] [--skip-exact] [--skip-hnsw] [--skip-batch]
+                            [--reps 3] [--nq 1000] [--exact-nq N] [--skip-exact] [--skip-hnsw] [--skip-batch] [--batch-only]
                             [--dir DIR] [--generate N [--dim 512]]
           --n          data set: base_{n}.fvecs and gt_{n}_top100.ivecs (100k, 1m, or the N of --generate)
           --threads    HNSW build threads (the references build on 2)
+          --batch-only only the many-queries-at-once comparison (SearchBatch on 1 and 2 threads vs faiss flat / numpy sgemm)
           --reps       timed passes per measurement (after one warm-up pass)
           --exact-nq   queries timed for exact search and the batch (default 1000, 100 above 200k vectors)
           --dir        bench folder (default $MMRAG_BENCH_DIR or /tmp/mmrag-bench); data in DIR/data, references in DIR/results
@@ -88,6 +89,7 @@ public static class VectorIndexBenchmark
         int d = vectors.Dimension;
         var refs = References.Load(Path.Combine(o.Dir, "results"), n, o.M, o.Efc);
         Console.WriteLine($"# mmrag vector index benchmark: n={n:N0} d={d} queries={nq} k={K} kernel={KernelName()} cpus={Environment.ProcessorCount} (loaded in {sw.Elapsed.TotalSeconds:F1} s)");
+        Console.WriteLine($"# CPU: {MachineLimits.Cpu()}");
         Console.WriteLine($"# data: {basePath}; references: {(refs.Files.Count == 0 ? "none found" : string.Join(", ", refs.Files))}");
         Console.WriteLine();
 
@@ -109,6 +111,13 @@ public static class VectorIndexBenchmark
         int d = vectors.Dimension;
         var exact = new ExactVectorIndex(vectors);
         int exactNq = Math.Min(nq, o.ExactNq ?? (vectors.Count > 200_000 ? 100 : 1000));
+        if (o.BatchOnly)
+        {
+            RunBatch(o, vectors, queries, gt, kgt, exactNq, refs);
+            Console.WriteLine();
+            return;
+        }
+
         var hits = new VectorHit[K];
         var found = new int[exactNq * K];
         for (int i = 0; i < 50; i++)
@@ -150,35 +159,59 @@ public static class VectorIndexBenchmark
 
         if (!o.SkipBatch)
         {
-            // The same query count as the single-query timing (100 above 200k vectors keeps 1M runs short).
-            int batchNq = exactNq;
-            var times = new List<double>();
-            ReadOnlySpan<float> all = queries.AsSpan(0, batchNq * d);
-            VectorHit[][] batch = exact.SearchBatch(all, K);
+            RunBatch(o, vectors, queries, gt, kgt, exactNq, refs);
+        }
+
+        Console.WriteLine();
+    }
+
+    /// <summary>
+    /// Many queries at once: <see cref="ExactVectorIndex.SearchBatch"/> on 1 and 2 threads beside faiss flat's and
+    /// numpy+OpenBLAS's batch searches (sgemm + top-k) on the same threads, as QPS and ratios; the spread is min–max over passes.
+    /// </summary>
+    private static void RunBatch(Options o, VectorSet vectors, float[] queries, int[] gt, int kgt, int batchNq, References refs)
+    {
+        int d = vectors.Dimension;
+        ReadOnlySpan<float> all = queries.AsSpan(0, batchNq * d);
+        double flops = 2.0 * batchNq * vectors.Count * d;
+        Console.WriteLine($"## Exact search, {batchNq} queries at once (SearchBatch: blocked queries x rows, {VectorMath.KernelName} 3x2 register kernel), {o.Reps} passes after a warm-up");
+        Console.WriteLine($"{"",-34} {"QPS",9} {"min-max",15} {"GFLOP/s",8} {"recall@10",10} {"QPS/CPU-s",10}   ratio to each reference with the same threads");
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var index = new ExactVectorIndex(vectors, new ExactVectorIndexOptions { MaxDegreeOfParallelism = threads });
+            VectorHit[][] batch = index.SearchBatch(all, K);
+            var qps = new List<double>();
+            var perCpu = new List<double>();
+            using var self = Process.GetCurrentProcess();
             for (int r = 0; r < o.Reps; r++)
             {
+                self.Refresh();
+                TimeSpan cpu = self.TotalProcessorTime;
                 long t = Stopwatch.GetTimestamp();
-                batch = exact.SearchBatch(all, K);
-                times.Add(Stopwatch.GetElapsedTime(t).TotalSeconds);
+                batch = index.SearchBatch(all, K);
+                qps.Add(batchNq / Stopwatch.GetElapsedTime(t).TotalSeconds);
+                self.Refresh();
+                perCpu.Add(batchNq / (self.TotalProcessorTime - cpu).TotalSeconds); // on a shared machine: what one CPU-second buys
             }
 
-            var bfound = new int[batchNq * K];
+            var found = new int[batchNq * K];
             for (int i = 0; i < batchNq; i++)
             {
                 for (int j = 0; j < Math.Min(K, batch[i].Length); j++)
                 {
-                    bfound[(i * K) + j] = batch[i][j].Slot;
+                    found[(i * K) + j] = batch[i][j].Slot;
                 }
             }
 
-            Console.WriteLine($"{$"mmrag SearchBatch ({batchNq} queries, 1t)",-34} {batchNq / Median(times),9:F0} QPS, recall@10 {Recall(bfound, batchNq, gt, kgt):F4}");
-            foreach ((string name, double qps) in refs.ExactBatch)
-            {
-                Console.WriteLine($"{name,-34} {qps,9:F0} QPS");
-            }
+            double median = Median(qps);
+            string ratios = string.Join("; ", refs.ExactBatch.Where(r => r.Threads == threads).Select(r => $"{median / r.Qps:F2}x {r.Name}"));
+            Console.WriteLine($"{$"mmrag SearchBatch {threads}t",-34} {median,9:F0} {$"{qps.Min():F0}-{qps.Max():F0}",15} {flops * median / batchNq / 1e9,8:F1} {Recall(found, batchNq, gt, kgt),10:F4} {Median(perCpu),10:F0}   {ratios}");
         }
 
-        Console.WriteLine();
+        foreach (BatchReference r in refs.ExactBatch.OrderBy(r => r.Threads))
+        {
+            Console.WriteLine($"{$"{r.Name} {r.Threads}t",-34} {r.Qps,9:F0} {(r.Min is double lo && r.Max is double hi ? $"{lo:F0}-{hi:F0}" : ""),15} {flops * r.Qps / batchNq / 1e9,8:F1} {Fmt(r.Recall, "F4"),10} {"",10}   ({r.File}, {r.Started ?? "time unknown"})");
+        }
     }
 
     private static void RunHnsw(Options o, VectorSet vectors, float[] queries, int[] gt, int kgt, int nq, References refs, long rss0)
@@ -421,6 +454,8 @@ public static class VectorIndexBenchmark
 
         public bool SkipBatch { get; private set; }
 
+        public bool BatchOnly { get; private set; }
+
         public bool Help { get; private set; }
 
         public string Dir { get; private set; } = Environment.GetEnvironmentVariable("MMRAG_BENCH_DIR") is { Length: > 0 } e ? e : "/tmp/mmrag-bench";
@@ -455,6 +490,7 @@ public static class VectorIndexBenchmark
                     case "--skip-exact": o.SkipExact = true; break;
                     case "--skip-hnsw": o.SkipHnsw = true; break;
                     case "--skip-batch": o.SkipBatch = true; break;
+                    case "--batch-only": o.BatchOnly = true; o.SkipHnsw = true; break;
                     case "--dir": o.Dir = Next(); break;
                     case "--generate": o.Generate = NextInt(); break;
                     case "--dim": o.Dim = NextInt(); break;
@@ -780,6 +816,8 @@ public static class VectorIndexBenchmark
 
     private sealed record ExactReference(string Name, double? MeanMs, double? P50Ms, double? P99Ms, double? Recall);
 
+    private sealed record BatchReference(string Name, int Threads, double Qps, double? Min, double? Max, double? Recall, string File, string? Started);
+
     private sealed record HnswReference(string Name, double? BuildS, double? BuildThreads, long? IndexBytes, Dictionary<int, (double Recall, double Qps)> Sweep);
 
     /// <summary>Reference JSON files from shared/bench for the same data set, read leniently (a missing field prints as "-").</summary>
@@ -789,7 +827,7 @@ public static class VectorIndexBenchmark
 
         public List<ExactReference> Exact { get; } = [];
 
-        public List<(string Name, double Qps)> ExactBatch { get; } = [];
+        public List<BatchReference> ExactBatch { get; } = [];
 
         public List<HnswReference> Hnsw { get; } = [];
 
@@ -860,9 +898,12 @@ public static class VectorIndexBenchmark
                     Exact.Add(new ExactReference("numpy+OpenBLAS sgemv", null, Median(s, "p50_ms"), Median(s, "p99_ms"), Num(s, "recall@10")));
                 }
 
-                if (root.TryGetProperty("batch_1t", out JsonElement b) && Median(b, "qps") is double qps)
+                foreach (int t in new[] { 1, 2 })
                 {
-                    ExactBatch.Add(("numpy+OpenBLAS sgemm batch 1t", qps));
+                    if (root.TryGetProperty($"batch_{t}t", out JsonElement b) && Median(b, "qps") is double qps)
+                    {
+                        ExactBatch.Add(new BatchReference("numpy+OpenBLAS sgemm", t, qps, Spread(b, "qps", "min"), Spread(b, "qps", "max"), Num(b, "recall@10"), file, Str(root, "started")));
+                    }
                 }
 
                 return true;
@@ -883,9 +924,12 @@ public static class VectorIndexBenchmark
                     Exact.Add(new ExactReference($"{lib} flat", single.ValueKind == JsonValueKind.Object ? Median(single, "mean_ms") : null,
                         single.ValueKind == JsonValueKind.Object ? Median(single, "p50_ms") : null,
                         single.ValueKind == JsonValueKind.Object ? Median(single, "p99_ms") : null, Num(s, "recall@10")));
-                    if (Median(s, "qps_1t") is double qps)
+                    foreach (int t in new[] { 1, 2 })
                     {
-                        ExactBatch.Add(($"{lib} flat batch 1t", qps));
+                        if (Median(s, $"qps_{t}t") is double qps)
+                        {
+                            ExactBatch.Add(new BatchReference($"{lib} flat batch", t, qps, Spread(s, $"qps_{t}t", "min"), Spread(s, $"qps_{t}t", "max"), Num(s, "recall@10"), file, Str(root, "started")));
+                        }
                     }
                 }
 
@@ -910,6 +954,10 @@ public static class VectorIndexBenchmark
 
             return false;
         }
+
+        /// <summary>A summarize() object's min or max.</summary>
+        private static double? Spread(JsonElement e, string name, string which) =>
+            e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.Object ? Num(v, which) : null;
 
         /// <summary>A saved stdout may carry log lines around the JSON object.</summary>
         private static string ExtractJson(string text)

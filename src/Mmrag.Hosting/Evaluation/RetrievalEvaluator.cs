@@ -5,6 +5,7 @@ using Mmrag.Answering.Reranking;
 using Mmrag.Ingestion.Loaders;
 using Mmrag.Knowledge;
 using Mmrag.Retrieval.Search;
+using Mmrag.Storage;
 
 namespace Mmrag.Hosting.Evaluation;
 
@@ -122,7 +123,7 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
         var searcher = _knowledgeBase.Searcher;
         var threshold = options.Threshold ?? searcher.Options.DefaultThreshold;
 
-        var outcomes = new List<QueryOutcome>(queries.Count);
+        var pending = new List<(QueryOutcome Outcome, RelevanceKeys Keys, float[][] BaselineVectors)>(queries.Count);
         var latencies = new List<double>(queries.Count);
         var reranks = new List<RerankReport>();
         foreach (var query in queries)
@@ -156,7 +157,7 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
                 latencies[^1] += rerank.Elapsed.TotalMilliseconds;
             }
 
-            var baseline = await BaselineAsync(query, image, options.K, cancellationToken).ConfigureAwait(false);
+            var baselineVectors = await BaselineVectorsAsync(query, image, cancellationToken).ConfigureAwait(false);
 
             // The sweep runs the real search at each threshold: which hits pass it changes which near-duplicates are
             // dropped and which candidates reach the top k, so reading it off the threshold-0 list would be approximate.
@@ -167,9 +168,14 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
                 sweepOutcomes[t] = Judge(result, keys);
             }
 
-            outcomes.Add(new QueryOutcome(query, keys.Relevant, keys.Rank(ranked.Hits.Select(static h => (h.Item, h.CalibratedScore))), keys.Rank(baseline),
-                Judge(atThreshold, keys), sweepOutcomes));
+            pending.Add((new QueryOutcome(query, keys.Relevant, keys.Rank(ranked.Hits.Select(static h => (h.Item, h.CalibratedScore))), null!,
+                Judge(atThreshold, keys), sweepOutcomes), keys, baselineVectors));
         }
+
+        // The baseline's exact searches run as batches (all queries against each kind at once) after the pipeline's.
+        var baselines = await BaselinesAsync(pending.ConvertAll(static p => (p.Outcome.Query.Target, p.BaselineVectors)), options.K, cancellationToken)
+            .ConfigureAwait(false);
+        var outcomes = pending.Select((p, i) => p.Outcome with { Baseline = p.Keys.Rank(baselines[i]) }).ToList();
 
         var matched = outcomes.Where(static o => o.Relevant.Count > 0).ToList();
         var noMatch = outcomes.Where(static o => o.Relevant.Count == 0).ToList();
@@ -234,8 +240,8 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
         _ => 6,
     };
 
-    /// <summary>Exact cosine search per target kind, merged by raw cosine: the ceiling the pipeline is compared with.</summary>
-    private async Task<List<(KnowledgeItem Item, double Score)>> BaselineAsync(EvaluationQuery query, DataContent? image, int k, CancellationToken cancellationToken)
+    /// <summary>The query's vectors for the baseline: its text's and its image's, each unit length.</summary>
+    private async Task<float[][]> BaselineVectorsAsync(EvaluationQuery query, DataContent? image, CancellationToken cancellationToken)
     {
         var vectors = new List<float[]>(2);
         if (query.Text is not null)
@@ -248,32 +254,59 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
             vectors.Add(Normalized(await _knowledgeBase.ImageEmbedder.GenerateVectorAsync(image, cancellationToken: cancellationToken).ConfigureAwait(false)));
         }
 
-        ItemKind[] kinds = query.Target switch
-        {
-            SearchTarget.Images => [ItemKind.Image],
-            SearchTarget.Text => [ItemKind.TextChunk],
-            _ => [ItemKind.Image, ItemKind.TextChunk],
-        };
+        return [.. vectors];
+    }
 
+    /// <summary>
+    /// Exact cosine search per target kind, merged by raw cosine: the ceiling the pipeline is compared with. Every query
+    /// vector meets every item of a kind in one batch (<see cref="BatchVectorSearchExtensions.SearchVectorsExactAsync"/>).
+    /// </summary>
+    private async Task<List<(KnowledgeItem Item, double Score)>[]> BaselinesAsync(List<(SearchTarget Target, float[][] Vectors)> queries, int k,
+        CancellationToken cancellationToken)
+    {
         // A combined text + image query scores each item by its best cosine over the two vectors.
-        var best = new Dictionary<string, (KnowledgeItem Item, double Score)>(StringComparer.Ordinal);
-        foreach (var vector in vectors)
+        var best = queries.ConvertAll(static _ => new Dictionary<string, (KnowledgeItem Item, double Score)>(StringComparer.Ordinal));
+        foreach (var kind in new[] { ItemKind.Image, ItemKind.TextChunk })
         {
-            foreach (var kind in kinds)
+            var owners = new List<int>();
+            var vectors = new List<ReadOnlyMemory<float>>();
+            for (var q = 0; q < queries.Count; q++)
             {
-                var hits = await _knowledgeBase.Store.SearchVectorsAsync(vector, k, new SearchFilter { Kind = kind }, recall: 1.0, cancellationToken)
-                    .ConfigureAwait(false);
-                foreach (var hit in hits)
+                ItemKind[] kinds = queries[q].Target switch
                 {
-                    if (!best.TryGetValue(hit.Item.Id, out var known) || hit.Score > known.Score)
+                    SearchTarget.Images => [ItemKind.Image],
+                    SearchTarget.Text => [ItemKind.TextChunk],
+                    _ => [ItemKind.Image, ItemKind.TextChunk],
+                };
+                if (kinds.Contains(kind))
+                {
+                    foreach (var vector in queries[q].Vectors)
                     {
-                        best[hit.Item.Id] = (hit.Item, hit.Score);
+                        owners.Add(q);
+                        vectors.Add(vector);
+                    }
+                }
+            }
+
+            if (vectors.Count == 0)
+            {
+                continue;
+            }
+
+            var found = await _knowledgeBase.Store.SearchVectorsExactAsync(vectors, k, new SearchFilter { Kind = kind }, cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < found.Count; i++)
+            {
+                foreach (var hit in found[i])
+                {
+                    if (!best[owners[i]].TryGetValue(hit.Item.Id, out var known) || hit.Score > known.Score)
+                    {
+                        best[owners[i]][hit.Item.Id] = (hit.Item, hit.Score);
                     }
                 }
             }
         }
 
-        return [.. best.Values.OrderByDescending(static h => h.Score).ThenBy(static h => h.Item.Id, StringComparer.Ordinal).Take(k)];
+        return [.. best.Select(b => b.Values.OrderByDescending(static h => h.Score).ThenBy(static h => h.Item.Id, StringComparer.Ordinal).Take(k).ToList())];
     }
 
     /// <summary>A unit-length copy of <paramref name="vector"/> (a zero vector stays zero); <c>mmrag tune</c> embeds its queries the same way.</summary>

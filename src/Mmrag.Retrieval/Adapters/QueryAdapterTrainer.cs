@@ -194,25 +194,58 @@ public sealed class QueryAdapterTrainer
         return index;
     }
 
-    /// <summary>One (query, judged kind) pair per kind the query has relevant items of, with its hard negatives mined from the store.</summary>
+    /// <summary>
+    /// One (query, judged kind) pair per kind the query has relevant items of, with its hard negatives mined from the store
+    /// (the exact searches of all queries of a kind run as one batch; items are registered in query order as before).
+    /// </summary>
     private async Task<List<Unit>> UnitsAsync(List<QueryGroup> groups, CancellationToken cancellationToken)
     {
-        var units = new List<Unit>();
-        foreach (var group in groups)
+        ItemKind[] kinds = [ItemKind.Image, ItemKind.TextChunk];
+        var positives = new int[groups.Count][][];
+        var mined = new Dictionary<(int Group, ItemKind Kind), IReadOnlyList<StoreHit>>();
+        foreach (var kind in kinds)
         {
-            foreach (var kind in (ItemKind[])[ItemKind.Image, ItemKind.TextChunk])
+            var owners = new List<int>();
+            for (var g = 0; g < groups.Count; g++)
             {
-                var positives = group.Judged.Where(p => p.Value && _items[p.Key].Kind == kind).Select(static p => p.Key).Order().ToArray();
-                if (positives.Length == 0)
+                positives[g] ??= new int[kinds.Length][];
+                var found = groups[g].Judged.Where(p => p.Value && _items[p.Key].Kind == kind).Select(static p => p.Key).Order().ToArray();
+                positives[g][Array.IndexOf(kinds, kind)] = found;
+                if (found.Length > 0)
+                {
+                    owners.Add(g);
+                }
+            }
+
+            if (_options.HardNegatives > 0 && owners.Count > 0)
+            {
+                // Exact top k is a prefix of exact top k' > k, so one depth serves every query of the batch.
+                var depth = _options.HardNegatives + owners.Max(g => positives[g][Array.IndexOf(kinds, kind)].Length);
+                var hits = await _store.SearchVectorsExactAsync([.. owners.Select(g => (ReadOnlyMemory<float>)groups[g].Vector)], depth,
+                    new SearchFilter { Kind = kind }, cancellationToken).ConfigureAwait(false);
+                for (var i = 0; i < owners.Count; i++)
+                {
+                    mined[(owners[i], kind)] = [.. hits[i].Take(_options.HardNegatives + positives[owners[i]][Array.IndexOf(kinds, kind)].Length)];
+                }
+            }
+        }
+
+        var units = new List<Unit>();
+        for (var g = 0; g < groups.Count; g++)
+        {
+            var group = groups[g];
+            for (var kindIndex = 0; kindIndex < kinds.Length; kindIndex++)
+            {
+                var kind = kinds[kindIndex];
+                var unitPositives = positives[g][kindIndex];
+                if (unitPositives.Length == 0)
                 {
                     continue;
                 }
 
                 var negatives = new SortedSet<int>(group.Judged.Where(p => !p.Value && _items[p.Key].Kind == kind).Select(static p => p.Key));
-                if (_options.HardNegatives > 0)
+                if (mined.TryGetValue((g, kind), out var hits))
                 {
-                    var hits = await _store.SearchVectorsAsync(group.Vector, _options.HardNegatives + positives.Length, new SearchFilter { Kind = kind }, recall: 1.0,
-                        cancellationToken).ConfigureAwait(false);
                     var hard = 0;
                     foreach (var hit in hits)
                     {
@@ -229,7 +262,7 @@ public sealed class QueryAdapterTrainer
                     }
                 }
 
-                units.Add(new Unit(group.Modality, group.Vector, kind, positives, [.. negatives]));
+                units.Add(new Unit(group.Modality, group.Vector, kind, unitPositives, [.. negatives]));
             }
         }
 
@@ -406,24 +439,47 @@ public sealed class QueryAdapterTrainer
         return held.Count == 0 ? (0, 0) : (recall / held.Count, loss / held.Count);
     }
 
-    /// <summary>Recall@5 and MRR@10 of exact store search (top 10 of the unit's kind) with plain (<paramref name="map"/> null) or adapted queries.</summary>
+    /// <summary>
+    /// Recall@5 and MRR@10 of exact store search (top 10 of the unit's kind) with plain (<paramref name="map"/> null) or
+    /// adapted queries; the searches of all units of a kind run as one batch.
+    /// </summary>
     private async Task<(AdapterMetrics Metrics, double[] Recalls)> SearchMetricsAsync(List<Unit> units, float[]? map, CancellationToken cancellationToken)
     {
-        double recall = 0, reciprocal = 0;
-        var recalls = new double[units.Count];
+        var queries = new ReadOnlyMemory<float>[units.Count];
         var scratch = new Scratch(_store.Space.Dimension);
         for (var u = 0; u < units.Count; u++)
         {
-            var unit = units[u];
-            var query = unit.Query;
+            queries[u] = units[u].Query;
             if (map is not null)
             {
-                Adapt(map, unit.Query, scratch);
-                query = (float[])scratch.Z.Clone();
+                Adapt(map, units[u].Query, scratch);
+                queries[u] = (float[])scratch.Z.Clone();
+            }
+        }
+
+        var found = new IReadOnlyList<StoreHit>[units.Count];
+        foreach (var kind in (ItemKind[])[ItemKind.Image, ItemKind.TextChunk])
+        {
+            var owners = Enumerable.Range(0, units.Count).Where(u => units[u].Kind == kind).ToList();
+            if (owners.Count == 0)
+            {
+                continue;
             }
 
-            var hits = await _store.SearchVectorsAsync(query, MetricDepth, new SearchFilter { Kind = unit.Kind }, recall: 1.0, cancellationToken).ConfigureAwait(false);
-            var positives = unit.Positives.Select(p => _items[p].Id).ToHashSet(StringComparer.Ordinal);
+            var hits = await _store.SearchVectorsExactAsync([.. owners.Select(u => queries[u])], MetricDepth, new SearchFilter { Kind = kind }, cancellationToken)
+                .ConfigureAwait(false);
+            for (var i = 0; i < owners.Count; i++)
+            {
+                found[owners[i]] = hits[i];
+            }
+        }
+
+        double recall = 0, reciprocal = 0;
+        var recalls = new double[units.Count];
+        for (var u = 0; u < units.Count; u++)
+        {
+            var hits = found[u];
+            var positives = units[u].Positives.Select(p => _items[p].Id).ToHashSet(StringComparer.Ordinal);
             recalls[u] = (double)hits.Take(5).Count(h => positives.Contains(h.Item.Id)) / positives.Count;
             recall += recalls[u];
             var first = hits.Select(static (h, i) => (h, i)).FirstOrDefault(x => positives.Contains(x.h.Item.Id));

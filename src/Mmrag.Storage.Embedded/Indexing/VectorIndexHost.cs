@@ -168,6 +168,23 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         return snapshot.Exact.Search(query, k, slots);
     }
 
+    /// <summary>
+    /// The exact top k of each of the queries (stored one after another) over <paramref name="snapshot"/>, as one blocked
+    /// batch: the same hits a recall-1 <see cref="Search"/> returns for each.
+    /// </summary>
+    public VectorHit[][] SearchExactBatch(IndexSnapshot snapshot, float[] queries, int k, SearchFilter? filter, CancellationToken cancellationToken)
+    {
+        (ulong[] bits, int allowed) = EmbeddedFilterTranslator.ToSlotBits(filter, snapshot);
+        int count = queries.Length / snapshot.Vectors.Dimension;
+        if (allowed == 0)
+        {
+            return [.. Enumerable.Repeat(Array.Empty<VectorHit>(), count)];
+        }
+
+        Interlocked.Add(ref _exactSearches, count);
+        return snapshot.Exact.SearchBatch(queries, Math.Min(k, allowed), SlotFilter.Wrap(bits, allowed), cancellationToken);
+    }
+
     /// <summary>Waits until background index work (a graph build, a compaction, a save) has finished.</summary>
     public async Task WaitForMaintenanceAsync(CancellationToken cancellationToken)
     {

@@ -39,22 +39,6 @@ internal static unsafe class VectorMath
         return TensorPrimitives.Dot(new ReadOnlySpan<float>(a, stride), new ReadOnlySpan<float>(b, stride));
     }
 
-    /// <summary>Scores four rows against one query; <paramref name="scores"/> receives four floats.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Dot4(float* q, float* r0, float* r1, float* r2, float* r3, int stride, float* scores)
-    {
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Dot4x512(q, r0, r1, r2, r3, stride, scores);
-            return;
-        }
-
-        scores[0] = Dot(q, r0, stride);
-        scores[1] = Dot(q, r1, stride);
-        scores[2] = Dot(q, r2, stride);
-        scores[3] = Dot(q, r3, stride);
-    }
-
     /// <summary>Asks the cache for the first <paramref name="lines"/> 64-byte lines at <paramref name="p"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Prefetch(void* p, int lines)
@@ -123,66 +107,64 @@ internal static unsafe class VectorMath
         return Sum((a0 + a1) + (a2 + a3));
     }
 
-    private static void Dot4x512(float* q, float* r0, float* r1, float* r2, float* r3, int stride, float* scores)
+    /// <summary>
+    /// Scores three queries against two rows (<paramref name="scores"/> receives q0·r0, q0·r1, q1·r0, q1·r1, q2·r0, q2·r1),
+    /// each pair accumulated exactly as <see cref="Dot512"/> does (block i into accumulator i mod 4, same tails, same
+    /// final sums), so every score is bit-identical to a lone <see cref="Dot"/>: the batch kernel of the exact index.
+    /// Each query block is loaded once for two rows and each row block once for three queries (24 accumulators).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot3x2x512(float* q0, float* q1, float* q2, float* r0, float* r1, int stride, float* scores)
     {
         Vector512<float> z = Vector512<float>.Zero;
-        Vector512<float> a00 = z, a01 = z, a02 = z, a03 = z;
-        Vector512<float> a10 = z, a11 = z, a12 = z, a13 = z;
-        Vector512<float> a20 = z, a21 = z, a22 = z, a23 = z;
-        Vector512<float> a30 = z, a31 = z, a32 = z, a33 = z;
+        Vector512<float> c000 = z, c001 = z, c002 = z, c003 = z, c010 = z, c011 = z, c012 = z, c013 = z;
+        Vector512<float> c100 = z, c101 = z, c102 = z, c103 = z, c110 = z, c111 = z, c112 = z, c113 = z;
+        Vector512<float> c200 = z, c201 = z, c202 = z, c203 = z, c210 = z, c211 = z, c212 = z, c213 = z;
         int j = 0;
         for (; j + 64 <= stride; j += 64)
         {
-            Vector512<float> q0 = Vector512.Load(q + j);
-            Vector512<float> q1 = Vector512.Load(q + j + 16);
-            Vector512<float> q2 = Vector512.Load(q + j + 32);
-            Vector512<float> q3 = Vector512.Load(q + j + 48);
-            a00 = Vector512.MultiplyAddEstimate(Vector512.Load(r0 + j), q0, a00);
-            a10 = Vector512.MultiplyAddEstimate(Vector512.Load(r1 + j), q0, a10);
-            a20 = Vector512.MultiplyAddEstimate(Vector512.Load(r2 + j), q0, a20);
-            a30 = Vector512.MultiplyAddEstimate(Vector512.Load(r3 + j), q0, a30);
-            a01 = Vector512.MultiplyAddEstimate(Vector512.Load(r0 + j + 16), q1, a01);
-            a11 = Vector512.MultiplyAddEstimate(Vector512.Load(r1 + j + 16), q1, a11);
-            a21 = Vector512.MultiplyAddEstimate(Vector512.Load(r2 + j + 16), q1, a21);
-            a31 = Vector512.MultiplyAddEstimate(Vector512.Load(r3 + j + 16), q1, a31);
-            a02 = Vector512.MultiplyAddEstimate(Vector512.Load(r0 + j + 32), q2, a02);
-            a12 = Vector512.MultiplyAddEstimate(Vector512.Load(r1 + j + 32), q2, a12);
-            a22 = Vector512.MultiplyAddEstimate(Vector512.Load(r2 + j + 32), q2, a22);
-            a32 = Vector512.MultiplyAddEstimate(Vector512.Load(r3 + j + 32), q2, a32);
-            a03 = Vector512.MultiplyAddEstimate(Vector512.Load(r0 + j + 48), q3, a03);
-            a13 = Vector512.MultiplyAddEstimate(Vector512.Load(r1 + j + 48), q3, a13);
-            a23 = Vector512.MultiplyAddEstimate(Vector512.Load(r2 + j + 48), q3, a23);
-            a33 = Vector512.MultiplyAddEstimate(Vector512.Load(r3 + j + 48), q3, a33);
+            Fma3x2(q0, q1, q2, r0, r1, j, ref c000, ref c010, ref c100, ref c110, ref c200, ref c210);
+            Fma3x2(q0, q1, q2, r0, r1, j + 16, ref c001, ref c011, ref c101, ref c111, ref c201, ref c211);
+            Fma3x2(q0, q1, q2, r0, r1, j + 32, ref c002, ref c012, ref c102, ref c112, ref c202, ref c212);
+            Fma3x2(q0, q1, q2, r0, r1, j + 48, ref c003, ref c013, ref c103, ref c113, ref c203, ref c213);
         }
 
         if (j + 32 <= stride)
         {
-            Vector512<float> q0 = Vector512.Load(q + j);
-            Vector512<float> q1 = Vector512.Load(q + j + 16);
-            a00 = Vector512.MultiplyAddEstimate(Vector512.Load(r0 + j), q0, a00);
-            a10 = Vector512.MultiplyAddEstimate(Vector512.Load(r1 + j), q0, a10);
-            a20 = Vector512.MultiplyAddEstimate(Vector512.Load(r2 + j), q0, a20);
-            a30 = Vector512.MultiplyAddEstimate(Vector512.Load(r3 + j), q0, a30);
-            a01 = Vector512.MultiplyAddEstimate(Vector512.Load(r0 + j + 16), q1, a01);
-            a11 = Vector512.MultiplyAddEstimate(Vector512.Load(r1 + j + 16), q1, a11);
-            a21 = Vector512.MultiplyAddEstimate(Vector512.Load(r2 + j + 16), q1, a21);
-            a31 = Vector512.MultiplyAddEstimate(Vector512.Load(r3 + j + 16), q1, a31);
+            Fma3x2(q0, q1, q2, r0, r1, j, ref c000, ref c010, ref c100, ref c110, ref c200, ref c210);
+            Fma3x2(q0, q1, q2, r0, r1, j + 16, ref c001, ref c011, ref c101, ref c111, ref c201, ref c211);
             j += 32;
         }
 
         if (j < stride)
         {
-            Vector512<float> q0 = Vector512.Load(q + j);
-            a02 = Vector512.MultiplyAddEstimate(Vector512.Load(r0 + j), q0, a02);
-            a12 = Vector512.MultiplyAddEstimate(Vector512.Load(r1 + j), q0, a12);
-            a22 = Vector512.MultiplyAddEstimate(Vector512.Load(r2 + j), q0, a22);
-            a32 = Vector512.MultiplyAddEstimate(Vector512.Load(r3 + j), q0, a32);
+            Fma3x2(q0, q1, q2, r0, r1, j, ref c002, ref c012, ref c102, ref c112, ref c202, ref c212);
         }
 
-        scores[0] = Sum((a00 + a01) + (a02 + a03));
-        scores[1] = Sum((a10 + a11) + (a12 + a13));
-        scores[2] = Sum((a20 + a21) + (a22 + a23));
-        scores[3] = Sum((a30 + a31) + (a32 + a33));
+        scores[0] = Sum((c000 + c001) + (c002 + c003));
+        scores[1] = Sum((c010 + c011) + (c012 + c013));
+        scores[2] = Sum((c100 + c101) + (c102 + c103));
+        scores[3] = Sum((c110 + c111) + (c112 + c113));
+        scores[4] = Sum((c200 + c201) + (c202 + c203));
+        scores[5] = Sum((c210 + c211) + (c212 + c213));
+    }
+
+    /// <summary>One 16-float block at offset <paramref name="j"/> of three queries times two rows into six accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Fma3x2(float* q0, float* q1, float* q2, float* r0, float* r1, int j,
+        ref Vector512<float> c00, ref Vector512<float> c01, ref Vector512<float> c10, ref Vector512<float> c11, ref Vector512<float> c20, ref Vector512<float> c21)
+    {
+        Vector512<float> y0 = Vector512.Load(r0 + j);
+        Vector512<float> y1 = Vector512.Load(r1 + j);
+        Vector512<float> x = Vector512.Load(q0 + j);
+        c00 = Vector512.MultiplyAddEstimate(x, y0, c00);
+        c01 = Vector512.MultiplyAddEstimate(x, y1, c01);
+        x = Vector512.Load(q1 + j);
+        c10 = Vector512.MultiplyAddEstimate(x, y0, c10);
+        c11 = Vector512.MultiplyAddEstimate(x, y1, c11);
+        x = Vector512.Load(q2 + j);
+        c20 = Vector512.MultiplyAddEstimate(x, y0, c20);
+        c21 = Vector512.MultiplyAddEstimate(x, y1, c21);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -140,6 +140,125 @@ public class ExactVectorIndexTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 1000, 5, 10)]      // dimension 1: one 16-float block, mostly padding
+    [InlineData(7, 130, 1, 3)]        // one query: the kernel's group of three is mostly padding
+    [InlineData(33, 64, 2, 64)]       // k equal to n, n exactly one word
+    [InlineData(100, 1013, 37, 7)]    // n and the query count not multiples of the tiles, dimension not of the vector width
+    [InlineData(512, 777, 40, 25)]    // the CLIP width: the main loop, no tails
+    [InlineData(80, 300, 11, 500)]    // k beyond n: every live slot, sorted
+    public void SearchBatch_RandomData_ReturnsSameSlotsAndBitIdenticalScoresAsSingleSearch(int dim, int n, int nq, int k)
+    {
+        float[] data = TestVectors.Clustered(n, dim, 9, seed: dim + n);
+        VectorSet set = TestVectors.Set(data, dim, chunkRows: 128);
+        var index = new ExactVectorIndex(set);
+        float[] queries = TestVectors.Clustered(nq, dim, 9, seed: dim + n + 1);
+
+        VectorHit[][] batch = index.SearchBatch(queries, k);
+
+        Assert.Equal(nq, batch.Length);
+        for (int q = 0; q < nq; q++)
+        {
+            VectorHit[] single = index.Search(queries.AsSpan(q * dim, dim), k);
+            Assert.Equal(Math.Min(k, n), single.Length);
+            Assert.Equal(single.Select(h => h.Slot), batch[q].Select(h => h.Slot));
+            Assert.Equal(single.Select(h => BitConverter.SingleToInt32Bits(h.Score)), batch[q].Select(h => BitConverter.SingleToInt32Bits(h.Score)));
+        }
+    }
+
+    [Fact]
+    public void SearchBatch_TiedScores_BreaksTiesBySmallerSlotLikeSingleSearch()
+    {
+        const int dim = 24;
+        float[] data = TestVectors.Clustered(150, dim, 3, seed: 13);
+        VectorSet set = TestVectors.Set(data, dim, chunkRows: 64);
+        float[] dup = data.AsSpan(70 * dim, dim).ToArray();
+        for (int i = 0; i < 5; i++)
+        {
+            set.Add(dup); // slots 150..154 tie with slot 70, across a word and a chunk boundary
+        }
+
+        set.Remove(152);
+        float[] queries = [.. dup, .. dup, .. data.AsSpan(3 * dim, dim), .. dup];
+        var index = new ExactVectorIndex(set);
+
+        VectorHit[][] batch = index.SearchBatch(queries, 4);
+
+        Assert.Equal([70, 150, 151, 153], batch[0].Select(h => h.Slot));
+        Assert.Single(batch[0].Select(h => h.Score).Distinct());
+        Assert.Equal(batch[0], batch[1]);
+        Assert.Equal(batch[0], batch[3]);
+        Assert.Equal(index.Search(data.AsSpan(3 * dim, dim), 4), batch[2]);
+    }
+
+    [Fact]
+    public void SearchBatch_TombstonesFilterAndThreads_MatchSingleSearch()
+    {
+        const int dim = 96;
+        float[] data = TestVectors.Clustered(2100, dim, 12, seed: 14);
+        VectorSet set = TestVectors.Set(data, dim, chunkRows: 256);
+        for (int s = 0; s < 2100; s += 11)
+        {
+            set.Remove(s);
+        }
+
+        var one = new ExactVectorIndex(set);
+        var two = new ExactVectorIndex(set, new ExactVectorIndexOptions { MaxDegreeOfParallelism = 2 });
+        float[] queries = TestVectors.Clustered(50, dim, 12, seed: 15);
+        SlotFilter predicate = SlotFilter.FromPredicate(s => s % 5 != 1);
+        SlotFilter bitset = SlotFilter.FromSlots(Enumerable.Range(0, 2100).Where(s => s % 5 != 1));
+
+        VectorHit[][] batch = two.SearchBatch(queries, 12, predicate);
+
+        for (int q = 0; q < 50; q++)
+        {
+            VectorHit[] single = one.Search(queries.AsSpan(q * dim, dim), 12, bitset);
+            Assert.Equal(single, batch[q]);
+            Assert.DoesNotContain(batch[q], h => set.IsDeleted(h.Slot) || h.Slot % 5 == 1);
+        }
+
+        Assert.Equal(batch, one.SearchBatch(queries, 12, bitset));
+    }
+
+    [Fact]
+    public void SearchBatch_EmptyInputsAndZeroK_ReturnEmptyLists()
+    {
+        const int dim = 20;
+        float[] queries = TestVectors.Clustered(4, dim, 2, seed: 16);
+        var empty = new ExactVectorIndex(new VectorSet(dim));
+        var index = new ExactVectorIndex(TestVectors.Set(TestVectors.Clustered(50, dim, 2, seed: 17), dim));
+
+        Assert.All(empty.SearchBatch(queries, 5), Assert.Empty);
+        Assert.All(index.SearchBatch(queries, 0), Assert.Empty);
+        Assert.Empty(index.SearchBatch(ReadOnlySpan<float>.Empty, 5));
+        Assert.Throws<ArgumentException>(() => index.SearchBatch(new float[dim + 1], 5));
+    }
+
+    [Fact]
+    public void SearchBatch_CancelledBeforeOrDuring_ThrowsOperationCanceled()
+    {
+        const int dim = 64;
+        VectorSet set = TestVectors.Set(TestVectors.Clustered(5000, dim, 10, seed: 18), dim);
+        float[] queries = TestVectors.Clustered(30, dim, 10, seed: 19);
+        var index = new ExactVectorIndex(set, new ExactVectorIndexOptions { MaxDegreeOfParallelism = 2 });
+        using var before = new CancellationTokenSource();
+        before.Cancel();
+        using var during = new CancellationTokenSource();
+        // The filter is read once before scoring starts; cancelling from it stops the scoring that follows.
+        SlotFilter cancelling = SlotFilter.FromPredicate(s =>
+        {
+            if (s == 4000)
+            {
+                during.Cancel();
+            }
+
+            return true;
+        });
+
+        Assert.Throws<OperationCanceledException>(() => index.SearchBatch(queries, 5, cancellationToken: before.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => index.SearchBatch(queries, 5, cancelling, during.Token));
+    }
+
     [Fact]
     public void Search_QueryOfWrongLength_ThrowsArgumentException()
     {
