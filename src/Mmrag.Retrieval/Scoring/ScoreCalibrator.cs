@@ -177,9 +177,11 @@ public sealed class ScoreCalibrator
             return null;
         }
 
-        // Copies of one image, or one description on several images, would make "own" ambiguous.
+        // Copies of one image, or one description on several images, would make "own" ambiguous. Ordered by id first, so
+        // every store (whatever order its sample comes in) keeps the same copy and measures the same value.
         var described = images
             .Where(static image => !string.IsNullOrWhiteSpace(image.Description))
+            .OrderBy(static image => image.Id, StringComparer.Ordinal)
             .DistinctBy(static image => image.ContentHash, StringComparer.Ordinal)
             .DistinctBy(static image => image.Description!.Trim(), StringComparer.Ordinal)
             .Take(_options.AlignmentSampleSize)

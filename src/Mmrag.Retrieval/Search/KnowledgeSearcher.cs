@@ -251,9 +251,17 @@ public sealed class KnowledgeSearcher
         var candidates = new List<Candidate>();
         foreach (var list in lists)
         {
-            for (var rank = 1; rank <= list.Hits.Count; rank++)
+            var rank = 0;
+            for (var position = 1; position <= list.Hits.Count; position++)
             {
-                var hit = list.Hits[rank - 1];
+                var hit = list.Hits[position - 1];
+                // Equal scores share a rank, so the order a store returns ties in (exact copies of an image stored twice)
+                // cannot change the fusion score, and every backend orders the hits alike.
+                if (position == 1 || hit.Score != list.Hits[position - 2].Score)
+                {
+                    rank = position;
+                }
+
                 if (!byId.TryGetValue(hit.Item.Id, out var candidate))
                 {
                     candidate = new Candidate(hit.Item, queryCount);

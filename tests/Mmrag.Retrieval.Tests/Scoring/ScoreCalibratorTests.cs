@@ -348,6 +348,36 @@ public abstract class ScoreCalibratorTests : StoreBackedTests
     }
 
     [Fact]
+    public async Task GetCalibrationAsync_CopiesOfAnImageWithOtherDescriptions_MeasureTheSameAlignmentWhateverTheSampleOrder()
+    {
+        // Each photo is stored twice (a folder's copy with a fitting description, a document's copy with other words):
+        // which copy is measured must not depend on the order a store's sample comes in.
+        var kb = NewKnowledge();
+        var vectors = new SyntheticVectors(kb.Dimension, seed: 31);
+        for (var i = 0; i < 20; i++)
+        {
+            var image = vectors.Unit();
+            var bytes = System.Text.Encoding.UTF8.GetBytes($"photo bytes {i}");
+            kb.AddImage($"photo-{i:00}", image, $"photo {i}", bytes: bytes);
+            kb.AddImage($"copy-{i:00}", image, $"unrelated words {i}", bytes: bytes);
+            kb.TextGenerator.Set($"photo {i}", vectors.Near(image, 0.3));
+        }
+
+        await kb.CommitAsync();
+
+        var measured = new List<CrossModalAlignment?>();
+        foreach (var seed in new[] { 1, 2, 3, 4 })
+        {
+            var calibration = await new ScoreCalibrator(kb.Store, new ScoreCalibrationOptions { Seed = seed }, textEmbedder: kb.TextGenerator).RecomputeAsync();
+            measured.Add(calibration.Alignment);
+        }
+
+        Assert.NotNull(measured[0]);
+        Assert.Equal(20, measured[0]!.Pairs);
+        Assert.All(measured, m => Assert.Equal(measured[0], m));
+    }
+
+    [Fact]
     public async Task GetCalibrationAsync_TooFewDescribedImages_LeavesCrossModalScoresAsTheyAre()
     {
         var world = await CreateClipLikeWorldAsync(describe: false);

@@ -368,6 +368,35 @@ public abstract class KnowledgeSearcherTests : StoreBackedTests
     }
 
     [Fact]
+    public async Task SearchAsync_ExactCopiesStoredInEitherOrder_TheSameCopyComesFirst()
+    {
+        // One photo stored twice (a folder's copy and a document's copy): equal cosines share a fusion rank, so the order
+        // the store returns ties in does not decide which copy comes first, or which one deduplication keeps.
+        foreach (var firstStored in new[] { "b-copy", "a-copy" })
+        {
+            var kb = NewKnowledge();
+            var vectors = new SyntheticVectors(kb.Dimension, seed: 5);
+            var photo = vectors.Unit();
+            var bytes = System.Text.Encoding.UTF8.GetBytes("the same photo");
+            kb.AddImage(firstStored, photo, bytes: bytes, document: "first");
+            kb.AddImage(firstStored == "b-copy" ? "a-copy" : "b-copy", photo, bytes: bytes, document: "second");
+            for (var i = 0; i < 20; i++)
+            {
+                kb.AddImage($"other-{i:00}", vectors.Unit());
+            }
+
+            await kb.CommitAsync();
+            var query = kb.ImageQuery("near the photo", vectors.Near(photo, 0.2));
+
+            var result = await kb.Searcher().SearchAsync(new SearchRequest { Image = query, Target = SearchTarget.Images, Threshold = 0, K = 5 });
+
+            // Copies collapse into one hit (dedupe by content hash): the same one whichever was stored first.
+            Assert.Equal("a-copy", result.Hits[0].Item.Id);
+            Assert.DoesNotContain(result.Hits, static h => h.Item.Id == "b-copy");
+        }
+    }
+
+    [Fact]
     public async Task SearchAsync_TargetAll_MergesKindsByCalibratedScore()
     {
         var world = await CreateWorldAsync();
