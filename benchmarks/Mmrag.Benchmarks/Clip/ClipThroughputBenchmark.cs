@@ -10,7 +10,8 @@ namespace Mmrag.Benchmarks.Clip;
 /// <summary>
 /// Throughput of the CLIP towers and of the JPEG → vector path, printed beside the PyTorch reference
 /// (<c>shared/bench/bench_clip_torch.py</c>) and the machine's fp32 GEMM limit (<c>machine_info.py</c>) from the same run.
-/// Usage: <c>clip --model DIR [--threads N] [--seconds S] [--reference] [--jpeg-size 1024x768] [--spin]</c>.
+/// Usage: <c>clip --model DIR [--threads N] [--seconds S] [--reference] [--jpeg-size 1024x768] [--spin]</c>, or
+/// <c>clip --jpeg-only [--jpeg-sizes 1024x768,4000x3000] [--jpegs 64] [--repeat 3]</c> for the JPEG path alone, exact and fast.
 /// </summary>
 public static class ClipThroughputBenchmark
 {
@@ -154,7 +155,7 @@ public static class ClipThroughputBenchmark
             var exactVectors = await clip.EmbedImageFilesAsync(jpegs).ConfigureAwait(false);
             var fastVectors = await fast.EmbedImageFilesAsync(jpegs).ConfigureAwait(false);
             var cosines = exactVectors.Zip(fastVectors, static (e, f) => Cosine(e.Vector.Span, f.Vector.Span)).ToArray();
-            table.Add([$"{sizeText} cosine fast vs exact (min / mean)", "", $"{cosines.Min():F4} / {cosines.Average():F4}", ""]);
+            table.Add([$"{sizeText} cosine fast vs exact (min / mean)", "", $"{cosines.Min():F6} / {cosines.Average():F6}", ""]);
 
             // For scale: how alike this model finds two different photos of the set (exact path, neighbours in the list).
             var others = exactVectors.Zip(exactVectors.Skip(1), static (a, b) => Cosine(a.Vector.Span, b.Vector.Span)).ToArray();

@@ -256,7 +256,14 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         try
         {
             var items = loaded.SelectMany(static p => p.Document!.Items).ToList();
-            return new SharedEmbeddings(await embedder.EmbedAsync(items, static (_, _) => { }, cancellationToken).ConfigureAwait(false));
+            var first = loaded[0].File.Path;
+            return new SharedEmbeddings(await embedder.EmbedAsync(items, (done, total) =>
+            {
+                // The group's items count as the first file's, so that progress moves while the batch is embedded.
+                _fileItemsDone = done;
+                _fileItemsTotal = total;
+                Report(first);
+            }, cancellationToken).ConfigureAwait(false));
         }
         catch (Exception ex) when (!IsCancellation(ex, cancellationToken) && ex is not (EmbeddingSpaceMismatchException or KnowledgeStoreException))
         {
