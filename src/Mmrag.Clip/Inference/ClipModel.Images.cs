@@ -47,8 +47,8 @@ public sealed partial class ClipModel
     }
 
     /// <summary>
-    /// Embeds image files: files are read and decoded on a background task while the previous batch runs through the
-    /// vision tower. A file that cannot be read or decoded gets a result with its error; the others are embedded.
+    /// Embeds image files: each batch is decoded on all the tower's threads, then embedded, while the next batch's files
+    /// are read. A file that cannot be read or decoded gets a result with its error; the others are embedded.
     /// Results are raw projections, in input order.
     /// </summary>
     public Task<ImageEmbeddingResult[]> EmbedImageFilesAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken = default) =>
