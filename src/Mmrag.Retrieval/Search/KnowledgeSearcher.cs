@@ -90,40 +90,19 @@ public sealed class KnowledgeSearcher
             return new SearchResult { Hits = [] };
         }
 
-        // The keyword searches need no query vector: they run while the query is embedded (the text tower mostly waits
-        // on memory for its weights, the keyword index on its own pages), instead of after it.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var keywords = plans.Select(plan => KeywordsAsync(plan, request, stop.Token)).ToArray();
-        var vocabulary = VocabularyAsync(plans, request, stop.Token);
-        QueryVector[] queries;
-        TimeSpan embedTime;
-        ScoreCalibration calibration;
-        TimeSpan calibrationTime;
-        QueryAdapterState adapterState;
-        try
-        {
-            var started = Stopwatch.GetTimestamp();
-            // A search without the adapter neither reads nor warns about one.
-            var adapter = request.UseAdapter ? await Adapters.GetAsync(cancellationToken).ConfigureAwait(false) : QueryAdapterState.None;
-            queries = await EmbedAsync(request, request.UseAdapter ? adapter.Adapter : null, cancellationToken).ConfigureAwait(false);
-            embedTime = Stopwatch.GetElapsedTime(started);
-            adapterState = adapter;
+        var started = Stopwatch.GetTimestamp();
+        // A search without the adapter neither reads nor warns about one.
+        var adapter = request.UseAdapter ? await Adapters.GetAsync(cancellationToken).ConfigureAwait(false) : QueryAdapterState.None;
+        var queries = await EmbedAsync(request, request.UseAdapter ? adapter.Adapter : null, cancellationToken).ConfigureAwait(false);
+        var embedTime = Stopwatch.GetElapsedTime(started);
 
-            started = Stopwatch.GetTimestamp();
-            calibration = await Calibrator.GetCalibrationAsync(cancellationToken).ConfigureAwait(false);
-            calibrationTime = Stopwatch.GetElapsedTime(started);
-        }
-        catch
-        {
-            // The embedding failed (a bad query image, cancellation): the keyword searches are not wanted, but observed.
-            await stop.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(keywords.OfType<Task>().Append(vocabulary)).ContinueWith(static _ => { }, CancellationToken.None,
-                TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
-            throw;
-        }
+        started = Stopwatch.GetTimestamp();
+        var calibration = await Calibrator.GetCalibrationAsync(cancellationToken).ConfigureAwait(false);
+        var calibrationTime = Stopwatch.GetElapsedTime(started);
 
-        var searchStarted = Stopwatch.GetTimestamp();
-        var lists = plans.Select((plan, i) => FetchAsync(plan, request, queries, keywords[i], cancellationToken)).ToArray();
+        started = Stopwatch.GetTimestamp();
+        var lists = plans.Select(plan => FetchAsync(plan, request, queries, cancellationToken)).ToArray();
+        var vocabulary = VocabularyAsync(plans, request, cancellationToken);
         await Task.WhenAll(lists).ConfigureAwait(false);
 
         var threshold = request.Threshold ?? Options.DefaultThreshold;
@@ -151,9 +130,9 @@ public sealed class KnowledgeSearcher
             Hits = hits,
             EmbedTime = embedTime,
             CalibrationTime = calibrationTime,
-            SearchTime = Stopwatch.GetElapsedTime(searchStarted),
+            SearchTime = Stopwatch.GetElapsedTime(started),
             AdapterApplied = Array.Exists(queries, static q => q.Adapter is not null),
-            AdapterWarning = request.UseAdapter ? adapterState.Warning : null,
+            AdapterWarning = request.UseAdapter ? adapter.Warning : null,
         };
     }
 
@@ -239,14 +218,7 @@ public sealed class KnowledgeSearcher
         return copy;
     }
 
-    /// <summary>The keyword index's hits for one kind, started on the thread pool; null when the request uses no keywords.</summary>
-    private Task<IReadOnlyList<StoreHit>>? KeywordsAsync(KindPlan plan, SearchRequest request, CancellationToken cancellationToken) =>
-        request.UsesKeywords
-            ? Task.Run(() => _store.SearchKeywordsAsync(request.Text!, plan.Fetch, plan.Filter, cancellationToken), cancellationToken)
-            : null;
-
-    private async Task<List<RankedList>> FetchAsync(KindPlan plan, SearchRequest request, QueryVector[] queries,
-        Task<IReadOnlyList<StoreHit>>? keywords, CancellationToken cancellationToken)
+    private async Task<List<RankedList>> FetchAsync(KindPlan plan, SearchRequest request, QueryVector[] queries, CancellationToken cancellationToken)
     {
         // Each store call starts on the thread pool: a store that answers synchronously (the embedded one computes
         // before its first await) would otherwise run a query's vector and keyword searches, for every kind, one after
@@ -258,9 +230,9 @@ public sealed class KnowledgeSearcher
             searches.Add((q, Task.Run(() => _store.SearchVectorsAsync(vector, plan.Fetch, plan.Filter, request.Recall, cancellationToken), cancellationToken)));
         }
 
-        if (keywords is not null)
+        if (request.UsesKeywords)
         {
-            searches.Add((KeywordList, keywords));
+            searches.Add((KeywordList, Task.Run(() => _store.SearchKeywordsAsync(request.Text!, plan.Fetch, plan.Filter, cancellationToken), cancellationToken)));
         }
 
         await Task.WhenAll(searches.Select(s => s.Hits)).ConfigureAwait(false);

@@ -511,33 +511,7 @@ public abstract class KnowledgeSearcherTests : StoreBackedTests
     }
 
     [Fact]
-    public async Task SearchAsync_HybridTextQuery_KeywordSearchRunsWhileTheQueryIsEmbedded()
-    {
-        // The embedding waits (up to a bound) for a keyword search to start: it only can when it does not wait for the embedding.
-        var world = await CreateWorldAsync();
-        var keywordStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        world.Knowledge.Store.BeforeSearch = _ =>
-        {
-            if (!world.Knowledge.Store.KeywordFilters.IsEmpty)
-            {
-                keywordStarted.TrySetResult();
-            }
-
-            return Task.CompletedTask;
-        };
-        var startedFirst = false;
-        world.Knowledge.TextGenerator.BeforeEmbed = async token =>
-            startedFirst = await Task.WhenAny(keywordStarted.Task, Task.Delay(TimeSpan.FromSeconds(10), token)) == keywordStarted.Task;
-        var query = world.Knowledge.TextQuery("basil", world.Chunks[1]);
-
-        var result = await world.Searcher.SearchAsync(new SearchRequest { Text = query });
-
-        Assert.True(startedFirst, "the keyword search waited for the embedding");
-        Assert.Equal("chunk-01", result.Hits[0].Item.Id);
-    }
-
-    [Fact]
-    public async Task SearchAsync_ImageQueryThatCannotBeEmbedded_ThrowsItsErrorWithKeywordSearchesStarted()
+    public async Task SearchAsync_ImageQueryThatCannotBeEmbedded_ThrowsItsErrorBeforeAnyVectorSearch()
     {
         var world = await CreateWorldAsync();
         world.Knowledge.ImageGenerator.BeforeEmbed = _ => throw new InvalidDataException("not an image");
