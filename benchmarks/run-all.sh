@@ -21,7 +21,9 @@ for part in $parts; do
     clip)
       # PyTorch eager fp32 and the machine's GEMM limit are measured by the command itself (--reference).
       run clip --reference --seconds 6
-      run clip --seconds 6 --spin ;;
+      run clip --seconds 6 --spin
+      # JPEG → vector at 1024x768 and 4000x3000, exact and --fast-decode, beside the model-only rate (3 repeats).
+      run clip --jpeg-only --seconds 6 --repeat 3 ;;
     vector)
       mkdir -p "$W/results"
       LD_LIBRARY_PATH=$blas /usr/bin/python3 "$bench/bench_flat_blas.py" --n 100k

@@ -11,7 +11,8 @@ namespace Mmrag.Benchmarks.Clip;
 /// Throughput of the CLIP towers and of the JPEG → vector path, printed beside the PyTorch reference
 /// (<c>shared/bench/bench_clip_torch.py</c>) and the machine's fp32 GEMM limit (the best of ONNX Runtime's MatMul, our Vector512 kernel and
 /// <c>machine_info.py</c>'s numpy/torch GEMMs, <see cref="MachineLimits"/>) from the same run.
-/// Usage: <c>clip --model DIR [--threads N] [--seconds S] [--reference] [--jpeg-size 1024x768] [--spin] [--gemm-only]</c>.
+/// Usage: <c>clip --model DIR [--threads N] [--seconds S] [--reference] [--jpeg-size 1024x768] [--spin] [--gemm-only]</c>, or
+/// <c>clip --jpeg-only [--jpeg-sizes 1024x768,4000x3000] [--jpegs 64] [--repeat 3]</c> for the JPEG path alone, exact and fast.
 /// </summary>
 public static class ClipThroughputBenchmark
 {
@@ -70,6 +71,13 @@ public static class ClipThroughputBenchmark
             return 0;
         }
 
+        if (options.Has("--jpeg-only"))
+        {
+            await MeasureJpegPathAsync(clip, new ClipModelOptions { IntraOpThreads = threads, AllowSpinning = spin, MaxBatchSize = 32, SessionConfigEntries = entries, FastJpegDecode = true },
+                model, options, benchDir, seconds).ConfigureAwait(false);
+            return 0;
+        }
+
         if (options.Has("--latency-only"))
         {
             await MeasureQueryLatencyAsync(clip, seconds, table).ConfigureAwait(false);
@@ -114,6 +122,72 @@ public static class ClipThroughputBenchmark
         Print(table);
         return 0;
     }
+
+    /// <summary>
+    /// The JPEG → vector path alone, at each size of <c>--jpeg-sizes</c> (default 1024x768,4000x3000): decode and
+    /// preprocess on one thread (exact and with <see cref="ClipModelOptions.FastJpegDecode"/>), the pipeline at batch 32
+    /// beside the model-only rate measured right before it, <c>--repeat</c> times (median and spread), and the cosine of
+    /// each fast vector to its exact one.
+    /// </summary>
+    private static async Task MeasureJpegPathAsync(ClipModel clip, ClipModelOptions fastOptions, string modelDir, BenchOptions options, string benchDir,
+        double seconds)
+    {
+        var repeat = int.Parse(options.Get("--repeat") ?? "3", CultureInfo.InvariantCulture);
+        var count = int.Parse(options.Get("--jpegs") ?? "64", CultureInfo.InvariantCulture);
+        using var fast = ClipModel.Load(modelDir, fastOptions);
+        Console.WriteLine($"CPU: {CpuModel()}, {Environment.ProcessorCount} cores visible; {count} JPEGs per size, {repeat} repeats (median [min–max])");
+        var batch = Math.Min(32, count);
+        var pixels = RandomPixels(batch * clip.PixelValuesLength, seed: batch);
+        var output = new float[batch * clip.Dimension];
+        var table = new List<string[]> { new[] { "measure", "exact (default)", "fast decode", "fast / exact" } };
+        foreach (var sizeText in (options.Get("--jpeg-sizes") ?? "1024x768,4000x3000").Split(','))
+        {
+            var size = sizeText.Split('x').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+            var jpegs = WriteJpegs(Path.Combine(benchDir, "jpegs", $"{size[0]}x{size[1]}"), count, size[0], size[1]);
+            var exactDecode = MeasureDecode(clip, jpegs, seconds / 2);
+            var fastDecode = MeasureDecode(fast, jpegs, seconds / 2);
+            table.Add([$"{sizeText} decode + preprocess, 1 thread (ms/image)", $"{exactDecode:F2}", $"{fastDecode:F2}", $"{fastDecode / exactDecode:F2}x"]);
+
+            var modelRates = new List<double>();
+            var exactRates = new List<double>();
+            var fastRates = new List<double>();
+            for (var r = 0; r < repeat; r++)
+            {
+                modelRates.Add(Measure(batch, seconds / 2, () => clip.EmbedPixelValues(pixels, batch, output)).Median);
+                exactRates.Add(await MeasurePipelineAsync(clip, jpegs, seconds).ConfigureAwait(false) / modelRates[^1]);
+                fastRates.Add(await MeasurePipelineAsync(fast, jpegs, seconds).ConfigureAwait(false) / modelRates[^1]);
+            }
+
+            table.Add([$"model only, b={batch} (images/s)", Spread(modelRates, "F2"), "", ""]);
+            table.Add([$"{sizeText} JPEG → vector, b={batch} (% of model-only)", Spread(exactRates, "P0"), Spread(fastRates, "P0"),
+                $"{Median(fastRates) / Median(exactRates):F2}x"]);
+
+            var exactVectors = await clip.EmbedImageFilesAsync(jpegs).ConfigureAwait(false);
+            var fastVectors = await fast.EmbedImageFilesAsync(jpegs).ConfigureAwait(false);
+            var cosines = exactVectors.Zip(fastVectors, static (e, f) => Cosine(e.Vector.Span, f.Vector.Span)).ToArray();
+            table.Add([$"{sizeText} cosine fast vs exact (min / mean)", "", $"{cosines.Min():F6} / {cosines.Average():F6}", ""]);
+
+            // For scale: how alike this model finds two different photos of the set (exact path, neighbours in the list).
+            var others = exactVectors.Zip(exactVectors.Skip(1), static (a, b) => Cosine(a.Vector.Span, b.Vector.Span)).ToArray();
+            table.Add([$"{sizeText} cosine between different photos (mean / max)", $"{others.Average():F4} / {others.Max():F4}", "", ""]);
+        }
+
+        Print(table);
+    }
+
+    private static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
+        System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(a, b);
+
+    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+
+    private static string Spread(List<double> values, string format) =>
+        $"{Median(values).ToString(format, CultureInfo.InvariantCulture)} [{values.Min().ToString(format, CultureInfo.InvariantCulture)}–{values.Max().ToString(format, CultureInfo.InvariantCulture)}]";
+
+    /// <summary>The CPU model from /proc/cpuinfo (tables are only comparable on the same CPU).</summary>
+    internal static string CpuModel() =>
+        File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(static l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown"
+            : "unknown";
 
     /// <summary>One text query end to end (tokenize + embed + normalize), one at a time, as a search box sends them.</summary>
     private static async Task MeasureQueryLatencyAsync(ClipModel clip, double seconds, List<string[]> table)

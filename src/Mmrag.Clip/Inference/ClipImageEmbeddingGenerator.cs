@@ -4,7 +4,7 @@ namespace Mmrag.Clip.Inference;
 
 /// <summary>
 /// The CLIP vision tower as an <see cref="IEmbeddingGenerator{TInput,TEmbedding}"/> over images given as
-/// <see cref="DataContent"/> (encoded JPEG, PNG, WebP, GIF or BMP bytes). Decoding overlaps with inference; batches
+/// <see cref="DataContent"/> (encoded JPEG, PNG, WebP, GIF or BMP bytes). Each batch is decoded on the tower's threads, then embedded; batches
 /// hold at most <see cref="ClipModel.MaxBatchSize"/> images. An image that cannot be decoded fails the call with an
 /// <see cref="Preprocessing.ImageDecodeException"/> naming it (an <see cref="Preprocessing.ImageTooLargeException"/>
 /// when it is over <see cref="ClipEmbeddingOptions.MaxImagePixels"/> or the model's limit). Thread-safe. Disposes the model only if it owns it.

@@ -38,6 +38,16 @@ public sealed record ImageDecodeOptions
     /// itself parsed, before any pixel buffer is allocated. A decoded image costs about 7 bytes per pixel at its peak.
     /// </summary>
     public long MaxPixels { get; init; } = DefaultMaxPixels;
+
+    /// <summary>
+    /// Opt-in reduced-size decoding, like Pillow's <c>Image.draft(mode, size)</c>: given a JPEG's full width and height,
+    /// the smallest size the decoded image may have. A JPEG at least twice that size in both dimensions is decoded at
+    /// 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling: the largest of these that keeps it at least that size), which
+    /// costs a fraction of a full decode; the pixels are close to, not equal to, a full decode resized. Other formats are
+    /// always decoded in full. Null (the default) decodes every pixel, as the reference does. The pixel limit
+    /// (<see cref="MaxPixels"/>) applies to the full size either way.
+    /// </summary>
+    public Func<int, int, (int Width, int Height)>? DraftSize { get; init; }
 }
 
 /// <summary>How 16-bit greyscale samples become 8-bit.</summary>

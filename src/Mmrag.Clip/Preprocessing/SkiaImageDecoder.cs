@@ -126,10 +126,43 @@ public sealed class SkiaImageDecoder : IImageDecoder
             // real frame header), so this is the size it would allocate, whatever a quick header scan says.
             int width = codec.Info.Width, height = codec.Info.Height;
             CheckSize(width, height, options);
+            (width, height) = DraftDimensions(codec, options, width, height);
             return (DecodePixels(codec, format, width, height), codec.EncodedOrigin);
         });
         origin = encodedOrigin;
         return image;
+    }
+
+    /// <summary>
+    /// The size to decode at: the full size, or for a JPEG with <see cref="ImageDecodeOptions.DraftSize"/> the largest
+    /// DCT reduction (1/2, 1/4, 1/8) that keeps it at least the requested size, chosen as Pillow's <c>JpegImageFile.draft</c>
+    /// chooses it (<c>min(width // w, height // h)</c>); libjpeg rounds the reduced size up, as Pillow does.
+    /// </summary>
+    private static (int Width, int Height) DraftDimensions(SKCodec codec, ImageDecodeOptions options, int width, int height)
+    {
+        if (options.DraftSize is not { } draft || codec.EncodedFormat != SKEncodedImageFormat.Jpeg)
+        {
+            return (width, height);
+        }
+
+        var (wanted, wantedHeight) = draft(width, height);
+        if (wanted <= 0 || wantedHeight <= 0)
+        {
+            return (width, height);
+        }
+
+        var scale = Math.Min(width / wanted, height / wantedHeight);
+        var reduce = scale >= 8 ? 8 : scale >= 4 ? 4 : scale >= 2 ? 2 : 1;
+        if (reduce == 1)
+        {
+            return (width, height);
+        }
+
+        // Skia picks the smallest n/8 scale at or above the one asked for, so 1/reduce is exact.
+        var scaled = codec.GetScaledDimensions(1f / reduce);
+        return scaled.Width == (width + reduce - 1) / reduce && scaled.Height == (height + reduce - 1) / reduce
+            ? (scaled.Width, scaled.Height)
+            : (width, height);
     }
 
     private static unsafe RgbImage DecodePixels(SKCodec codec, string format, int width, int height)

@@ -23,8 +23,13 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
     /// <param name="items">A document's items.</param>
     /// <param name="progress">Called with (items done, items in the document) once the stored vectors are known and after each batch.</param>
     /// <param name="cancellationToken">Stops the run.</param>
+    /// <param name="shared">
+    /// What one call over several documents' items together found (<see cref="SharedEmbeddings"/>): its vectors and errors
+    /// are taken before the store is asked, so that small documents share batches.
+    /// </param>
     /// <exception cref="EmbeddingSpaceMismatchException">A generator returned vectors of another dimension than the knowledge base's.</exception>
-    public async Task<EmbeddedItems> EmbedAsync(IReadOnlyList<LoadedItem> items, Action<int, int> progress, CancellationToken cancellationToken)
+    public async Task<EmbeddedItems> EmbedAsync(IReadOnlyList<LoadedItem> items, Action<int, int> progress, CancellationToken cancellationToken,
+        SharedEmbeddings? shared = null)
     {
         var hashes = new string[items.Count];
         for (var i = 0; i < hashes.Length; i++)
@@ -33,18 +38,43 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
             hashes[i] = item.Kind == ItemKind.Image ? DocumentIds.Sha256Hex(item.ImageBytes.Span) : DocumentIds.Sha256Hex(item.Text);
         }
 
-        var distinct = hashes.Distinct(StringComparer.Ordinal).ToList();
         var occurrences = hashes.CountBy(h => h, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
-        var vectors = distinct.Count == 0 ? new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal)
-            : new Dictionary<string, ReadOnlyMemory<float>>(
-                await store.FindVectorsByContentHashAsync(distinct, cancellationToken).ConfigureAwait(false), StringComparer.Ordinal);
+        var vectors = new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal);
+        var imageErrors = new Dictionary<string, string>(StringComparer.Ordinal);
+        var fresh = 0;
+        foreach (var hash in occurrences.Keys)
+        {
+            if (shared is null)
+            {
+                break;
+            }
+
+            if (shared.Embedded.Vectors.TryGetValue(hash, out var vector))
+            {
+                vectors[hash] = vector;
+                fresh += shared.CountOnce(hash) ? 1 : 0;
+            }
+            else if (shared.Embedded.Errors.TryGetValue(hash, out var error))
+            {
+                imageErrors[hash] = error;
+            }
+        }
+
+        var distinct = occurrences.Keys.Where(h => !vectors.ContainsKey(h) && !imageErrors.ContainsKey(h)).ToList();
+        if (distinct.Count > 0)
+        {
+            foreach (var (hash, vector) in await store.FindVectorsByContentHashAsync(distinct, cancellationToken).ConfigureAwait(false))
+            {
+                vectors[hash] = vector;
+            }
+        }
 
         var texts = new List<(string Hash, string Text)>();
         var images = new List<(string Hash, LoadedItem Item)>();
         var queued = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < hashes.Length; i++)
         {
-            if (vectors.ContainsKey(hashes[i]) || !queued.Add(hashes[i]))
+            if (vectors.ContainsKey(hashes[i]) || imageErrors.ContainsKey(hashes[i]) || !queued.Add(hashes[i]))
             {
                 continue;
             }
@@ -71,7 +101,6 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
             progress(done, hashes.Length);
         }
 
-        var imageErrors = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var batch in images.Chunk(batchSize))
         {
             await EmbedImagesAsync(batch, vectors, imageErrors, cancellationToken).ConfigureAwait(false);
@@ -79,7 +108,11 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
             progress(done, hashes.Length);
         }
 
-        return new EmbeddedItems(hashes, vectors, imageErrors, texts.Count + images.Count - imageErrors.Count);
+        var failed = images.Count(i => imageErrors.ContainsKey(i.Hash));
+        return new EmbeddedItems(hashes, vectors, imageErrors, fresh + texts.Count + images.Count - failed)
+        {
+            Fresh = texts.Select(t => t.Hash).Concat(images.Select(i => i.Hash)).Where(vectors.ContainsKey).ToHashSet(StringComparer.Ordinal),
+        };
     }
 
     /// <summary>Embeds a batch of images; when the batch fails, each image alone, so one undecodable image costs only itself.</summary>
@@ -157,4 +190,23 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
 /// <param name="Errors">Why each image hash without a vector could not be embedded.</param>
 /// <param name="Embedded">How many distinct items were embedded now (not reused).</param>
 internal sealed record EmbeddedItems(IReadOnlyList<string> ContentHashes, IReadOnlyDictionary<string, ReadOnlyMemory<float>> Vectors,
-    IReadOnlyDictionary<string, string> Errors, int Embedded);
+    IReadOnlyDictionary<string, string> Errors, int Embedded)
+{
+    /// <summary>The hashes embedded by this call (not found stored or shared).</summary>
+    public IReadOnlySet<string> Fresh { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// The embeddings of several documents' items made in one <see cref="DocumentEmbedder.EmbedAsync"/> call, handed to each
+/// document's own call; each freshly embedded hash counts as embedded once, for the first document that uses it.
+/// Used by one run only; not thread-safe.
+/// </summary>
+internal sealed class SharedEmbeddings(EmbeddedItems embedded)
+{
+    private readonly HashSet<string> _uncounted = [.. embedded.Fresh];
+
+    public EmbeddedItems Embedded { get; } = embedded;
+
+    /// <summary>Whether <paramref name="hash"/> was embedded by the shared call and not yet counted.</summary>
+    public bool CountOnce(string hash) => _uncounted.Remove(hash);
+}

@@ -39,6 +39,9 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
 
     private sealed record EmbeddedDocument(List<KnowledgeItem> Items, List<IngestionFailure> Failures, int Embedded);
 
+    /// <summary>Encoded image bytes a group of files embedded together may hold (memory stays bounded whatever the files).</summary>
+    private const long GroupImageBytes = 256L * 1024 * 1024;
+
     private readonly long _started = time.GetTimestamp();
     private readonly List<IngestionFailure> _failures = [];
     private readonly List<IngestionFailure> _warnings = [];
@@ -284,9 +287,14 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
 
         try
         {
-            await foreach (var prepared in channel.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
+            while (await channel.Reader.WaitToReadAsync(stop.Token).ConfigureAwait(false))
             {
-                await StoreAsync(prepared).ConfigureAwait(false);
+                var group = await GatherAsync(channel.Reader, stop.Token).ConfigureAwait(false);
+                var shared = await EmbedTogetherAsync(group).ConfigureAwait(false);
+                foreach (var prepared in group)
+                {
+                    await StoreAsync(prepared, shared).ConfigureAwait(false);
+                }
             }
 
             await producer.ConfigureAwait(false);
@@ -304,6 +312,68 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             }
 
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The next files to embed together: files are taken as they are prepared until their items fill a batch
+    /// (<see cref="IngestionOptions.EmbeddingBatchSize"/>), their images hold <see cref="GroupImageBytes"/>, or the files
+    /// run out, so that a folder of photos is embedded 32 at a time rather than one per file.
+    /// </summary>
+    private async Task<List<PreparedFile>> GatherAsync(ChannelReader<PreparedFile> reader, CancellationToken token)
+    {
+        var group = new List<PreparedFile>();
+        var items = 0;
+        var bytes = 0L;
+        do
+        {
+            while (reader.TryRead(out var prepared))
+            {
+                group.Add(prepared);
+                foreach (var item in prepared.Document?.Items ?? [])
+                {
+                    items++;
+                    bytes += item.ImageBytes.Length;
+                }
+
+                if (items >= options.EmbeddingBatchSize || bytes >= GroupImageBytes || group.Count >= options.EmbeddingBatchSize)
+                {
+                    return group;
+                }
+            }
+        }
+        while (await reader.WaitToReadAsync(token).ConfigureAwait(false));
+
+        return group;
+    }
+
+    /// <summary>
+    /// Embeds the items of a group's loaded files in one call, for the files to take their vectors from; null for a
+    /// group of one loaded file, or when the call fails (each file is then embedded alone, so a failure stays its own).
+    /// </summary>
+    private async Task<SharedEmbeddings?> EmbedTogetherAsync(List<PreparedFile> group)
+    {
+        var loaded = group.Where(static p => p.Outcome == Outcome.Loaded).ToList();
+        if (loaded.Count < 2)
+        {
+            return null;
+        }
+
+        try
+        {
+            var items = loaded.SelectMany(static p => p.Document!.Items).ToList();
+            var first = loaded[0].Path;
+            return new SharedEmbeddings(await embedder.EmbedAsync(items, (done, total) =>
+            {
+                // The group's items count as the first file's, so that progress moves while the batch is embedded.
+                _fileItemsDone = done;
+                _fileItemsTotal = total;
+                Report(first);
+            }, cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception ex) when (!IsCancellation(ex, cancellationToken) && ex is not (EmbeddingSpaceMismatchException or KnowledgeStoreException))
+        {
+            return null;
         }
     }
 
@@ -526,7 +596,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         return item is not null && string.Equals(item.Description, description, StringComparison.Ordinal);
     }
 
-    private async Task StoreAsync(PreparedFile prepared)
+    private async Task StoreAsync(PreparedFile prepared, SharedEmbeddings? shared)
     {
         var path = prepared.Path;
         Report(path);
@@ -557,7 +627,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
                 var stored = false;
                 try
                 {
-                    stored = await StoreDocumentAsync(prepared).ConfigureAwait(false);
+                    stored = await StoreDocumentAsync(prepared, shared).ConfigureAwait(false);
                     if (stored && prepared.Remote is { } state)
                     {
                         // After the document: a crash in between costs an unconditional request next time, never a wrong "unchanged".
@@ -605,11 +675,11 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         _claims is null ? Task.CompletedTask : _claims.ReleaseAsync(documentId, stored, cancellationToken);
 
     /// <summary>Embeds and stores a loaded file; false when it failed (and was recorded as failed).</summary>
-    private async Task<bool> StoreDocumentAsync(PreparedFile prepared)
+    private async Task<bool> StoreDocumentAsync(PreparedFile prepared, SharedEmbeddings? shared)
     {
         var document = prepared.Document!;
         var path = prepared.Path;
-        var embedded = await EmbedAsync(document, prepared.DocumentId).ConfigureAwait(false);
+        var embedded = await EmbedAsync(document, prepared.DocumentId, shared).ConfigureAwait(false);
         if (document.MediaType.StartsWith("image/", StringComparison.Ordinal) && embedded.Items.Count == 0 && embedded.Failures.Count > 0)
         {
             // An image file is its image: if that cannot be decoded, the file has failed (its earlier version, if any, stays).
@@ -660,7 +730,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     }
 
     /// <summary>The document's items with their vectors (<see cref="DocumentEmbedder"/>); an image that could not be embedded is left out and recorded.</summary>
-    private async Task<EmbeddedDocument> EmbedAsync(LoadedDocument document, string documentId)
+    private async Task<EmbeddedDocument> EmbedAsync(LoadedDocument document, string documentId, SharedEmbeddings? shared)
     {
         var embedded = await embedder.EmbedAsync(document.Items, (done, total) =>
         {
@@ -668,7 +738,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             _fileItemsDone = done;
             _fileItemsTotal = total;
             Report(document.SourcePath);
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken, shared).ConfigureAwait(false);
 
         var hashes = embedded.ContentHashes;
         var items = new List<KnowledgeItem>(hashes.Count);

@@ -151,6 +151,67 @@ public class ClipImageEmbeddingTests
         Assert.Equal(texts.GetService<EmbeddingGeneratorMetadata>()!.DefaultModelId, images.GetService<EmbeddingGeneratorMetadata>()!.DefaultModelId);
     }
 
+    [Fact]
+    public async Task GenerateAsync_TwoThreads_DecodesTheImagesOfABatchAtOnce()
+    {
+        // Two decodes must be in flight together: each waits (up to a bound) for the other. One decoding thread beside
+        // the tower would decode them one after the other.
+        var decoder = new RendezvousDecoder(2);
+        using var model = ClipModel.Load(ClipFixtures.ModelDirectory, new ClipModelOptions { IntraOpThreads = 2, ImageDecoder = decoder });
+        using var generator = new ClipImageEmbeddingGenerator(model);
+        var bytes = await File.ReadAllBytesAsync(ClipFixtures.PathOf("images/noise_224x224.png"));
+
+        var embeddings = await generator.GenerateAsync([new DataContent(bytes, "image/png"), new DataContent(bytes, "image/png")]);
+
+        Assert.Equal(2, embeddings.Count);
+        Assert.True(decoder.MetAll, "the two images of the batch were not decoded at the same time");
+    }
+
+    [Fact]
+    public async Task GenerateAsync_FastJpegDecodeOnLargePhotos_CloseToTheExactVectors()
+    {
+        using var fast = ClipModel.Load(ClipFixtures.ModelDirectory, new ClipModelOptions { IntraOpThreads = 1, FastJpegDecode = true });
+        using var exactGenerator = new ClipImageEmbeddingGenerator(SharedModel.Instance);
+        using var fastGenerator = new ClipImageEmbeddingGenerator(fast);
+        var photos = Enumerable.Range(0, 3).Select(i => new DataContent(Preprocessing.TestJpeg.Photo(1600, 1200, seed: i), "image/jpeg")).ToArray();
+
+        var exact = await exactGenerator.GenerateAsync(photos);
+        var drafted = await fastGenerator.GenerateAsync(photos);
+
+        Assert.NotNull(fast.ImageDecoding.DraftSize);
+        Assert.Null(SharedModel.Instance.ImageDecoding.DraftSize);
+        Assert.Equal((298, 224), fast.ImageDecoding.DraftSize!(1600, 1200) is var (w, h) ? (w, h) : default);
+        for (var i = 0; i < photos.Length; i++)
+        {
+            Assert.NotEqual(exact[i].Vector.ToArray(), drafted[i].Vector.ToArray());
+            EmbeddingAssert.Close(exact[i].Vector.Span, drafted[i].Vector.Span, minCosine: 0.99);
+        }
+    }
+
+    /// <summary>The real decoder, but each call waits (up to 10 s) until <c>parties</c> calls are in flight together.</summary>
+    private sealed class RendezvousDecoder(int parties) : IImageDecoder
+    {
+        private readonly CountdownEvent _arrived = new(parties);
+        private int _met = 1;
+
+        public bool MetAll => Volatile.Read(ref _met) == 1;
+
+        public RgbImage Decode(ReadOnlySpan<byte> encoded, ImageDecodeOptions? options = null)
+        {
+            if (!_arrived.IsSet)
+            {
+                _arrived.Signal();
+            }
+
+            if (!_arrived.Wait(TimeSpan.FromSeconds(10)))
+            {
+                Volatile.Write(ref _met, 0);
+            }
+
+            return SkiaImageDecoder.Instance.Decode(encoded, options);
+        }
+    }
+
     private static async Task AssertFileMatches(string name, double minCosine)
     {
         var image = ImageEmbeddingCases.Get(name);

@@ -219,6 +219,49 @@ public class SkiaImageDecoderTests(ITestOutputHelper output)
         Assert.Equal(0, failures);
     }
 
+    [Theory]
+    [InlineData(280, 224, 500, 400)] // 1000/280 = 3, 800/224 = 3: Pillow's draft takes 1/2
+    [InlineData(125, 100, 125, 100)] // 8 and 8: 1/8
+    [InlineData(250, 150, 250, 200)] // min(4, 5) = 4: 1/4
+    public void Decode_JpegWithDraftSize_DecodesAtTheDctScalePillowChooses(int wantedWidth, int wantedHeight, int width, int height)
+    {
+        var jpeg = TestJpeg.Photo(1000, 800, seed: 1);
+
+        var decoded = Decoder.Decode(jpeg, new ImageDecodeOptions { DraftSize = (_, _) => (wantedWidth, wantedHeight) });
+
+        Assert.Equal((width, height), (decoded.Width, decoded.Height));
+    }
+
+    [Fact]
+    public void Decode_JpegLessThanTwiceTheDraftSize_DecodesEveryPixel()
+    {
+        var jpeg = TestJpeg.Photo(1000, 800, seed: 2);
+
+        var drafted = Decoder.Decode(jpeg, new ImageDecodeOptions { DraftSize = (_, _) => (501, 224) });
+
+        Assert.Equal((1000, 800), (drafted.Width, drafted.Height));
+        Assert.Equal(Decoder.Decode(jpeg).Pixels, drafted.Pixels);
+    }
+
+    [Fact]
+    public void Decode_PngWithDraftSize_DecodesEveryPixel()
+    {
+        var image = ImageManifest.All.First(i => !i.LossySource && i.Width >= 448 && i.Height >= 448);
+
+        var decoded = Decoder.Decode(image.ReadSource(), new ImageDecodeOptions { DraftSize = (_, _) => (224, 224) });
+
+        Assert.Equal((image.Width, image.Height), (decoded.Width, decoded.Height));
+    }
+
+    [Fact]
+    public void Decode_JpegWithDraftSize_StillRefusedOnItsFullSize()
+    {
+        var jpeg = TestJpeg.Photo(1000, 800, seed: 3);
+
+        Assert.Throws<ImageTooLargeException>(() =>
+            Decoder.Decode(jpeg, new ImageDecodeOptions { DraftSize = (_, _) => (125, 100), MaxPixels = 500_000 }));
+    }
+
     private static double[] ChannelMeans(RgbImage image)
     {
         var sums = new long[3];

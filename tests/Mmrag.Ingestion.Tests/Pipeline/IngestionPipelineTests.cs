@@ -75,6 +75,23 @@ public sealed class IngestionPipelineTests
     }
 
     [Fact]
+    public async Task IngestAsync_FolderOfPhotos_EmbedsThemTogetherInFullBatches()
+    {
+        using var harness = new IngestionHarness();
+        for (var i = 0; i < 10; i++)
+        {
+            // Bytes after the end-of-image marker make each file a distinct image that decodes like the fixture.
+            harness.Write($"photos/p{i}.jpg", [.. Fixtures.Jpeg, .. System.Text.Encoding.ASCII.GetBytes($"copy {i}")]);
+        }
+
+        var summary = await harness.RunAsync();
+
+        Assert.Equal((10, 10, 10), (summary.Added, summary.Items, summary.Embedded));
+        Assert.Equal((1, 10), (harness.Images.Calls, harness.Images.Inputs));
+        Assert.Equal(10, harness.Store.Items.Count(i => i.Kind == ItemKind.Image && i.Vector.Length == harness.Store.Space.Dimension));
+    }
+
+    [Fact]
     public async Task IngestAsync_SecondRun_EverythingUnchangedAndNothingEmbedded()
     {
         using var harness = new IngestionHarness().WithSampleFiles();
@@ -259,7 +276,10 @@ public sealed class IngestionPipelineTests
             }
         };
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => harness.RunAsync(cancellationToken: cancel.Token));
+        // Batches of one: files are then embedded one by one, so the second image call falls in the middle of the run
+        // (with full batches the sample folder's images all go in one call).
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            harness.RunAsync(new IngestionOptions { EmbeddingBatchSize = 1 }, cancellationToken: cancel.Token));
 
         var stored = harness.Store.Documents;
         Assert.InRange(stored.Count, 1, IngestionHarness.SampleFiles - 1);

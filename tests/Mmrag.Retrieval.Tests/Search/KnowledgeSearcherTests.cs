@@ -540,6 +540,19 @@ public abstract class KnowledgeSearcherTests : StoreBackedTests
     }
 
     [Fact]
+    public async Task SearchAsync_ImageQueryThatCannotBeEmbedded_ThrowsItsErrorBeforeAnyVectorSearch()
+    {
+        var world = await CreateWorldAsync();
+        world.Knowledge.ImageGenerator.BeforeEmbed = _ => throw new InvalidDataException("not an image");
+
+        var error = await Assert.ThrowsAsync<InvalidDataException>(() => world.Searcher.SearchAsync(
+            new SearchRequest { Text = "basil", Image = world.Knowledge.ImageQuery("q", world.Vectors.Near(world.Chunks[1], 0.3)) }));
+
+        Assert.Equal("not an image", error.Message);
+        Assert.Empty(world.Knowledge.Store.VectorFilters);
+    }
+
+    [Fact]
     public async Task SearchAsync_CancelledWhileSearchingTheStore_Throws()
     {
         var world = await CreateWorldAsync();
