@@ -355,12 +355,17 @@ async function ask() {
 async function ingest(event) {
   event.preventDefault();
   const files = [...$("ingest-files").files, ...$("ingest-folder").files];
-  const urls = $("ingest-urls").value.split(/\s+/).filter((u) => u.length > 0);
-  if (files.length === 0 && urls.length === 0) { setStatus("Choose files or a folder to upload, or give web page URLs."); return; }
-  if (urls.length) ingestUrls(urls);
+  const entries = $("ingest-urls").value.split(/\s+/).filter((u) => u.length > 0);
+  // "wikipedia:Title" (underscores for spaces, as in article URLs) names an article; anything else is a web page.
+  const wikipedia = entries.filter((e) => e.startsWith("wikipedia:")).map((e) => e.slice("wikipedia:".length).replaceAll("_", " "));
+  const urls = entries.filter((e) => !e.startsWith("wikipedia:"));
+  const ocr = $("ingest-ocr").checked;
+  if (files.length === 0 && entries.length === 0) { setStatus("Choose files or a folder to upload, or give web page URLs or wikipedia:Title."); return; }
+  if (entries.length) ingestUrls(urls, wikipedia, ocr);
   if (files.length === 0) return;
   const form = new FormData();
   for (const file of files) form.append("files", file, file.webkitRelativePath || file.name);
+  if (ocr) form.append("ocr", "true");
   const line = el("div", { class: "job", text: `uploading ${files.length} files…` });
   $("jobs").prepend(line);
   try {
@@ -371,12 +376,16 @@ async function ingest(event) {
   }
 }
 
-async function ingestUrls(urls) {
-  const line = el("div", { class: "job", text: `fetching ${urls.length} web page${urls.length === 1 ? "" : "s"}…` });
+async function ingestUrls(urls, wikipedia, ocr) {
+  const count = urls.length + wikipedia.length;
+  const line = el("div", { class: "job", text: `fetching ${count} page${count === 1 ? "" : "s"}…` });
   $("jobs").prepend(line);
+  const body = { ocr };
+  if (urls.length) body.urls = urls;
+  if (wikipedia.length) body.wikipedia = wikipedia;
   try {
     const job = await (await api("/api/ingest", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ urls }),
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     })).json();
     $("ingest-urls").value = "";
     await watchJob(job.job_id, line);

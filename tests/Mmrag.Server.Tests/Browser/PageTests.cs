@@ -193,6 +193,30 @@ public sealed class PageTests(ServeProcessFixture fixture) : IAsyncLifetime
     }
 
     [BrowserFact]
+    public async Task Ingest_UrlBoxWithOcrTicked_TheWordsPrintedInThePagesImageFindIt()
+    {
+        AssertChromium();
+        Assert.Null(Mmrag.Ingestion.Tests.Support.OcrTheoryAttribute.UnavailableReason);
+        using var site = new Mmrag.Testing.LoopbackSite();
+        var sign = Mmrag.Ingestion.Tests.Support.TextRenderings.Png(["QUOKKA LANTERN FESTIVAL"], Mmrag.Ingestion.Tests.Support.TextRenderings.Sans, 48);
+        site.Content("/sign.png", "image/png", sign);
+        site.Html("/festival", "<html><head><title>Festival</title></head><body><main><p>The poster of this year.</p><img src=\"/sign.png\" alt=\"poster\"></main></body></html>");
+
+        await _page.FillAsync("#ingest-urls", site.Url("/festival"));
+        await _page.CheckAsync("#ingest-ocr");
+        await _page.ClickAsync("#ingest-button");
+
+        await Assertions.Expect(_page.Locator("#jobs .job").First).ToContainTextAsync("succeeded", new() { Timeout = 120_000 });
+        await _page.FillAsync("#question", "quokka lantern");
+        await _page.SelectOptionAsync("#target", "images");
+        await _page.FillAsync("#threshold", "0");
+        await _page.ClickAsync("#search-button");
+        await Assertions.Expect(_page.Locator("#results").First).ToContainTextAsync("LANTERN", new() { Timeout = 30_000 });
+        await ShotAsync("ingest-url-ocr-hit");
+        Assert.Empty(_consoleErrors);
+    }
+
+    [BrowserFact]
     public async Task Search_NothingAboveTheThreshold_SaysSoNamingTheCutBesideTheScoreLegend()
     {
         AssertChromium();
