@@ -16,6 +16,9 @@ internal sealed class DocumentOcr(TesseractOcr ocr, TextChunker? chunker)
     /// <summary>The caption of the text chunks made from an image's text.</summary>
     public const string Caption = "text in image";
 
+    // One instance serves a whole run, whose files are loaded several at once: the bound holds across them.
+    private readonly SemaphoreSlim _processes = new(ocr.Options.MaxParallelism, ocr.Options.MaxParallelism);
+
     public async Task<LoadedDocument> ApplyAsync(LoadedDocument document, CancellationToken cancellationToken)
     {
         if (!document.Items.Any(item => item.Kind == ItemKind.Image))
@@ -77,7 +80,7 @@ internal sealed class DocumentOcr(TesseractOcr ocr, TextChunker? chunker)
 
     private static string? Where(LoadedItem item) => item.Provenance.Page is { } page ? $"page {page}, item {item.Provenance.Position}" : null;
 
-    /// <summary>The text of each image item (by index), read by up to <see cref="TesseractOcrOptions.MaxParallelism"/> processes at once.</summary>
+    /// <summary>The text of each image item (by index), read by up to <see cref="TesseractOcrOptions.MaxParallelism"/> processes at once (in the whole run).</summary>
     private async Task<Dictionary<int, ImageText>> ReadImagesAsync(LoadedDocument document, CancellationToken cancellationToken)
     {
         var images = Enumerable.Range(0, document.Items.Count).Where(i => document.Items[i].Kind == ItemKind.Image).ToList();
@@ -87,6 +90,7 @@ internal sealed class DocumentOcr(TesseractOcr ocr, TextChunker? chunker)
         {
             var item = document.Items[index];
             var name = Where(item) is { } where ? $"{document.SourcePath} ({where})" : document.SourcePath;
+            await _processes.WaitAsync(token).ConfigureAwait(false);
             try
             {
                 read[index] = new ImageText(await ocr.RecognizeAsync(item.ImageBytes, name, token).ConfigureAwait(false), null);
@@ -94,6 +98,10 @@ internal sealed class DocumentOcr(TesseractOcr ocr, TextChunker? chunker)
             catch (OcrException ex)
             {
                 read[index] = new ImageText(null, ex);
+            }
+            finally
+            {
+                _processes.Release();
             }
         }).ConfigureAwait(false);
         return images.ToDictionary(index => index, index => read[index]);

@@ -24,10 +24,12 @@ public sealed partial record TesseractOcrOptions
     public long MaxImagePixels { get; init; } = 100_000_000;
 
     /// <summary>
-    /// Most Tesseract processes run at once for the images of one document (the pages of a scanned PDF), one core
-    /// each; half the cores by default, leaving the rest to embedding.
+    /// Most Tesseract processes run at once in an ingestion run, over the images of one document (the pages of a scanned
+    /// PDF) and over files loaded side by side (<see cref="Pipeline.IngestionOptions.ParallelLoads"/>), one core each. One
+    /// per core by default: OCR takes about nine tenths of an ingest that uses it, so it gets the cores, and embedding
+    /// takes its turn on them.
     /// </summary>
-    public int MaxParallelism { get; init; } = Math.Max(1, Environment.ProcessorCount / 2);
+    public int MaxParallelism { get; init; } = Math.Max(1, Environment.ProcessorCount);
 
     /// <summary>The languages as a list.</summary>
     public IReadOnlyList<string> LanguageList => Languages.Split('+');

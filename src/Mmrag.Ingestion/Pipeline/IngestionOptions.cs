@@ -33,6 +33,15 @@ public sealed record IngestionOptions
     /// <summary>How many files are hashed and loaded ahead of the one being embedded.</summary>
     public int Prefetch { get; init; } = 2;
 
+    /// <summary>
+    /// How many files are hashed and loaded at once (their order in the run is kept). 0 (the default) means as many as
+    /// Tesseract processes may run (<see cref="Ocr"/>'s MaxParallelism) when OCR is on, where reading a file is mostly
+    /// OCR, and one otherwise, where loading is cheap beside embedding and would only compete with it for the cores.
+    /// </summary>
+    public int ParallelLoads { get; init; }
+
+    internal int EffectiveParallelLoads => ParallelLoads > 0 ? ParallelLoads : Ocr?.MaxParallelism ?? 1;
+
     /// <summary>Largest file read, in bytes; larger files are recorded as failures.</summary>
     public long MaxFileBytes { get; init; } = 512L * 1024 * 1024;
 
@@ -100,6 +109,11 @@ public sealed record IngestionOptions
         if (EmbeddingBatchSize < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(EmbeddingBatchSize), EmbeddingBatchSize, "IngestionOptions.EmbeddingBatchSize must be at least 1.");
+        }
+
+        if (ParallelLoads < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ParallelLoads), ParallelLoads, "IngestionOptions.ParallelLoads must not be negative.");
         }
 
         if (Prefetch < 0)

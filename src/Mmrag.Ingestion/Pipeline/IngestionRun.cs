@@ -252,10 +252,31 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         {
             try
             {
-                foreach (var file in files)
+                // Up to ParallelLoads files are prepared at once (with OCR, one Tesseract per core) and handed on in order.
+                var preparing = new Queue<Task<PreparedFile>>();
+                try
                 {
-                    var prepared = await PrepareAsync(file, stop.Token).ConfigureAwait(false);
-                    await channel.Writer.WriteAsync(prepared, stop.Token).ConfigureAwait(false);
+                    foreach (var file in files)
+                    {
+                        preparing.Enqueue(Task.Run(() => PrepareAsync(file, stop.Token), stop.Token));
+                        if (preparing.Count >= options.EffectiveParallelLoads)
+                        {
+                            await channel.Writer.WriteAsync(await preparing.Dequeue().ConfigureAwait(false), stop.Token).ConfigureAwait(false);
+                        }
+                    }
+
+                    while (preparing.TryDequeue(out var next))
+                    {
+                        await channel.Writer.WriteAsync(await next.ConfigureAwait(false), stop.Token).ConfigureAwait(false);
+                    }
+                }
+                catch
+                {
+                    // A stopped run still waits for the loads it started, so none outlives it.
+                    await stop.CancelAsync().ConfigureAwait(false);
+                    await Task.WhenAll(preparing).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
+                        .ConfigureAwait(false);
+                    throw;
                 }
 
                 // Breadth first: a page's links come after the pages already queued; each URL is read once.

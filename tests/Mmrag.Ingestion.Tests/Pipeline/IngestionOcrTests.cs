@@ -48,6 +48,45 @@ public sealed class IngestionOcrTests(ITestOutputHelper output)
         Assert.Equal("eng", await harness.Store.GetSettingAsync(IngestionOptions.OcrLanguagesSettingKey));
     }
 
+    [Theory]
+    [InlineData(2, 2, 2)]
+    [InlineData(1, 2, 1)]
+    [InlineData(4, 1, 1)] // the process bound holds across files
+    public async Task Ingest_OcrOnSeveralImages_RunsUpToParallelLoadsTesseractsAtOnce(int parallelLoads, int maxProcesses, int expectedAtOnce)
+    {
+        // A stand-in Tesseract that notes how many copies of it run at the same moment, so the test does not depend on
+        // the machine's Tesseract or its speed.
+        using var harness = new IngestionHarness();
+        var running = harness.Temp.Write("running/.keep", "");
+        var log = Path.Combine(harness.Temp.Path, "at-once.log");
+        var script = harness.Temp.Write("fake-tesseract", $$"""
+            #!/bin/sh
+            if [ "$1" = "--list-langs" ]; then echo 'List of available languages in "/fake/" (1):'; echo eng; exit 0; fi
+            touch '{{Path.GetDirectoryName(running)}}/'$$
+            ls '{{Path.GetDirectoryName(running)}}' | wc -l >> '{{log}}'
+            sleep 1
+            rm '{{Path.GetDirectoryName(running)}}/'$$
+            echo "sign number $$"
+            """.Replace("\r\n", "\n", StringComparison.Ordinal));
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        for (var i = 0; i < 4; i++)
+        {
+            harness.Write($"sign{i}.png", TextRenderings.Png([$"Sign {i}"], TextRenderings.Sans, 20));
+        }
+
+        var summary = await harness.RunAsync(new IngestionOptions { Ocr = new TesseractOcrOptions { ExecutablePath = script, MaxParallelism = maxProcesses }, ParallelLoads = parallelLoads });
+
+        Assert.Equal(4, summary.Added);
+        // `ls` leaves out the hidden .keep file: each line is how many copies ran when one started.
+        var atOnce = File.ReadAllLines(log).Select(line => int.Parse(line.Trim(), System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(4, atOnce.Count);
+        Assert.Equal(expectedAtOnce, atOnce.Max());
+    }
+
     [OcrFact]
     public async Task Ingest_WithoutOcr_ImagesKeepNoPrintedWords()
     {
