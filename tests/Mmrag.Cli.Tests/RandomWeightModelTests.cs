@@ -18,14 +18,13 @@ public sealed class RandomWeightModelTests : IAsyncLifetime
     ];
 
     private readonly TemporaryDirectory _temp = new();
-    private string _kb = "";
-    private string _samples = "";
 
+    private string KnowledgeBase => Path.Combine(_temp.Path, "kb");
+
+    // The sample is only read, so it is ingested where it is.
     public async Task InitializeAsync()
     {
-        _kb = Path.Combine(_temp.Path, "kb");
-        _samples = SampleKnowledgeBase.CopyTo(Path.Combine(_temp.Path, "samples"));
-        var ingest = await CliRunner.RunAsync("ingest", _samples, "--kb", _kb, "--model", Fixtures.TinyModel);
+        var ingest = await CliRunner.RunAsync("ingest", SampleKnowledgeBase.Folder, "--kb", KnowledgeBase, "--model", Fixtures.TinyModel);
         Assert.True(ingest.ExitCode == 0, ingest.Error + ingest.Output);
     }
 
@@ -58,7 +57,7 @@ public sealed class RandomWeightModelTests : IAsyncLifetime
 
     private async Task<List<(string Query, List<string> Hits)>> SearchAsync(double? threshold)
     {
-        List<string> args = ["search", "--kb", _kb, "--model", Fixtures.TinyModel, "--offline", "--k", "5", "--format", "json"];
+        List<string> args = ["search", "--kb", KnowledgeBase, "--model", Fixtures.TinyModel, "--offline", "--k", "5", "--format", "json"];
         if (threshold is { } t)
         {
             args.AddRange(["--threshold", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
@@ -71,7 +70,7 @@ public sealed class RandomWeightModelTests : IAsyncLifetime
             queries.Add(question);
         }
 
-        foreach (var photo in Directory.EnumerateFiles(Path.Combine(_samples, "photos"), "*.jpg").Order(StringComparer.Ordinal))
+        foreach (var photo in Directory.EnumerateFiles(Path.Combine(SampleKnowledgeBase.Folder, "photos"), "*.jpg").Order(StringComparer.Ordinal))
         {
             args.AddRange(["--image", photo]);
             queries.Add(photo);
