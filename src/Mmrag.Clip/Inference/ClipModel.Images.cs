@@ -93,6 +93,10 @@ public sealed partial class ClipModel
         var batchSize = Math.Min(MaxBatchSize, count);
         var pixels = new float[batchSize * pixelCount];
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = DecodeThreads, CancellationToken = cancellationToken };
+        // The pixel limit bounds all the decodes in flight together, not each thread's: a batch of images just under the
+        // limit is decoded one at a time, a batch of photos side by side.
+        var budget = new PixelBudget(decoding.MaxPixels);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task<EncodedImage[]>? next = LoadBatchAsync(0);
         try
         {
@@ -120,7 +124,8 @@ public sealed partial class ClipModel
         {
             if (next is not null)
             {
-                // Stopped early: the read ahead is not wanted, but it is observed.
+                // Stopped early: the read ahead is not wanted; it is stopped, and observed.
+                await stop.CancelAsync().ConfigureAwait(false);
                 await next.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
             }
         }
@@ -135,7 +140,7 @@ public sealed partial class ClipModel
             {
                 try
                 {
-                    batch[j] = new EncodedImage(await load(first + j, cancellationToken).ConfigureAwait(false), null);
+                    batch[j] = new EncodedImage(await load(first + j, stop.Token).ConfigureAwait(false), null);
                 }
                 catch (Exception exception) when (exception is ImageDecodeException or IOException or UnauthorizedAccessException)
                 {
@@ -144,12 +149,11 @@ public sealed partial class ClipModel
             }
 
             return batch;
-        }, cancellationToken);
+        }, stop.Token);
 
         // Decodes a batch into consecutive slots of the tensor; an image that fails gets its error and no slot.
         List<int> DecodeBatch(EncodedImage[] batch, int first, float[] destination, ParallelOptions options)
         {
-            var decoded = new bool[batch.Length];
             var errors = new Exception?[batch.Length];
             Parallel.For(0, batch.Length, options, j =>
             {
@@ -159,14 +163,19 @@ public sealed partial class ClipModel
                     return;
                 }
 
+                var pixels = DecodedPixels(batch[j].Bytes.Span);
+                budget.Take(pixels);
                 try
                 {
                     PreprocessImage(batch[j].Bytes.Span, destination.AsSpan(j * pixelCount, pixelCount), decoding);
-                    decoded[j] = true;
                 }
                 catch (Exception exception)
                 {
                     errors[j] = exception;
+                }
+                finally
+                {
+                    budget.Give(pixels);
                 }
             });
 
@@ -188,7 +197,7 @@ public sealed partial class ClipModel
                         break;
                 }
 
-                if (decoded[j] && indexes.Count != j)
+                if (indexes.Count != j)
                 {
                     destination.AsSpan(j * pixelCount, pixelCount).CopyTo(destination.AsSpan(indexes.Count * pixelCount, pixelCount));
                 }
@@ -197,6 +206,51 @@ public sealed partial class ClipModel
             }
 
             return indexes;
+        }
+
+        // The header says how large the decode will be (an unreadable one takes the whole budget and fails alone).
+        long DecodedPixels(ReadOnlySpan<byte> encoded)
+        {
+            try
+            {
+                return ImageDimensions.Read(encoded).CanvasPixels;
+            }
+            catch (ImageDecodeException)
+            {
+                return decoding.MaxPixels;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Pixels that may be decoded at once across threads: a decode waits until its pixels fit beside those in flight, and
+    /// one alone always goes (an image over the whole budget is refused by the decoder itself).
+    /// </summary>
+    internal sealed class PixelBudget(long total)
+    {
+        private readonly object _lock = new();
+        private long _inFlight;
+
+        public void Take(long pixels)
+        {
+            lock (_lock)
+            {
+                while (_inFlight > 0 && _inFlight + pixels > total)
+                {
+                    Monitor.Wait(_lock);
+                }
+
+                _inFlight += pixels;
+            }
+        }
+
+        public void Give(long pixels)
+        {
+            lock (_lock)
+            {
+                _inFlight -= pixels;
+                Monitor.PulseAll(_lock);
+            }
         }
     }
 
