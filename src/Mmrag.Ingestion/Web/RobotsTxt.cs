@@ -31,7 +31,8 @@ internal sealed class RobotsTxt
         var groups = new List<Group>();
         Group? current = null;
         var lastWasAgent = false;
-        foreach (var raw in text.Split('\n'))
+        // A byte-order mark would otherwise hide the first field name (and with it the first group's rules).
+        foreach (var raw in text.TrimStart('\uFEFF').Split('\n'))
         {
             var line = raw.Split('#', 2)[0].Trim();
             var colon = line.IndexOf(':', StringComparison.Ordinal);
@@ -69,7 +70,7 @@ internal sealed class RobotsTxt
         }
 
         var name = agent.ToLowerInvariant();
-        var chosen = groups.Where(g => g.Agents.Any(a => a != "*" && name.StartsWith(a, StringComparison.Ordinal))).ToList();
+        var chosen = groups.Where(g => g.Agents.Any(a => a.Length > 0 && a != "*" && name.StartsWith(a, StringComparison.Ordinal))).ToList();
         if (chosen.Count == 0)
         {
             chosen = [.. groups.Where(g => g.Agents.Contains("*"))];
@@ -134,8 +135,9 @@ internal sealed class RobotsTxt
             position = found + piece.Length;
         }
 
-        return !anchored || position == path.Length || (pieces.Length > 1 && pieces[^1].Length == 0)
-            || path.EndsWith(pieces[^1], StringComparison.Ordinal);
+        // "$" anchors the end: the path must end where the pattern does; after a "*" the last piece may match anywhere
+        // that leaves it at the end (without one, "/$" would match every path ending in "/").
+        return !anchored || position == path.Length || (pieces.Length > 1 && path.EndsWith(pieces[^1], StringComparison.Ordinal));
     }
 
     public override string ToString() => new StringBuilder().AppendJoin('\n', _rules.Select(r => (r.Allow ? "Allow: " : "Disallow: ") + r.Pattern)).ToString();
