@@ -22,7 +22,8 @@ namespace Mmrag.Retrieval.Scoring;
 /// documented prior (μ = 0, σ = 0.1 by default) rather than pooling other pairs, whose scales differ by design.
 /// </para>
 /// <para>
-/// Given the text embedder, it also measures the model's <see cref="CrossModalAlignment"/> on the knowledge base's own
+/// Given the text embedder, it also measures the model's <see cref="CrossModalAlignment"/> (once: a recomputation for
+/// changed counts keeps it; <see cref="RecomputeAsync"/> measures it again) on the knowledge base's own
 /// described images (their descriptions embedded as text queries) and scales cross-modal z-scores by it (see
 /// <see cref="ScoreCalibration.CrossModalReliability"/>): the background alone cannot tell a model with random weights,
 /// whose best text→image cosine of a query stands out from the background by chance, from one that knows the images.
@@ -104,7 +105,11 @@ public sealed class ScoreCalibrator
                 return stored;
             }
 
-            return await ComputeAndStoreAsync(stats, cancellationToken).ConfigureAwait(false);
+            // The counts moved: the background is measured again, but an alignment measured on a full sample (a property
+            // of the model and the descriptions, which hardly moves with counts) is kept, so a search does not wait on
+            // the text tower; one measured on fewer described images is measured again.
+            var known = current?.Calibration.Alignment ?? stored?.Alignment;
+            return await ComputeAndStoreAsync(stats, known?.Pairs >= _options.AlignmentSampleSize ? known : null, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -119,7 +124,7 @@ public sealed class ScoreCalibrator
         try
         {
             var stats = await _store.GetStatsAsync(cancellationToken).ConfigureAwait(false);
-            return await ComputeAndStoreAsync(stats, cancellationToken).ConfigureAwait(false);
+            return await ComputeAndStoreAsync(stats, knownAlignment: null, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -134,9 +139,9 @@ public sealed class ScoreCalibrator
 
     private bool Changed(int then, int now) => Math.Abs(now - (double)then) > _options.RecomputeChangeRatio * then;
 
-    private async Task<ScoreCalibration> ComputeAndStoreAsync(KnowledgeBaseStats stats, CancellationToken cancellationToken)
+    private async Task<ScoreCalibration> ComputeAndStoreAsync(KnowledgeBaseStats stats, CrossModalAlignment? knownAlignment, CancellationToken cancellationToken)
     {
-        var calibration = await ComputeAsync(stats, cancellationToken).ConfigureAwait(false);
+        var calibration = await ComputeAsync(stats, knownAlignment, cancellationToken).ConfigureAwait(false);
         try
         {
             await _store.SetSettingAsync(SettingKey, Serialize(calibration), cancellationToken).ConfigureAwait(false);
@@ -150,7 +155,7 @@ public sealed class ScoreCalibrator
         return calibration;
     }
 
-    private async Task<ScoreCalibration> ComputeAsync(KnowledgeBaseStats stats, CancellationToken cancellationToken)
+    private async Task<ScoreCalibration> ComputeAsync(KnowledgeBaseStats stats, CrossModalAlignment? knownAlignment, CancellationToken cancellationToken)
     {
         var dimension = _store.Space.Dimension;
         var texts = stats.TextChunks > 0
@@ -163,7 +168,7 @@ public sealed class ScoreCalibrator
         var textToText = Measure(texts, texts, cancellationToken);
         var textToImage = Measure(texts, images, cancellationToken);
         var imageToImage = Measure(images, images, cancellationToken);
-        var alignment = await MeasureAlignmentAsync(images, dimension, cancellationToken).ConfigureAwait(false);
+        var alignment = knownAlignment ?? await MeasureAlignmentAsync(images, dimension, cancellationToken).ConfigureAwait(false);
         return new ScoreCalibration(_store.Space.ModelId, stats.TextChunks, stats.Images, _time.GetUtcNow(),
             textToText, textToImage, imageToImage, textToImage, _options.Steepness, _options.Offset, alignment, _options.FullAlignment);
     }

@@ -378,6 +378,33 @@ public abstract class ScoreCalibratorTests : StoreBackedTests
     }
 
     [Fact]
+    public async Task GetCalibrationAsync_CountsChanged_KeepsAFullSampleAlignmentWithoutEmbeddingAndRecomputeMeasuresAgain()
+    {
+        // A search that finds the counts moved recomputes the background, but must not wait on the text tower for an
+        // alignment already measured on a full sample.
+        var world = await CreateClipLikeWorldAsync(describe: true);
+        var counting = new CountingTextGenerator(world.Knowledge.TextGenerator);
+        var options = new ScoreCalibrationOptions { RecheckInterval = TimeSpan.Zero, AlignmentSampleSize = 40 };
+        var calibrator = new ScoreCalibrator(world.Knowledge.Store, options, textEmbedder: counting);
+        var first = await calibrator.GetCalibrationAsync();
+        for (var i = 0; i < 30; i++)
+        {
+            world.Knowledge.AddImage($"more-{i:00}", world.Vectors.Unit(), $"another picture {i}");
+        }
+
+        await world.Knowledge.CommitAsync();
+        var afterGrowth = await calibrator.GetCalibrationAsync();
+        var callsAfterGrowth = counting.Calls;
+        await calibrator.RecomputeAsync();
+
+        Assert.Equal(40, first.Alignment!.Pairs);
+        Assert.Equal(90, afterGrowth.ImageCount);
+        Assert.Equal(first.Alignment, afterGrowth.Alignment);
+        Assert.Equal(1, callsAfterGrowth);
+        Assert.Equal(2, counting.Calls);
+    }
+
+    [Fact]
     public async Task GetCalibrationAsync_TooFewDescribedImages_LeavesCrossModalScoresAsTheyAre()
     {
         var world = await CreateClipLikeWorldAsync(describe: false);
