@@ -103,8 +103,9 @@ public sealed partial class WikipediaSource : RemoteSource
 
         var files = WikipediaHtml.SelectImages(article.Html, article.ImageFiles, Options);
         var (images, problems) = await ImageInfoAsync(context, files, cancellationToken).ConfigureAwait(false);
-        var byUrl = images.ToDictionary(i => i.Image.Url, i => i.Image);
-        var html = WikipediaHtml.Prepare(article, images.ToDictionary(i => i.File, i => i.Image.Url, StringComparer.Ordinal));
+        // Two files may answer with one rendition URL (file redirects, or a forged answer): the first one describes it.
+        var byUrl = images.DistinctBy(i => i.Image.Url).ToDictionary(i => i.Image.Url, i => i.Image);
+        var html = WikipediaHtml.Prepare(article, images.DistinctBy(i => i.File, StringComparer.Ordinal).ToDictionary(i => i.File, i => i.Image.Url, StringComparer.Ordinal));
         var document = await context.LoadHtmlAsync(Encoding.UTF8.GetBytes(html), article.Url, new RemoteHtmlOptions
         {
             DescribeImage = url => byUrl.TryGetValue(url, out var image) ? Describe(image) : null,

@@ -48,6 +48,9 @@ internal sealed class LoopbackMediaWiki : IAsyncDisposable
     /// <summary>Files whose rendition answers 404 (a failing download).</summary>
     public ConcurrentDictionary<string, bool> FailingImages { get; } = new();
 
+    /// <summary>When set, every file's imageinfo answers this file's rendition URL (a forged or odd answer).</summary>
+    public RecordedFile? SharedThumbnail { get; set; }
+
     public IReadOnlyList<WikiRequest> Requests => [.. _requests];
 
     public IReadOnlyList<WikiRequest> ApiRequests => [.. _requests.Where(r => r.IsApi)];
@@ -198,7 +201,8 @@ internal sealed class LoopbackMediaWiki : IAsyncDisposable
                     ["size"] = 12_345,
                     ["width"] = file.Width,
                     ["height"] = file.Height,
-                    ["thumburl"] = $"{BaseUrl}/images/thumb/{file.Name}/{shown}px-{file.Name}",
+                    ["thumburl"] = SharedThumbnail is { } shared ? $"{BaseUrl}/images/thumb/{shared.Name}/{shown}px-{shared.Name}"
+                        : $"{BaseUrl}/images/thumb/{file.Name}/{shown}px-{file.Name}",
                     ["thumbwidth"] = shown,
                     ["thumbheight"] = file.Height * shown / file.Width,
                     ["url"] = $"{BaseUrl}/images/{file.Name}",

@@ -92,6 +92,18 @@ public sealed class WikipediaIngestionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task IngestAsync_ImageInfoGivesSeveralFilesOneRenditionUrl_TheArticleIsStillStored()
+    {
+        _wiki.SharedThumbnail = HelsinkiRecording.SenateSquare;
+
+        var summary = await IngestAsync("wikipedia:Helsinki");
+
+        Assert.Equal(1, summary.Added);
+        Assert.Equal(_wiki.ArticleUrl, Assert.Single(_harness.Store.Documents).SourcePath);
+        Assert.Contains(ItemsOfArticle(), i => i.Kind == ItemKind.TextChunk && i.Text.Contains("Suomenlinna", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task IngestAsync_PhotoDownloadFails_ItIsRecordedAndTheArticleStoredWithTheOthers()
     {
         _wiki.FailingImages[HelsinkiRecording.MarketSquare.Name] = true;
