@@ -66,6 +66,4 @@ public sealed record WebIngestionRequest
         };
     }
 
-    /// <summary>Whether <paramref name="path"/> names a web page rather than a file (<see cref="RemoteSources.IsUrl"/>).</summary>
-    public static bool IsUrl(string path) => RemoteSources.IsUrl(path);
 }

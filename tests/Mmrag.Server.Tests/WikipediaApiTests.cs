@@ -22,6 +22,23 @@ public sealed class WikipediaApiTests(ServerFixture fixture) : ApiTestBase(fixtu
         Assert.Contains(says, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Ingest_TooManyEntriesOrATitleTooLong_Returns400BeforeAnyJob()
+    {
+        var manyTitles = System.Text.Json.JsonSerializer.Serialize(new { wikipedia = Enumerable.Range(0, 1_001).Select(i => $"Title {i}") });
+        var manyUrls = System.Text.Json.JsonSerializer.Serialize(new { urls = Enumerable.Range(0, 1_001).Select(i => $"https://example.org/{i}") });
+        var longTitle = System.Text.Json.JsonSerializer.Serialize(new { wikipedia = new[] { new string('a', 256) } });
+
+        foreach (var (body, says) in new[] { (manyTitles, "at most 1,000"), (manyUrls, "at most 1,000"), (longTitle, "255 UTF-8 bytes") })
+        {
+            using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+            using var response = await Client.PostAsync("api/ingest", content);
+
+            var problem = await AssertProblemAsync(response, 400);
+            Assert.Contains(says, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+    }
+
     /// <summary>
     /// A server of its own whose knowledge base reads Wikipedia from the loopback wiki: the titles become the job's
     /// paths, the run resolves them, and the server's fetcher, which allows no private hosts, refuses the loopback
@@ -34,11 +51,7 @@ public sealed class WikipediaApiTests(ServerFixture fixture) : ApiTestBase(fixtu
         var folder = Path.Combine(Path.GetTempPath(), "mmrag-server-wiki-" + Guid.NewGuid().ToString("N"));
         try
         {
-            await using var knowledgeBase = await MmragKnowledgeBase.OpenAsync(new MmragOptions
-            {
-                Folder = folder, Model = Path.Combine(Fixtures.Clip, "tiny-clip"), CreateIfMissing = true, Offline = true,
-                Wikipedia = new WikipediaOptions { ApiUrl = new Uri(wiki.ApiUrl) },
-            });
+            await using var knowledgeBase = await OpenReadingAsync(folder, wiki);
             await using var server = await ServerFixture.StartAsync(new() { KnowledgeBase = knowledgeBase, Urls = ["http://127.0.0.1:0"] });
             using var client = ServerFixture.CreateClient(server);
 
@@ -58,4 +71,37 @@ public sealed class WikipediaApiTests(ServerFixture fixture) : ApiTestBase(fixtu
             Directory.Delete(folder, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task Restart_JournaledWikipediaJob_ResumesInsteadOfBeingSetAside()
+    {
+        // The article paths are not server-side paths: a restart must run the job, not refuse it as outside the roots.
+        await using var wiki = new LoopbackMediaWiki();
+        var folder = Path.Combine(Path.GetTempPath(), "mmrag-server-wiki-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var knowledgeBase = await OpenReadingAsync(folder, wiki);
+            var jobId = Jobs.IngestionJobs.NewId();
+            new Jobs.JobJournal(Path.Combine(folder, Jobs.JobJournal.FolderName)).Record(
+                new Jobs.JournaledJob(jobId, ["wikipedia:en:Helsinki"], null, DateTimeOffset.UtcNow));
+            await using var server = await ServerFixture.StartAsync(new() { KnowledgeBase = knowledgeBase, Urls = ["http://127.0.0.1:0"], AllowPrivateHosts = true });
+            using var client = ServerFixture.CreateClient(server);
+
+            var job = await WaitForJobAsync(jobId, client);
+
+            Assert.Equal("succeeded", job.GetProperty("state").GetString());
+            Assert.Equal(1, job.GetProperty("summary").GetProperty("added").GetInt32());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>A knowledge base in <paramref name="folder"/> whose Wikipedia is the loopback <paramref name="wiki"/>.</summary>
+    private static Task<MmragKnowledgeBase> OpenReadingAsync(string folder, LoopbackMediaWiki wiki) => MmragKnowledgeBase.OpenAsync(new MmragOptions
+    {
+        Folder = folder, Model = Path.Combine(Fixtures.Clip, "tiny-clip"), CreateIfMissing = true, Offline = true,
+        Wikipedia = new WikipediaOptions { ApiUrl = new Uri(wiki.ApiUrl) },
+    });
 }

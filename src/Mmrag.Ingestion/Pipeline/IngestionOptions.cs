@@ -100,6 +100,27 @@ public sealed record IngestionOptions
     /// </summary>
     public IReadOnlyList<Web.IRemoteSourceResolver> SourceResolvers { get; init; } = [];
 
+    /// <summary>
+    /// Whether a run reads <paramref name="path"/> from the network (an http(s) URL, or a path a resolver claims, even a
+    /// malformed one, which the run records as failed) rather than from the disk, so that folder rules do not apply to it.
+    /// </summary>
+    public bool IsRemote(string path)
+    {
+        if (Mmrag.Ingestion.Web.RemoteSources.IsUrl(path))
+        {
+            return true;
+        }
+
+        try
+        {
+            return SourceResolvers.Any(resolver => resolver.Resolve(path) is not null);
+        }
+        catch (ArgumentException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>The store setting that records the OCR languages of the last run with OCR (e.g. <c>eng+deu</c>).</summary>
     public const string OcrLanguagesSettingKey = "ocr.languages";
 

@@ -332,6 +332,13 @@ internal static class KnowledgeEndpoints
             throw ApiProblemException.BadRequest($"'{name}' must be an array of strings.");
         }
 
+        // Each entry becomes journaled work (a path, a page to fetch, an article with its images): one request may not
+        // queue a million of them.
+        if (values.GetArrayLength() > MaxListEntries)
+        {
+            throw ApiProblemException.BadRequest($"'{name}' holds {values.GetArrayLength():N0} entries; at most {MaxListEntries:N0} per request.");
+        }
+
         return [.. values.EnumerateArray().Select(v => QueryInput.StringValue(v, name) ?? throw ApiProblemException.BadRequest($"'{name}' must not hold null."))];
     }
 
@@ -346,6 +353,11 @@ internal static class KnowledgeEndpoints
         var paths = new List<string>(titles.Count);
         foreach (var title in titles)
         {
+            if (Encoding.UTF8.GetByteCount(title) > MaxTitleBytes)
+            {
+                throw ApiProblemException.BadRequest($"'wikipedia': a title is longer than {MaxTitleBytes} UTF-8 bytes, MediaWiki's limit.");
+            }
+
             try
             {
                 var path = WikipediaSourceResolver.PathOf(title, language);
@@ -361,6 +373,12 @@ internal static class KnowledgeEndpoints
 
         return language is not null && titles.Count == 0 ? throw ApiProblemException.BadRequest("'lang' is the language of 'wikipedia' titles; give some.") : paths;
     }
+
+    /// <summary>Most entries in one of the request's lists (paths, urls, wikipedia titles, follow).</summary>
+    internal const int MaxListEntries = 1_000;
+
+    /// <summary>The longest Wikipedia title, in UTF-8 bytes (MediaWiki's own limit).</summary>
+    internal const int MaxTitleBytes = 255;
 
     /// <summary>The longest uploaded name segment, in UTF-8 bytes: file systems allow 255, less room for a "-N" suffix.</summary>
     internal const int MaxNameBytes = 240;

@@ -122,7 +122,8 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
                 : $"job {entry.Id}: its upload folder '{folder}' is not a folder of {uploads}.";
         }
 
-        foreach (var path in entry.Paths.Where(static p => !Mmrag.Hosting.WebIngestionRequest.IsUrl(p)))
+        // Web pages and articles (wikipedia:LANG:Title) are not under the ingest roots; the run resolves them itself.
+        foreach (var path in entry.Paths.Where(p => !knowledgeBase.IngestionOptions.IsRemote(p)))
         {
             if (confinement.Resolve(path).Error is { } error)
             {
