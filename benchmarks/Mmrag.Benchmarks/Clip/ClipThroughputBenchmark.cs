@@ -36,7 +36,9 @@ public static class ClipThroughputBenchmark
         }
 
         // The limit is the best GEMM measured on this machine in this run (OpenBLAS's Haswell kernel under-reports AVX-512 EPYCs).
-        var gemm = MachineLimits.PrintLimit(MachineLimits.Measure(ReferenceRuns.Load(benchDir, "machine_openblas.json"), threads, Math.Min(seconds, 4)), threads);
+        // numpy/torch GEMMs count only when --reference measured them in this run: an older file may be another machine's.
+        var openBlas = options.Has("--reference") ? ReferenceRuns.Load(benchDir, "machine_openblas.json") : null;
+        var gemm = MachineLimits.PrintLimit(MachineLimits.Measure(openBlas, threads, Math.Min(seconds, 4)), threads);
         if (options.Has("--gemm-only"))
         {
             return 0;
