@@ -6,10 +6,8 @@ namespace Mmrag.Cli.Tests;
 
 /// <summary>
 /// <c>mmrag ask</c> end to end: the sample knowledge base with the tiny CLIP model, answered by a real loopback server
-/// that speaks the OpenAI chat-completions protocol. The tests set MMRAG_LLM_* for their duration, so they run in
-/// one class (xUnit runs a class's tests one after another).
+/// that speaks the OpenAI chat-completions protocol. Each test sets MMRAG_LLM_* for its own flow (<see cref="SetLlm"/>).
 /// </summary>
-[Collection(LlmEnvironmentCollection.Name)]
 public sealed class AskCommandTests : IAsyncLifetime
 {
     private readonly TemporaryDirectory _temp = new();
@@ -28,7 +26,6 @@ public sealed class AskCommandTests : IAsyncLifetime
 
     public Task DisposeAsync()
     {
-        SetLlm(null);
         _temp.Dispose();
         return Task.CompletedTask;
     }
@@ -284,12 +281,17 @@ public sealed class AskCommandTests : IAsyncLifetime
             (rerank.GetProperty("applied").GetInt32(), rerank.GetProperty("failed").GetInt32(), rerank.GetProperty("skipped").GetInt32());
     }
 
-    internal static void SetLlm(string? baseUrl)
+    /// <summary>
+    /// Points this test's commands at <paramref name="baseUrl"/> (null: no LLM). The setting holds for the calling test's
+    /// flow only (<see cref="CliEnvironment"/>), so a test in another class running at the same time never reads it.
+    /// </summary>
+    internal static void SetLlm(string? baseUrl) => CliEnvironment.Override(new Dictionary<string, string?>
     {
-        Environment.SetEnvironmentVariable("MMRAG_LLM_BASE_URL", baseUrl);
-        Environment.SetEnvironmentVariable("MMRAG_LLM_MODEL", baseUrl is null ? null : "llama3.2-vision");
-        Environment.SetEnvironmentVariable("MMRAG_LLM_API_KEY", null);
-    }
+        ["MMRAG_LLM_BASE_URL"] = baseUrl,
+        ["MMRAG_LLM_MODEL"] = baseUrl is null ? null : "llama3.2-vision",
+        ["MMRAG_LLM_API_KEY"] = null,
+        ["MMRAG_LLM_CAPTION_MODEL"] = null,
+    });
 
     /// <summary>A small product catalogue: three distinct product shots with descriptions giving their capacity.</summary>
     private static string WriteCatalogue(string folder)

@@ -9,7 +9,6 @@ namespace Mmrag.Cli.Tests;
 /// CLIP model, then <c>mmrag ask</c> the Helsinki question against the loopback LLM server: the prompt carries the
 /// article's text and photos, the citations point at the article, and the photos' credits are shown.
 /// </summary>
-[Collection(LlmEnvironmentCollection.Name)]
 public sealed class WikipediaCommandTests : IAsyncLifetime
 {
     private const string Question = "What are some of the popular tourist attractions in Helsinki?";
@@ -28,7 +27,6 @@ public sealed class WikipediaCommandTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        AskCommandTests.SetLlm(null);
         await _wiki.DisposeAsync();
         _temp.Dispose();
     }

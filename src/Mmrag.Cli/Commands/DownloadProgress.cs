@@ -24,7 +24,7 @@ internal sealed class DownloadProgress : IProgress<ModelDownloadProgress>, IDisp
 
     public static DownloadProgress Create(TextWriter error)
     {
-        var interactive = !Console.IsErrorRedirected && ReferenceEquals(error, Console.Error) && Environment.GetEnvironmentVariable("CI") is null;
+        var interactive = !Console.IsErrorRedirected && ReferenceEquals(error, Console.Error) && CliEnvironment.Get("CI") is null;
         var console = interactive
             ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) })
             : null;

@@ -69,7 +69,7 @@ internal static class IngestCommand
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             var output = parseResult.InvocationConfiguration.Output;
-            if (parseResult.GetValue(caption) && !LlmOptions.FromEnvironment().IsConfigured)
+            if (parseResult.GetValue(caption) && !LlmOptions.FromEnvironment(CliEnvironment.Get).IsConfigured)
             {
                 await parseResult.InvocationConfiguration.Error.WriteLineAsync($"error: --caption needs a vision LLM. {LlmOptions.ConfigurationHint}");
                 return CliErrors.Failure;

@@ -11,7 +11,7 @@ internal static class IngestionDisplay
 {
     public static async Task<IngestionSummary> RunAsync(TextWriter error, Func<IProgress<IngestionProgress>, Task<IngestionSummary>> run)
     {
-        var interactive = !Console.IsErrorRedirected && ReferenceEquals(error, Console.Error) && Environment.GetEnvironmentVariable("CI") is null;
+        var interactive = !Console.IsErrorRedirected && ReferenceEquals(error, Console.Error) && CliEnvironment.Get("CI") is null;
         if (!interactive)
         {
             var plain = new PlainProgress(error);

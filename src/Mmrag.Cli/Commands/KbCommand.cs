@@ -32,7 +32,7 @@ internal static class KbCommand
         command.Options.Add(schema);
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
-            var target = MmragOptions.FromEnvironment();
+            var target = MmragOptions.FromEnvironment(CliEnvironment.Get);
             target.PostgresConnection = parseResult.GetValue(to);
             target.PostgresSchema = parseResult.GetValue(schema) ?? target.PostgresSchema;
             var summary = await KnowledgeBaseMigration.RunAsync(parseResult.GetValue(from)!, target, cancellationToken: cancellationToken);

@@ -51,7 +51,7 @@ internal sealed class KnowledgeBaseOptions
     /// <summary>The command line over the environment's settings (<see cref="MmragOptions.FromEnvironment"/>).</summary>
     public MmragOptions ToOptions(ParseResult parseResult, bool create, bool withModel)
     {
-        var options = MmragOptions.FromEnvironment();
+        var options = MmragOptions.FromEnvironment(CliEnvironment.Get);
         options.Folder = parseResult.GetValue(KnowledgeBase) ?? options.Folder;
         var connection = parseResult.GetValue(Connection) ?? options.PostgresConnection;
         var store = parseResult.GetValue(Store) ?? (string.IsNullOrWhiteSpace(connection) ? "embedded" : "postgres");

@@ -27,7 +27,7 @@ internal static class ServeCommand
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             string[] addresses = parseResult.GetValue(urls) is { Length: > 0 } given ? given : ["http://127.0.0.1:5077"];
-            var apiKey = Environment.GetEnvironmentVariable(MmragServerOptions.ApiKeyVariable);
+            var apiKey = CliEnvironment.Get(MmragServerOptions.ApiKeyVariable);
             try
             {
                 MmragServerOptions.ValidateBinding(addresses, apiKey);
@@ -40,7 +40,7 @@ internal static class ServeCommand
 
             await using var session = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken);
             var allowed = (parseResult.GetValue(roots) ?? []).Concat(
-                (Environment.GetEnvironmentVariable("MMRAG_INGEST_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+                (CliEnvironment.Get("MMRAG_INGEST_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             var options = new MmragServerOptions
             {
                 KnowledgeBase = session,
@@ -49,7 +49,7 @@ internal static class ServeCommand
                 AllowedRoots = [.. allowed],
                 MaxUploadBytes = parseResult.GetValue(maxUpload) * 1024 * 1024,
                 CorsOrigins = parseResult.GetValue(cors) ?? [],
-                AllowedHosts = [.. (parseResult.GetValue(hosts) ?? []).Concat((Environment.GetEnvironmentVariable("MMRAG_ALLOWED_HOSTS") ?? "")
+                AllowedHosts = [.. (parseResult.GetValue(hosts) ?? []).Concat((CliEnvironment.Get("MMRAG_ALLOWED_HOSTS") ?? "")
                     .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
             };
 
