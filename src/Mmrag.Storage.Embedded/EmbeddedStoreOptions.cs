@@ -35,7 +35,11 @@ public sealed class EmbeddedStoreOptions
     /// </summary>
     public bool BuildIndexInBackground { get; set; } = true;
 
-    /// <summary>Save the graph to <c>vectors.hnsw</c> (in the background) after this many item changes since the last save; 0 saves only on dispose. Default 10,000.</summary>
+    /// <summary>
+    /// Save the graph to <c>vectors.hnsw</c> (in the background) after this many item changes since the last save, or a
+    /// tenth of the index when that is more (a save writes the whole graph); 0 saves only on dispose. After a crash the
+    /// store opens from the last save and inserts only the items changed since. Default 10,000.
+    /// </summary>
     public int SaveIndexAfterChanges { get; set; } = 10_000;
 
     /// <summary>Rebuild the in-memory index from the live items once this fraction of its slots hold replaced or deleted items. Default 0.3.</summary>

@@ -256,7 +256,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Reopen_IndexFileLeftOutOfDate_IsRebuiltWithIdenticalResults()
+    public async Task Reopen_IndexFileSavedBeforeLaterWrites_CatchesUpWithoutRebuildingAndFindsTheSameItems()
     {
         string folder = _root.NewFolder();
         string indexPath = Path.Combine(folder, "vectors.hnsw");
@@ -268,19 +268,52 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
             await FillAsync(store, 500);
             await store.SaveIndexAsync();
             File.Copy(indexPath, oldCopy);
+            // After the save: one document added, one deleted (a crash here leaves the older file beside the database).
             DocumentRecord late = ContractData.Document("late", "/kb/late.md");
             await store.UpsertDocumentAsync(late, [ContractData.Item(late, 0, queries[0], "late")]);
+            Assert.True(await store.DeleteDocumentAsync("doc05"));
             expected = await SearchAllAsync(store, queries);
         }
 
         File.Copy(oldCopy, indexPath, overwrite: true);
         await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
         EmbeddedIndexStatus status = reopened.IndexStatus;
-        Assert.False(status.GraphLoadedFromFile);
-        Assert.Contains("generation", status.IndexFileProblem, StringComparison.Ordinal);
-        Assert.Equal(1, status.GraphBuilds);
+        Assert.True(status.GraphLoadedFromFile, status.IndexFileProblem);
+        Assert.Equal(0, status.GraphBuilds);
+        Assert.Equal(476, status.LiveVectors);
         Assert.Equal(expected, await SearchAllAsync(reopened, queries));
         Assert.Equal("late#0", expected[0].Item1);
+        Assert.DoesNotContain(expected, hit => hit.Item1.StartsWith("doc05", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Reopen_DatabaseOlderThanIndexFile_IsRebuiltFromTheDatabase()
+    {
+        string folder = _root.NewFolder();
+        string database = Path.Combine(folder, "knowledge.db");
+        string oldDatabase = Path.Combine(_root.Path, "old.db");
+        float[][] queries = Queries(6, 300);
+        List<(string, double)> expected;
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            await FillAsync(store, 400);
+            expected = await SearchAllAsync(store, queries);
+        }
+
+        File.Copy(database, oldDatabase);
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            DocumentRecord late = ContractData.Document("late", "/kb/late.md");
+            await store.UpsertDocumentAsync(late, [ContractData.Item(late, 0, queries[0], "late")]);
+        }
+
+        // The database restored from the older copy; the index file describes an item the database never had.
+        File.Copy(oldDatabase, database, overwrite: true);
+        await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
+        Assert.False(reopened.IndexStatus.GraphLoadedFromFile);
+        Assert.Contains("generation", reopened.IndexStatus.IndexFileProblem, StringComparison.Ordinal);
+        Assert.Equal(400, reopened.IndexStatus.LiveVectors);
+        Assert.Equal(expected, await SearchAllAsync(reopened, queries));
     }
 
     [Theory]
@@ -339,7 +372,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Open_CopyTakenWhileWritesWereUnsaved_AsAfterACrash_RebuildsAndServesEverything()
+    public async Task Open_CopyTakenWhileWritesWereUnsaved_AsAfterACrash_CatchesUpFromTheSavedGraphAndServesEverything()
     {
         string folder = _root.NewFolder();
         string crashed = _root.NewFolder();
@@ -361,10 +394,11 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         }
 
         await using EmbeddedKnowledgeStore recovered = await EmbeddedKnowledgeStore.OpenAsync(crashed, Space, Options());
-        Assert.False(recovered.IndexStatus.GraphLoadedFromFile);
+        // The saved graph plus the 100 rows added since (the deleted document's rows dead): no rebuild of the rest.
+        Assert.True(recovered.IndexStatus.GraphLoadedFromFile, recovered.IndexStatus.IndexFileProblem);
+        Assert.Equal(0, recovered.IndexStatus.GraphBuilds);
         Assert.Equal(480, recovered.IndexStatus.LiveVectors);
         List<(string Id, double Score)> actual = await SearchAllAsync(recovered, queries);
-        // The recovered graph has no dead slots, the original has: both approximate the same exact answer.
         Assert.True(actual.Select(h => h.Id).Intersect(expected.Select(h => h.Item1)).Count() >= 0.9 * expected.Count);
         Assert.Null(await recovered.GetDocumentAsync("doc05"));
         Assert.NotNull(await recovered.GetItemAsync("more#99"));
@@ -535,6 +569,29 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         await FillAsync(store, 400);
         Assert.True(store.IndexStatus.IndexSaves >= 2, $"{store.IndexStatus.IndexSaves} saves");
         Assert.True(File.Exists(Path.Combine(folder, "vectors.hnsw")));
+    }
+
+    [Fact]
+    public async Task Graph_SaveAfterEveryChange_StillWaitsForATenthOfTheIndexBetweenSaves()
+    {
+        // Each save writes the whole graph: saving after every write would write a large knowledge base's file once per document.
+        EmbeddedStoreOptions options = Options(exactThreshold: 100);
+        options.SaveIndexAfterChanges = 1;
+        string folder = _root.NewFolder();
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, options);
+        for (int batch = 0; batch < 40; batch++)
+        {
+            DocumentRecord document = ContractData.Document($"batch{batch:D2}");
+            float[][] vectors = Queries(50, 1000 + (batch * 50));
+            await store.UpsertDocumentAsync(document, [.. vectors.Select((v, i) => ContractData.Item(document, i, v))]);
+        }
+
+        Assert.Equal(2000, store.IndexStatus.LiveVectors);
+
+        // 2,000 items in 40 writes of 50: a save per write once the graph exists would be 38; a tenth of the index
+        // between saves allows one per write only until 500 items, then every other, third … write.
+        int saves = store.IndexStatus.IndexSaves;
+        Assert.InRange(saves, 5, 25);
     }
 
     // ------------------------------------------------------------------ concurrency with SQLite and other processes

@@ -5,8 +5,11 @@ using System.Text;
 
 namespace Mmrag.Storage.Embedded.Indexing;
 
-/// <summary>What <see cref="IndexFile.Load"/> read: the graph (with its vectors) and the rowid of every slot (-1: dead).</summary>
-internal sealed record LoadedIndexFile(HnswIndex Hnsw, long[] SlotRowIds, long LiveCount);
+/// <summary>
+/// What <see cref="IndexFile.Load"/> read: the graph (with its vectors), the rowid of every slot (-1: dead), and the
+/// database generation it was saved at (at most the database's: the store catches up on what came after).
+/// </summary>
+internal sealed record LoadedIndexFile(HnswIndex Hnsw, long[] SlotRowIds, long LiveCount, long Generation);
 
 /// <summary>
 /// <c>vectors.hnsw</c>: the HNSW graph with its vectors (dead slots included, since the graph routes through them),
@@ -74,8 +77,10 @@ internal static class IndexFile
     }
 
     /// <summary>
-    /// Reads the file if it belongs to knowledge base <paramref name="uid"/> at database generation
-    /// <paramref name="generation"/>; otherwise throws <see cref="VectorIndexFormatException"/> saying why.
+    /// Reads the file if it belongs to knowledge base <paramref name="uid"/> and was saved at database generation
+    /// <paramref name="generation"/> or earlier (items are only ever inserted under new rowids or deleted, so an older
+    /// graph plus the rows added and removed since is the current index); otherwise throws
+    /// <see cref="VectorIndexFormatException"/> saying why.
     /// </summary>
     public static LoadedIndexFile Load(string path, Guid uid, long generation, int dimension)
     {
@@ -104,9 +109,10 @@ internal static class IndexFile
         }
 
         long fileGeneration = BinaryPrimitives.ReadInt64LittleEndian(header[16..]);
-        if (fileGeneration != generation)
+        if (fileGeneration > generation)
         {
-            throw new VectorIndexFormatException($"it was saved at database generation {fileGeneration}, the database is at {generation}");
+            // A database restored from an older copy: the file describes items the database no longer has.
+            throw new VectorIndexFormatException($"it was saved at database generation {fileGeneration}, after the database's {generation}");
         }
 
         long liveCount = BinaryPrimitives.ReadInt64LittleEndian(header[24..]);
@@ -141,12 +147,12 @@ internal static class IndexFile
         }
 
         HnswIndex hnsw = HnswIndex.Load(stream);
-        if (hnsw.ContentStamp != (ulong)generation || hnsw.Vectors.Count != slots || hnsw.Dimension != dimension)
+        if (hnsw.ContentStamp != (ulong)fileGeneration || hnsw.Vectors.Count != slots || hnsw.Dimension != dimension)
         {
             throw new VectorIndexFormatException("the graph does not match the file's header");
         }
 
-        return new LoadedIndexFile(hnsw, map, liveCount);
+        return new LoadedIndexFile(hnsw, map, liveCount, fileGeneration);
     }
 
     public static void TryDelete(string path)

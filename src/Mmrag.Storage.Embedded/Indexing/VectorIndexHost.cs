@@ -25,6 +25,9 @@ internal sealed class VectorIndexHost : IAsyncDisposable
     /// <summary>Compaction waits for at least this many dead slots, whatever the fraction.</summary>
     internal const int CompactionMinimumDead = 1024;
 
+    /// <summary>Saves wait for at least one change per this many slots (a tenth of the index), whatever the count setting.</summary>
+    internal const int SaveFractionDivisor = 10;
+
     private readonly string _indexPath;
     private readonly Guid _uid;
     private readonly int _dimension;
@@ -108,13 +111,13 @@ internal sealed class VectorIndexHost : IAsyncDisposable
             {
                 LoadFromFile(connection, generation, cancellationToken);
                 _graphLoadedFromFile = true;
-                _savedIndexVersion = _indexVersion;
                 Log.IndexLoaded(_logger, _index.Current.Vectors.Count);
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
             {
-                // Whatever is wrong with the file (stale, truncated, corrupt, foreign), the database is the truth.
+                // Whatever is wrong with the file (newer than the database, truncated, corrupt, foreign), the database is the truth.
+                _savedIndexVersion = -1;
                 _indexFileProblem = ex.Message;
                 Log.IndexFileRejected(_logger, ex.Message);
             }
@@ -284,22 +287,8 @@ internal sealed class VectorIndexHost : IAsyncDisposable
             }
 
             List<long> removed = [.. _index.LiveRowIds.Where(r => !inDatabase.Contains(r))];
-            var added = new List<PendingSlot>(addedRowIds.Count);
-            if (addedRowIds.Count > 0)
-            {
-                var interner = new MetadataInterner();
-                using SqliteCommand rows = EmbeddedKnowledgeStore.Command(connection,
-                    "SELECT rowid, kind, document_id, source_path, content_hash, tags, vector, id FROM items WHERE rowid IN (SELECT value FROM json_each($ids)) ORDER BY rowid", tx);
-                rows.Parameters.AddWithValue("$ids", StoreText.JsonArray(addedRowIds));
-                using SqliteDataReader reader = await rows.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    var vector = new float[_dimension];
-                    DecodeVector(reader, vector);
-                    added.Add(new PendingSlot(ReadMetadata(reader, interner), vector));
-                }
-            }
-
+            // Microsoft.Data.Sqlite's async reads complete synchronously anyway; one reader serves this and the open.
+            List<PendingSlot> added = ReadPendingSlots(connection, tx, addedRowIds);
             tx.Commit();
             _index.Apply(generation, removed, added);
             _indexVersion++;
@@ -351,9 +340,15 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         return command.ExecuteScalar() is long generation ? generation : throw new InvalidDataException("kb_info has no row");
     }
 
+    /// <summary>
+    /// Loads the graph from <c>vectors.hnsw</c>. A file saved at an earlier generation (a crash or kill after the last
+    /// periodic save) is caught up: the rows added since are inserted into the graph and the rows deleted since are
+    /// marked dead, which costs only the changes, not a rebuild of everything.
+    /// </summary>
     private void LoadFromFile(SqliteConnection connection, long generation, CancellationToken cancellationToken)
     {
         LoadedIndexFile file = IndexFile.Load(_indexPath, _uid, generation, _dimension);
+        bool current = file.Generation == generation;
         int slots = file.SlotRowIds.Length;
         var slotOfRow = new Dictionary<long, int>((int)file.LiveCount);
         for (int s = 0; s < slots; s++)
@@ -373,6 +368,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         var table = new SlotTable(slots);
         var live = new ulong[(slots + 63) >> 6];
         int rows = 0;
+        var addedRowIds = new List<long>();
         var interner = new MetadataInterner();
         using (SqliteCommand read = EmbeddedKnowledgeStore.Command(connection, "SELECT rowid, kind, document_id, source_path, content_hash, tags FROM items ORDER BY rowid"))
         using (SqliteDataReader reader = read.ExecuteReader())
@@ -382,7 +378,13 @@ internal sealed class VectorIndexHost : IAsyncDisposable
                 long rowId = reader.GetInt64(0);
                 if (!slotOfRow.TryGetValue(rowId, out int slot))
                 {
-                    throw new VectorIndexFormatException($"item rowid {rowId} of the database is not in the file");
+                    if (current)
+                    {
+                        throw new VectorIndexFormatException($"item rowid {rowId} of the database is not in the file");
+                    }
+
+                    addedRowIds.Add(rowId);
+                    continue;
                 }
 
                 table.Set(slot, ReadMetadata(reader, interner));
@@ -394,22 +396,22 @@ internal sealed class VectorIndexHost : IAsyncDisposable
             }
         }
 
-        if (rows != slotOfRow.Count)
+        if (current && rows != slotOfRow.Count)
         {
             throw new VectorIndexFormatException($"it holds {slotOfRow.Count} items, the database {rows}");
         }
 
         // The checksums vouch for the file, the generation for its age; a few vectors compared with the database
         // guard against a file that is intact and current but was written from other data.
-        if (rows > 0)
+        List<long> kept = [.. slotOfRow.Keys.Where(r => IsSet(live, slotOfRow[r]))];
+        if (kept.Count > 0)
         {
             using SqliteCommand vector = EmbeddedKnowledgeStore.Command(connection, "SELECT vector FROM items WHERE rowid = $rowid");
             SqliteParameter p = vector.Parameters.Add("$rowid", SqliteType.Integer);
             var stored = new float[_dimension];
-            long[] rowIds = [.. slotOfRow.Keys];
-            for (int i = 0; i < Math.Min(8, rowIds.Length); i++)
+            for (int i = 0; i < Math.Min(8, kept.Count); i++)
             {
-                long rowId = rowIds[(int)((long)i * rowIds.Length / Math.Min(8, rowIds.Length))];
+                long rowId = kept[(int)((long)i * kept.Count / Math.Min(8, kept.Count))];
                 p.Value = rowId;
                 if (vector.ExecuteScalar() is not byte[] blob || !VectorBlob.TryDecode(blob, stored)
                     || !stored.AsSpan().SequenceEqual(file.Hnsw.Vectors.GetVector(slotOfRow[rowId])))
@@ -420,7 +422,45 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         }
 
         file.Hnsw.MaxDegreeOfParallelism = _options.Hnsw.MaxDegreeOfParallelism;
-        _index = new StoreIndex(file.Hnsw.Vectors, file.Hnsw, table, slots, live, generation, _options.Hnsw);
+        _index = new StoreIndex(file.Hnsw.Vectors, file.Hnsw, table, slots, live, file.Generation, _options.Hnsw);
+        _savedIndexVersion = _indexVersion;
+        if (!current)
+        {
+            // Rows deleted since the save (in the file's map, gone from the database; rowids are never reused) were
+            // never flagged live above, so they are dead slots already; the rows added since go into the graph now.
+            int removed = slotOfRow.Count - rows;
+            List<PendingSlot> added = ReadPendingSlots(connection, null, addedRowIds);
+            _index.Apply(generation, [], added);
+            _indexVersion++;
+            _changesSinceSave += removed + added.Count;
+            Log.Synced(_logger, file.Generation, generation, added.Count, removed);
+        }
+
+        static bool IsSet(ulong[] bits, int slot) => (bits[slot >> 6] & (1UL << (slot & 63))) != 0;
+    }
+
+    /// <summary>The rows <paramref name="rowIds"/> with their vectors, ready to be added to the index.</summary>
+    private List<PendingSlot> ReadPendingSlots(SqliteConnection connection, SqliteTransaction? transaction, List<long> rowIds)
+    {
+        var added = new List<PendingSlot>(rowIds.Count);
+        if (rowIds.Count == 0)
+        {
+            return added;
+        }
+
+        var interner = new MetadataInterner();
+        using SqliteCommand rows = EmbeddedKnowledgeStore.Command(connection,
+            "SELECT rowid, kind, document_id, source_path, content_hash, tags, vector, id FROM items WHERE rowid IN (SELECT value FROM json_each($ids)) ORDER BY rowid", transaction);
+        rows.Parameters.AddWithValue("$ids", StoreText.JsonArray(rowIds));
+        using SqliteDataReader reader = rows.ExecuteReader();
+        while (reader.Read())
+        {
+            var vector = new float[_dimension];
+            DecodeVector(reader, vector);
+            added.Add(new PendingSlot(ReadMetadata(reader, interner), vector));
+        }
+
+        return added;
     }
 
     private void LoadFromDatabase(SqliteConnection connection, long generation, CancellationToken cancellationToken)
@@ -483,7 +523,10 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         IndexSnapshot s = _index.Current;
         bool needGraph = s.Hnsw is null && s.LiveCount > _options.ExactSearchThreshold;
         bool compact = s.DeadCount >= Math.Max(CompactionMinimumDead, _options.CompactionDeadFraction * s.Vectors.Count);
-        bool save = s.Hnsw is not null && _options.SaveIndexAfterChanges > 0 && _changesSinceSave >= _options.SaveIndexAfterChanges;
+        // Each save writes the whole graph: at a tenth of the index between saves, filling a knowledge base writes about
+        // ten times its final file in all, where a fixed count would write the file once per that many items.
+        bool save = s.Hnsw is not null && _options.SaveIndexAfterChanges > 0
+            && _changesSinceSave >= Math.Max(_options.SaveIndexAfterChanges, s.Vectors.Count / SaveFractionDivisor);
         if (!needGraph && !compact && !save)
         {
             return;

@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using System.Globalization;
+using Mmrag.Benchmarks.VectorIndex;
+using Mmrag.Knowledge;
+using Mmrag.Storage;
+using Mmrag.Storage.Embedded;
+using Mmrag.Storage.Embedded.Indexing;
+
+namespace Mmrag.Benchmarks.EndToEnd;
+
+/// <summary>
+/// The embedded knowledge base at scale (issue 14 §5): the store's insert path filled with <c>gen_data.py</c>'s vectors
+/// (items with a short text, 1,000 per document, as ingestion writes them), the insert rate per window once the HNSW
+/// graph covers everything, the time and resident memory to open the built knowledge base again, and vector-search
+/// recall and latency through the store. No model: the vectors are the data set's.
+/// Usage: <c>scale [--items 1000000] [--base 1m] [--threads 2] [--opens 3] [--queries 1000] [--keep]</c>.
+/// </summary>
+public static class ScaleBenchmark
+{
+    private const int PerDocument = 1000;
+    private const int K = 10;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = BenchOptions.Parse(args);
+        var benchDir = Environment.GetEnvironmentVariable("MMRAG_BENCH_DIR") ?? "/tmp/mmrag-bench";
+        var itemCount = int.Parse(options.Get("--items") ?? "1000000", CultureInfo.InvariantCulture);
+        var baseName = options.Get("--base") ?? (itemCount > 100_000 ? "1m" : "100k");
+        var threads = int.Parse(options.Get("--threads") ?? "2", CultureInfo.InvariantCulture);
+        var opens = int.Parse(options.Get("--opens") ?? "3", CultureInfo.InvariantCulture);
+        var queryCount = int.Parse(options.Get("--queries") ?? "1000", CultureInfo.InvariantCulture);
+        var dataDir = Path.Combine(benchDir, "data");
+        var vectors = VectorIndexBenchmark.Texmex.ReadFloats(Path.Combine(dataDir, $"base_{baseName}.fvecs"), out var n, out var d);
+        var queries = VectorIndexBenchmark.Texmex.ReadFloats(Path.Combine(dataDir, "query_1k.fvecs"), out var nq, out _);
+        var truth = VectorIndexBenchmark.Texmex.ReadInts(Path.Combine(dataDir, $"gt_{baseName}_top100.ivecs"), out _, out var kgt);
+        itemCount = Math.Min(itemCount, n);
+        queryCount = Math.Min(queryCount, nq);
+        if (itemCount != n)
+        {
+            Console.WriteLine($"note: {itemCount:N0} of the {n:N0} vectors in base_{baseName}: recall is against the full set's ground truth only when they match");
+        }
+
+        Console.WriteLine($"# embedded knowledge base at scale: {itemCount:N0} items × {d}, HNSW M 16 efConstruction 200, {threads} build threads");
+        Console.WriteLine($"# CPU: {MachineLimits.Cpu()}, {Environment.ProcessorCount} cores visible");
+        var storeOptions = new EmbeddedStoreOptions { Hnsw = new HnswOptions { M = 16, EfConstruction = 200, MaxDegreeOfParallelism = threads } };
+        var folder = Path.Combine(benchDir, "e2e", $"kb-scale-{itemCount}");
+        if (Directory.Exists(folder))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+
+        var space = new EmbeddingSpace("gen_data", d);
+        var fill = Stopwatch.StartNew();
+        await using (var store = await EmbeddedKnowledgeStore.OpenAsync(folder, space, storeOptions).ConfigureAwait(false))
+        {
+            Console.WriteLine($"{"items",10} {"window items/s",15} {"graph",6} {"saves",6} {"RSS MiB",8} {"elapsed s",10}");
+            var window = Stopwatch.StartNew();
+            var windowStart = 0;
+            for (var start = 0; start < itemCount; start += PerDocument)
+            {
+                var end = Math.Min(start + PerDocument, itemCount);
+                var documentId = $"doc{start / PerDocument:D5}";
+                var items = new List<KnowledgeItem>(end - start);
+                for (var i = start; i < end; i++)
+                {
+                    items.Add(new KnowledgeItem
+                    {
+                        Id = $"item{i:D7}",
+                        DocumentId = documentId,
+                        Kind = i % 2 == 0 ? ItemKind.Image : ItemKind.TextChunk,
+                        ContentHash = $"{i:x64}",
+                        Text = $"synthetic item {i} of {documentId}",
+                        ImagePath = i % 2 == 0 ? $"/synthetic/{i}.jpg" : null,
+                        Provenance = new Provenance($"/synthetic/{documentId}.txt", Position: i - start),
+                        Vector = vectors.AsMemory(i * d, d),
+                    });
+                }
+
+                await store.UpsertDocumentAsync(new DocumentRecord(documentId, $"/synthetic/{documentId}.txt", $"{start:x64}", "text/plain", null,
+                    items.Count, DateTimeOffset.UtcNow), items).ConfigureAwait(false);
+                if (end - windowStart >= itemCount / 10 || end == itemCount)
+                {
+                    var status = store.IndexStatus;
+                    Console.WriteLine($"{end,10:N0} {(end - windowStart) / window.Elapsed.TotalSeconds,15:F0} {(status.GraphReady ? "yes" : "no"),6} {status.IndexSaves,6} "
+                        + $"{Environment.WorkingSet / 1048576.0,8:F0} {fill.Elapsed.TotalSeconds,10:F1}");
+                    windowStart = end;
+                    window.Restart();
+                }
+            }
+
+            var inserted = fill.Elapsed.TotalSeconds;
+            await store.WaitForIndexAsync().ConfigureAwait(false);
+            var covered = fill.Elapsed.TotalSeconds;
+            await store.SaveIndexAsync().ConfigureAwait(false);
+            Console.WriteLine($"inserts done in {inserted:F1} s ({itemCount / inserted:F0} items/s); graph covering every item at {covered:F1} s; "
+                + $"saved at {fill.Elapsed.TotalSeconds:F1} s; graph builds {store.IndexStatus.GraphBuilds}, saves {store.IndexStatus.IndexSaves}");
+        }
+
+        Console.WriteLine($"knowledge base on disk: {DirectoryBytes(folder) / 1048576.0:F0} MiB");
+        Console.WriteLine();
+        Console.WriteLine($"{"open",5} {"seconds",8} {"graph from file",16} {"RSS MiB after",14} {"first query ms",15}");
+        for (var o = 0; o < opens; o++)
+        {
+            GC.Collect();
+            var rssBefore = Environment.WorkingSet;
+            var clock = Stopwatch.StartNew();
+            await using var store = await EmbeddedKnowledgeStore.OpenExistingAsync(folder, storeOptions).ConfigureAwait(false);
+            var opened = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            _ = await store.SearchVectorsAsync(queries.AsMemory(0, d), K).ConfigureAwait(false);
+            var first = clock.Elapsed.TotalMilliseconds;
+            Console.WriteLine($"{o + 1,5} {opened,8:F2} {(store.IndexStatus.GraphLoadedFromFile ? "yes" : "no: " + store.IndexStatus.IndexFileProblem),16} "
+                + $"{Environment.WorkingSet / 1048576.0,14:F0} {first,15:F1}   (RSS before {rssBefore / 1048576.0:F0})");
+            if (o == opens - 1)
+            {
+                await QueriesAsync(store, queries, queryCount, d, truth, kgt, itemCount == n).ConfigureAwait(false);
+            }
+        }
+
+        if (!options.Has("--keep"))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+
+        return 0;
+    }
+
+    private static async Task QueriesAsync(EmbeddedKnowledgeStore store, float[] queries, int queryCount, int d, int[] truth, int kgt, bool scoreRecall)
+    {
+        foreach (var recall in new double?[] { null, 0.95, 0.99 })
+        {
+            var latencies = new List<double>();
+            var found = 0;
+            for (var i = 0; i < queryCount; i++)
+            {
+                var clock = Stopwatch.GetTimestamp();
+                var hits = await store.SearchVectorsAsync(queries.AsMemory(i * d, d), K, recall: recall).ConfigureAwait(false);
+                latencies.Add(Stopwatch.GetElapsedTime(clock).TotalMilliseconds);
+                var relevant = truth.AsSpan(i * kgt, K).ToArray().Select(id => $"item{id:D7}").ToHashSet();
+                found += hits.Count(h => relevant.Contains(h.Item.Id));
+            }
+
+            latencies.Sort();
+            Console.WriteLine($"store vector search, k {K}, recall target {(recall is { } r ? r.ToString("F2", CultureInfo.InvariantCulture) : "default")}: "
+                + $"recall@10 {(scoreRecall ? (found / (double)(queryCount * K)).ToString("F4", CultureInfo.InvariantCulture) : "n/a")}, "
+                + $"p50 {latencies[latencies.Count / 2]:F2} ms, p99 {latencies[(int)(latencies.Count * 0.99)]:F2} ms, {queryCount / (latencies.Sum() / 1000):F0} QPS (1 thread, items read)");
+        }
+    }
+
+    private static long DirectoryBytes(string folder) =>
+        new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+}
