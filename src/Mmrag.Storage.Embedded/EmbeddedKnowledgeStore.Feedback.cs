@@ -9,6 +9,9 @@ public sealed partial class EmbeddedKnowledgeStore
 {
     private const string JudgementColumns = "id, modality, query_text, query_image, query_vector, item_id, relevant, model_id, source, created_at";
 
+    /// <summary>The same columns with an empty blob where the vector is: listings never need it.</summary>
+    private const string JudgementColumnsWithoutVector = "id, modality, query_text, query_image, x'', item_id, relevant, model_id, source, created_at";
+
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The judgement lacks an id, item id or model id, names an unknown source or
     /// modality, or its vector is empty, not finite, zero, or (for this knowledge base's model) of another dimension.</exception>
@@ -46,26 +49,51 @@ public sealed partial class EmbeddedKnowledgeStore
             using SqliteCommand select = Command(connection,
                 $"SELECT {JudgementColumns} FROM relevance_feedback WHERE $model IS NULL OR model_id = $model ORDER BY created_at, seq");
             select.Parameters.AddWithValue("$model", (object?)modelId ?? DBNull.Value);
-            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            var judgements = new List<RelevanceJudgement>();
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                var blob = (byte[])reader.GetValue(4);
-                if (blob.Length == 0 || blob.Length % sizeof(float) != 0)
-                {
-                    throw new InvalidDataException($"The stored query vector of judgement '{reader.GetString(0)}' is not a whole number of float32 values.");
-                }
+            return await ReadJudgementsAsync(select, withVectors: true, ct).ConfigureAwait(false);
+        }, cancellationToken);
 
-                var vector = new float[blob.Length / sizeof(float)];
-                VectorBlob.TryDecode(blob, vector);
-                judgements.Add(new RelevanceJudgement(reader.GetString(0),
-                    reader.GetString(1) == "image" ? FeedbackQueryModality.Image : FeedbackQueryModality.Text,
-                    reader.IsDBNull(2) ? null : reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3), vector,
-                    reader.GetString(5), reader.GetInt64(6) != 0, reader.GetString(7), reader.GetString(8), StoreText.ParseTime(reader.GetString(9))));
+    /// <inheritdoc />
+    public Task<JudgementPage> ListJudgementsPageAsync(int offset, int limit, string? modelId = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        return RunAsync("listing judgements", async (connection, ct) =>
+        {
+            using SqliteCommand select = Command(connection,
+                $"SELECT {JudgementColumnsWithoutVector} FROM relevance_feedback WHERE $model IS NULL OR model_id = $model ORDER BY created_at, seq LIMIT $limit OFFSET $offset");
+            select.Parameters.AddWithValue("$model", (object?)modelId ?? DBNull.Value);
+            select.Parameters.AddWithValue("$limit", limit);
+            select.Parameters.AddWithValue("$offset", offset);
+            IReadOnlyList<RelevanceJudgement> judgements = await ReadJudgementsAsync(select, withVectors: false, ct).ConfigureAwait(false);
+            using SqliteCommand count = Command(connection, "SELECT count(*) FROM relevance_feedback WHERE $model IS NULL OR model_id = $model");
+            count.Parameters.AddWithValue("$model", (object?)modelId ?? DBNull.Value);
+            return new JudgementPage(judgements, Convert.ToInt32(await count.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture));
+        }, cancellationToken);
+    }
+
+    /// <summary>Reads rows of <see cref="JudgementColumns"/>, or of <see cref="JudgementColumnsWithoutVector"/> (empty vectors) without <paramref name="withVectors"/>.</summary>
+    private static async Task<IReadOnlyList<RelevanceJudgement>> ReadJudgementsAsync(SqliteCommand select, bool withVectors, CancellationToken cancellationToken)
+    {
+        using SqliteDataReader reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var judgements = new List<RelevanceJudgement>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var blob = (byte[])reader.GetValue(4);
+            if (withVectors && (blob.Length == 0 || blob.Length % sizeof(float) != 0))
+            {
+                throw new InvalidDataException($"The stored query vector of judgement '{reader.GetString(0)}' is not a whole number of float32 values.");
             }
 
-            return judgements;
-        }, cancellationToken);
+            var vector = new float[blob.Length / sizeof(float)];
+            VectorBlob.TryDecode(blob, vector);
+            judgements.Add(new RelevanceJudgement(reader.GetString(0),
+                reader.GetString(1) == "image" ? FeedbackQueryModality.Image : FeedbackQueryModality.Text,
+                reader.IsDBNull(2) ? null : reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3), vector,
+                reader.GetString(5), reader.GetInt64(6) != 0, reader.GetString(7), reader.GetString(8), StoreText.ParseTime(reader.GetString(9))));
+        }
+
+        return judgements;
+    }
 
     /// <inheritdoc />
     public Task<bool> RemoveJudgementAsync(string id, CancellationToken cancellationToken = default)

@@ -10,6 +10,9 @@ public sealed partial class PostgresKnowledgeStore
 {
     private const string JudgementColumns = "id, modality, query_text, query_image, query_vector, item_id, relevant, model_id, source, created_at";
 
+    /// <summary>The same columns with NULL where the vector is: listings never need it.</summary>
+    private const string JudgementColumnsWithoutVector = "id, modality, query_text, query_image, NULL, item_id, relevant, model_id, source, created_at";
+
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The judgement lacks an id, item id or model id, names an unknown source or
     /// modality, or its vector is empty, not finite, zero, or (for this knowledge base's model) of another dimension.</exception>
@@ -31,26 +34,48 @@ public sealed partial class PostgresKnowledgeStore
     /// <inheritdoc />
     /// <exception cref="KnowledgeStoreException">The knowledge base predates feedback (schema version below 4) and was opened read-only, or the database failed.</exception>
     public Task<IReadOnlyList<RelevanceJudgement>> ListJudgementsAsync(string? modelId = null, CancellationToken cancellationToken = default) =>
-        RunFeedbackAsync<IReadOnlyList<RelevanceJudgement>>("listing judgements", write: false, async (connection, ct) =>
+        RunFeedbackAsync("listing judgements", write: false, (connection, ct) => ReadJudgementsAsync(Command(connection, null,
+            $"SELECT {JudgementColumns} FROM {_s}.relevance_feedback WHERE $1::text IS NULL OR model_id = $1 ORDER BY created_at, seq", modelId), withVectors: true, ct),
+            cancellationToken);
+
+    /// <inheritdoc />
+    /// <exception cref="KnowledgeStoreException">The knowledge base predates feedback (schema version below 4) and was opened read-only, or the database failed.</exception>
+    public Task<JudgementPage> ListJudgementsPageAsync(int offset, int limit, string? modelId = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        return RunFeedbackAsync("listing judgements", write: false, async (connection, ct) =>
         {
-            using NpgsqlCommand command = Command(connection, null,
-                $"SELECT {JudgementColumns} FROM {_s}.relevance_feedback WHERE $1::text IS NULL OR model_id = $1 ORDER BY created_at, seq", modelId);
-            NpgsqlDataReader reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            IReadOnlyList<RelevanceJudgement> judgements = await ReadJudgementsAsync(Command(connection, null,
+                $"SELECT {JudgementColumnsWithoutVector} FROM {_s}.relevance_feedback WHERE $1::text IS NULL OR model_id = $1 ORDER BY created_at, seq LIMIT $2 OFFSET $3",
+                modelId, limit, offset), withVectors: false, ct).ConfigureAwait(false);
+            using NpgsqlCommand count = Command(connection, null, $"SELECT count(*) FROM {_s}.relevance_feedback WHERE $1::text IS NULL OR model_id = $1", modelId);
+            return new JudgementPage(judgements, Convert.ToInt32(await count.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture));
+        }, cancellationToken);
+    }
+
+    /// <summary>Runs <paramref name="command"/> (disposing it) over rows of <see cref="JudgementColumns"/>, or of <see cref="JudgementColumnsWithoutVector"/> without <paramref name="withVectors"/>.</summary>
+    private static async Task<IReadOnlyList<RelevanceJudgement>> ReadJudgementsAsync(NpgsqlCommand command, bool withVectors, CancellationToken cancellationToken)
+    {
+        using (command)
+        {
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
                 var judgements = new List<RelevanceJudgement>();
-                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     judgements.Add(new RelevanceJudgement(reader.GetString(0),
                         reader.GetString(1) == "image" ? FeedbackQueryModality.Image : FeedbackQueryModality.Text,
                         reader.IsDBNull(2) ? null : reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3),
-                        reader.GetFieldValue<Vector>(4).ToArray(), reader.GetString(5), reader.GetBoolean(6), reader.GetString(7), reader.GetString(8),
-                        reader.GetFieldValue<DateTimeOffset>(9)));
+                        withVectors ? reader.GetFieldValue<Vector>(4).ToArray() : ReadOnlyMemory<float>.Empty, reader.GetString(5), reader.GetBoolean(6),
+                        reader.GetString(7), reader.GetString(8), reader.GetFieldValue<DateTimeOffset>(9)));
                 }
 
                 return judgements;
             }
-        }, cancellationToken);
+        }
+    }
 
     /// <inheritdoc />
     /// <exception cref="InvalidOperationException">The store was opened with <see cref="PostgresStoreOptions.ReadOnly"/>.</exception>

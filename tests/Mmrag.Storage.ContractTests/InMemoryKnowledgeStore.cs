@@ -301,6 +301,14 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore, IRelevanceFeedback
         RunAsync<IReadOnlyList<RelevanceJudgement>>(kb =>
             [.. kb.Judgements.Where(j => modelId is null || j.ModelId == modelId).OrderBy(j => j.CreatedAt)], cancellationToken); // stable: added order within an instant
 
+    public async Task<JudgementPage> ListJudgementsPageAsync(int offset, int limit, string? modelId = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        IReadOnlyList<RelevanceJudgement> all = await ListJudgementsAsync(modelId, cancellationToken).ConfigureAwait(false);
+        return new JudgementPage([.. all.Skip(offset).Take(limit).Select(j => j with { QueryVector = ReadOnlyMemory<float>.Empty })], all.Count);
+    }
+
     public Task<bool> RemoveJudgementAsync(string id, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(id);

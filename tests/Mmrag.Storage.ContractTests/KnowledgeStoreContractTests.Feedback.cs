@@ -76,6 +76,35 @@ public abstract partial class KnowledgeStoreContractTests
     }
 
     [Fact]
+    public async Task Feedback_ListJudgementsPage_ReturnsThatSliceOfTheFullListWithoutVectorsAndTheTotal()
+    {
+        IRelevanceFeedbackStore feedback = Feedback(await NewStoreAsync(FeedbackSpace));
+        for (int i = 0; i < 7; i++)
+        {
+            await feedback.AddJudgementAsync(Judgement($"j{i}", 7 - i, modelId: i == 3 ? "other-model" : null));
+        }
+
+        IReadOnlyList<RelevanceJudgement> all = await feedback.ListJudgementsAsync();
+        JudgementPage middle = await feedback.ListJudgementsPageAsync(2, 3);
+        JudgementPage past = await feedback.ListJudgementsPageAsync(6, 5);
+        JudgementPage beyond = await feedback.ListJudgementsPageAsync(50, 5);
+        JudgementPage ofModel = await feedback.ListJudgementsPageAsync(0, 10, FeedbackSpace.ModelId);
+
+        Assert.Equal(all.Skip(2).Take(3).Select(j => j.Id), middle.Judgements.Select(j => j.Id));
+        Assert.Equal(7, middle.Total);
+        Assert.All(middle.Judgements, j => Assert.True(j.QueryVector.IsEmpty));
+        Assert.Equal(all[2].QueryText, middle.Judgements[0].QueryText);
+        Assert.Equal(all[2].CreatedAt, middle.Judgements[0].CreatedAt);
+        Assert.Equal([all[6].Id], past.Judgements.Select(j => j.Id));
+        Assert.Empty(beyond.Judgements);
+        Assert.Equal(7, beyond.Total);
+        Assert.Equal(6, ofModel.Total);
+        Assert.DoesNotContain(ofModel.Judgements, j => j.Id == "j3");
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => feedback.ListJudgementsPageAsync(-1, 5));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => feedback.ListJudgementsPageAsync(0, 0));
+    }
+
+    [Fact]
     public async Task Feedback_ListJudgements_ByModelId_OnlyThatModelsJudgements()
     {
         IRelevanceFeedbackStore feedback = Feedback(await NewStoreAsync(FeedbackSpace));

@@ -38,6 +38,13 @@ public sealed record RelevanceJudgement(
     DateTimeOffset CreatedAt);
 
 /// <summary>
+/// One page of judgements (<see cref="IRelevanceFeedbackStore.ListJudgementsPageAsync"/>): the judgements, oldest first,
+/// each with an empty <see cref="RelevanceJudgement.QueryVector"/> (a listing shows queries, it never needs their
+/// vectors), and <paramref name="Total"/>, how many judgements there are in all.
+/// </summary>
+public sealed record JudgementPage(IReadOnlyList<RelevanceJudgement> Judgements, int Total);
+
+/// <summary>
 /// Optional store capability: relevance feedback kept in the knowledge base (both the embedded and the PostgreSQL store
 /// implement it; test with <c>store is IRelevanceFeedbackStore</c>). Thread-safe. Judgements are independent of the
 /// items they name: deleting an item leaves its judgements, which readers skip when the item is gone.
@@ -49,6 +56,14 @@ public interface IRelevanceFeedbackStore
 
     /// <summary>Every judgement (of <paramref name="modelId"/> only, when given), oldest first.</summary>
     Task<IReadOnlyList<RelevanceJudgement>> ListJudgementsAsync(string? modelId = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The judgements (of <paramref name="modelId"/> only, when given) from <paramref name="offset"/> on, at most
+    /// <paramref name="limit"/>, oldest first as <see cref="ListJudgementsAsync"/> orders them, without their query
+    /// vectors; the store reads only that page and counts the rest.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> is negative or <paramref name="limit"/> below 1.</exception>
+    Task<JudgementPage> ListJudgementsPageAsync(int offset, int limit, string? modelId = null, CancellationToken cancellationToken = default);
 
     /// <summary>Removes the judgement <paramref name="id"/>; false when there was none.</summary>
     Task<bool> RemoveJudgementAsync(string id, CancellationToken cancellationToken = default);

@@ -160,21 +160,28 @@ public sealed class FeedbackRecorder
     /// <summary>Every judgement (of <paramref name="modelId"/> only, when given), oldest first, with its item's source path.</summary>
     /// <exception cref="NotSupportedException">The store does not keep feedback.</exception>
     public async Task<IReadOnlyList<FeedbackEntry>> ListAsync(string? modelId = null, CancellationToken cancellationToken = default) =>
-        (await ListPageAsync(0, int.MaxValue, modelId, cancellationToken).ConfigureAwait(false)).Entries;
+        await WithSourcesAsync(await Feedback().ListJudgementsAsync(modelId, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// The judgements from <paramref name="offset"/> on, at most <paramref name="limit"/> of them, oldest first, with their
-    /// items' source paths (looked up for this page only), and how many there are in all.
+    /// items' source paths (looked up for this page only), and how many there are in all. The store reads only the
+    /// page, without the query vectors.
     /// </summary>
     /// <exception cref="NotSupportedException">The store does not keep feedback.</exception>
     public async Task<FeedbackPage> ListPageAsync(int offset, int limit, string? modelId = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        IReadOnlyList<RelevanceJudgement> judgements = await Feedback().ListJudgementsAsync(modelId, cancellationToken).ConfigureAwait(false);
+        JudgementPage page = await Feedback().ListJudgementsPageAsync(offset, limit, modelId, cancellationToken).ConfigureAwait(false);
+        return new FeedbackPage(await WithSourcesAsync(page.Judgements, cancellationToken).ConfigureAwait(false), page.Total);
+    }
+
+    /// <summary>Each judgement with its item's source path (null when the item is gone), each item looked up once.</summary>
+    private async Task<List<FeedbackEntry>> WithSourcesAsync(IReadOnlyList<RelevanceJudgement> judgements, CancellationToken cancellationToken)
+    {
         var sources = new Dictionary<string, string?>(StringComparer.Ordinal);
-        var entries = new List<FeedbackEntry>(Math.Min(limit, Math.Max(0, judgements.Count - offset)));
-        foreach (RelevanceJudgement judgement in judgements.Skip(offset).Take(limit))
+        var entries = new List<FeedbackEntry>(judgements.Count);
+        foreach (RelevanceJudgement judgement in judgements)
         {
             if (!sources.TryGetValue(judgement.ItemId, out string? source))
             {
@@ -185,7 +192,7 @@ public sealed class FeedbackRecorder
             entries.Add(new FeedbackEntry(judgement, source));
         }
 
-        return new FeedbackPage(entries, judgements.Count);
+        return entries;
     }
 
     /// <summary>Removes the judgement <paramref name="id"/>; false when there was none.</summary>

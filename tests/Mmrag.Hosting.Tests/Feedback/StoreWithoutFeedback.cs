@@ -64,6 +64,9 @@ internal sealed class FeedbackStoreFailingAfter(IKnowledgeStore inner, int write
     public Task<IReadOnlyList<RelevanceJudgement>> ListJudgementsAsync(string? modelId = null, CancellationToken cancellationToken = default) =>
         Feedback.ListJudgementsAsync(modelId, cancellationToken);
 
+    public Task<JudgementPage> ListJudgementsPageAsync(int offset, int limit, string? modelId = null, CancellationToken cancellationToken = default) =>
+        Feedback.ListJudgementsPageAsync(offset, limit, modelId, cancellationToken);
+
     public Task<bool> RemoveJudgementAsync(string id, CancellationToken cancellationToken = default) => Feedback.RemoveJudgementAsync(id, cancellationToken);
 
     public Task<int> ClearJudgementsAsync(CancellationToken cancellationToken = default) => Feedback.ClearJudgementsAsync(cancellationToken);
