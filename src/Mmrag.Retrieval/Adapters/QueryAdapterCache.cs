@@ -44,12 +44,20 @@ public sealed class QueryAdapterCache
                 return current.State;
             }
 
-            // The stored adapter is megabytes of base64: parse it again only when another process changed it.
+            // The stored adapter is megabytes of base64: poll its stamp, and read and parse it again only when another
+            // process stored or removed one since (a knowledge base without a stamp is read as before).
+            var stamp = await QueryAdapterSettings.ReadStampAsync(_store, cancellationToken).ConfigureAwait(false);
+            if (current is not null && stamp is not null && string.Equals(current.Stamp, stamp, StringComparison.Ordinal))
+            {
+                _current = current with { At = _time.GetTimestamp() };
+                return current.State;
+            }
+
             var json = await _store.GetSettingAsync(QueryAdapterSettings.SettingKey, cancellationToken).ConfigureAwait(false);
             var state = current is not null && string.Equals(current.Json, json, StringComparison.Ordinal) ? current.State
                 : string.IsNullOrWhiteSpace(json) ? QueryAdapterState.None
                 : QueryAdapterSettings.Parse(json, _store.Space);
-            _current = new Loaded(state, json, _time.GetTimestamp());
+            _current = new Loaded(state, json, stamp, _time.GetTimestamp());
             return state;
         }
         finally
@@ -61,5 +69,5 @@ public sealed class QueryAdapterCache
     /// <summary>Forgets what was read, so the next search reads the store again (after storing or removing an adapter in this process).</summary>
     public void Invalidate() => _current = null;
 
-    private sealed record Loaded(QueryAdapterState State, string? Json, long At);
+    private sealed record Loaded(QueryAdapterState State, string? Json, string? Stamp, long At);
 }

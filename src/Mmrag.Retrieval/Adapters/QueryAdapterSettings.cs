@@ -30,6 +30,12 @@ public static class QueryAdapterSettings
     /// <summary>The store setting that holds the adapter.</summary>
     public const string SettingKey = "query-adapter";
 
+    /// <summary>
+    /// The store setting that changes (a new random value) whenever the adapter is stored or removed: a few bytes that
+    /// readers poll instead of the adapter's megabytes.
+    /// </summary>
+    public const string StampKey = "query-adapter-stamp";
+
     /// <summary>The version of the stored format.</summary>
     public const int FormatVersion = 1;
 
@@ -61,6 +67,7 @@ public static class QueryAdapterSettings
         var stored = new QueryAdapter(adapter.ModelId, adapter.Dimension, Copy(adapter, QueryModality.Text), Copy(adapter, QueryModality.Image),
             adapter.Backgrounds, adapter.Info with { Revision = previous + 1 });
         await store.SetSettingAsync(SettingKey, Serialize(stored), cancellationToken).ConfigureAwait(false);
+        await NewStampAsync(store, cancellationToken).ConfigureAwait(false);
         return stored;
     }
 
@@ -75,8 +82,20 @@ public static class QueryAdapterSettings
         }
 
         await store.SetSettingAsync(SettingKey, null, cancellationToken).ConfigureAwait(false);
+        await NewStampAsync(store, cancellationToken).ConfigureAwait(false);
         return true;
     }
+
+    /// <summary>The current <see cref="StampKey"/> value (null in a knowledge base whose adapter was never stored or removed by this version).</summary>
+    public static Task<string?> ReadStampAsync(IKnowledgeStore store, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.GetSettingAsync(StampKey, cancellationToken);
+    }
+
+    // Written after the adapter: a reader that sees the new stamp reads the new adapter.
+    private static Task NewStampAsync(IKnowledgeStore store, CancellationToken cancellationToken) =>
+        store.SetSettingAsync(StampKey, Guid.NewGuid().ToString("N"), cancellationToken);
 
     /// <summary>The stored form of <paramref name="adapter"/>.</summary>
     public static string Serialize(QueryAdapter adapter)

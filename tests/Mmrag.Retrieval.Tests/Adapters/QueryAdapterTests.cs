@@ -140,6 +140,30 @@ public abstract class QueryAdapterTests : StoreBackedTests
     }
 
     [Fact]
+    public async Task Cache_AfterTheRecheckInterval_ReadsTheAdapterAgainOnlyWhenItsStampChanged()
+    {
+        var world = await CreateWorldAsync();
+        var store = world.Knowledge.Store;
+        var adapter = (await new QueryAdapterTrainer(store).TrainAsync(world.Judgements())).Adapter!;
+        await QueryAdapterSettings.SaveAsync(store, adapter);
+        var time = new ManualTimeProvider();
+        var cache = new QueryAdapterCache(store, TimeSpan.FromSeconds(30), time);
+        var first = await cache.GetAsync();
+
+        // Written without a new stamp: the cache polls only the stamp, so it never reads these bytes.
+        await store.SetSettingAsync(QueryAdapterSettings.SettingKey, "{ not an adapter");
+        time.Advance(TimeSpan.FromMinutes(1));
+        var polled = await cache.GetAsync();
+        await QueryAdapterSettings.RemoveAsync(store);
+        time.Advance(TimeSpan.FromMinutes(1));
+        var removed = await cache.GetAsync();
+
+        Assert.Same(first.Adapter, polled.Adapter);
+        Assert.Null(polled.Warning);
+        Assert.Null(removed.Adapter);
+    }
+
+    [Fact]
     public async Task Parse_MapOfTheWrongSize_IsIgnoredWithAReason()
     {
         var world = await CreateWorldAsync();
