@@ -1,5 +1,5 @@
+using Mmrag.Imaging;
 using Mmrag.Ingestion.Loaders;
-using Mmrag.Ingestion.Ocr;
 
 namespace Mmrag.Ingestion.Web;
 
@@ -182,12 +182,12 @@ public sealed class RemoteLoadContext
                         continue;
                     }
 
-                    var size = ImageDimensions.Read(fetched.Content);
-                    if (size is not { } dimensions || (long)dimensions.Width * dimensions.Height > context.MaxImagePixels)
+                    var size = ImageHeader.Read(fetched.Content);
+                    if (size is null || size.CanvasPixels > context.MaxImagePixels)
                     {
-                        problem = size is { } s
-                            ? $"{candidate} is {s.Width}×{s.Height} pixels, more than the {context.MaxImagePixels:N0}-pixel limit (MaxImagePixels)."
-                            : $"{candidate}: its size cannot be read from its header.";
+                        problem = size is null
+                            ? $"{candidate}: its size cannot be read from its header."
+                            : $"{candidate} is {size.CanvasWidth}×{size.CanvasHeight} pixels, more than the {context.MaxImagePixels:N0}-pixel limit (MaxImagePixels).";
                         continue;
                     }
 

@@ -309,6 +309,21 @@ public sealed class WebIngestionTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_GifFrameLargerThanItsLogicalScreen_ImageRefusedWithWarning()
+    {
+        _site.Html("/p", Page("P", "<p>A page with a forged picture.</p><img src=\"/forged.gif\" alt=\"Forged\">"))
+            .Content("/forged.gif", "image/gif", ForgedGifs.FrameLargerThanScreen(60_000, 60_000));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/p")], Options());
+
+        Assert.Equal(1, summary.Added);
+        var warning = Assert.Single(summary.Warnings);
+        Assert.Contains("60000×60000 pixels", warning.Reason, StringComparison.Ordinal);
+        Assert.Contains(_site.Url("/forged.gif"), warning.Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain(_harness.Store.Items, i => i.Kind == ItemKind.Image);
+    }
+
+    [Fact]
     public async Task IngestAsync_SourceFromCode_StoredWithItsMetadataAndImageDescription()
     {
         _site.Html("/article", Page("Article", "<p>Text of the article.</p><img src=\"/photo.png\" alt=\"Photo\">"))
