@@ -82,6 +82,36 @@ public sealed class WebIngestionTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_UnchangedPageWithoutValidators_OneRequestForThePageAndNoImageDownloads()
+    {
+        // No ETag, no Last-Modified: the server answers 200 with the whole page every time.
+        var html = Encoding.UTF8.GetBytes(Page("Quay", "<p>The quay is lined with cafes.</p><img src=\"/a.png\" alt=\"A\"><img src=\"/b.png\" alt=\"B\">"));
+        _site.Route("/quay", async context =>
+            {
+                context.Response.ContentType = "text/html; charset=utf-8";
+                context.Response.ContentLength64 = html.Length;
+                await context.Response.OutputStream.WriteAsync(html);
+                context.Response.Close();
+            })
+            .Content("/a.png", "image/png", GeneratedPngs.Create(24, 24, SKColors.Coral))
+            .Content("/b.png", "image/png", GeneratedPngs.Create(24, 24, SKColors.Navy));
+        var url = _site.Url("/quay");
+        var first = await _harness.Pipeline.IngestAsync([url], Options());
+        Assert.Equal(1, first.Added);
+        Assert.Equal(2, _harness.Store.Items.Count(i => i.Kind == ItemKind.Image));
+        var requestsBefore = _site.Requests.Count;
+
+        var second = await _harness.Pipeline.IngestAsync([url], Options());
+
+        Assert.Equal(1, second.Unchanged);
+        Assert.Equal(0, second.Added + second.Replaced + second.Embedded);
+        // The run's robots.txt (read once per host and run) and the page: no image is downloaded again.
+        var requests = _site.Requests.Skip(requestsBefore).Select(r => r.Path).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(["/quay", "/robots.txt"], requests);
+        Assert.Equal(2, _harness.Store.Items.Count(i => i.Kind == ItemKind.Image));
+    }
+
+    [Fact]
     public async Task IngestAsync_PageLinkingBackToItself_VisitedOnce()
     {
         _site.Html("/a", Page("A", "<p>Page A talks about lakes.</p><a href=\"/a\">me</a><a href=\"/a#top\">top</a><a href=\"/b\">B</a>"))
