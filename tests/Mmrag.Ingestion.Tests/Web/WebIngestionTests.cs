@@ -354,6 +354,95 @@ public sealed class WebIngestionTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_ImagesPastThePageImageBudget_SkippedWithWarningNamingPageAndImage()
+    {
+        byte[] first = GeneratedPngs.Create(40, 40, SKColors.Olive), big = GeneratedPngs.Create(160, 160, SKColors.Maroon),
+            small = GeneratedPngs.Create(20, 20, SKColors.Maroon), last = GeneratedPngs.Create(40, 40, SKColors.Silver);
+        _site.Html("/gallery", Page("Gallery", """
+                <p>Three pictures of the old town.</p>
+                <img src="/first.png" alt="First">
+                <img srcset="/big.png 2x, /small.png 1x" alt="Second">
+                <img src="/last.png" alt="Last">
+                """))
+            .Content("/first.png", "image/png", first)
+            .Content("/big.png", "image/png", big)
+            .Content("/small.png", "image/png", small)
+            .Content("/last.png", "image/png", last);
+        // Room for the first image and the second's small candidate, not for its large one nor for the last image.
+        var budget = first.Length + small.Length + 5;
+        Assert.True(big.Length > small.Length + 5 && last.Length > 5);
+        var url = _site.Url("/gallery");
+
+        var summary = await _harness.Pipeline.IngestAsync([url], Options(w => w with { MaxImageBytesPerPage = budget }));
+
+        Assert.Equal(1, summary.Added);
+        var kept = _harness.Store.Items.Where(i => i.Kind == ItemKind.Image).Select(i => i.ContentHash).Order(StringComparer.Ordinal);
+        Assert.Equal(new[] { DocumentIds.Sha256Hex(first), DocumentIds.Sha256Hex(small) }.Order(StringComparer.Ordinal), kept);
+        var warning = Assert.Single(summary.Warnings);
+        Assert.Equal(url, warning.SourcePath);
+        Assert.Contains(_site.Url("/last.png"), warning.Reason, StringComparison.Ordinal);
+        Assert.Contains("MaxImageBytesPerPage", warning.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WebIngestionOptions_MaxImageBytesPerPageNotPositive_RefusedNamingIt()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new WebIngestionOptions { MaxImageBytesPerPage = 0 }.Validate());
+
+        Assert.Contains("MaxImageBytesPerPage", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task IngestAsync_ImageShownByTwoPagesAndTwiceOnOne_DownloadedOnce()
+    {
+        var shared = GeneratedPngs.Create(30, 30, SKColors.Gold);
+        _site.Html("/one", Page("One", "<p>Page one.</p><img src=\"/shared.png\" alt=\"S\"><img src=\"/missing.png\" alt=\"M\"><img src=\"shared.png\" alt=\"Again\">"))
+            .Html("/two", Page("Two", "<p>Page two.</p><img src=\"/shared.png\" alt=\"S\"><img src=\"/missing.png\" alt=\"M\">"))
+            .Content("/shared.png", "image/png", shared);
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/one"), _site.Url("/two")], Options());
+
+        Assert.Equal(2, summary.Added);
+        Assert.Equal(1, _site.RequestsFor("/shared.png"));
+        Assert.Equal(1, _site.RequestsFor("/missing.png"));
+        foreach (var page in new[] { "/one", "/two" })
+        {
+            var document = Assert.Single(_harness.Store.Documents, d => d.SourcePath == _site.Url(page));
+            Assert.Contains(_harness.Store.ItemsOf(document.Id), i => i.Kind == ItemKind.Image && i.ContentHash == DocumentIds.Sha256Hex(shared));
+            Assert.Contains(summary.Warnings, w => w.SourcePath == _site.Url(page) && w.Reason.Contains("404", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public async Task IngestAsync_SrcsetCandidateTimesOut_NoSmallerCandidateOfThatImageTried()
+    {
+        _site.Html("/p", Page("P", """
+                <p>A page on a slow image server.</p>
+                <img srcset="/slow.png 2x, /slow-small.png 1x" alt="Slow">
+                <img srcset="/gone.png 2x, /fallback.png 1x" alt="Gone">
+                """))
+            .Route("/slow.png", async context =>
+            {
+                await Task.Delay(TimeSpan.FromSeconds(10));
+                context.Response.Close();
+            })
+            .Content("/slow-small.png", "image/png", GeneratedPngs.Create(10, 10, SKColors.Pink))
+            .Content("/fallback.png", "image/png", GeneratedPngs.Create(12, 12, SKColors.Lime));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/p")],
+            Options(w => w with { Fetcher = w.Fetcher with { Timeout = TimeSpan.FromSeconds(1) } }));
+
+        Assert.Equal(1, summary.Added);
+        Assert.Equal(0, _site.RequestsFor("/slow-small.png"));
+        var warning = Assert.Single(summary.Warnings);
+        Assert.Contains(_site.Url("/slow.png"), warning.Reason, StringComparison.Ordinal);
+        Assert.Contains("(Timeout)", warning.Reason, StringComparison.Ordinal);
+        // A 404 still falls back to the next candidate.
+        var image = Assert.Single(_harness.Store.Items, i => i.Kind == ItemKind.Image);
+        Assert.Equal(DocumentIds.Sha256Hex(GeneratedPngs.Create(12, 12, SKColors.Lime)), image.ContentHash);
+    }
+
+    [Fact]
     public async Task IngestAsync_SourceFromCode_StoredWithItsMetadataAndImageDescription()
     {
         _site.Html("/article", Page("Article", "<p>Text of the article.</p><img src=\"/photo.png\" alt=\"Photo\">"))
