@@ -16,57 +16,6 @@ internal static class GifFormat
     public static bool HasSignature(ReadOnlySpan<byte> data) =>
         data.StartsWith("GIF87a"u8) || data.StartsWith("GIF89a"u8);
 
-    /// <summary>
-    /// The size of the first frame's canvas (what <see cref="DecodeFirstFrame"/> decodes), the frame count, and the
-    /// largest canvas any frame needs (a frame may extend past the logical screen), without decoding any pixels.
-    /// </summary>
-    public static ImageDimensions ReadDimensions(ReadOnlySpan<byte> data)
-    {
-        var reader = new Reader(data, 6);
-        ReadScreen(ref reader, out var screenWidth, out var screenHeight, out _);
-        int frames = 0, width = 0, height = 0, largestWidth = 0, largestHeight = 0;
-        long largest = 0;
-        try
-        {
-            while (SkipToImage(ref reader, out _))
-            {
-                var frame = ReadFrame(ref reader, out _);
-                var (canvasWidth, canvasHeight) = Canvas(screenWidth, screenHeight, frame);
-                if (frames++ == 0)
-                {
-                    (width, height) = (canvasWidth, canvasHeight);
-                }
-
-                if ((long)canvasWidth * canvasHeight > largest)
-                {
-                    largest = (long)canvasWidth * canvasHeight;
-                    (largestWidth, largestHeight) = (canvasWidth, canvasHeight);
-                }
-
-                reader.Byte("before the image data"); // LZW code size
-                while (reader.Take(reader.Byte("inside the image data")).Length > 0)
-                {
-                }
-            }
-        }
-        catch (ImageDecodeException) when (frames > 0)
-        {
-            // A cut file after the first frame still decodes (its first frame); count the frames seen.
-        }
-
-        if (frames == 0)
-        {
-            throw new ImageDecodeException("Corrupt GIF: the file has no image.");
-        }
-
-        if (width == 0 || height == 0)
-        {
-            throw new ImageDecodeException($"Corrupt GIF: invalid dimensions {width}x{height}.");
-        }
-
-        return new ImageDimensions("GIF", width, height, frames, largestWidth, largestHeight);
-    }
-
     public static RgbImage DecodeFirstFrame(ReadOnlySpan<byte> data, ImageDecodeOptions options)
     {
         var reader = new Reader(data, 6);

@@ -1,9 +1,12 @@
+using Mmrag.Imaging;
+
 namespace Mmrag.Clip.Preprocessing;
 
 /// <summary>
 /// The size of an encoded image as the decoders see it, read without decoding any pixel: for JPEG, WebP and BMP from
 /// SkiaSharp's codec after it parsed the stream (so a stray byte before a marker cannot hide the frame header), for
-/// PNG from <c>IHDR</c>, for GIF from the logical screen and every frame's rectangle. Call <see cref="Check"/> (or
+/// PNG from <c>IHDR</c>, for GIF from the logical screen and every frame's rectangle (<see cref="ImageHeader"/>, the
+/// reader OCR and the web loader check images with). Call <see cref="Check"/> (or
 /// <see cref="CheckFile"/>) on untrusted images before keeping or decoding them; the decoder applies the same limit.
 /// Immutable and thread-safe.
 /// </summary>
@@ -36,7 +39,13 @@ public sealed record ImageDimensions(string Format, int Width, int Height, int F
             return new ImageDimensions("PNG", header.Width, header.Height, 1, header.Width, header.Height);
         }
 
-        return GifFormat.HasSignature(encoded) ? GifFormat.ReadDimensions(encoded) : SkiaImageDecoder.ReadDimensions(encoded);
+        if (!GifFormat.HasSignature(encoded))
+        {
+            return SkiaImageDecoder.ReadDimensions(encoded);
+        }
+
+        var gif = ImageHeader.Read(encoded) ?? throw new ImageDecodeException("Corrupt GIF: the file has no image of a positive size.");
+        return new ImageDimensions("GIF", gif.Width, gif.Height, gif.FrameCount, gif.CanvasWidth, gif.CanvasHeight);
     }
 
     /// <summary>Reads the dimensions of <paramref name="encoded"/> and refuses an image over <paramref name="maxPixels"/>.</summary>

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Text;
+using Mmrag.Imaging;
 using Mmrag.Ingestion.Loaders;
 
 namespace Mmrag.Ingestion.Ocr;
@@ -74,8 +75,8 @@ public sealed class TesseractOcr
 
     /// <summary>
     /// The text in an image held in memory (JPEG, PNG, WebP, GIF or BMP), written to a temporary file for Tesseract.
-    /// An image over <see cref="TesseractOcrOptions.MaxImagePixels"/>, or whose size cannot be read from its header, is
-    /// refused before Tesseract sees it.
+    /// An image over <see cref="TesseractOcrOptions.MaxImagePixels"/> (for a GIF, any frame's canvas), or whose size cannot
+    /// be read from its header (<see cref="ImageHeader"/>), is refused before Tesseract sees it.
     /// </summary>
     /// <param name="image">The image's bytes.</param>
     /// <param name="name">What the image is called in messages (its file, or its document and page).</param>
@@ -86,14 +87,14 @@ public sealed class TesseractOcr
         ArgumentNullException.ThrowIfNull(name);
         var mediaType = ImageFormats.Sniff(image.Span)
             ?? throw new OcrException($"OCR of '{name}': not a JPEG, PNG, WebP, GIF or BMP image.");
-        if (ImageDimensions.Read(image.Span) is not { } size)
+        if (ImageHeader.Read(image.Span) is not { } size)
         {
             throw new OcrException($"OCR of '{name}': the image's width and height cannot be read from its header; it was not passed to Tesseract.");
         }
 
-        if ((long)size.Width * size.Height > Options.MaxImagePixels)
+        if (size.CanvasPixels > Options.MaxImagePixels)
         {
-            throw new OcrException($"OCR of '{name}': the image is {size.Width} × {size.Height} pixels, more than the {Options.MaxImagePixels:N0}-pixel limit (MaxImagePixels); it was not passed to Tesseract.");
+            throw new OcrException($"OCR of '{name}': the image is {size.CanvasWidth} × {size.CanvasHeight} pixels, more than the {Options.MaxImagePixels:N0}-pixel limit (MaxImagePixels); it was not passed to Tesseract.");
         }
 
         var temporary = Path.Combine(Path.GetTempPath(), "mmrag-ocr-" + Guid.NewGuid().ToString("N") + ImageFormats.ExtensionOf(mediaType));

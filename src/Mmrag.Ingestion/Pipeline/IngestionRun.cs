@@ -52,6 +52,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     private IReadOnlyDictionary<string, string> _descriptions = new Dictionary<string, string>();
     private readonly List<string> _skipped = [];
     private WebFetcher? _fetcher;
+    private WebImageDownloads? _webImages;
     private int _filesTotal;
     private int _filesDone;
     private int _added;
@@ -106,6 +107,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
                 await _claims.DisposeAsync().ConfigureAwait(false);
             }
 
+            _webImages?.Dispose();
             _fetcher?.Dispose();
         }
 
@@ -186,6 +188,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         }
 
         _fetcher = new WebFetcher(options.Web.Fetcher);
+        _webImages = new WebImageDownloads(_fetcher);
         var crawl = new WebCrawl(_fetcher, options.Web);
         foreach (var url in urls)
         {
@@ -498,12 +501,13 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         timeout.CancelAfter(options.FileTimeout);
         var stored = await store.GetDocumentAsync(documentId, token).ConfigureAwait(false);
         var state = stored is null ? null : await RemoteDocumentState.ReadAsync(store, documentId, token).ConfigureAwait(false);
-        var context = new RemoteLoadContext(source, _fetcher!, loaders, HtmlLoaderOf(loaders),
+        var context = new RemoteLoadContext(source, _fetcher!, _webImages!, loaders, HtmlLoaderOf(loaders),
             state is not null && stored!.ContentHash == Versioned(state.Version) ? state : null)
         {
             MaxBytes = options.MaxFileBytes,
             MaxImagePixels = options.MaxImagePixels,
             MaxItems = options.MaxItemsPerFile,
+            MaxImageBytesPerPage = options.Web.MaxImageBytesPerPage,
         };
         var load = Task.Run(() => source.LoadAsync(context, timeout.Token), CancellationToken.None);
         RemoteLoadResult result;

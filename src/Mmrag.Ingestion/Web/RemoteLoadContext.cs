@@ -1,5 +1,5 @@
+using Mmrag.Imaging;
 using Mmrag.Ingestion.Loaders;
-using Mmrag.Ingestion.Ocr;
 
 namespace Mmrag.Ingestion.Web;
 
@@ -22,11 +22,14 @@ public sealed class RemoteLoadContext
 {
     private readonly LoaderRegistry _loaders;
     private readonly HtmlLoader _html;
+    private readonly WebImageDownloads _images;
 
-    internal RemoteLoadContext(RemoteSource source, WebFetcher fetcher, LoaderRegistry loaders, HtmlLoader html, RemoteDocumentState? stored)
+    internal RemoteLoadContext(RemoteSource source, WebFetcher fetcher, WebImageDownloads images, LoaderRegistry loaders, HtmlLoader html,
+        RemoteDocumentState? stored)
     {
         Source = source;
         Fetcher = fetcher;
+        _images = images;
         _loaders = loaders;
         _html = html;
         Stored = stored;
@@ -53,12 +56,17 @@ public sealed class RemoteLoadContext
     /// <summary>Most items taken from the document.</summary>
     public int MaxItems { get; init; } = 20_000;
 
+    /// <summary>Most bytes of images kept from one page (<see cref="WebIngestionOptions.MaxImageBytesPerPage"/>).</summary>
+    public long MaxImageBytesPerPage { get; init; } = WebIngestionOptions.DefaultMaxImageBytesPerPage;
+
     /// <summary>
     /// Reads an HTML page fetched into memory like the HTML loader reads a saved one (main text, sections, figures and
     /// captions); each <c>&lt;img&gt;</c> is downloaded through <see cref="Fetcher"/>, relative to
     /// <paramref name="pageUri"/> (the page's final URL): the largest <c>srcset</c> candidate that fits the size and
-    /// pixel limits, else the next smaller one, else <c>src</c>. An image that cannot be had is a warning of the
-    /// document. Items name the source's URL as their source.
+    /// pixel limits and what is left of <see cref="MaxImageBytesPerPage"/>, else the next smaller one, else <c>src</c>
+    /// (after a candidate that timed out, none: a slow server would spend the document's time limit on each). Each URL
+    /// is downloaded once per run, however many pages show it. An image that cannot be had is a warning of the
+    /// document naming its URL. Items name the source's URL as their source.
     /// </summary>
     public async Task<LoadedDocument> LoadHtmlAsync(ReadOnlyMemory<byte> html, Uri pageUri, RemoteHtmlOptions? options = null,
         CancellationToken cancellationToken = default)
@@ -137,7 +145,9 @@ public sealed class RemoteLoadContext
     /// <summary>Downloads a page's images (see <see cref="LoadHtmlAsync(ReadOnlyMemory{byte}, Uri, RemoteHtmlOptions?, CancellationToken)"/>).</summary>
     private sealed class WebImages(RemoteLoadContext context, Uri pageUri, RemoteHtmlOptions options)
     {
-        private static readonly string[] ImageTypes = ["image/*", "application/octet-stream"];
+        // An image shown twice on the page is one download and counts once against the page's budget.
+        private readonly Dictionary<Uri, ResolvedImage> _kept = [];
+        private long _keptBytes;
 
         public async Task<ResolvedImage?> ReadAsync(HtmlImage image, DocumentBuilder builder, CancellationToken cancellationToken)
         {
@@ -167,38 +177,62 @@ public sealed class RemoteLoadContext
             string? problem = null;
             foreach (var candidate in candidates)
             {
-                try
+                if (_kept.TryGetValue(candidate, out var again))
                 {
-                    var fetched = await context.Fetcher.GetAsync(candidate, new WebFetchRequest
+                    return again;
+                }
+
+                var left = context.MaxImageBytesPerPage - _keptBytes;
+                if (left <= 0)
+                {
+                    problem = $"{candidate} was not downloaded: the page's images already take the {context.MaxImageBytesPerPage:N0}-byte budget (MaxImageBytesPerPage).";
+                    break;
+                }
+
+                var download = await context._images.GetAsync(candidate, Math.Min(context.MaxBytes, left), cancellationToken).ConfigureAwait(false);
+                if (download.Problem is not null)
+                {
+                    problem = download.TooLargeAt is { } limit && limit == left
+                        ? $"{candidate} is larger than the {left:N0} bytes left of the page's {context.MaxImageBytesPerPage:N0}-byte image budget (MaxImageBytesPerPage)."
+                        : download.Problem;
+                    if (download.TimedOut)
                     {
-                        AcceptedMediaTypes = ImageTypes,
-                        MaxBytes = context.MaxBytes,
-                    }, cancellationToken).ConfigureAwait(false);
-                    var mediaType = ImageFormats.Sniff(fetched.Content);
-                    if (mediaType is null)
-                    {
-                        // Vector images (SVG) are common on the web and simply not something CLIP reads.
-                        problem = fetched.MediaType == "image/svg+xml" ? null : $"{candidate} is not a JPEG, PNG, WebP, GIF or BMP image.";
-                        continue;
+                        break; // The next smaller candidate, from the same slow server, would take as long (a 404 does fall back).
                     }
 
-                    var size = ImageDimensions.Read(fetched.Content);
-                    if (size is not { } dimensions || (long)dimensions.Width * dimensions.Height > context.MaxImagePixels)
-                    {
-                        problem = size is { } s
-                            ? $"{candidate} is {s.Width}×{s.Height} pixels, more than the {context.MaxImagePixels:N0}-pixel limit (MaxImagePixels)."
-                            : $"{candidate}: its size cannot be read from its header.";
-                        continue;
-                    }
+                    continue; // The next smaller candidate may fit.
+                }
 
-                    var description = options.DescribeImage?.Invoke(candidate);
-                    return new ResolvedImage(fetched.Content, mediaType, null) { Description = description };
-                }
-                catch (WebFetchException ex)
+                if (download.Length > left)
                 {
-                    // The next smaller candidate may fit.
-                    problem = ex.Message;
+                    // Downloaded for another page with more room left.
+                    problem = $"{candidate} ({download.Length:N0} bytes) is larger than the {left:N0} bytes left of the page's {context.MaxImageBytesPerPage:N0}-byte image budget (MaxImageBytesPerPage).";
+                    continue;
                 }
+
+                var content = await WebImageDownloads.ReadAsync(download, cancellationToken).ConfigureAwait(false);
+                var mediaType = ImageFormats.Sniff(content);
+                if (mediaType is null)
+                {
+                    // Vector images (SVG) are common on the web and simply not something CLIP reads.
+                    problem = download.MediaType == "image/svg+xml" ? null : $"{candidate} is not a JPEG, PNG, WebP, GIF or BMP image.";
+                    continue;
+                }
+
+                var size = ImageHeader.Read(content);
+                if (size is null || size.CanvasPixels > context.MaxImagePixels)
+                {
+                    problem = size is null
+                        ? $"{candidate}: its size cannot be read from its header."
+                        : $"{candidate} is {size.CanvasWidth}×{size.CanvasHeight} pixels, more than the {context.MaxImagePixels:N0}-pixel limit (MaxImagePixels).";
+                    continue;
+                }
+
+                var description = options.DescribeImage?.Invoke(candidate);
+                var resolved = new ResolvedImage(content, mediaType, null) { Description = description };
+                _kept[candidate] = resolved;
+                _keptBytes += content.Length;
+                return resolved;
             }
 
             if (problem is not null)

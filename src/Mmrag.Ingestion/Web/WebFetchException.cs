@@ -33,6 +33,12 @@ public sealed class WebFetchException : Exception
     /// <summary>The HTTP status of an error response (e.g. 404, 410), when the server answered with one.</summary>
     public HttpStatusCode? StatusCode { get; }
 
+    /// <summary>Whether the fetch ran past <see cref="WebFetcherOptions.Timeout"/> (a slow server is likely slow for its other URLs too).</summary>
+    public bool IsTimeout { get; internal init; }
+
+    /// <summary>Whether the body was larger than the limit of the request (<see cref="WebFetchRequest.MaxBytes"/> or <see cref="WebFetcherOptions.MaxResponseBytes"/>).</summary>
+    public bool IsTooLarge { get; internal init; }
+
     /// <summary>Whether the server says the resource is gone: 404 Not Found or 410 Gone.</summary>
     public bool IsGone => StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Gone;
 }

@@ -173,9 +173,13 @@ public sealed class WebFetcher : IDisposable
                 };
             }
         }
-        catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException
+            && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw new WebFetchException(current, $"fetching it took longer than {Format(Options.Timeout)} (Timeout); it was given up.", null, ex);
+            throw new WebFetchException(current, $"fetching it took longer than {Format(Options.Timeout)} (Timeout); it was given up.", null, ex)
+            {
+                IsTimeout = true,
+            };
         }
     }
 
@@ -221,8 +225,9 @@ public sealed class WebFetcher : IDisposable
                     body.Write(buffer, 0, read);
                 }
             }
-            catch (Exception ex) when (ex is IOException or HttpRequestException)
+            catch (Exception ex) when (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
             {
+                // (Cancelled by the time limit, a read may fail with an IOException: GetAsync reports that as the time limit.)
                 throw new WebFetchException(uri, $"reading the response failed ({ex.Message}).", null, ex);
             }
 
@@ -231,7 +236,7 @@ public sealed class WebFetcher : IDisposable
     }
 
     private static WebFetchException TooLarge(Uri uri, long limit, string what) =>
-        new(uri, $"the response is larger than the {limit:N0}-byte limit (MaxResponseBytes; {what}); it was not read.");
+        new(uri, $"the response is larger than the {limit:N0}-byte limit (MaxResponseBytes; {what}); it was not read.") { IsTooLarge = true };
 
     private static bool Accepts(IReadOnlyList<string> accepted, string mediaType) =>
         accepted.Count == 0 || accepted.Any(a => a.EndsWith("/*", StringComparison.Ordinal)

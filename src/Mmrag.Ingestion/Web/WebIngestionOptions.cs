@@ -3,6 +3,9 @@ namespace Mmrag.Ingestion.Web;
 /// <summary>How a run fetches web pages given by URL, and how far it crawls from them. Validated when the run starts.</summary>
 public sealed record WebIngestionOptions
 {
+    /// <summary>The default of <see cref="MaxImageBytesPerPage"/>: 64 MiB.</summary>
+    public const long DefaultMaxImageBytesPerPage = 64L * 1024 * 1024;
+
     /// <summary>The fetcher's guard and limits (private hosts, response size, time, redirects, User-Agent).</summary>
     public WebFetcherOptions Fetcher { get; init; } = new();
 
@@ -24,6 +27,13 @@ public sealed record WebIngestionOptions
     /// <summary>Honour each host's robots.txt (cached per host for the run): a page it disallows is skipped, with the reason.</summary>
     public bool RespectRobotsTxt { get; init; } = true;
 
+    /// <summary>
+    /// Most bytes of images downloaded and kept for one page (or article): each image is asked for with what is left as
+    /// its size limit, and those past it are skipped with a warning naming the page and the image's URL. The page's
+    /// text is stored all the same; an image is kept whole or not at all.
+    /// </summary>
+    public long MaxImageBytesPerPage { get; init; } = DefaultMaxImageBytesPerPage;
+
     /// <summary>Throws when a setting is out of range; the message names it.</summary>
     public void Validate()
     {
@@ -37,6 +47,11 @@ public sealed record WebIngestionOptions
         if (MaxPages < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxPages), MaxPages, "WebIngestionOptions.MaxPages must be at least 1.");
+        }
+
+        if (MaxImageBytesPerPage < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxImageBytesPerPage), MaxImageBytesPerPage, "WebIngestionOptions.MaxImageBytesPerPage must be positive.");
         }
 
         if (HostDelay < TimeSpan.Zero || HostDelay > TimeSpan.FromMinutes(1))

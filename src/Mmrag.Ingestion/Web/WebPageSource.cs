@@ -55,11 +55,17 @@ internal sealed class WebPageSource(Uri uri, WebCrawl crawl, int depth, string s
                 throw new WebFetchException(Uri, "the server answered 304 Not Modified to a request that was not conditional.");
             }
 
-            var known = stored.Metadata.TryGetValue(LinksKey, out var text)
-                ? text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(RemoteSources.TryParse).OfType<Uri>()
-                : [];
-            return RemoteLoadResult.Unchanged(stored with { ETag = page.ETag ?? stored.ETag, LastModified = page.LastModified ?? stored.LastModified })
-                with { FollowUps = crawl.FollowUps(this, known) };
+            return Unchanged(stored, page);
+        }
+
+        // A server that sends no validators answers 200 every time: the body's hash is the version, and an unchanged
+        // one is known before any of the page's images is downloaded again. The final URL must be the same too, as
+        // the page's relative links and images resolve against it.
+        var version = DocumentIds.Sha256Hex(page.Content);
+        if (stored is not null && stored.Version == version
+            && stored.Metadata.TryGetValue(FinalUrlKey, out var finalUrl) && finalUrl == page.Uri.AbsoluteUri)
+        {
+            return Unchanged(stored, page);
         }
 
         var hrefs = new List<string>();
@@ -67,7 +73,7 @@ internal sealed class WebPageSource(Uri uri, WebCrawl crawl, int depth, string s
             ? await context.LoadFileAsync(page.Content, ".pdf", cancellationToken).ConfigureAwait(false)
             : await context.LoadPageAsync(page.Content, page.Uri, null, hrefs, cancellationToken).ConfigureAwait(false);
         var links = WebCrawl.Links(hrefs, page.Uri);
-        var state = new RemoteDocumentState(DocumentIds.Sha256Hex(page.Content))
+        var state = new RemoteDocumentState(version)
         {
             ETag = page.ETag,
             LastModified = page.LastModified,
@@ -78,6 +84,16 @@ internal sealed class WebPageSource(Uri uri, WebCrawl crawl, int depth, string s
             },
         };
         return RemoteLoadResult.Loaded(document, state) with { FollowUps = crawl.FollowUps(this, links) };
+    }
+
+    /// <summary>The stored version is current: its validators refreshed, and the crawl goes on from its stored links.</summary>
+    private RemoteLoadResult Unchanged(RemoteDocumentState stored, WebResource page)
+    {
+        var known = stored.Metadata.TryGetValue(LinksKey, out var text)
+            ? text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(RemoteSources.TryParse).OfType<Uri>()
+            : [];
+        return RemoteLoadResult.Unchanged(stored with { ETag = page.ETag ?? stored.ETag, LastModified = page.LastModified ?? stored.LastModified })
+            with { FollowUps = crawl.FollowUps(this, known) };
     }
 
     private static bool IsPdf(WebResource page) =>

@@ -123,6 +123,19 @@ public sealed class TesseractOcrTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("MaxImagePixels", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task TesseractOcr_GifFrameLargerThanItsLogicalScreen_RefusedNamingTheFile()
+    {
+        // A 10 × 10 screen with one 60000 × 60000 frame: only the screen was read before, which passed the limit.
+        var ocr = new TesseractOcr(new TesseractOcrOptions { ExecutablePath = _temp.Combine("no-such-tesseract") });
+
+        var error = await Assert.ThrowsAsync<OcrException>(() => ocr.RecognizeAsync(ForgedGifs.FrameLargerThanScreen(60_000, 60_000), "forged.gif"));
+
+        Assert.Contains("'forged.gif'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("60000 × 60000 pixels", error.Message, StringComparison.Ordinal);
+        Assert.Contains("MaxImagePixels", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("eng;rm -rf /")]
     [InlineData("-l")]

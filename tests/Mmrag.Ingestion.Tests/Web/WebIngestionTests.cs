@@ -82,6 +82,36 @@ public sealed class WebIngestionTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_UnchangedPageWithoutValidators_OneRequestForThePageAndNoImageDownloads()
+    {
+        // No ETag, no Last-Modified: the server answers 200 with the whole page every time.
+        var html = Encoding.UTF8.GetBytes(Page("Quay", "<p>The quay is lined with cafes.</p><img src=\"/a.png\" alt=\"A\"><img src=\"/b.png\" alt=\"B\">"));
+        _site.Route("/quay", async context =>
+            {
+                context.Response.ContentType = "text/html; charset=utf-8";
+                context.Response.ContentLength64 = html.Length;
+                await context.Response.OutputStream.WriteAsync(html);
+                context.Response.Close();
+            })
+            .Content("/a.png", "image/png", GeneratedPngs.Create(24, 24, SKColors.Coral))
+            .Content("/b.png", "image/png", GeneratedPngs.Create(24, 24, SKColors.Navy));
+        var url = _site.Url("/quay");
+        var first = await _harness.Pipeline.IngestAsync([url], Options());
+        Assert.Equal(1, first.Added);
+        Assert.Equal(2, _harness.Store.Items.Count(i => i.Kind == ItemKind.Image));
+        var requestsBefore = _site.Requests.Count;
+
+        var second = await _harness.Pipeline.IngestAsync([url], Options());
+
+        Assert.Equal(1, second.Unchanged);
+        Assert.Equal(0, second.Added + second.Replaced + second.Embedded);
+        // The run's robots.txt (read once per host and run) and the page: no image is downloaded again.
+        var requests = _site.Requests.Skip(requestsBefore).Select(r => r.Path).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(["/quay", "/robots.txt"], requests);
+        Assert.Equal(2, _harness.Store.Items.Count(i => i.Kind == ItemKind.Image));
+    }
+
+    [Fact]
     public async Task IngestAsync_PageLinkingBackToItself_VisitedOnce()
     {
         _site.Html("/a", Page("A", "<p>Page A talks about lakes.</p><a href=\"/a\">me</a><a href=\"/a#top\">top</a><a href=\"/b\">B</a>"))
@@ -306,6 +336,110 @@ public sealed class WebIngestionTests : IDisposable
         var warning = Assert.Single(summary.Warnings);
         Assert.Contains("300×300 pixels", warning.Reason, StringComparison.Ordinal);
         Assert.DoesNotContain(_harness.Store.Items, i => i.Kind == ItemKind.Image);
+    }
+
+    [Fact]
+    public async Task IngestAsync_GifFrameLargerThanItsLogicalScreen_ImageRefusedWithWarning()
+    {
+        _site.Html("/p", Page("P", "<p>A page with a forged picture.</p><img src=\"/forged.gif\" alt=\"Forged\">"))
+            .Content("/forged.gif", "image/gif", ForgedGifs.FrameLargerThanScreen(60_000, 60_000));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/p")], Options());
+
+        Assert.Equal(1, summary.Added);
+        var warning = Assert.Single(summary.Warnings);
+        Assert.Contains("60000×60000 pixels", warning.Reason, StringComparison.Ordinal);
+        Assert.Contains(_site.Url("/forged.gif"), warning.Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain(_harness.Store.Items, i => i.Kind == ItemKind.Image);
+    }
+
+    [Fact]
+    public async Task IngestAsync_ImagesPastThePageImageBudget_SkippedWithWarningNamingPageAndImage()
+    {
+        byte[] first = GeneratedPngs.Create(40, 40, SKColors.Olive), big = GeneratedPngs.Create(160, 160, SKColors.Maroon),
+            small = GeneratedPngs.Create(20, 20, SKColors.Maroon), last = GeneratedPngs.Create(40, 40, SKColors.Silver);
+        _site.Html("/gallery", Page("Gallery", """
+                <p>Three pictures of the old town.</p>
+                <img src="/first.png" alt="First">
+                <img srcset="/big.png 2x, /small.png 1x" alt="Second">
+                <img src="/last.png" alt="Last">
+                """))
+            .Content("/first.png", "image/png", first)
+            .Content("/big.png", "image/png", big)
+            .Content("/small.png", "image/png", small)
+            .Content("/last.png", "image/png", last);
+        // Room for the first image and the second's small candidate, not for its large one nor for the last image.
+        var budget = first.Length + small.Length + 5;
+        Assert.True(big.Length > small.Length + 5 && last.Length > 5);
+        var url = _site.Url("/gallery");
+
+        var summary = await _harness.Pipeline.IngestAsync([url], Options(w => w with { MaxImageBytesPerPage = budget }));
+
+        Assert.Equal(1, summary.Added);
+        var kept = _harness.Store.Items.Where(i => i.Kind == ItemKind.Image).Select(i => i.ContentHash).Order(StringComparer.Ordinal);
+        Assert.Equal(new[] { DocumentIds.Sha256Hex(first), DocumentIds.Sha256Hex(small) }.Order(StringComparer.Ordinal), kept);
+        var warning = Assert.Single(summary.Warnings);
+        Assert.Equal(url, warning.SourcePath);
+        Assert.Contains(_site.Url("/last.png"), warning.Reason, StringComparison.Ordinal);
+        Assert.Contains("MaxImageBytesPerPage", warning.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WebIngestionOptions_MaxImageBytesPerPageNotPositive_RefusedNamingIt()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new WebIngestionOptions { MaxImageBytesPerPage = 0 }.Validate());
+
+        Assert.Contains("MaxImageBytesPerPage", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task IngestAsync_ImageShownByTwoPagesAndTwiceOnOne_DownloadedOnce()
+    {
+        var shared = GeneratedPngs.Create(30, 30, SKColors.Gold);
+        _site.Html("/one", Page("One", "<p>Page one.</p><img src=\"/shared.png\" alt=\"S\"><img src=\"/missing.png\" alt=\"M\"><img src=\"shared.png\" alt=\"Again\">"))
+            .Html("/two", Page("Two", "<p>Page two.</p><img src=\"/shared.png\" alt=\"S\"><img src=\"/missing.png\" alt=\"M\">"))
+            .Content("/shared.png", "image/png", shared);
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/one"), _site.Url("/two")], Options());
+
+        Assert.Equal(2, summary.Added);
+        Assert.Equal(1, _site.RequestsFor("/shared.png"));
+        Assert.Equal(1, _site.RequestsFor("/missing.png"));
+        foreach (var page in new[] { "/one", "/two" })
+        {
+            var document = Assert.Single(_harness.Store.Documents, d => d.SourcePath == _site.Url(page));
+            Assert.Contains(_harness.Store.ItemsOf(document.Id), i => i.Kind == ItemKind.Image && i.ContentHash == DocumentIds.Sha256Hex(shared));
+            Assert.Contains(summary.Warnings, w => w.SourcePath == _site.Url(page) && w.Reason.Contains("404", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public async Task IngestAsync_SrcsetCandidateTimesOut_NoSmallerCandidateOfThatImageTried()
+    {
+        _site.Html("/p", Page("P", """
+                <p>A page on a slow image server.</p>
+                <img srcset="/slow.png 2x, /slow-small.png 1x" alt="Slow">
+                <img srcset="/gone.png 2x, /fallback.png 1x" alt="Gone">
+                """))
+            .Route("/slow.png", async context =>
+            {
+                await Task.Delay(TimeSpan.FromSeconds(10));
+                context.Response.Close();
+            })
+            .Content("/slow-small.png", "image/png", GeneratedPngs.Create(10, 10, SKColors.Pink))
+            .Content("/fallback.png", "image/png", GeneratedPngs.Create(12, 12, SKColors.Lime));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/p")],
+            Options(w => w with { Fetcher = w.Fetcher with { Timeout = TimeSpan.FromSeconds(1) } }));
+
+        Assert.Equal(1, summary.Added);
+        Assert.Equal(0, _site.RequestsFor("/slow-small.png"));
+        var warning = Assert.Single(summary.Warnings);
+        Assert.Contains(_site.Url("/slow.png"), warning.Reason, StringComparison.Ordinal);
+        Assert.Contains("(Timeout)", warning.Reason, StringComparison.Ordinal);
+        // A 404 still falls back to the next candidate.
+        var image = Assert.Single(_harness.Store.Items, i => i.Kind == ItemKind.Image);
+        Assert.Equal(DocumentIds.Sha256Hex(GeneratedPngs.Create(12, 12, SKColors.Lime)), image.ContentHash);
     }
 
     [Fact]
