@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Mmrag.Knowledge;
+using Mmrag.Retrieval.Scoring;
 using Mmrag.Retrieval.Search;
 using Mmrag.Storage;
 
@@ -522,26 +523,27 @@ public sealed class QueryAdapterTrainer
                     continue;
                 }
 
-                var plain = new Moments();
-                var moved = new Moments();
+                var plain = default(CosineMoments);
+                var moved = default(CosineMoments);
                 for (var p = 0; p < proxies.Length; p++)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     foreach (var target in targets)
                     {
-                        if (proxies[p].Id == target.Id || proxies[p].ContentHash == target.ContentHash)
+                        if (CosineMoments.IsBackgroundPair(proxies[p], target))
                         {
-                            continue;
+                            plain.Add(TensorPrimitives.Dot(proxies[p].Vector.Span, target.Vector.Span));
+                            moved.Add(TensorPrimitives.Dot(adapted[p], target.Vector.Span));
                         }
-
-                        plain.Add(TensorPrimitives.Dot(proxies[p].Vector.Span, target.Vector.Span));
-                        moved.Add(TensorPrimitives.Dot(adapted[p], target.Vector.Span));
                     }
                 }
 
-                if (plain.Count >= calibration.MinItems && plain.StandardDeviation > 0 && moved.StandardDeviation > 0)
+                // The calibration's floor on both sides: an adapted background squeezed near one value would otherwise
+                // stretch every adapted score by the ratio of the two deviations.
+                if (plain.Count >= calibration.MinItems)
                 {
-                    backgrounds.Add(new AdapterBackground(modality, kind, plain.Mean, plain.StandardDeviation, moved.Mean, moved.StandardDeviation));
+                    var floor = calibration.MinStandardDeviation;
+                    backgrounds.Add(new AdapterBackground(modality, kind, plain.Mean, plain.StandardDeviation(floor), moved.Mean, moved.StandardDeviation(floor)));
                 }
             }
         }
@@ -601,24 +603,5 @@ public sealed class QueryAdapterTrainer
         public float[] Z { get; } = new float[d];
 
         public float[] Dz { get; } = new float[d];
-    }
-
-    private sealed class Moments
-    {
-        private double _sum;
-        private double _squares;
-
-        public long Count { get; private set; }
-
-        public double Mean => Count == 0 ? 0 : _sum / Count;
-
-        public double StandardDeviation => Count == 0 ? 0 : Math.Sqrt(Math.Max(0, (_squares / Count) - (Mean * Mean)));
-
-        public void Add(double value)
-        {
-            _sum += value;
-            _squares += value * value;
-            Count++;
-        }
     }
 }

@@ -234,35 +234,23 @@ public sealed class ScoreCalibrator
             return Prior();
         }
 
-        double sum = 0, sumOfSquares = 0;
-        long count = 0;
+        var moments = default(CosineMoments);
         foreach (var query in queries)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var q = query.Vector.Span;
             foreach (var target in targets)
             {
-                // An item against itself or an exact copy is not background.
-                if (ReferenceEquals(query, target) || query.Id == target.Id || query.ContentHash == target.ContentHash)
+                if (CosineMoments.IsBackgroundPair(query, target))
                 {
-                    continue;
+                    moments.Add(TensorPrimitives.Dot(q, target.Vector.Span));
                 }
-
-                double cosine = TensorPrimitives.Dot(q, target.Vector.Span);
-                sum += cosine;
-                sumOfSquares += cosine * cosine;
-                count++;
             }
         }
 
-        if (count < _options.MinItems)
-        {
-            return Prior();
-        }
-
-        var mean = sum / count;
-        var variance = Math.Max(0, (sumOfSquares / count) - (mean * mean));
-        return new CosineDistribution(mean, Math.Max(Math.Sqrt(variance), _options.MinStandardDeviation), count, IsPrior: false);
+        return moments.Count < _options.MinItems
+            ? Prior()
+            : new CosineDistribution(moments.Mean, moments.StandardDeviation(_options.MinStandardDeviation), moments.Count, IsPrior: false);
     }
 
     private CosineDistribution Prior() => new(_options.PriorMean, _options.PriorStandardDeviation, 0, IsPrior: true);
