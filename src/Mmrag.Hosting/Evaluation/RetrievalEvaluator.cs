@@ -129,7 +129,7 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
         foreach (var query in queries)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var keys = new RelevanceKeys(query.Relevant, query.Folder);
+            var keys = new RelevanceKeys(query);
             DataContent? image = query.ImagePath is null
                 ? null
                 : new DataContent(await RegularFiles.ReadAllBytesAsync(query.ImagePath, options.MaxImageBytes, cancellationToken).ConfigureAwait(false),
@@ -333,15 +333,15 @@ public sealed class RetrievalEvaluator(MmragKnowledgeBase knowledgeBase)
     {
         private readonly Dictionary<string, string> _aliases = new(StringComparer.Ordinal);
 
-        public RelevanceKeys(IReadOnlyList<string> relevant, string folder)
+        public RelevanceKeys(EvaluationQuery query)
         {
-            foreach (var entry in relevant)
+            foreach (var entry in query.Relevant)
             {
                 Relevant.Add(entry);
                 _aliases.TryAdd(entry, entry);
-                if (Path.GetInvalidPathChars().All(c => !entry.Contains(c, StringComparison.Ordinal)))
+                if (query.SourceOf(entry) is { } source)
                 {
-                    _aliases.TryAdd(Path.GetFullPath(Path.Combine(folder, entry)), entry);
+                    _aliases.TryAdd(source, entry);
                 }
             }
         }

@@ -73,7 +73,7 @@ public static class QueryAdapterTuning
                 {
                     foreach (var entry in entries)
                     {
-                        var items = await ResolveAsync(store, entry, query.Folder, vector, kind, nearestOnly: relevant, cancellationToken).ConfigureAwait(false);
+                        var items = await ResolveAsync(store, entry, query, vector, kind, nearestOnly: relevant, cancellationToken).ConfigureAwait(false);
                         if (items.Count == 0)
                         {
                             unresolved++;
@@ -173,12 +173,12 @@ public static class QueryAdapterTuning
         }
     }
 
-    private static async Task<IReadOnlyList<string>> ResolveAsync(IKnowledgeStore store, string entry, string folder, float[] vector, ItemKind? kind,
+    private static async Task<IReadOnlyList<string>> ResolveAsync(IKnowledgeStore store, string entry, EvaluationQuery query, float[] vector, ItemKind? kind,
         bool nearestOnly, CancellationToken cancellationToken)
     {
-        if (Path.GetInvalidPathChars().All(ch => !entry.Contains(ch, StringComparison.Ordinal)))
+        if (query.SourceOf(entry) is { } source)
         {
-            var documentId = DocumentIds.ForPath(Path.GetFullPath(Path.Combine(folder, entry)));
+            var documentId = DocumentIds.ForPath(source);
             if (await store.GetDocumentAsync(documentId, cancellationToken).ConfigureAwait(false) is { } document)
             {
                 var items = new List<string>();

@@ -78,6 +78,32 @@ public sealed class QueryAdapterTuningTests(ShapesTuningKnowledgeBase shapes) : 
         Assert.Equal(read.Judgements.Select(j => j.Id), again.Judgements.Select(j => j.Id));
     }
 
+    [Fact]
+    public async Task JudgementsFromQueries_RelevantUrl_ResolvesToTheItemsOfThatWebPage()
+    {
+        // A page ingested from the web has its URL as its source: a queries file names it as eval does.
+        const string Url = "https://example.org/shapes/page";
+        var store = shapes.KnowledgeBase.Store;
+        var template = (await store.SampleItemsAsync(ItemKind.TextChunk, 1, seed: 3))[0];
+        var documentId = Mmrag.Ingestion.Pipeline.DocumentIds.ForPath(Url);
+        var item = template with { Id = "web-page-item", DocumentId = documentId, ContentHash = "web-page-hash", Provenance = new Provenance(Url) };
+        await store.UpsertDocumentAsync(new DocumentRecord(documentId, Url, "web-page-version", "text/html", "A page", 1, DateTimeOffset.UtcNow), [item]);
+        try
+        {
+            EvaluationQuery[] queries = [new("q", "a red circle", null, SearchTarget.All, ["https://example.org/shapes/page#top"], ShapesTuningKnowledgeBase.SetFolder)];
+
+            var read = await QueryAdapterTuning.JudgementsFromQueriesAsync(shapes.KnowledgeBase, queries);
+
+            Assert.Equal(0, read.Unresolved);
+            Assert.Equal("web-page-item", Assert.Single(read.Judgements).ItemId);
+            Assert.Equal(Url, queries[0].SourceOf(queries[0].Relevant[0]));
+        }
+        finally
+        {
+            await store.DeleteDocumentAsync(documentId);
+        }
+    }
+
     // shapes-clip is already near its ceiling on dev: with the default split (seed 1, 20%) one held-out query per
     // modality gains and the gate declines; this split holds out enough queries for the gain to show (docs/adapter.md).
     private static readonly QueryAdapterTrainingOptions Split = new() { Seed = 4, HoldoutShare = 0.3 };
