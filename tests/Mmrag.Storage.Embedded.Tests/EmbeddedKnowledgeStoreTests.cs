@@ -58,7 +58,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         await using var connection = new SqliteConnection($"Data Source={Path.Combine(folder, "knowledge.db")};Pooling=False;Foreign Keys=True");
         await connection.OpenAsync();
         Assert.Equal("wal", await ScalarAsync(connection, "PRAGMA journal_mode"));
-        Assert.Equal(3L, await ScalarAsync(connection, "SELECT version FROM schema_version"));
+        Assert.Equal(4L, await ScalarAsync(connection, "SELECT version FROM schema_version"));
         Assert.Equal("test-model", await ScalarAsync(connection, "SELECT model_id FROM kb_info"));
         Assert.Equal(40L, await ScalarAsync(connection, "SELECT count(*) FROM items"));
         Assert.Equal(24L * 4, await ScalarAsync(connection, "SELECT length(vector) FROM items LIMIT 1"));
@@ -132,7 +132,9 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
 
         await using var check = new SqliteConnection($"Data Source={Path.Combine(folder, "knowledge.db")};Pooling=False");
         await check.OpenAsync();
-        Assert.Equal(3L, await ScalarAsync(check, "SELECT version FROM schema_version"));
+        Assert.Equal(4L, await ScalarAsync(check, "SELECT version FROM schema_version"));
+        Assert.Equal(1L, await ScalarAsync(check, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'ix_items_metadata'"));
+        Assert.Equal(0L, await ScalarAsync(check, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'ix_items_kind'"));
     }
 
     [Fact]

@@ -370,7 +370,9 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         int rows = 0;
         var addedRowIds = new List<long>();
         var interner = new MetadataInterner();
-        using (SqliteCommand read = EmbeddedKnowledgeStore.Command(connection, "SELECT rowid, kind, document_id, source_path, content_hash, tags FROM items ORDER BY rowid"))
+        // The covering index holds every column read here, a tenth of the table's bytes; the order of rows is irrelevant.
+        using (SqliteCommand read = EmbeddedKnowledgeStore.Command(connection,
+            "SELECT rowid, kind, document_id, source_path, content_hash, tags FROM items INDEXED BY ix_items_metadata"))
         using (SqliteDataReader reader = read.ExecuteReader())
         {
             while (reader.Read())

@@ -141,6 +141,13 @@ internal static class StoreSchema
             """,
             "CREATE INDEX ix_relevance_feedback_model ON relevance_feedback(model_id, created_at)",
         ],
+        [
+            // Everything the in-memory index needs of an item but its vector: opening a large knowledge base whose graph
+            // file is current reads this (about 200 bytes a row) instead of scanning the items table (2 KB of vector a
+            // row at 512 dimensions). It starts with kind, so it also serves what ix_items_kind did.
+            "CREATE INDEX IF NOT EXISTS ix_items_metadata ON items(kind, document_id, source_path, content_hash, tags)",
+            "DROP INDEX IF EXISTS ix_items_kind",
+        ],
     ];
 
     /// <summary>The version this build creates and understands.</summary>
