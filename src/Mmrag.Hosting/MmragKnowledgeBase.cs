@@ -123,6 +123,19 @@ public sealed class MmragKnowledgeBase : IAsyncDisposable
     }
 
     /// <summary>
+    /// Ingestion options for a run that <paramref name="request"/> describes (web crawl, OCR, the wiki against
+    /// <see cref="MmragOptions.Wikipedia"/>), adjusted by <paramref name="configure"/>: what the CLI and the server both
+    /// call, so a run is set up the same way whoever starts it.
+    /// </summary>
+    /// <exception cref="ArgumentException">A setting of the request is out of range; the message names it.</exception>
+    public IngestionOptions CreateIngestionOptions(IngestionRequest request, Func<IngestionOptions, IngestionOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var options = request.ApplyTo(CreateIngestionOptions(), Options.Wikipedia);
+        return configure is null ? options : configure(options);
+    }
+
+    /// <summary>
     /// Opens the knowledge base <paramref name="options"/> names (PostgreSQL when a connection is given, else the
     /// embedded one in <see cref="MmragOptions.Folder"/>), creating it when asked; loads its model (as recorded, or the
     /// one given, which must produce the same embedding space) unless <see cref="MmragOptions.LoadModel"/> is false.

@@ -13,6 +13,12 @@ public sealed record WebIngestionRequest
     /// <summary>The kinds of linked documents <see cref="Follow"/> may name.</summary>
     public static IReadOnlyList<string> FollowKinds { get; } = ["pdf"];
 
+    /// <summary>The deepest crawl anyone may ask for (a server's operator may allow less).</summary>
+    public const int DepthLimit = 10;
+
+    /// <summary>The most pages anyone may ask for (a server's operator may allow less).</summary>
+    public const int MaxPagesLimit = 100_000;
+
     /// <summary>How many links away from the given pages to crawl (0: the pages alone).</summary>
     public int Depth { get; init; }
 
@@ -31,14 +37,14 @@ public sealed record WebIngestionRequest
     /// <summary>Throws <see cref="ArgumentException"/> naming the setting (as the API and the CLI spell it) when a value is out of range.</summary>
     public void Validate()
     {
-        if (Depth is < 0 or > 10)
+        if (Depth is < 0 or > DepthLimit)
         {
-            throw new ArgumentException($"depth must be between 0 and 10 (got {Depth}).", nameof(Depth));
+            throw new ArgumentException($"depth must be between 0 and {DepthLimit} (got {Depth}).", nameof(Depth));
         }
 
-        if (MaxPages is < 1 or > 100_000)
+        if (MaxPages is < 1 or > MaxPagesLimit)
         {
-            throw new ArgumentException($"max_pages must be between 1 and 100000 (got {MaxPages}).", nameof(MaxPages));
+            throw new ArgumentException($"max_pages must be between 1 and {MaxPagesLimit} (got {MaxPages}).", nameof(MaxPages));
         }
 
         if (Follow.FirstOrDefault(f => !FollowKinds.Contains(f, StringComparer.OrdinalIgnoreCase)) is { } unknown)

@@ -37,9 +37,14 @@ public sealed partial class MmragServer : IAsyncDisposable
     public Uri BaseAddress => new(Urls[0].Replace("://[::]", "://127.0.0.1", StringComparison.Ordinal).Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal) + "/");
 
     /// <summary>Builds the server.</summary>
-    /// <param name="options">What to serve; validated here.</param>
-    /// <param name="configure">Adjusts the host (logging, extra services) before it is built.</param>
+    /// <param name="options">
+    /// What to serve; validated here. The host's configuration (environment, <c>appsettings.json</c>, and sources
+    /// <paramref name="configure"/> adds) is bound into a copy of it once (<see cref="MmragServerOptions.WithConfiguration"/>),
+    /// and the server reads only that copy.
+    /// </param>
+    /// <param name="configure">Adjusts the host (logging, configuration, extra services) before it is built.</param>
     /// <exception cref="InvalidOperationException">A non-loopback address without an API key.</exception>
+    /// <exception cref="ArgumentException">A setting, or a configuration key, is invalid; the message names it.</exception>
     public static MmragServer Create(MmragServerOptions options, Action<WebApplicationBuilder>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -68,7 +73,8 @@ public sealed partial class MmragServer : IAsyncDisposable
             json.SerializerOptions.TypeInfoResolverChain.Insert(0, MmragJsonContext.Default);
         });
         builder.Services.AddOpenApi();
-        builder.Services.AddSingleton(options);
+        // A factory, so that what configure adds to the configuration is bound too.
+        builder.Services.AddSingleton(services => options.WithConfiguration(services.GetRequiredService<IConfiguration>()));
         builder.Services.AddMmrag(options.KnowledgeBase);
         builder.Services.AddSingleton<KnowledgeBase>();
         builder.Services.AddSingleton<IngestionJobs>();
@@ -84,6 +90,16 @@ public sealed partial class MmragServer : IAsyncDisposable
 
         configure?.Invoke(builder);
         var app = builder.Build();
+        try
+        {
+            options = app.Services.GetRequiredService<MmragServerOptions>();
+        }
+        catch
+        {
+            ((IDisposable)app).Dispose();
+            throw;
+        }
+
         Configure(app, options);
         return new MmragServer(app);
     }

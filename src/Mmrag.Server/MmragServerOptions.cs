@@ -1,12 +1,16 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
 using Mmrag.Hosting;
 
 namespace Mmrag.Server;
 
 /// <summary>
 /// What <see cref="MmragServer"/> serves and how. The knowledge base is opened by the host
-/// (<see cref="MmragKnowledgeBase.OpenAsync"/>) and stays owned by it: the server never disposes it.
+/// (<see cref="MmragKnowledgeBase.OpenAsync"/>) and stays owned by it: the server never disposes it. The ingestion
+/// settings may also come from configuration (<see cref="IngestionSection"/>), which <see cref="MmragServer.Create"/>
+/// binds into a copy of these options once; the server reads only that copy.
 /// </summary>
-public sealed class MmragServerOptions
+public sealed record MmragServerOptions
 {
     /// <summary>The name of the environment variable holding the API key.</summary>
     public const string ApiKeyVariable = "MMRAG_API_KEY";
@@ -43,12 +47,85 @@ public sealed class MmragServerOptions
     /// <summary>
     /// Let <c>POST /api/ingest {"urls": …}</c> fetch hosts that resolve to loopback, private or link-local (cloud
     /// metadata) addresses. Off by default: a client of the server must not make it reach into the network it runs in.
-    /// Also set by the configuration key <see cref="AllowPrivateHostsSetting"/> (environment <c>Mmrag__Ingestion__AllowPrivateHosts=true</c>).
+    /// Configuration: <see cref="AllowPrivateHostsSetting"/> (environment <c>Mmrag__Ingestion__AllowPrivateHosts=true</c>; <c>mmrag serve --allow-private-hosts</c>).
     /// </summary>
     public bool AllowPrivateHosts { get; init; }
 
-    /// <summary>The configuration key that allows private hosts (<see cref="AllowPrivateHosts"/>).</summary>
-    public const string AllowPrivateHostsSetting = "Mmrag:Ingestion:AllowPrivateHosts";
+    /// <summary>
+    /// The deepest crawl a request may ask for (<c>"depth"</c>; 0 to 10, default 2): a request above it is refused (400).
+    /// Configuration: <see cref="MaxDepthSetting"/>.
+    /// </summary>
+    public int MaxDepth { get; init; } = 2;
+
+    /// <summary>
+    /// The most pages a request may ask for (<c>"max_pages"</c>; 1 to 100,000, default 200): a request above it is
+    /// refused (400), one that names none reads at most this many (or the crawl's own default, 100, when lower).
+    /// Configuration: <see cref="MaxPagesSetting"/>.
+    /// </summary>
+    public int MaxPages { get; init; } = 200;
+
+    /// <summary>
+    /// The MediaWiki API the server's Wikipedia jobs read articles from (an absolute http(s) URL); null: the knowledge
+    /// base's (<see cref="MmragOptions.Wikipedia"/>, by default <c>https://LANG.wikipedia.org/w/api.php</c>).
+    /// Configuration: <see cref="WikipediaApiSetting"/> (<c>mmrag serve --wikipedia-api</c>).
+    /// </summary>
+    public Uri? WikipediaApi { get; init; }
+
+    /// <summary>The configuration section of the ingestion settings.</summary>
+    public const string IngestionSection = "Mmrag:Ingestion";
+
+    /// <summary>The configuration key of <see cref="AllowPrivateHosts"/> (<c>true</c> or <c>false</c>).</summary>
+    public const string AllowPrivateHostsSetting = IngestionSection + ":AllowPrivateHosts";
+
+    /// <summary>The configuration key of <see cref="MaxDepth"/>.</summary>
+    public const string MaxDepthSetting = IngestionSection + ":MaxDepth";
+
+    /// <summary>The configuration key of <see cref="MaxPages"/>.</summary>
+    public const string MaxPagesSetting = IngestionSection + ":MaxPages";
+
+    /// <summary>The configuration key of <see cref="WikipediaApi"/>.</summary>
+    public const string WikipediaApiSetting = IngestionSection + ":WikipediaApi";
+
+    /// <summary>
+    /// These options with the ingestion settings <paramref name="configuration"/> holds (<see cref="IngestionSection"/>):
+    /// a key that is present replaces the value given in code; validated.
+    /// </summary>
+    /// <exception cref="ArgumentException">A key's value does not parse or is out of range; the message names the key.</exception>
+    public MmragServerOptions WithConfiguration(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var api = Setting(configuration, WikipediaApiSetting);
+        var bound = this with
+        {
+            AllowPrivateHosts = Setting(configuration, AllowPrivateHostsSetting) is { } allow
+                ? bool.TryParse(allow, out var parsed) ? parsed : throw new ArgumentException($"{AllowPrivateHostsSetting} '{allow}' must be true or false.", nameof(configuration))
+                : AllowPrivateHosts,
+            MaxDepth = Count(configuration, MaxDepthSetting) ?? MaxDepth,
+            MaxPages = Count(configuration, MaxPagesSetting) ?? MaxPages,
+            WikipediaApi = api is null ? WikipediaApi : IngestionRequest.ParseWikipediaApi(api, WikipediaApiSetting),
+        };
+        bound.Validate();
+        return bound;
+    }
+
+    private static string? Setting(IConfiguration configuration, string key) => configuration[key] is { } value && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
+
+    private static int? Count(IConfiguration configuration, string key) => Setting(configuration, key) is { } value
+        ? int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var count) ? count : throw new ArgumentException($"{key} '{value}' must be a whole number.", nameof(configuration))
+        : null;
+
+    /// <summary>
+    /// Why this server refuses a request's crawl settings (above <see cref="MaxDepth"/> or <see cref="MaxPages"/>), naming
+    /// the request's field and the limit; null when they are within the limits.
+    /// </summary>
+    internal string? CrawlRefusal(WebIngestionRequest web) =>
+        web.Depth > MaxDepth ? $"'depth' {web.Depth} is above this server's limit of {MaxDepth} ({MaxDepthSetting})."
+        : web.MaxPages > MaxPages ? $"'max_pages' {web.MaxPages} is above this server's limit of {MaxPages} ({MaxPagesSetting})."
+        : null;
+
+    /// <summary>The API key is a secret: it is never printed, not even by <see cref="object.ToString"/>.</summary>
+    public override string ToString() =>
+        $"MmragServerOptions {{ Urls = {string.Join(", ", Urls ?? [])}, ApiKey = {(string.IsNullOrEmpty(ApiKey) ? "none" : "set")}, AllowedRoots = {AllowedRoots?.Count ?? 0} }}";
 
     /// <summary>Validates the settings; the message names the setting.</summary>
     /// <exception cref="ArgumentException">A setting is invalid.</exception>
@@ -73,6 +150,23 @@ public sealed class MmragServerOptions
         if (AllowedHosts is null || AllowedHosts.Any(string.IsNullOrWhiteSpace))
         {
             throw new ArgumentException("MmragServerOptions.AllowedHosts must not contain blank names.", nameof(AllowedHosts));
+        }
+
+        if (MaxDepth is < 0 or > WebIngestionRequest.DepthLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxDepth), MaxDepth,
+                $"MmragServerOptions.MaxDepth ({MaxDepthSetting}) must be between 0 and {WebIngestionRequest.DepthLimit}.");
+        }
+
+        if (MaxPages is < 1 or > WebIngestionRequest.MaxPagesLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxPages), MaxPages,
+                $"MmragServerOptions.MaxPages ({MaxPagesSetting}) must be between 1 and {WebIngestionRequest.MaxPagesLimit}.");
+        }
+
+        if (WikipediaApi is { } api)
+        {
+            _ = IngestionRequest.ParseWikipediaApi(api.OriginalString, $"MmragServerOptions.WikipediaApi ({WikipediaApiSetting})");
         }
 
         ValidateBinding(Urls, ApiKey);

@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
@@ -43,63 +42,34 @@ public sealed partial class BoundAddressTests(ServerFixture fixture)
 
         var temp = Path.Combine(Path.GetTempPath(), "mmrag-bind-test-" + Guid.NewGuid().ToString("N"));
         var publicPort = FreePort();
-        using var serve = MmragProcess.Start(new Dictionary<string, string?>
+        var serve = MmragServeProcess.Start(new Dictionary<string, string?>
         {
             ["Kestrel__Endpoints__Public__Url"] = $"http://0.0.0.0:{publicPort}",
             [MmragServerOptions.ApiKeyVariable] = null,
             ["MMRAG_LLM_BASE_URL"] = null,
-        }, "serve", "--kb", Path.Combine(temp, "kb"), "--model", ClipFixtureLocator.ModelDirectory, "--urls", "http://127.0.0.1:0");
-        var output = new StringBuilder();
-        var serving = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        void Watch(string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            lock (output)
-            {
-                output.AppendLine(line);
-            }
-
-            if (ServingLine().IsMatch(line))
-            {
-                serving.TrySetResult(line);
-            }
-        }
-
-        serve.OutputDataReceived += (_, e) => Watch(e.Data);
-        serve.ErrorDataReceived += (_, e) => Watch(e.Data);
-        serve.EnableRaisingEvents = true;
-        serve.Exited += (_, _) => serving.TrySetResult("exited");
-        serve.BeginOutputReadLine();
-        serve.BeginErrorReadLine();
+        }, "--kb", Path.Combine(temp, "kb"), "--model", ClipFixtureLocator.ModelDirectory, "--urls", "http://127.0.0.1:0");
         try
         {
-            var line = await serving.Task.WaitAsync(TimeSpan.FromMinutes(2));
+            await using (serve)
+            {
+                var line = await serve.ServingLineAsync();
 
-            // Either outcome keeps the rule: refusing to run, or running on loopback only.
-            if (line == "exited")
-            {
-                await serve.WaitForExitAsync();
-                Assert.NotEqual(0, serve.ExitCode);
-                Assert.Contains(MmragServerOptions.ApiKeyVariable, output.ToString(), StringComparison.Ordinal);
-            }
-            else
-            {
-                Assert.DoesNotContain("0.0.0.0", line, StringComparison.Ordinal);
-                Assert.False(await IsListeningAsync(publicPort), $"mmrag serve listens on {publicPort}: {line}");
+                // Either outcome keeps the rule: refusing to run, or running on loopback only.
+                if (line is null)
+                {
+                    await serve.Process.WaitForExitAsync();
+                    Assert.NotEqual(0, serve.Process.ExitCode);
+                    Assert.Contains(MmragServerOptions.ApiKeyVariable, serve.Output, StringComparison.Ordinal);
+                }
+                else
+                {
+                    Assert.DoesNotContain("0.0.0.0", line, StringComparison.Ordinal);
+                    Assert.False(await IsListeningAsync(publicPort), $"mmrag serve listens on {publicPort}: {line}");
+                }
             }
         }
         finally
         {
-            if (!serve.HasExited)
-            {
-                serve.Kill(entireProcessTree: true);
-                await serve.WaitForExitAsync();
-            }
-
             try
             {
                 Directory.Delete(temp, recursive: true);
@@ -134,7 +104,4 @@ public sealed partial class BoundAddressTests(ServerFixture fixture)
 
     [GeneratedRegex(@"0\.0\.0\.0:(\d+)")]
     private static partial Regex BoundPort();
-
-    [GeneratedRegex(@"^serving .* on http://")]
-    private static partial Regex ServingLine();
 }

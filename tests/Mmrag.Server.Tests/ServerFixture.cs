@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Mmrag.Answering.Llm;
 using Mmrag.Answering.Tests.Fakes;
@@ -61,9 +62,14 @@ public sealed class ServerFixture : IAsyncLifetime
         Client = CreateClient(Server);
     }
 
-    public static async Task<MmragServer> StartAsync(MmragServerOptions options)
+    /// <summary>Starts a server; <paramref name="configuration"/> holds keys its host's configuration adds (e.g. <c>Mmrag:Ingestion:MaxDepth</c>).</summary>
+    public static async Task<MmragServer> StartAsync(MmragServerOptions options, IReadOnlyDictionary<string, string?>? configuration = null)
     {
-        var server = MmragServer.Create(options, static builder => builder.Logging.ClearProviders());
+        var server = MmragServer.Create(options, builder =>
+        {
+            builder.Logging.ClearProviders();
+            builder.Configuration.AddInMemoryCollection(configuration ?? new Dictionary<string, string?>());
+        });
         await server.StartAsync();
         return server;
     }

@@ -2,7 +2,6 @@ using System.CommandLine;
 using Mmrag.Answering.Captioning;
 using Mmrag.Answering.Llm;
 using Mmrag.Hosting;
-using Mmrag.Ingestion.Ocr;
 using Mmrag.Ingestion.Web.Wikipedia;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -75,15 +74,23 @@ internal static class IngestCommand
                 return CliErrors.Failure;
             }
 
-            var web = new WebIngestionRequest
+            var api = parseResult.GetValue(wikipediaApi);
+            var request = new IngestionRequest
             {
-                Depth = parseResult.GetValue(depth),
-                MaxPages = parseResult.GetValue(maxPages),
-                SameSite = parseResult.GetValue(sameSite),
-                Follow = parseResult.GetValue(follow) ?? [],
-                AllowPrivateHosts = parseResult.GetValue(allowPrivate),
+                Web = new WebIngestionRequest
+                {
+                    Depth = parseResult.GetValue(depth),
+                    MaxPages = parseResult.GetValue(maxPages),
+                    SameSite = parseResult.GetValue(sameSite),
+                    Follow = parseResult.GetValue(follow) ?? [],
+                    AllowPrivateHosts = parseResult.GetValue(allowPrivate),
+                },
+                OcrLanguages = IngestionRequest.OcrLanguagesFor(parseResult.GetValue(ocr), parseResult.GetValue(ocrLanguages)),
+                WikipediaLanguage = parseResult.GetValue(language),
+                WikipediaApi = api is null ? null : IngestionRequest.ParseWikipediaApi(api, "--wikipedia-api"),
             };
-            web.Validate();
+            // Checked before the knowledge base and its model are opened; again against its wiki once it is.
+            request.Validate();
             var titles = parseResult.GetValue(wikipedia) ?? [];
             string[] inputs = [.. parseResult.GetValue(paths) ?? [], .. titles.Select(static t => WikipediaSourceResolver.PathOf(t))];
             if (inputs.Length == 0)
@@ -92,25 +99,13 @@ internal static class IngestCommand
                 return CliErrors.Failure;
             }
 
-            var api = parseResult.GetValue(wikipediaApi);
             await using var session = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken).ConfigureAwait(false);
-            var wiki = session.Options.Wikipedia with
-            {
-                Language = parseResult.GetValue(language) ?? session.Options.Wikipedia.Language,
-                ApiUrl = api is null ? session.Options.Wikipedia.ApiUrl
-                    : Uri.TryCreate(api, UriKind.Absolute, out var url) ? url : throw new ArgumentException($"--wikipedia-api '{api}' is not an absolute URL."),
-            };
-            wiki.Validate();
             var pipeline = session.CreatePipeline();
-            var options = session.CreateIngestionOptions(options => web.ApplyTo(options) with
+            var options = session.CreateIngestionOptions(request, options => options with
             {
                 Prune = parseResult.GetValue(prune),
                 DescriptionsFile = parseResult.GetValue(descriptions),
                 Tags = parseResult.GetValue(tags) ?? [],
-                Ocr = parseResult.GetValue(ocr) || parseResult.GetValue(ocrLanguages) is not null
-                    ? new TesseractOcrOptions { Languages = parseResult.GetValue(ocrLanguages) ?? "eng" }
-                    : null,
-                SourceResolvers = [.. options.SourceResolvers.Where(static r => r is not WikipediaSourceResolver), new WikipediaSourceResolver(wiki)],
             });
 
             var summary = await IngestionDisplay.RunAsync(parseResult.InvocationConfiguration.Error,

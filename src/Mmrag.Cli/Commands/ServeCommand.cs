@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using Mmrag.Hosting;
 using Mmrag.Server;
 
 namespace Mmrag.Cli.Commands;
@@ -17,9 +19,17 @@ internal static class ServeCommand
         {
             Description = "Accept requests for this Host name (name or name:port; repeatable; also MMRAG_ALLOWED_HOSTS, ','-separated), e.g. behind a reverse proxy; loopback names and the bound addresses are always accepted.",
         };
+        var allowPrivate = new Option<bool>("--allow-private-hosts")
+        {
+            Description = $"Let POST /api/ingest {{\"urls\"}} fetch hosts that resolve to loopback, private or link-local addresses (refused by default; also {MmragServerOptions.AllowPrivateHostsSetting}).",
+        };
+        var wikipediaApi = new Option<string?>("--wikipedia-api")
+        {
+            Description = $"The MediaWiki API Wikipedia jobs read articles from instead of https://LANG.wikipedia.org/w/api.php (also {MmragServerOptions.WikipediaApiSetting}).",
+        };
         var command = new Command("serve", "Serve the knowledge base over HTTP: the API (/api, /openapi/v1.json, /metrics) and the web page.");
         kb.AddTo(command);
-        foreach (var option in new Option[] { urls, roots, maxUpload, cors, hosts })
+        foreach (var option in new Option[] { urls, roots, maxUpload, cors, hosts, allowPrivate, wikipediaApi })
         {
             command.Options.Add(option);
         }
@@ -38,6 +48,19 @@ internal static class ServeCommand
                 return CliErrors.Failure;
             }
 
+            // The options go in as configuration keys, the last source, so that they win over the environment's and
+            // reach the server through the one channel it reads its ingestion settings from.
+            var settings = new Dictionary<string, string?>();
+            if (parseResult.GetValue(allowPrivate))
+            {
+                settings[MmragServerOptions.AllowPrivateHostsSetting] = "true";
+            }
+
+            if (parseResult.GetValue(wikipediaApi) is { } api)
+            {
+                settings[MmragServerOptions.WikipediaApiSetting] = IngestionRequest.ParseWikipediaApi(api, "--wikipedia-api").AbsoluteUri;
+            }
+
             await using var session = await kb.OpenAsync(parseResult, create: true, withModel: true, cancellationToken);
             var allowed = (parseResult.GetValue(roots) ?? []).Concat(
                 (CliEnvironment.Get("MMRAG_INGEST_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
@@ -53,7 +76,7 @@ internal static class ServeCommand
                     .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
             };
 
-            var server = MmragServer.Create(options);
+            var server = MmragServer.Create(options, builder => builder.Configuration.AddInMemoryCollection(settings));
             await using (server)
             {
                 await server.StartAsync(cancellationToken);

@@ -139,7 +139,7 @@ internal static class KnowledgeEndpoints
         var jobId = IngestionJobs.NewId();
         if (!request.HasFormContentType)
         {
-            var (resolved, ocr, web) = await ReadServerPathsAsync(request, confinement, cancellationToken).ConfigureAwait(false);
+            var (resolved, ocr, web) = await ReadServerPathsAsync(request, knowledgeBase, confinement, cancellationToken).ConfigureAwait(false);
             var started = jobs.Start(resolved, jobId, ocrLanguages: ocr, web: web);
             return Accepted(started, []);
         }
@@ -217,15 +217,14 @@ internal static class KnowledgeEndpoints
     /// </summary>
     private static async Task<string?> OcrLanguagesAsync(bool ocr, string? languages, CancellationToken cancellationToken)
     {
-        languages = string.IsNullOrWhiteSpace(languages) ? null : languages.Trim();
-        if (!ocr && languages is null)
+        if (new IngestionRequest { OcrLanguages = IngestionRequest.OcrLanguagesFor(ocr, languages) }.Ocr is not { } settings)
         {
             return null;
         }
 
         try
         {
-            var reader = new TesseractOcr(new TesseractOcrOptions { Languages = languages ?? "eng" });
+            var reader = new TesseractOcr(settings);
             await reader.VerifyAsync(cancellationToken).ConfigureAwait(false);
             return reader.Options.Languages;
         }
@@ -240,7 +239,7 @@ internal static class KnowledgeEndpoints
     }
 
     private static async Task<(string[] Paths, string? OcrLanguages, WebIngestionRequest? Web)> ReadServerPathsAsync(HttpRequest request,
-        PathConfinement confinement, CancellationToken cancellationToken)
+        KnowledgeBase knowledgeBase, PathConfinement confinement, CancellationToken cancellationToken)
     {
         JsonDocument document;
         try
@@ -285,6 +284,11 @@ internal static class KnowledgeEndpoints
                 {
                     throw ApiProblemException.BadRequest(exception.Message);
                 }
+
+                if (knowledgeBase.Options.CrawlRefusal(web) is { } refusal)
+                {
+                    throw ApiProblemException.BadRequest(refusal);
+                }
             }
 
             if (QueryInput.String(root, "path") is { } single)
@@ -294,7 +298,7 @@ internal static class KnowledgeEndpoints
 
             ocr = QueryInput.Bool(root, "ocr");
             ocrLanguages = QueryInput.String(root, "ocr_lang");
-            articles = WikipediaPaths(root);
+            articles = WikipediaPaths(root, knowledgeBase.Wikipedia);
         }
 
         if (requested.Count + urls.Count + articles.Count == 0)
@@ -344,9 +348,10 @@ internal static class KnowledgeEndpoints
 
     /// <summary>
     /// <c>"wikipedia": ["Helsinki", …]</c> with an optional <c>"lang": "fi"</c>, as the job paths <c>wikipedia:LANG:Title</c>
-    /// the run resolves (the job journal keeps them like any path); a title or language that cannot be one is a 400.
+    /// the run resolves (the job journal keeps them like any path); a title or language that cannot be one in the server's
+    /// <paramref name="wiki"/> is a 400.
     /// </summary>
-    private static List<string> WikipediaPaths(JsonElement root)
+    private static List<string> WikipediaPaths(JsonElement root, WikipediaOptions wiki)
     {
         var titles = Strings(root, "wikipedia");
         var language = QueryInput.String(root, "lang");
@@ -362,7 +367,7 @@ internal static class KnowledgeEndpoints
             {
                 var path = WikipediaSourceResolver.PathOf(title, language);
                 // Checked now, so that a malformed title or language is the request's error, not the job's.
-                _ = new WikipediaSourceResolver(new WikipediaOptions()).Resolve(path);
+                _ = new WikipediaSourceResolver(wiki).Resolve(path);
                 paths.Add(path);
             }
             catch (ArgumentException exception)

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using Mmrag.Hosting;
 using Mmrag.Hosting.Wire;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Knowledge;
@@ -31,7 +32,7 @@ internal sealed class IngestionJob(string id, IReadOnlyList<string> paths, DateT
     public string? OcrLanguages { get; init; }
 
     /// <summary>How the job's URLs are crawled (depth, pages, site, linked PDFs); null: the pages alone.</summary>
-    public Mmrag.Hosting.WebIngestionRequest? Web { get; init; }
+    public WebIngestionRequest? Web { get; init; }
 
     /// <summary>Cancelled by <c>DELETE /api/jobs/{id}</c> or when the server stops; disposed when the job ends.</summary>
     internal CancellationTokenSource? Cancellation { get; set; }
@@ -82,7 +83,7 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
     /// saved to; <paramref name="ocrLanguages"/> (e.g. <c>eng</c>) reads the text in images with Tesseract.
     /// </summary>
     public IngestionJob Start(IReadOnlyList<string> paths, string? id = null, string? uploadFolder = null, string? ocrLanguages = null,
-        Mmrag.Hosting.WebIngestionRequest? web = null) =>
+        WebIngestionRequest? web = null) =>
         Start(new JournaledJob(id ?? NewId(), paths, uploadFolder, DateTimeOffset.UtcNow) { OcrLanguages = ocrLanguages, Web = web }, record: true);
 
     /// <summary>Queues again the jobs a stopped or killed server left unfinished (see <see cref="JobJournal"/>), under their ids.</summary>
@@ -110,7 +111,7 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
         return resumed;
     }
 
-    /// <summary>Why a journaled job may not run now (a path outside the ingest roots or the uploads folder), or null.</summary>
+    /// <summary>Why a journaled job may not run now (a path outside the ingest roots or the uploads folder, a crawl above the limits), or null.</summary>
     private string? StillAllowed(JournaledJob entry)
     {
         if (entry.UploadFolder is { } folder)
@@ -120,6 +121,12 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
             return entry.Paths.Count == 1 && entry.Paths[0] == folder && string.Equals(Path.GetDirectoryName(real), uploads, StringComparison.Ordinal)
                 ? null
                 : $"job {entry.Id}: its upload folder '{folder}' is not a folder of {uploads}.";
+        }
+
+        // The operator's crawl limits may have been lowered since the job was queued.
+        if (entry.Web is { } web && knowledgeBase.Options.CrawlRefusal(web) is { } tooFar)
+        {
+            return $"job {entry.Id}: {tooFar}";
         }
 
         // Web pages and articles (wikipedia:LANG:Title) are not under the ingest roots; the run resolves them itself.
@@ -205,10 +212,7 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
         {
             job.State = JobState.Running;
             var progress = new SynchronousProgress(p => job.Progress = p);
-            var options = job.OcrLanguages is { } languages
-                ? knowledgeBase.IngestionOptions with { Ocr = new Mmrag.Ingestion.Ocr.TesseractOcrOptions { Languages = languages } }
-                : knowledgeBase.IngestionOptions;
-            options = job.Web?.ApplyTo(options) ?? options;
+            var options = knowledgeBase.IngestionOptionsFor(new IngestionRequest { Web = job.Web ?? new(), OcrLanguages = job.OcrLanguages });
             var summary = await knowledgeBase.CreatePipeline().IngestAsync(job.Paths, options, progress, token).ConfigureAwait(false);
             job.Summary = summary;
             if (summary.Files == 0)

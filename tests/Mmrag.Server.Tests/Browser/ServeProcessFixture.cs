@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Text;
-using System.Text.RegularExpressions;
 using Mmrag.Answering.Tests.Fakes;
 using Mmrag.Testing;
 
@@ -17,11 +14,10 @@ public sealed class ServeProcessCollection : ICollectionFixture<ServeProcessFixt
 /// free loopback port, as separate processes, with the loopback OpenAI-compatible server as the LLM (through the
 /// <c>MMRAG_LLM_*</c> variables). The serve process is killed at the end.
 /// </summary>
-public sealed partial class ServeProcessFixture : IAsyncLifetime
+public sealed class ServeProcessFixture : IAsyncLifetime
 {
     private readonly string _temp = Path.Combine(Path.GetTempPath(), "mmrag-serve-test-" + Guid.NewGuid().ToString("N"));
-    private readonly StringBuilder _serveOutput = new();
-    private Process? _serve;
+    private MmragServeProcess? _serve;
 
     public string Samples => Path.Combine(_temp, "samples");
 
@@ -39,7 +35,7 @@ public sealed partial class ServeProcessFixture : IAsyncLifetime
         Assert.True(ingest.ExitCode == 0, $"mmrag ingest failed: {ingest.Output}");
 
         // The LLM is the loopback fake; no API key, so the page needs none.
-        _serve = MmragProcess.Start(new Dictionary<string, string?>
+        _serve = MmragServeProcess.Start(new Dictionary<string, string?>
         {
             ["MMRAG_LLM_BASE_URL"] = Llm.BaseUrl,
             ["MMRAG_LLM_MODEL"] = "fake-vision",
@@ -47,32 +43,15 @@ public sealed partial class ServeProcessFixture : IAsyncLifetime
             ["MMRAG_API_KEY"] = null,
             // The web page's URL box is tested against a loopback site: the server's configuration key allows it.
             ["Mmrag__Ingestion__AllowPrivateHosts"] = "true",
-        }, "serve", "--kb", KnowledgeBaseFolder, "--urls", "http://127.0.0.1:0", "--ingest-root", Samples);
-        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _serve.OutputDataReceived += (_, e) => Watch(e.Data, listening);
-        _serve.ErrorDataReceived += (_, e) => Watch(e.Data, listening);
-        _serve.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("mmrag serve exited: " + Output()));
-        _serve.EnableRaisingEvents = true;
-        _serve.BeginOutputReadLine();
-        _serve.BeginErrorReadLine();
-        BaseAddress = await listening.Task.WaitAsync(TimeSpan.FromMinutes(2));
+        }, "--kb", KnowledgeBaseFolder, "--urls", "http://127.0.0.1:0", "--ingest-root", Samples);
+        BaseAddress = await _serve.AddressAsync();
     }
 
     public async Task DisposeAsync()
     {
         if (_serve is { } serve)
         {
-            try
-            {
-                serve.Kill(entireProcessTree: true);
-                await serve.WaitForExitAsync();
-            }
-            catch (InvalidOperationException)
-            {
-                // Already gone.
-            }
-
-            serve.Dispose();
+            await serve.DisposeAsync();
         }
 
         await Llm.DisposeAsync();
@@ -85,34 +64,4 @@ public sealed partial class ServeProcessFixture : IAsyncLifetime
             // Best effort.
         }
     }
-
-    private void Watch(string? line, TaskCompletionSource<Uri> listening)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_serveOutput)
-        {
-            _serveOutput.AppendLine(line);
-        }
-
-        // "serving KB (model) on http://127.0.0.1:PORT; Ctrl+C stops"
-        if (ServingLine().Match(line) is { Success: true } match)
-        {
-            listening.TrySetResult(new Uri(match.Groups[1].Value + "/"));
-        }
-    }
-
-    private string Output()
-    {
-        lock (_serveOutput)
-        {
-            return _serveOutput.ToString();
-        }
-    }
-
-    [GeneratedRegex(@"^serving .* on (http://[^\s;,]+)")]
-    private static partial Regex ServingLine();
 }
