@@ -405,6 +405,18 @@ public sealed unsafe partial class HnswIndex
         {
             while (!destination.IsEmpty)
             {
+                if (_start == _end && destination.Length >= _buffer.Length)
+                {
+                    // A large read (a chunk of vectors) goes straight into its destination, not through the buffer.
+                    int direct = stream.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false);
+                    if (direct < destination.Length)
+                    {
+                        throw new VectorIndexFormatException("Index file is truncated.");
+                    }
+
+                    return;
+                }
+
                 if (_start == _end)
                 {
                     _start = 0;
