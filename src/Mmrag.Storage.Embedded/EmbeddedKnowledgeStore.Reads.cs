@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -300,7 +301,7 @@ public sealed partial class EmbeddedKnowledgeStore
 
         return RunAsync<IReadOnlyList<StoreHit>>("keyword search", async (connection, ct) =>
         {
-            int budget = Math.Max(_options.KeywordCandidateBudget, k);
+            int budget = KeywordBudget(k);
             IReadOnlyList<int> counts = await CountKeywordMatchesAsync(connection, terms, budget + 1L, ct).ConfigureAwait(false);
             var plan = KeywordCandidatePlan.Create(terms, counts, budget);
             using SqliteCommand select = connection.CreateCommand();
@@ -318,6 +319,98 @@ public sealed partial class EmbeddedKnowledgeStore
             return hits;
         }, cancellationToken);
     }
+
+    /// <inheritdoc />
+    /// <remarks>One statement: the words are counted and planned once, with the budget shared by the kinds (about
+    /// <see cref="EmbeddedStoreOptions.KeywordCandidateBudget"/> rows in all, as one search of every kind ranks), BM25
+    /// scores the candidates once, and each kind keeps its k best (ties by rowid). Ranking costs about the budget
+    /// whatever the number of kinds, where one search per kind ranks about a budget each. When the budget prunes, a kind
+    /// may miss a row that its own search, ranking a budget of that kind alone, would have found; otherwise each list
+    /// equals <see cref="SearchKeywordsAsync"/>'s for that kind.</remarks>
+    /// <exception cref="ArgumentException">A kind is listed twice or has a negative k.</exception>
+    public async Task<IReadOnlyList<IReadOnlyList<StoreHit>>> SearchKeywordsByKindAsync(string text, IReadOnlyList<KindLimit> kinds, SearchFilter? filter = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(kinds);
+        var results = new IReadOnlyList<StoreHit>[kinds.Count];
+        var wanted = new List<int>(kinds.Count);
+        for (int i = 0; i < kinds.Count; i++)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(kinds[i].K, nameof(kinds));
+            if (kinds.Take(i).Any(k => k.Kind == kinds[i].Kind))
+            {
+                throw new ArgumentException($"Kind {kinds[i].Kind} is listed twice; list each kind once.", nameof(kinds));
+            }
+
+            results[i] = [];
+            if (kinds[i].K > 0 && (filter?.Kind is null || filter.Kind == kinds[i].Kind))
+            {
+                wanted.Add(i);
+            }
+        }
+
+        IReadOnlyList<string> terms = FtsQuery.Terms(text);
+        SearchFilter others = (filter ?? SearchFilter.None) with { Kind = null };
+        if (terms.Count == 0 || wanted.Count <= 1)
+        {
+            foreach (int i in wanted)
+            {
+                results[i] = await SearchKeywordsAsync(text, kinds[i].K, others with { Kind = kinds[i].Kind }, cancellationToken).ConfigureAwait(false);
+            }
+
+            ThrowIfDisposed();
+            cancellationToken.ThrowIfCancellationRequested();
+            return results;
+        }
+
+        return await RunAsync<IReadOnlyList<IReadOnlyList<StoreHit>>>("keyword search", async (connection, ct) =>
+        {
+            int budget = KeywordBudget(wanted.Sum(i => kinds[i].K));
+            IReadOnlyList<int> counts = await CountKeywordMatchesAsync(connection, terms, budget + 1L, ct).ConfigureAwait(false);
+            var plan = KeywordCandidatePlan.Create(terms, counts, budget);
+            using SqliteCommand select = connection.CreateCommand();
+            string condition = EmbeddedFilterTranslator.ToSql(others, select, "i");
+            var limits = new StringBuilder("CASE top.kind");
+            for (int w = 0; w < wanted.Count; w++)
+            {
+                select.Parameters.AddWithValue($"$kind{w}", ItemRows.KindText(kinds[wanted[w]].Kind));
+                select.Parameters.AddWithValue($"$k{w}", kinds[wanted[w]].K);
+                limits.Append(CultureInfo.InvariantCulture, $" WHEN $kind{w} THEN $k{w}");
+            }
+
+            if (wanted.Count < Enum.GetValues<ItemKind>().Length)
+            {
+                condition = $"({condition}) AND i.kind IN ({string.Join(", ", Enumerable.Range(0, wanted.Count).Select(w => $"$kind{w}"))})";
+            }
+
+            // Every candidate is scored; its kind is read from its row (not its vector) to keep each kind's k best.
+            select.CommandText = (plan.IsPruned
+                    ? $"WITH {CandidatesSql(plan, condition, select)}, scored(id, score) AS MATERIALIZED (SELECT s.rowid, -{Bm25("s")} {CandidateRows}) "
+                    : $"WITH scored(id, score) AS MATERIALIZED (SELECT s.rowid, -{Bm25("s")} {MatchingRows("$match", condition)}) ") +
+                "SELECT " + ItemRows.ItemColumns + ", top.score FROM (SELECT s.id, s.score, k.kind, " +
+                "row_number() OVER (PARTITION BY k.kind ORDER BY s.score DESC, s.id) AS n FROM scored s CROSS JOIN items k ON k.rowid = s.id) top " +
+                $"CROSS JOIN items i ON i.rowid = top.id WHERE top.n <= {limits} END ORDER BY top.score DESC, top.id";
+            select.Parameters.AddWithValue("$match", FtsQuery.AnyOf(terms));
+            var lists = wanted.ToDictionary(i => kinds[i].Kind, _ => new List<StoreHit>());
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                KnowledgeItem item = ItemRows.ReadItem(reader, Space.Dimension);
+                lists[item.Kind].Add(new StoreHit(item, reader.GetDouble(ItemRows.ItemColumnCount)));
+            }
+
+            foreach (int i in wanted)
+            {
+                results[i] = lists[kinds[i].Kind];
+            }
+
+            return results;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>How many rows a keyword search for k hits (in all) may rank.</summary>
+    private int KeywordBudget(int k) => Math.Max(_options.KeywordCandidateBudget, k);
 
     /// <summary>How many rows match each word, counting no further than <paramref name="limit"/>.</summary>
     private static async Task<IReadOnlyList<int>> CountKeywordMatchesAsync(SqliteConnection connection, IReadOnlyList<string> terms, long limit,
@@ -355,7 +448,15 @@ public sealed partial class EmbeddedKnowledgeStore
     /// the candidates, within the candidates' rowid range (FTS5 seeks to its ends): when only frequent words found
     /// candidates, those are the earliest rows, and the walk stops there instead of at the end of every list.
     /// </summary>
-    private static string PrunedKeywordSql(KeywordCandidatePlan plan, string condition, SqliteCommand command)
+    private static string PrunedKeywordSql(KeywordCandidatePlan plan, string condition, SqliteCommand command) =>
+        $"WITH {CandidatesSql(plan, condition, command)}, " +
+        $"top(id, score) AS MATERIALIZED (SELECT s.rowid, -{Bm25("s")} {CandidateRows} ORDER BY 2 DESC, 1 LIMIT $k) " +
+        TopItemsSql;
+
+    /// <summary>
+    /// <c>candidates(id)</c>: the plan's candidate rows passing <paramref name="condition"/> (see <see cref="PrunedKeywordSql"/>).
+    /// </summary>
+    private static string CandidatesSql(KeywordCandidatePlan plan, string condition, SqliteCommand command)
     {
         string? whole = plan.Whole.Count > 0 ? FtsQuery.AnyOf(plan.Whole) : null;
         var gather = new List<string>(2);
@@ -382,12 +483,13 @@ public sealed partial class EmbeddedKnowledgeStore
             gather.Add($"SELECT id FROM ({string.Join(" UNION ALL ", arms)} LIMIT $capped_rows)");
         }
 
-        return $"WITH candidates(id) AS MATERIALIZED ({string.Join(" UNION ALL ", gather)}), " +
-            $"top(id, score) AS MATERIALIZED (SELECT s.rowid, -{Bm25("s")} FROM items_fts s " +
-            "WHERE s.items_fts MATCH $match AND s.rowid BETWEEN (SELECT min(id) FROM candidates) AND (SELECT max(id) FROM candidates) " +
-            "AND +s.rowid IN candidates ORDER BY 2 DESC, 1 LIMIT $k) " +
-            TopItemsSql;
+        return $"candidates(id) AS MATERIALIZED ({string.Join(" UNION ALL ", gather)})";
     }
+
+    /// <summary>FROM and WHERE for the rows of <c>candidates</c>, scored by the whole query <c>$match</c> (see <see cref="PrunedKeywordSql"/>).</summary>
+    private const string CandidateRows =
+        "FROM items_fts s WHERE s.items_fts MATCH $match AND s.rowid BETWEEN (SELECT min(id) FROM candidates) AND (SELECT max(id) FROM candidates) " +
+        "AND +s.rowid IN candidates";
 
     /// <summary>
     /// FROM and WHERE for the FTS rows (aliased <c>s</c>) matching <paramref name="match"/> whose items pass the filter

@@ -15,7 +15,7 @@ public sealed class KeywordCandidateBudgetTests : IDisposable
     public void Dispose() => _root.Dispose();
 
     /// <summary>Stores one item per text, in order (so rowids follow the list), 100 items per document.</summary>
-    private async Task<string> StoreAsync(IReadOnlyList<string> texts)
+    private async Task<string> StoreAsync(IReadOnlyList<string> texts, Func<int, ItemKind>? kindOf = null)
     {
         string folder = _root.NewFolder();
         await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options(int.MaxValue));
@@ -24,7 +24,8 @@ public sealed class KeywordCandidateBudgetTests : IDisposable
         {
             DocumentRecord document = ContractData.Document($"doc{start / 100:D3}");
             KnowledgeItem[] items = Enumerable.Range(start, Math.Min(100, texts.Count - start))
-                .Select(i => ContractData.Item(document, i - start, ContractData.UnitVector(random, Space.Dimension), texts[i], id: $"item{i:D5}"))
+                .Select(i => ContractData.Item(document, i - start, ContractData.UnitVector(random, Space.Dimension), texts[i],
+                    kindOf?.Invoke(i) ?? ItemKind.TextChunk, id: $"item{i:D5}"))
                 .ToArray();
             await store.UpsertDocumentAsync(document with { ItemCount = items.Length }, items);
         }
@@ -122,26 +123,9 @@ public sealed class KeywordCandidateBudgetTests : IDisposable
     [Fact]
     public async Task SearchKeywords_GeneratedZipfCorpus_CandidatesScoreAsWhenRankingEveryMatchAndTopListsAgree()
     {
-        // Words with Zipf-like frequencies, as in real text: a query's words range from rare to very frequent.
-        var random = new Random(11);
-        string[] vocabulary = [.. Enumerable.Range(0, 400).Select(i => $"w{i}")];
-        double[] cumulative = new double[vocabulary.Length];
-        double total = 0;
-        for (int r = 0; r < vocabulary.Length; r++)
-        {
-            total += 1.0 / (r + 3);
-            cumulative[r] = total;
-        }
-
-        string Word()
-        {
-            int index = Array.BinarySearch(cumulative, random.NextDouble() * total);
-            return vocabulary[Math.Min(index < 0 ? ~index : index, vocabulary.Length - 1)];
-        }
-
-        var texts = Enumerable.Range(0, 2000).Select(_ => string.Join(' ', Enumerable.Range(0, random.Next(6, 12)).Select(_ => Word()))).ToList();
-        string folder = await StoreAsync(texts);
-        string[] queries = [.. Enumerable.Range(0, 60).Select(_ => string.Join(' ', Enumerable.Range(0, random.Next(2, 5)).Select(_ => Word())))];
+        var words = new ZipfWords(seed: 11);
+        string folder = await StoreAsync(words.Texts(2000));
+        string[] queries = words.Queries(60);
 
         List<IReadOnlyList<StoreHit>> budgeted = await SearchAsync(folder, 200, queries, 10);
         List<IReadOnlyList<StoreHit>> everyMatch = await SearchAsync(folder, int.MaxValue, queries, 2000);
@@ -157,5 +141,92 @@ public sealed class KeywordCandidateBudgetTests : IDisposable
         }
 
         Assert.True(agreeing >= 54, $"{agreeing} of {queries.Length} top-10 lists agree with ranking every match");
+    }
+
+    [Theory]
+    [InlineData(200)]
+    [InlineData(int.MaxValue)]
+    public async Task SearchKeywordsByKind_ZipfCorpusOfBothKinds_EachKindGetsItsBestOfOneSearchOfEveryKind(int budget)
+    {
+        // A third of the items are images; with budget 200 most queries hold words past it (pruned), with no budget none do.
+        var words = new ZipfWords(seed: 12);
+        string folder = await StoreAsync(words.Texts(2000), i => i % 3 == 0 ? ItemKind.Image : ItemKind.TextChunk);
+        string[] queries = words.Queries(40);
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options(budget));
+
+        foreach (SearchFilter filter in (SearchFilter[])[SearchFilter.None, new SearchFilter { DocumentIds = ["doc003", "doc011", "doc017"] }])
+        {
+            foreach (string query in queries)
+            {
+                IReadOnlyList<IReadOnlyList<StoreHit>> byKind = await store.SearchKeywordsByKindAsync(query,
+                    [new KindLimit(ItemKind.Image, 10), new KindLimit(ItemKind.TextChunk, 7)], filter);
+
+                // The same candidates (k = 200 keeps the budget), every kind ranked together, then split.
+                IReadOnlyList<StoreHit> everyKind = await store.SearchKeywordsAsync(query, 200, filter);
+                StoreHit[] images = [.. everyKind.Where(h => h.Item.Kind == ItemKind.Image).Take(10)];
+                StoreHit[] chunks = [.. everyKind.Where(h => h.Item.Kind == ItemKind.TextChunk).Take(7)];
+                Assert.Equal(Ids(images), Ids(byKind[0]));
+                Assert.Equal(images.Select(h => h.Score), byKind[0].Select(h => h.Score));
+                Assert.Equal(Ids(chunks), Ids(byKind[1]));
+                Assert.Equal(chunks.Select(h => h.Score), byKind[1].Select(h => h.Score));
+                if (budget == int.MaxValue)
+                {
+                    // Every match ranked: each kind's list is its own search's.
+                    Assert.Equal(Ids(await store.SearchKeywordsAsync(query, 10, filter with { Kind = ItemKind.Image })), Ids(byKind[0]));
+                    Assert.Equal(Ids(await store.SearchKeywordsAsync(query, 7, filter with { Kind = ItemKind.TextChunk })), Ids(byKind[1]));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task SearchKeywordsByKind_FilterOfAnotherKindOrKZero_ThatKindHasNoHits()
+    {
+        string folder = await StoreAsync(Enumerable.Range(0, 50).Select(i => $"common filler{i % 5}").ToList(), i => i % 2 == 0 ? ItemKind.Image : ItemKind.TextChunk);
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options(20));
+
+        IReadOnlyList<IReadOnlyList<StoreHit>> onlyImages = await store.SearchKeywordsByKindAsync("common",
+            [new KindLimit(ItemKind.Image, 5), new KindLimit(ItemKind.TextChunk, 5)], new SearchFilter { Kind = ItemKind.Image });
+        IReadOnlyList<IReadOnlyList<StoreHit>> noChunks = await store.SearchKeywordsByKindAsync("common",
+            [new KindLimit(ItemKind.Image, 5), new KindLimit(ItemKind.TextChunk, 0)]);
+
+        Assert.Equal(5, onlyImages[0].Count);
+        Assert.Empty(onlyImages[1]);
+        Assert.Equal(Ids(onlyImages[0]), Ids(noChunks[0]));
+        Assert.Empty(noChunks[1]);
+        await Assert.ThrowsAsync<ArgumentException>(() => store.SearchKeywordsByKindAsync("common",
+            [new KindLimit(ItemKind.Image, 5), new KindLimit(ItemKind.Image, 3)]));
+    }
+
+    /// <summary>Words with Zipf-like frequencies, as in real text: a query's words range from rare to very frequent.</summary>
+    private sealed class ZipfWords
+    {
+        private readonly Random _random;
+        private readonly string[] _vocabulary = [.. Enumerable.Range(0, 400).Select(i => $"w{i}")];
+        private readonly double[] _cumulative;
+
+        public ZipfWords(int seed)
+        {
+            _random = new Random(seed);
+            _cumulative = new double[_vocabulary.Length];
+            double total = 0;
+            for (int r = 0; r < _vocabulary.Length; r++)
+            {
+                total += 1.0 / (r + 3);
+                _cumulative[r] = total;
+            }
+        }
+
+        public List<string> Texts(int count) => [.. Enumerable.Range(0, count).Select(_ => Words(_random.Next(6, 12)))];
+
+        public string[] Queries(int count) => [.. Enumerable.Range(0, count).Select(_ => Words(_random.Next(2, 5)))];
+
+        private string Words(int count) => string.Join(' ', Enumerable.Range(0, count).Select(_ => Word()));
+
+        private string Word()
+        {
+            int index = Array.BinarySearch(_cumulative, _random.NextDouble() * _cumulative[^1]);
+            return _vocabulary[Math.Min(index < 0 ? ~index : index, _vocabulary.Length - 1)];
+        }
     }
 }

@@ -190,6 +190,19 @@ public abstract class KnowledgeSearcherTests : StoreBackedTests
     }
 
     [Fact]
+    public async Task SearchAsync_HybridTextQueryOverBothKinds_AsksForBothKindsKeywordsInOneCall()
+    {
+        var world = await CreateWorldAsync();
+        var query = world.Knowledge.TextQuery($"{ChunkWords[3]} {ImageWords[4]}", world.Vectors.Unit());
+
+        var result = await world.Searcher.SearchAsync(new SearchRequest { Text = query, K = 40, Threshold = 0 });
+
+        Assert.Equal(1, world.Knowledge.Store.KeywordByKindCalls);
+        Assert.Equal([ItemKind.TextChunk, ItemKind.Image], world.Knowledge.Store.KeywordFilters.Select(f => f!.Kind!.Value).Order());
+        Assert.Equal(["chunk-03", "image-04"], result.Hits.Where(h => h.MatchedBy == MatchedBy.Both).Select(h => h.Item.Id).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task SearchAsync_HitFoundByKeywordAndVector_RanksAboveBetterVectorOnlyHit()
     {
         var world = await CreateWorldAsync();

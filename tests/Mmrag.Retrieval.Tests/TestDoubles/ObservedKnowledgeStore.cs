@@ -8,9 +8,10 @@ namespace Mmrag.Retrieval.Tests.TestDoubles;
 /// Wraps any <see cref="IKnowledgeStore"/> and records what retrieval asks of it, with hooks to delay or alter answers,
 /// so the retrieval suites run unchanged over every backend.
 /// </summary>
-public sealed class ObservedKnowledgeStore(IKnowledgeStore inner) : IKnowledgeStore
+public sealed class ObservedKnowledgeStore(IKnowledgeStore inner) : IKnowledgeStore, IKeywordSearchByKind
 {
     private int _sampleCalls;
+    private int _keywordByKindCalls;
     private int _statsCalls;
 
     public IKnowledgeStore Inner { get; } = inner;
@@ -24,6 +25,9 @@ public sealed class ObservedKnowledgeStore(IKnowledgeStore inner) : IKnowledgeSt
 
     /// <summary>Filters passed to keyword searches, in call order.</summary>
     public ConcurrentQueue<SearchFilter?> KeywordFilters { get; } = new();
+
+    /// <summary>Keyword searches asked for several kinds at once (<see cref="IKeywordSearchByKind"/>); their filters, one per kind, are in <see cref="KeywordFilters"/> too.</summary>
+    public int KeywordByKindCalls => Volatile.Read(ref _keywordByKindCalls);
 
     public int SampleCalls => Volatile.Read(ref _sampleCalls);
 
@@ -77,9 +81,30 @@ public sealed class ObservedKnowledgeStore(IKnowledgeStore inner) : IKnowledgeSt
             await hook(cancellationToken);
         }
 
-        var hits = await Inner.SearchKeywordsAsync(text, k, filter, cancellationToken);
-        return StripKeywordVectors ? [.. hits.Select(h => h with { Item = h.Item with { Vector = ReadOnlyMemory<float>.Empty } })] : hits;
+        return Stripped(await Inner.SearchKeywordsAsync(text, k, filter, cancellationToken));
     }
+
+    /// <summary>Answered by the inner store's own <see cref="IKeywordSearchByKind"/> where it has one, else one search per kind.</summary>
+    public async Task<IReadOnlyList<IReadOnlyList<StoreHit>>> SearchKeywordsByKindAsync(string text, IReadOnlyList<KindLimit> kinds, SearchFilter? filter = null,
+        CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _keywordByKindCalls);
+        foreach (var kind in kinds)
+        {
+            KeywordFilters.Enqueue((filter ?? SearchFilter.None) with { Kind = kind.Kind });
+        }
+
+        if (BeforeSearch is { } hook)
+        {
+            await hook(cancellationToken);
+        }
+
+        var lists = await Inner.SearchKeywordsByKindAsync(text, kinds, filter, cancellationToken);
+        return [.. lists.Select(Stripped)];
+    }
+
+    private IReadOnlyList<StoreHit> Stripped(IReadOnlyList<StoreHit> hits) =>
+        StripKeywordVectors ? [.. hits.Select(h => h with { Item = h.Item with { Vector = ReadOnlyMemory<float>.Empty } })] : hits;
 
     public Task RecordFailureAsync(IngestionFailure failure, CancellationToken cancellationToken = default) =>
         Inner.RecordFailureAsync(failure, cancellationToken);
