@@ -31,6 +31,8 @@ for part in $parts; do
       bash "$bench/run-native-hnswlib.sh" 16 200 2 > "$W/results/native_hnswlib_M16_100k.json"
       run vector-index --n 100k --M 16 --efc 200 --threads 2 ;;
     e2e)
+      # The ingest rows also run `mmrag ingest` itself (the Release build of src/Mmrag.Cli) under /usr/bin/time.
+      dotnet build -c Release src/Mmrag.Cli -v q -nologo >/dev/null
       run e2e --images 200 --items 100000 --queries 200 ;;
     backends)
       run backends --items 100000 --queries 200 ;;

@@ -34,6 +34,9 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore, IRelevanceFeedback
 
     public EmbeddingSpace Space => _base.Space;
 
+    /// <summary>Awaited before each <see cref="UpsertDocumentAsync"/>, so a test can hold a writer at a chosen document.</summary>
+    public Func<DocumentRecord, CancellationToken, Task>? BeforeUpsert { get; set; }
+
     /// <summary>Upserts this knowledge base has taken, through any store opened on it.</summary>
     public int Upserts
     {
@@ -103,7 +106,15 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore, IRelevanceFeedback
     public Task UpsertDocumentAsync(DocumentRecord document, IReadOnlyList<KnowledgeItem> items, CancellationToken cancellationToken = default)
     {
         StoredItem[] prepared = Prepare(document, items);
-        return RunAsync(kb =>
+        return BeforeUpsert is { } gate ? GatedAsync() : Upsert();
+
+        async Task GatedAsync()
+        {
+            await gate(document, cancellationToken);
+            await Upsert();
+        }
+
+        Task Upsert() => RunAsync(kb =>
         {
             // Checked before anything changes, so a refused upsert leaves the knowledge base as it was.
             if (kb.Documents.Values.FirstOrDefault(d => d.SourcePath == document.SourcePath && d.Id != document.Id) is { } owner)

@@ -20,10 +20,15 @@ namespace Mmrag.Benchmarks.EndToEnd;
 /// <summary>
 /// The knowledge base end to end with the full-size (random-weight) ViT-B/32: ingest rate on a folder of JPEGs and on a
 /// PDF with images, and text-query latency (embed + hybrid search + fusion + calibration) over 100k stored items.
-/// Usage: <c>e2e [--model DIR] [--images 200] [--items 100000] [--queries 200] [--keyword-budget N] [--keyword-recall] [--memory-map BYTES] [--queries-only]</c>;
+/// Usage: <c>e2e [--model DIR] [--images 200] [--items 100000] [--queries 200] [--keyword-budget N] [--keyword-recall] [--memory-map BYTES] [--queries-only] [--ingest-only] [--cli PATH]</c>;
 /// <c>--keyword-budget</c> sets <see cref="EmbeddedStoreOptions.KeywordCandidateBudget"/> for the query rows (to compare
 /// budgets), <c>--keyword-recall</c> also runs the keyword searches ranking every match and counts how often the top
-/// lists agree, <c>--memory-map</c> sets <see cref="EmbeddedStoreOptions.MemoryMapSize"/>, <c>--queries-only</c> skips the ingest rows (to iterate on search).
+/// lists agree, <c>--memory-map</c> sets <see cref="EmbeddedStoreOptions.MemoryMapSize"/>, <c>--queries-only</c> skips the ingest rows (to iterate on search),
+/// <c>--ingest-only</c> skips the query rows (to iterate on ingestion). The JPEG folder is ingested with the exact decode
+/// and with <see cref="ClipModelOptions.FastJpegDecode"/>, each beside the vision tower alone measured right before it,
+/// with the model already loaded (its load time is a row of its own); then by the <c>mmrag</c> command line
+/// (<c>--cli</c>, default the Release build in <c>src/Mmrag.Cli</c>) under <c>/usr/bin/time</c>, which loads the model
+/// inside the run, with its peak resident memory.
 /// </summary>
 public static class EndToEndBenchmark
 {
@@ -55,42 +60,66 @@ public static class EndToEndBenchmark
         var work = Path.Combine(benchDir, "e2e");
         Directory.CreateDirectory(work);
 
-        using var model = ClipModel.Load(modelDir, new ClipModelOptions { IntraOpThreads = 2, AllowSpinning = options.Has("--spin") });
+        var modelOptions = new ClipModelOptions { IntraOpThreads = 2, AllowSpinning = options.Has("--spin") };
+        using var model = ClipModel.Load(modelDir, modelOptions);
+        var load = Stopwatch.StartNew();
         model.WarmUp();
+        var loadTime = load.Elapsed;
         using var texts = new ClipTextEmbeddingGenerator(model);
         using var images = new ClipImageEmbeddingGenerator(model);
         var chunker = new TextChunker(text => model.Tokenizer.EncodeToIds(text).Length);
         var loaders = LoaderRegistry.CreateDefault(chunker);
         var rows = new List<string[]> { new[] { "measure", "value" } };
-        var modelOnlyRate = double.NaN;
-        Console.WriteLine($"CPU: {Clip.ClipThroughputBenchmark.CpuModel()}, {Environment.ProcessorCount} cores visible");
+        Console.WriteLine($"CPU: {Clip.ClipThroughputBenchmark.CpuModel()}, {Environment.ProcessorCount} cores visible; load average {LoadAverage()}");
+        rows.Add(["model load, both towers (s)", $"{loadTime.TotalSeconds:F2}"]);
 
         if (!options.Has("--queries-only"))
         {
             // 1. A folder of JPEGs with descriptions (then again, unchanged). 2. A PDF with text and images.
             var folder = WriteJpegFolder(Path.Combine(work, $"jpegs-{imageCount}"), imageCount);
-            // The vision tower alone at batch 32 right before the ingest, so the ingest rate reads as a share of it.
-            var pixels = new float[32 * model.PixelValuesLength];
-            for (var i = 0; i < pixels.Length; i++)
+            var towerRates = new Dictionary<string, double>(StringComparer.Ordinal);
+            towerRates["exact"] = await IngestPhotosAsync(Path.Combine(work, "kb-jpegs"), folder, "exact decode", images, again: true).ConfigureAwait(false);
+            var visionLoad = Stopwatch.StartNew();
+            TimeSpan visionLoadTime;
+            using (var fastModel = ClipModel.Load(modelDir, modelOptions with { FastJpegDecode = true }))
+            using (var fastImages = new ClipImageEmbeddingGenerator(fastModel))
             {
-                pixels[i] = ((i * 7919) % 255 / 128f) - 1;
+                // The first image also loads the vision tower's session: about what `mmrag ingest` spends before its first batch.
+                fastModel.EmbedPixelValues(new float[fastModel.PixelValuesLength], 1, new float[fastModel.Dimension]);
+                visionLoadTime = visionLoad.Elapsed;
+                rows.Add(["vision tower load + its first image (s)", $"{visionLoadTime.TotalSeconds:F2}"]);
+                towerRates["fast"] = await IngestPhotosAsync(Path.Combine(work, "kb-jpegs-fast"), folder, "--fast-decode", fastImages, again: false).ConfigureAwait(false);
             }
 
-            var output = new float[32 * model.Dimension];
-            model.EmbedPixelValues(pixels, 32, output);
-            var modelOnly = new List<double>();
-            for (var i = 0; i < 3; i++)
+            var pdf = Path.Combine(work, "kb-pdf");
+            ResetFolder(pdf);
+            await using (var store = await EmbeddedKnowledgeStore.OpenAsync(pdf, new EmbeddingSpace(model.ModelId, model.Dimension)).ConfigureAwait(false))
             {
-                var start = Stopwatch.GetTimestamp();
-                model.EmbedPixelValues(pixels, 32, output);
-                modelOnly.Add(32 / Stopwatch.GetElapsedTime(start).TotalSeconds);
+                var summary = await new IngestionPipeline(store, texts, images, loaders)
+                    .IngestAsync([WritePdf(Path.Combine(work, "report.pdf"), pages: 30)], new IngestionOptions { KnowledgeBaseDirectory = pdf }).ConfigureAwait(false);
+                rows.Add(["ingest a 30-page PDF with 30 images (items/s)", $"{summary.Items / summary.Elapsed.TotalSeconds:F2} ({summary.Items} items, {summary.Elapsed.TotalSeconds:F1} s)"]);
             }
 
-            modelOnlyRate = modelOnly.Order().ElementAt(1);
-            rows.Add(["vision tower alone, b=32 (images/s, median of 3)", $"{modelOnlyRate:F2}"]);
-            await IngestAsync(Path.Combine(work, "kb-jpegs"), folder, $"ingest {imageCount} JPEGs 1024x768 + descriptions (items/s)", again: true).ConfigureAwait(false);
-            await IngestAsync(Path.Combine(work, "kb-pdf"), WritePdf(Path.Combine(work, "report.pdf"), pages: 30), "ingest a 30-page PDF with 30 images (items/s)", again: false)
-                .ConfigureAwait(false);
+            rows.Add(["peak resident memory of this process so far (MiB)", $"{PeakResidentMiB():F0}"]);
+            if (CommandLineIngest.Find(options.Get("--cli")) is { } cli)
+            {
+                foreach (var (mode, flag) in new[] { ("exact", ""), ("fast", "--fast-decode") })
+                {
+                    rows.Add([$"mmrag ingest {imageCount} JPEGs {flag}".TrimEnd() + " (items/s; /usr/bin/time)",
+                        await CommandLineIngest.RunAsync(cli, folder, Path.Combine(work, $"kb-cli-{mode}"), modelDir, flag, towerRates[mode], visionLoadTime)
+                            .ConfigureAwait(false)]);
+                }
+            }
+            else
+            {
+                rows.Add(["mmrag ingest (command line)", "not run: build src/Mmrag.Cli in Release or pass --cli PATH"]);
+            }
+        }
+
+        if (options.Has("--ingest-only"))
+        {
+            Print(rows);
+            return 0;
         }
 
         // 3. Query latency over 100k items (vectors from gen_data.py, keyword text from a small vocabulary).
@@ -237,6 +266,42 @@ public static class EndToEndBenchmark
             }
         }
 
+        Print(rows);
+        return 0;
+
+        // The JPEG folder into a fresh knowledge base, beside the vision tower alone (returned, images/s).
+        async Task<double> IngestPhotosAsync(string kbFolder, string source, string decode, ClipImageEmbeddingGenerator imageGenerator, bool again)
+        {
+            ResetFolder(kbFolder);
+            // The vision tower alone at batch 32 right before the ingest (on the generator's own model, so its session is
+            // loaded before the clock starts), so the ingest rate reads as a share of it.
+            var tower = (ClipModel)imageGenerator.GetService(typeof(ClipModel))!;
+            var (modelOnlyRate, towerCores) = VisionTowerAlone(tower);
+            rows.Add(["vision tower alone, b=32 (images/s, median of 3)", $"{modelOnlyRate:F2}  ({towerCores:F2} cores busy; load average {LoadAverage()})"]);
+            await using var store = await EmbeddedKnowledgeStore.OpenAsync(kbFolder, new EmbeddingSpace(model.ModelId, model.Dimension)).ConfigureAwait(false);
+            var pipeline = new IngestionPipeline(store, texts, imageGenerator, loaders);
+            var progress = new StoredItemsClock();
+            var cpu = CpuTime();
+            var summary = await pipeline.IngestAsync([source], new IngestionOptions { KnowledgeBaseDirectory = kbFolder }, progress).ConfigureAwait(false);
+            var cores = (CpuTime() - cpu) / summary.Elapsed;
+            var rate = summary.Items / summary.Elapsed.TotalSeconds;
+            var steady = progress.SteadyRate(summary.Items, summary.Elapsed);
+            rows.Add([$"ingest {imageCount} JPEGs 1024x768 + descriptions, {decode}, model loaded (items/s)",
+                $"{rate:F2} ({summary.Items} items, {summary.Elapsed.TotalSeconds:F1} s, {rate / modelOnlyRate:P0} of the vision tower alone; " +
+                $"after the first 32 stored {steady:F2} = {steady / modelOnlyRate:P0}; {cores:F2} cores busy)"]);
+            if (again)
+            {
+                var unchanged = await pipeline.IngestAsync([source], new IngestionOptions { KnowledgeBaseDirectory = kbFolder }).ConfigureAwait(false);
+                rows.Add(["re-ingest unchanged folder (s)", $"{unchanged.Elapsed.TotalSeconds:F2} ({unchanged.Unchanged} unchanged, {unchanged.Embedded} embedded)"]);
+            }
+
+            return modelOnlyRate;
+        }
+    }
+
+    private static void Print(List<string[]> rows)
+    {
+        rows.Add(["load average at the end (1 / 5 / 15 min)", LoadAverage()]);
         var width = rows.Max(r => r[0].Length);
         foreach (var (row, index) in rows.Select((r, i) => (r, i)))
         {
@@ -246,21 +311,76 @@ public static class EndToEndBenchmark
                 Console.WriteLine($"|{new string('-', width + 2)}|---|");
             }
         }
+    }
 
-        return 0;
-
-        async Task IngestAsync(string kbFolder, string source, string label, bool again)
+    /// <summary>
+    /// The vision tower alone on a batch of 32: images/s (median of 3 after one run that also loads the session), and the
+    /// cores the process kept busy meanwhile (how much room the tower leaves for decoding and storing beside it).
+    /// </summary>
+    private static (double Rate, double Cores) VisionTowerAlone(ClipModel model)
+    {
+        var pixels = new float[32 * model.PixelValuesLength];
+        for (var i = 0; i < pixels.Length; i++)
         {
-            ResetFolder(kbFolder);
-            await using var store = await EmbeddedKnowledgeStore.OpenAsync(kbFolder, new EmbeddingSpace(model.ModelId, model.Dimension)).ConfigureAwait(false);
-            var pipeline = new IngestionPipeline(store, texts, images, loaders);
-            var summary = await pipeline.IngestAsync([source], new IngestionOptions { KnowledgeBaseDirectory = kbFolder }).ConfigureAwait(false);
-            var rate = summary.Items / summary.Elapsed.TotalSeconds;
-            rows.Add([label, $"{rate:F2} ({summary.Items} items, {summary.Elapsed.TotalSeconds:F1} s{(again ? $", {rate / modelOnlyRate:P0} of the vision tower alone" : "")})"]);
-            if (again)
+            pixels[i] = ((i * 7919) % 255 / 128f) - 1;
+        }
+
+        var output = new float[32 * model.Dimension];
+        model.EmbedPixelValues(pixels, 32, output);
+        var rates = new List<double>();
+        var cpu = CpuTime();
+        var wall = Stopwatch.StartNew();
+        for (var i = 0; i < 3; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            model.EmbedPixelValues(pixels, 32, output);
+            rates.Add(32 / Stopwatch.GetElapsedTime(start).TotalSeconds);
+        }
+
+        return (rates.Order().ElementAt(1), (CpuTime() - cpu) / wall.Elapsed);
+    }
+
+    private static TimeSpan CpuTime()
+    {
+        using var process = Process.GetCurrentProcess();
+        return process.TotalProcessorTime;
+    }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+
+    /// <summary>VmHWM of this process (what <c>/usr/bin/time -v</c> reports as its maximum resident set size).</summary>
+    private static double PeakResidentMiB()
+    {
+        using var process = Process.GetCurrentProcess();
+        return process.PeakWorkingSet64 / (1024.0 * 1024);
+    }
+
+    /// <summary>
+    /// Progress taken synchronously (not posted, as <see cref="Progress{T}"/> does), to time the run once its first
+    /// batch (32 items) is stored: the steady rate, without discovery and the first batch's reads.
+    /// </summary>
+    private sealed class StoredItemsClock : IProgress<IngestionProgress>
+    {
+        private readonly object _gate = new();
+        private (int Items, TimeSpan At)? _first;
+
+        public void Report(IngestionProgress value)
+        {
+            lock (_gate)
             {
-                var unchanged = await pipeline.IngestAsync([source], new IngestionOptions { KnowledgeBaseDirectory = kbFolder }).ConfigureAwait(false);
-                rows.Add(["re-ingest unchanged folder (s)", $"{unchanged.Elapsed.TotalSeconds:F2} ({unchanged.Unchanged} unchanged, {unchanged.Embedded} embedded)"]);
+                if (_first is null && value.ItemsStored >= 32)
+                {
+                    _first = (value.ItemsStored, value.Elapsed);
+                }
+            }
+        }
+
+        public double SteadyRate(int items, TimeSpan elapsed)
+        {
+            lock (_gate)
+            {
+                return _first is { } first && elapsed > first.At ? (items - first.Items) / (elapsed - first.At).TotalSeconds : double.NaN;
             }
         }
     }

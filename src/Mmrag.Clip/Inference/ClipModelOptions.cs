@@ -12,7 +12,7 @@ public sealed record ClipModelOptions
     /// <summary>Name reported as the model id; defaults to the folder name.</summary>
     public string? ModelId { get; init; }
 
-    /// <summary>Threads ONNX Runtime uses inside one inference call; 0 = one per physical core.</summary>
+    /// <summary>Threads ONNX Runtime uses inside one inference call; 0 = one per processor the process may use (<see cref="Environment.ProcessorCount"/>).</summary>
     public int IntraOpThreads { get; init; }
 
     /// <summary>

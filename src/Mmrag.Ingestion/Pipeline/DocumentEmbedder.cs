@@ -27,9 +27,13 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
     /// What one call over several documents' items together found (<see cref="SharedEmbeddings"/>): its vectors and errors
     /// are taken before the store is asked, so that small documents share batches.
     /// </param>
+    /// <param name="reusable">
+    /// Vectors this run embedded that may not be stored yet (the group before, stored while this one is embedded): taken
+    /// like stored vectors, so that an image in two groups is embedded once, as when the groups ran one after the other.
+    /// </param>
     /// <exception cref="EmbeddingSpaceMismatchException">A generator returned vectors of another dimension than the knowledge base's.</exception>
     public async Task<EmbeddedItems> EmbedAsync(IReadOnlyList<LoadedItem> items, Action<int, int> progress, CancellationToken cancellationToken,
-        SharedEmbeddings? shared = null)
+        SharedEmbeddings? shared = null, IReadOnlyDictionary<string, ReadOnlyMemory<float>>? reusable = null)
     {
         var hashes = new string[items.Count];
         for (var i = 0; i < hashes.Length; i++)
@@ -57,6 +61,14 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
             else if (shared.Embedded.Errors.TryGetValue(hash, out var error))
             {
                 imageErrors[hash] = error;
+            }
+        }
+
+        foreach (var hash in occurrences.Keys)
+        {
+            if (reusable is not null && !vectors.ContainsKey(hash) && reusable.TryGetValue(hash, out var vector))
+            {
+                vectors[hash] = vector;
             }
         }
 

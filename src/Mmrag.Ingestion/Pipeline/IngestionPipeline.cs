@@ -13,7 +13,8 @@ namespace Mmrag.Ingestion.Pipeline;
 /// cancelling or crashing at any point leaves only whole documents. A file that cannot be read, or an image file that
 /// cannot be decoded, is recorded as a failure and the run goes on (a version stored earlier stays until the file reads
 /// again); a broken image inside a document is recorded and dropped from it. The next files are hashed and loaded while
-/// the current one is embedded.
+/// the current ones are embedded, and the files embedded before are stored meanwhile, so the embedding generators do not
+/// wait on reads or writes.
 /// <para>
 /// When the store is shared by several ingesters (it implements <see cref="IIngestionWorkClaims"/>, e.g. PostgreSQL),
 /// every changed file is claimed before it is loaded, so ingesters started on the same folder (processes, machines)

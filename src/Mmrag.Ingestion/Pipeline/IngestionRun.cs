@@ -10,8 +10,9 @@ namespace Mmrag.Ingestion.Pipeline;
 
 /// <summary>
 /// The state of one <see cref="IngestionPipeline.IngestAsync"/> call: discovery, hashing and loading on a background
-/// task, then embedding (<see cref="DocumentEmbedder"/>) and storing one document at a time, the counts of the summary
-/// and the progress reports. Used by one call only; not thread-safe.
+/// task, embedding a group of files at a time (<see cref="DocumentEmbedder"/>) while the group before is stored one
+/// document at a time, the counts of the summary and the progress reports. Used by one call only; its stages share it
+/// as <see cref="ProcessFilesAsync"/> describes.
 /// </summary>
 internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders, DocumentEmbedder embedder, TimeProvider time,
     IngestionOptions options, IProgress<IngestionProgress>? progress, CancellationToken cancellationToken)
@@ -65,8 +66,9 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     private int _prunedRemote;
     private int _items;
     private int _embedded;
-    private int _fileItemsDone;
-    private int _fileItemsTotal;
+    // Counts are changed by the store stage only; the embedding stage reads them to report progress (Report).
+    private int _failureCount;
+    private readonly Lock _reporting = new();
 
     public async Task<IngestionSummary> ExecuteAsync(IReadOnlyList<string> paths)
     {
@@ -162,6 +164,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     {
         var stamped = failure with { At = time.GetUtcNow() };
         _failures.Add(stamped);
+        _failureCount = _failures.Count;
         if (warning)
         {
             _warnings.Add(stamped);
@@ -309,40 +312,63 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             }
         }, stop.Token);
 
+        // Three stages side by side: the producer above reads files; this flow gathers them into groups and embeds each
+        // group on the pool while it gathers the next; the group before is stored on the pool meanwhile. So the store's
+        // writes and the next group's reads never leave the embedding generator waiting, and at most three groups (one
+        // stored, one embedded, one gathered) are held at once.
+        Task<SharedEmbeddings?>? embedding = null;
+        var storing = Task.CompletedTask;
         try
         {
-            while (await channel.Reader.WaitToReadAsync(stop.Token).ConfigureAwait(false))
+            var group = await GatherAsync(channel.Reader, stop.Token).ConfigureAwait(false);
+            SharedEmbeddings? previous = null;
+            while (group.Count > 0)
             {
-                var group = await GatherAsync(channel.Reader, stop.Token).ConfigureAwait(false);
-                var shared = await EmbedTogetherAsync(group).ConfigureAwait(false);
-                foreach (var prepared in group)
-                {
-                    await StoreAsync(prepared, shared).ConfigureAwait(false);
-                }
+                var embedded = group;
+                var inFlight = previous;
+                embedding = Task.Run(() => EmbedTogetherAsync(embedded, inFlight, stop.Token), stop.Token);
+                var next = await GatherAsync(channel.Reader, stop.Token).ConfigureAwait(false);
+                var shared = await embedding.ConfigureAwait(false);
+                embedding = null;
+                await storing.ConfigureAwait(false);
+                storing = Task.Run(() => StoreGroupAsync(embedded, shared), stop.Token);
+                previous = shared;
+                group = next;
             }
 
+            await storing.ConfigureAwait(false);
             await producer.ConfigureAwait(false);
         }
         catch
         {
             await stop.CancelAsync().ConfigureAwait(false);
-            try
+            // Every stage started is waited for, so that none outlives the run; the first failure is the one to report.
+            foreach (var stage in new Task?[] { embedding, storing, producer })
             {
-                await producer.ConfigureAwait(false);
-            }
-            catch (Exception) when (stop.IsCancellationRequested)
-            {
-                // The producer stops because we stopped it; the consumer's exception is the one to report.
+                if (stage is not null)
+                {
+                    await stage.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
+                        .ConfigureAwait(false);
+                }
             }
 
             throw;
         }
     }
 
+    /// <summary>Stores the files of an embedded group, in order (the store stage of <see cref="ProcessFilesAsync"/>).</summary>
+    private async Task StoreGroupAsync(List<PreparedFile> group, SharedEmbeddings? shared)
+    {
+        foreach (var prepared in group)
+        {
+            await StoreAsync(prepared, shared).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>
     /// The next files to embed together: files are taken as they are prepared until their items fill a batch
     /// (<see cref="IngestionOptions.EmbeddingBatchSize"/>), their images hold <see cref="GroupImageBytes"/>, or the files
-    /// run out, so that a folder of photos is embedded 32 at a time rather than one per file.
+    /// run out, so that a folder of photos is embedded 32 at a time rather than one per file. Empty when no file is left.
     /// </summary>
     private async Task<List<PreparedFile>> GatherAsync(ChannelReader<PreparedFile> reader, CancellationToken token)
     {
@@ -372,13 +398,15 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     }
 
     /// <summary>
-    /// Embeds the items of a group's loaded files in one call, for the files to take their vectors from; null for a
-    /// group of one loaded file, or when the call fails (each file is then embedded alone, so a failure stays its own).
+    /// Embeds the items of a group's loaded files in one call, for the files to take their vectors from (the embedding
+    /// stage of <see cref="ProcessFilesAsync"/>, so a file alone in its group is embedded here too); null when the group
+    /// has no loaded file, or when the call fails (each file is then embedded alone, so a failure stays its own).
+    /// <paramref name="inFlight"/> is the group before, which may not be stored yet: its vectors are reused as stored ones.
     /// </summary>
-    private async Task<SharedEmbeddings?> EmbedTogetherAsync(List<PreparedFile> group)
+    private async Task<SharedEmbeddings?> EmbedTogetherAsync(List<PreparedFile> group, SharedEmbeddings? inFlight, CancellationToken token)
     {
         var loaded = group.Where(static p => p.Outcome == Outcome.Loaded).ToList();
-        if (loaded.Count < 2)
+        if (loaded.Count == 0)
         {
             return null;
         }
@@ -387,15 +415,11 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         {
             var items = loaded.SelectMany(static p => p.Document!.Items).ToList();
             var first = loaded[0].Path;
-            return new SharedEmbeddings(await embedder.EmbedAsync(items, (done, total) =>
-            {
-                // The group's items count as the first file's, so that progress moves while the batch is embedded.
-                _fileItemsDone = done;
-                _fileItemsTotal = total;
-                Report(first);
-            }, cancellationToken).ConfigureAwait(false));
+            // The group's items count as the first file's, so that progress moves while the batch is embedded.
+            return new SharedEmbeddings(await embedder.EmbedAsync(items, (done, total) => Report(first, done, total), token,
+                reusable: inFlight?.Embedded.Vectors).ConfigureAwait(false));
         }
-        catch (Exception ex) when (!IsCancellation(ex, cancellationToken) && ex is not (EmbeddingSpaceMismatchException or KnowledgeStoreException))
+        catch (Exception ex) when (!IsCancellation(ex, token) && ex is not (EmbeddingSpaceMismatchException or KnowledgeStoreException))
         {
             return null;
         }
@@ -670,7 +694,6 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         }
 
         _filesDone++;
-        _fileItemsDone = _fileItemsTotal = 0;
         Report(null);
     }
 
@@ -757,13 +780,8 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     /// <summary>The document's items with their vectors (<see cref="DocumentEmbedder"/>); an image that could not be embedded is left out and recorded.</summary>
     private async Task<EmbeddedDocument> EmbedAsync(LoadedDocument document, string documentId, SharedEmbeddings? shared)
     {
-        var embedded = await embedder.EmbedAsync(document.Items, (done, total) =>
-        {
-            // Progress within the file.
-            _fileItemsDone = done;
-            _fileItemsTotal = total;
-            Report(document.SourcePath);
-        }, cancellationToken, shared).ConfigureAwait(false);
+        var embedded = await embedder.EmbedAsync(document.Items, (done, total) => Report(document.SourcePath, done, total), cancellationToken, shared)
+            .ConfigureAwait(false);
 
         var hashes = embedded.ContentHashes;
         var items = new List<KnowledgeItem>(hashes.Count);
@@ -830,20 +848,30 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             cancellationToken);
     }
 
-    private void Report(string? currentFile)
+    /// <summary>
+    /// Reports where the run stands, with <paramref name="fileItemsDone"/> of <paramref name="fileItemsTotal"/> items of
+    /// <paramref name="currentFile"/> done. The embedding and store stages both report: one at a time, so reports never
+    /// overlap and <see cref="IngestionProgress.FilesDone"/> never goes back (only the store stage changes the counts).
+    /// </summary>
+    private void Report(string? currentFile, int fileItemsDone = 0, int fileItemsTotal = 0)
     {
         if (progress is null)
         {
             return;
         }
 
-        var elapsed = time.GetElapsedTime(_started);
-        var rate = elapsed.TotalSeconds > 0 ? _items / elapsed.TotalSeconds : 0;
-        progress.Report(new IngestionProgress(_filesDone, _filesTotal, _items, _failures.Count, rate, currentFile, elapsed)
+        lock (_reporting)
         {
-            FileItemsDone = currentFile is null ? 0 : _fileItemsDone,
-            FileItemsTotal = currentFile is null ? 0 : _fileItemsTotal,
-        });
+            var elapsed = time.GetElapsedTime(_started);
+            var items = Volatile.Read(ref _items);
+            var rate = elapsed.TotalSeconds > 0 ? items / elapsed.TotalSeconds : 0;
+            progress.Report(new IngestionProgress(Volatile.Read(ref _filesDone), Volatile.Read(ref _filesTotal), items, Volatile.Read(ref _failureCount), rate,
+                currentFile, elapsed)
+            {
+                FileItemsDone = currentFile is null ? 0 : fileItemsDone,
+                FileItemsTotal = currentFile is null ? 0 : fileItemsTotal,
+            });
+        }
     }
 
     private static bool IsCancellation(Exception ex, CancellationToken token) => ex is OperationCanceledException && token.IsCancellationRequested;

@@ -1,0 +1,94 @@
+using Microsoft.Extensions.AI;
+using Mmrag.Clip.Inference;
+using Mmrag.Ingestion.Pipeline;
+using Mmrag.Ingestion.Tests.Support;
+using SkiaSharp;
+
+namespace Mmrag.Ingestion.Tests.Pipeline;
+
+/// <summary>
+/// The run's stages side by side: a group of files is stored while the next one is embedded, and nothing is lost,
+/// stored twice, embedded twice or given another file's vector on the way.
+/// </summary>
+public sealed class IngestionStagesTests : IDisposable
+{
+    private readonly IngestionHarness _harness = new();
+    private readonly TaskCompletionSource _secondImageCall = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public IngestionStagesTests()
+    {
+        _harness.Images.BeforeCall = call =>
+        {
+            if (call == 2)
+            {
+                _secondImageCall.TrySetResult();
+            }
+        };
+    }
+
+    public void Dispose() => _harness.Dispose();
+
+    [Fact]
+    public async Task IngestAsync_GroupBeingStored_NextGroupEmbeddedMeanwhile()
+    {
+        var paths = Enumerable.Range(0, 4).Select(i => WritePng($"p{i}.png", i)).ToList();
+        var overlapped = HoldWriteUntilSecondImageCall(paths[0]);
+
+        var summary = await _harness.RunAsync(new IngestionOptions { EmbeddingBatchSize = 2 });
+
+        // Stored one group after the other, the first write would wait for a call that only comes after it (10 s, then give up).
+        Assert.True(await overlapped, "The second group was not embedded while the first one was being stored.");
+        Assert.Equal((4, 4, 0), (summary.Added, summary.Items, summary.Failed));
+        Assert.Equal((2, 4), (_harness.Images.Calls, _harness.Images.Inputs));
+    }
+
+    [Fact]
+    public async Task IngestAsync_PhotosAcrossGroups_EveryFileStoredOnceWithTheVectorOfItsOwnImage()
+    {
+        // Groups of three in path order: [p0 p1 p2] [p3 p4 p5] [p6 p7 p8]. p4 repeats p0 while p0's group is held
+        // unstored (so its vector can only come from the group in flight); p8 repeats p1 once that group is stored.
+        var paths = Enumerable.Range(0, 9).Select(i => WritePng($"p{i}.png", i switch { 4 => 0, 8 => 1, _ => i })).ToList();
+        var overlapped = HoldWriteUntilSecondImageCall(paths[0]);
+
+        var summary = await _harness.RunAsync(new IngestionOptions { EmbeddingBatchSize = 3 });
+
+        Assert.True(await overlapped);
+        Assert.Equal((9, 9, 7, 0), (summary.Added, summary.Items, summary.Embedded, summary.Failed));
+        Assert.Equal(7, _harness.Images.Inputs);
+        Assert.Equal(9, _harness.Store.Upserts);
+        Assert.Equal(paths, _harness.Store.Documents.Select(d => d.SourcePath));
+        using var alone = new ClipImageEmbeddingGenerator(Fixtures.Model);
+        foreach (var path in paths)
+        {
+            var bytes = File.ReadAllBytes(path);
+            var item = Assert.Single(_harness.Store.ItemsOf(_harness.DocumentOf(Path.GetFileName(path)).Id));
+            Assert.Equal(DocumentIds.Sha256Hex(bytes), item.ContentHash);
+            var expected = (await alone.GenerateAsync([new DataContent(bytes, "image/png")]))[0].Vector.ToArray();
+            var stored = item.Vector.ToArray();
+            Assert.Equal(expected.Length, stored.Length);
+            for (var d = 0; d < expected.Length; d++)
+            {
+                Assert.Equal(expected[d], stored[d], 5);
+            }
+        }
+    }
+
+    /// <summary>The store's write of <paramref name="path"/> waits (at most 10 s) for the image generator's second call; true if it came.</summary>
+    private Task<bool> HoldWriteUntilSecondImageCall(string path)
+    {
+        var result = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _harness.Store.BeforeUpsert = async (document, cancellationToken) =>
+        {
+            if (document.SourcePath == path)
+            {
+                var first = await Task.WhenAny(_secondImageCall.Task, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken));
+                result.TrySetResult(first == _secondImageCall.Task);
+            }
+        };
+        return result.Task;
+    }
+
+    /// <summary>A distinct picture for each <paramref name="seed"/> (the same seed gives the same bytes).</summary>
+    private string WritePng(string name, int seed) =>
+        _harness.Write(name, GeneratedPngs.Create(64, 48, new SKColor((byte)(seed * 53), (byte)(255 - (seed * 29)), (byte)(seed * 97 % 256))));
+}
