@@ -24,12 +24,18 @@ public static class SearchRecall
     /// <summary>Whether <paramref name="recall"/> asks for more than a graph walk reliably gives, so the search must be exact.</summary>
     public static bool NeedsExactSearch(double recall) => recall > ExactAbove;
 
+    /// <summary>The collection size the breadth multiples were measured at; larger graphs need a wider walk for the same recall.</summary>
+    private const long MeasuredCount = 100_000;
+
     /// <summary>
-    /// The HNSW breadth that reaches <paramref name="recall"/> for the top <paramref name="k"/>: a multiple of k read off
-    /// the recall/ef curve measured on 100k clustered 512-d vectors with M = 16 (benchmarks/run-all.sh vector; ours and
-    /// hnswlib alike: ef = 16 → 0.89, 32 → 0.93, 64 → 0.97, 128 → 0.985, 256 → 0.991 for k = 10), with a margin.
+    /// The HNSW breadth that reaches <paramref name="recall"/> for the top <paramref name="k"/> in a graph of
+    /// <paramref name="count"/> vectors (0: unknown, taken as 100k): a multiple of k read off the recall/ef curve measured
+    /// on 100k clustered 512-d vectors with M = 16 (benchmarks/run-all.sh vector; ours and hnswlib alike: ef = 16 → 0.89,
+    /// 32 → 0.93, 64 → 0.97, 128 → 0.985, 256 → 0.991 for k = 10), with a margin; widened by 80 % per tenfold growth
+    /// past 100k, as the same curve measured at 1M requires (ef = 16 → 0.79, 32 → 0.89, 64 → 0.946, 128 → 0.980,
+    /// 256 → 0.990: recall 0.95 needs about 1.8 times the breadth it needs at 100k).
     /// </summary>
-    public static int EfSearchFor(double recall, int k)
+    public static int EfSearchFor(double recall, int k, long count = 0)
     {
         Validate(recall);
         k = Math.Max(1, k);
@@ -40,6 +46,7 @@ public static class SearchRecall
             <= 0.98 => 12,
             _ => 25,
         };
-        return (int)Math.Min(int.MaxValue / 2, (long)k * multiple);
+        double growth = count > MeasuredCount ? 1 + (0.8 * Math.Log10((double)count / MeasuredCount)) : 1;
+        return (int)Math.Min(int.MaxValue / 2, Math.Ceiling(k * multiple * growth));
     }
 }

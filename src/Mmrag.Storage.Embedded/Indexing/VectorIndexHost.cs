@@ -157,7 +157,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
             && k <= allowed / 4 && !(recall is { } wanted && SearchRecall.NeedsExactSearch(wanted)))
         {
             Interlocked.Increment(ref _graphSearches);
-            int ef = recall is { } r ? Math.Max(k, SearchRecall.EfSearchFor(r, k)) : Math.Max(_options.Hnsw.EfSearch, 2 * k);
+            int ef = recall is { } r ? Math.Max(k, SearchRecall.EfSearchFor(r, k, snapshot.LiveCount)) : Math.Max(_options.Hnsw.EfSearch, 2 * k);
             VectorHit[] approximate = hnsw.Search(query, k, ef, slots);
             if (approximate.Length == k)
             {
