@@ -311,11 +311,50 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
 
         // The database restored from the older copy; the index file describes an item the database never had.
         File.Copy(oldDatabase, database, overwrite: true);
+        await using (EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            Assert.False(reopened.IndexStatus.GraphLoadedFromFile);
+            Assert.Contains("generation", reopened.IndexStatus.IndexFileProblem, StringComparison.Ordinal);
+            Assert.Equal(400, reopened.IndexStatus.LiveVectors);
+            Assert.Equal(expected, await SearchAllAsync(reopened, queries));
+        }
+    }
+
+    [Fact]
+    public async Task Reopen_RestoredDatabaseWrittenPastTheIndexFilesGeneration_NeverLoadsThatFile()
+    {
+        string folder = _root.NewFolder();
+        string database = Path.Combine(folder, "knowledge.db");
+        string oldDatabase = Path.Combine(_root.Path, "old.db");
+        float[][] queries = Queries(3, 500);
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            await FillAsync(store, 300);
+        }
+
+        File.Copy(database, oldDatabase);
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        {
+            DocumentRecord late = ContractData.Document("late", "/kb/late.md");
+            await store.UpsertDocumentAsync(late, [ContractData.Item(late, 0, queries[0], "late")]);
+        }
+
+        // Restored, then written to by a store that never builds a graph (so nothing rewrites the file) until the
+        // restored history's generation passes the file's, with rowids the file gives to another item.
+        File.Copy(oldDatabase, database, overwrite: true);
+        await using (EmbeddedKnowledgeStore small = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options(exactThreshold: 100_000)))
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                DocumentRecord other = ContractData.Document($"other{i}", $"/kb/other{i}.md");
+                await small.UpsertDocumentAsync(other, [ContractData.Item(other, 0, queries[i], "other")]);
+            }
+        }
+
         await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
         Assert.False(reopened.IndexStatus.GraphLoadedFromFile);
-        Assert.Contains("generation", reopened.IndexStatus.IndexFileProblem, StringComparison.Ordinal);
-        Assert.Equal(400, reopened.IndexStatus.LiveVectors);
-        Assert.Equal(expected, await SearchAllAsync(reopened, queries));
+        Assert.Equal(303, reopened.IndexStatus.LiveVectors);
+        Assert.Equal("other1#0", (await reopened.SearchVectorsAsync(queries[1], 1))[0].Item.Id);
     }
 
     [Theory]

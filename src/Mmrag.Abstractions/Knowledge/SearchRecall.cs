@@ -47,6 +47,6 @@ public static class SearchRecall
             _ => 25,
         };
         double growth = count > MeasuredCount ? 1 + (0.8 * Math.Log10((double)count / MeasuredCount)) : 1;
-        return (int)Math.Min(int.MaxValue / 2, Math.Ceiling(k * multiple * growth));
+        return (int)Math.Min(int.MaxValue / 2, Math.Ceiling((double)k * multiple * growth));
     }
 }

@@ -112,6 +112,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
                 LoadFromFile(connection, generation, cancellationToken);
                 _graphLoadedFromFile = true;
                 Log.IndexLoaded(_logger, _index.Current.Vectors.Count);
+                ScheduleMaintenance(); // a compaction or save the catch-up made due
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
@@ -120,6 +121,12 @@ internal sealed class VectorIndexHost : IAsyncDisposable
                 _savedIndexVersion = -1;
                 _indexFileProblem = ex.Message;
                 Log.IndexFileRejected(_logger, ex.Message);
+                if (ex is VectorIndexFormatException)
+                {
+                    // Gone for good: a file rejected as newer than a restored database would otherwise look current again
+                    // once the database's generation passes it, with rowids the restored history gives to other items.
+                    IndexFile.TryDelete(_indexPath);
+                }
             }
         }
         else
@@ -351,6 +358,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         bool current = file.Generation == generation;
         int slots = file.SlotRowIds.Length;
         var slotOfRow = new Dictionary<long, int>((int)file.LiveCount);
+        long maxFileRowId = -1;
         for (int s = 0; s < slots; s++)
         {
             long rowId = file.SlotRowIds[s];
@@ -358,6 +366,8 @@ internal sealed class VectorIndexHost : IAsyncDisposable
             {
                 throw new VectorIndexFormatException($"rowid {rowId} appears twice in the slot map");
             }
+
+            maxFileRowId = Math.Max(maxFileRowId, rowId);
         }
 
         if (slotOfRow.Count != file.LiveCount)
@@ -380,7 +390,9 @@ internal sealed class VectorIndexHost : IAsyncDisposable
                 long rowId = reader.GetInt64(0);
                 if (!slotOfRow.TryGetValue(rowId, out int slot))
                 {
-                    if (current)
+                    // Rows added since the save have larger rowids than any the file knows (AUTOINCREMENT); a smaller
+                    // one means the file was saved from another history of the database.
+                    if (current || rowId <= maxFileRowId)
                     {
                         throw new VectorIndexFormatException($"item rowid {rowId} of the database is not in the file");
                     }
@@ -401,6 +413,14 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         if (current && rows != slotOfRow.Count)
         {
             throw new VectorIndexFormatException($"it holds {slotOfRow.Count} items, the database {rows}");
+        }
+
+        // Catching up inserts inline while the store opens; past what the save policy lets pile up, a rebuild in the
+        // background (searches exact meanwhile) is the better trade.
+        long behind = addedRowIds.Count + (slotOfRow.Count - rows);
+        if (!current && behind > Math.Max(_options.SaveIndexAfterChanges, slots / SaveFractionDivisor))
+        {
+            throw new VectorIndexFormatException($"it was saved {behind} item changes ago, more than the store catches up on while opening");
         }
 
         // The checksums vouch for the file, the generation for its age; a few vectors compared with the database
