@@ -9,6 +9,14 @@ namespace Mmrag.Ingestion.Web;
 /// </summary>
 internal static class SrcSet
 {
+    /// <summary>
+    /// Candidates tried per image, largest first: a forged <c>srcset</c> of thousands of URLs must not turn one image
+    /// into thousands of requests (to a host the page names, robots.txt aside).
+    /// </summary>
+    public const int MaxCandidates = 4;
+
+    private static readonly char[] s_whitespace = [' ', '\t', '\n', '\r'];
+
     public static IReadOnlyList<Uri> Candidates(string? srcset, string? src, Uri baseUri)
     {
         var ranked = new List<(Uri Uri, double Size)>();
@@ -17,7 +25,7 @@ internal static class SrcSet
             // Candidates are separated by commas; a URL may itself contain commas only when followed by a non-space, so split on ", " and trailing commas.
             foreach (var candidate in Split(srcset))
             {
-                var parts = candidate.Split((char[])[' ', '\t', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries);
+                var parts = candidate.Split(s_whitespace, StringSplitOptions.RemoveEmptyEntries);
                 if (parts.Length == 0 || Resolve(parts[0], baseUri) is not { } uri)
                 {
                     continue;
@@ -41,7 +49,15 @@ internal static class SrcSet
             result.Add(fallback);
         }
 
-        return [.. result.Distinct()];
+        // The largest few and the plain src (the one most likely to exist) when it is not among them.
+        var distinct = result.Distinct().ToList();
+        if (distinct.Count > MaxCandidates)
+        {
+            var last = distinct[^1];
+            distinct = [.. distinct.Take(MaxCandidates - 1), last];
+        }
+
+        return distinct;
     }
 
     private static IEnumerable<string> Split(string srcset)

@@ -72,15 +72,16 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
         lock (_lock)
         {
             var key = uri.GetLeftPart(UriPartial.Authority);
-            // A fetch cancelled with the page that started it (its time limit) is tried again for the next page.
+            // Shared by every page of the host, so not cancelled with the page that happened to ask first (the
+            // fetcher's own time limit bounds it); each page stops waiting when its own token says so.
             if (!_robots.TryGetValue(key, out robots!) || robots.IsCanceled || robots.IsFaulted)
             {
-                robots = FetchRobotsAsync(uri, cancellationToken);
+                robots = FetchRobotsAsync(uri, CancellationToken.None);
                 _robots[key] = robots;
             }
         }
 
-        return (await robots.ConfigureAwait(false)).Allows(uri);
+        return (await robots.WaitAsync(cancellationToken).ConfigureAwait(false)).Allows(uri);
     }
 
     /// <summary>Waits until the host of <paramref name="uri"/> may be asked again (<see cref="WebIngestionOptions.HostDelay"/>, or robots.txt's crawl delay).</summary>
@@ -137,15 +138,17 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
             var response = await fetcher.GetAsync(robots, new WebFetchRequest { MaxBytes = MaxRobotsBytes }, cancellationToken).ConfigureAwait(false);
             return RobotsTxt.Parse(Encoding.UTF8.GetString(response.Content));
         }
-        catch (WebFetchException ex) when ((int?)ex.StatusCode >= 500)
+        catch (WebFetchException ex) when (ex.IsRefusedHost || (ex.StatusCode is { } status && (int)status is >= 400 and < 500 and not 429))
         {
-            // RFC 9309: a server error on robots.txt means "assume complete disallow".
-            return RobotsTxt.DisallowAll;
+            // RFC 9309: robots.txt unavailable (4xx) allows everything. A host the guard refuses fails on the page
+            // itself, with the guard's reason rather than a robots.txt one.
+            return RobotsTxt.AllowAll;
         }
         catch (WebFetchException)
         {
-            // No robots.txt (4xx) allows everything; a refused or unreachable host fails on the page itself, with its own reason.
-            return RobotsTxt.AllowAll;
+            // RFC 9309: unreachable (a server error, too many requests, a time-out, a dropped connection) means "assume
+            // complete disallow".
+            return RobotsTxt.DisallowAll;
         }
     }
 }

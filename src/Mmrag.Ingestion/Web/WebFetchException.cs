@@ -39,6 +39,9 @@ public sealed class WebFetchException : Exception
     /// <summary>Whether the body was larger than the limit of the request (<see cref="WebFetchRequest.MaxBytes"/> or <see cref="WebFetcherOptions.MaxResponseBytes"/>).</summary>
     public bool IsTooLarge { get; internal init; }
 
+    /// <summary>Whether the guard refused the host (a private, loopback or metadata address) before any request.</summary>
+    public bool IsRefusedHost { get; internal init; }
+
     /// <summary>Whether the server says the resource is gone: 404 Not Found or 410 Gone.</summary>
     public bool IsGone => StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Gone;
 }

@@ -191,7 +191,7 @@ public sealed class WebFetcher : IDisposable
         }
         catch (HttpRequestException ex) when (ex.InnerException is RefusedAddressException refused)
         {
-            throw new WebFetchException(current, refused.Message, null, ex);
+            throw new WebFetchException(current, refused.Message, null, ex) { IsRefusedHost = true };
         }
         catch (HttpRequestException ex)
         {

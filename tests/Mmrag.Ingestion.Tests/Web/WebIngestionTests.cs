@@ -414,6 +414,43 @@ public sealed class WebIngestionTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_RobotsTxtAnswersAServerError_HostTreatedAsDisallowedAndNothingElseFetched()
+    {
+        // RFC 9309: robots.txt unreachable (5xx, 429, time-out) means "assume complete disallow".
+        _site.Route("/robots.txt", context =>
+            {
+                context.Response.StatusCode = 503;
+                context.Response.Close();
+                return Task.CompletedTask;
+            })
+            .Html("/p", Page("P", "<p>Text.</p>"));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/p")], Options());
+
+        Assert.Equal(0, _site.RequestsFor("/p"));
+        Assert.Equal(0, summary.Added);
+        Assert.Contains("robots.txt disallows it", Assert.Single(summary.Skipped), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task IngestAsync_SrcsetOfManyMissingCandidates_OnlyTheLargestFewAndTheSrcAreRequested()
+    {
+        // A forged srcset must not turn one image into a request per candidate.
+        var candidates = string.Join(", ", Enumerable.Range(1, 50).Select(i => $"/missing-{i}.png {i * 100}w"));
+        _site.Html("/p", Page("P", $"<p>Text.</p><img srcset=\"{candidates}\" src=\"/plain.png\" alt=\"Plain\">"))
+            .Content("/plain.png", "image/png", GeneratedPngs.Create(14, 14, SKColors.Teal));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/p")], Options());
+
+        Assert.Equal(1, summary.Added);
+        var asked = _site.Requests.Count(r => r.Path.StartsWith("/missing-", StringComparison.Ordinal));
+        Assert.Equal(SrcSet.MaxCandidates - 1, asked);
+        Assert.Equal(1, _site.RequestsFor("/missing-50.png"));
+        var image = Assert.Single(_harness.Store.Items, i => i.Kind == ItemKind.Image);
+        Assert.Equal(DocumentIds.Sha256Hex(GeneratedPngs.Create(14, 14, SKColors.Teal)), image.ContentHash);
+    }
+
+    [Fact]
     public async Task IngestAsync_SrcsetCandidateTimesOut_NoSmallerCandidateOfThatImageTried()
     {
         _site.Html("/p", Page("P", """
