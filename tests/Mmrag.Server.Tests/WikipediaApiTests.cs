@@ -28,8 +28,19 @@ public sealed class WikipediaApiTests(ServerFixture fixture) : ApiTestBase(fixtu
         var manyTitles = System.Text.Json.JsonSerializer.Serialize(new { wikipedia = Enumerable.Range(0, 1_001).Select(i => $"Title {i}") });
         var manyUrls = System.Text.Json.JsonSerializer.Serialize(new { urls = Enumerable.Range(0, 1_001).Select(i => $"https://example.org/{i}") });
         var longTitle = System.Text.Json.JsonSerializer.Serialize(new { wikipedia = new[] { new string('a', 256) } });
+        var longUrl = System.Text.Json.JsonSerializer.Serialize(new { urls = new[] { "https://example.org/" + new string('a', 2_100) } });
+        // Start pages and articles together above the server's page limit (200 by default).
+        var manyPages = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            urls = Enumerable.Range(0, 150).Select(i => $"https://example.org/{i}"),
+            wikipedia = Enumerable.Range(0, 60).Select(i => $"Title {i}"),
+        });
 
-        foreach (var (body, says) in new[] { (manyTitles, "at most 1,000"), (manyUrls, "at most 1,000"), (longTitle, "255 UTF-8 bytes") })
+        foreach (var (body, says) in new[]
+        {
+            (manyTitles, "at most 1,000"), (manyUrls, "at most 1,000"), (longTitle, "255 UTF-8 bytes"), (longUrl, "longer than 2,048 characters"),
+            (manyPages, "name 210 pages; this server's limit is 200 (Mmrag:Ingestion:MaxPages)"),
+        })
         {
             using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
             using var response = await Client.PostAsync("api/ingest", content);

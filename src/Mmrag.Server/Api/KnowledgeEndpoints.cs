@@ -306,6 +306,15 @@ internal static class KnowledgeEndpoints
             throw ApiProblemException.BadRequest("Give 'path' (or 'paths'), 'urls', or 'wikipedia' article titles.");
         }
 
+        // Every start page and every article is at least one page fetched with its images: the operator's page limit
+        // bounds them together, as it bounds a crawl.
+        var maxPages = knowledgeBase.Options.MaxPages;
+        if (urls.Count + articles.Count > maxPages)
+        {
+            throw ApiProblemException.BadRequest(
+                $"'urls' and 'wikipedia' name {urls.Count + articles.Count:N0} pages; this server's limit is {maxPages:N0} ({MmragServerOptions.MaxPagesSetting}).");
+        }
+
         var resolved = new List<string>(requested.Count + urls.Count);
         foreach (var requestedPath in requested)
         {
@@ -315,6 +324,12 @@ internal static class KnowledgeEndpoints
 
         foreach (var url in urls)
         {
+            // Each URL is journaled with the job: one of 64k characters would make a journal entry its reader refuses.
+            if (url.Length > MaxUrlLength)
+            {
+                throw ApiProblemException.BadRequest($"'urls': a URL is longer than {MaxUrlLength:N0} characters.");
+            }
+
             // Only the form is checked here; whether the host may be reached is the fetcher's guard's decision, per connection.
             resolved.Add(RemoteSources.TryParse(url)?.AbsoluteUri
                 ?? throw ApiProblemException.BadRequest($"'urls': '{(url.Length <= 200 ? url : url[..200] + "…")}' is not an absolute http or https URL."));
@@ -381,6 +396,9 @@ internal static class KnowledgeEndpoints
 
     /// <summary>Most entries in one of the request's lists (paths, urls, wikipedia titles, follow).</summary>
     internal const int MaxListEntries = 1_000;
+
+    /// <summary>The longest URL a request may name (what browsers and servers commonly accept).</summary>
+    internal const int MaxUrlLength = 2_048;
 
     /// <summary>The longest Wikipedia title, in UTF-8 bytes (MediaWiki's own limit).</summary>
     internal const int MaxTitleBytes = 255;

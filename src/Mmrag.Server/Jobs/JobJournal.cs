@@ -127,8 +127,12 @@ internal sealed class JobJournal(string folder)
         // Job ids are the server's own (hex), never a client's; the check keeps a corrupt entry from naming a path.
         IsJobId(id) ? Path.Combine(Folder, id + ".json") : throw new ArgumentException($"Not a job id: '{id}'.", nameof(id));
 
-    /// <summary>The largest entry read: a job's paths, far more than the server ever writes.</summary>
-    public const int MaxEntryBytes = 1 << 20;
+    /// <summary>
+    /// The largest entry read. It must hold anything a request can make (each list at most 1,000 entries, a path up to
+    /// 4,096 characters, a URL up to 2,048, a title 255 bytes; up to 4 UTF-8 bytes a character, JSON escapes aside), or
+    /// an accepted job would be set aside at the next start.
+    /// </summary>
+    public const int MaxEntryBytes = 64 << 20;
 
     private static JournaledJob Read(string path)
     {
