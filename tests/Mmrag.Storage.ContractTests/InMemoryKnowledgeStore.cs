@@ -157,8 +157,12 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore, IRelevanceFeedback
     public Task<DocumentRecord?> GetDocumentAsync(string documentId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(documentId);
+        BeforeGetDocument?.Invoke(documentId);
         return RunAsync(kb => kb.Documents.GetValueOrDefault(documentId), cancellationToken);
     }
+
+    /// <summary>Called before each <see cref="GetDocumentAsync"/> (tests: throw to play a store that went away); null does nothing.</summary>
+    public Action<string>? BeforeGetDocument { get; set; }
 
     public async IAsyncEnumerable<DocumentRecord> ListDocumentsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {

@@ -339,17 +339,26 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             await storing.ConfigureAwait(false);
             await producer.ConfigureAwait(false);
         }
-        catch
+        catch (Exception failure)
         {
             await stop.CancelAsync().ConfigureAwait(false);
-            // Every stage started is waited for, so that none outlives the run; the first failure is the one to report.
-            foreach (var stage in new Task?[] { embedding, storing, producer })
+            // Every stage started is waited for, so that none outlives the run.
+            Task?[] stages = [producer, embedding, storing];
+            foreach (var stage in stages)
             {
                 if (stage is not null)
                 {
                     await stage.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
                         .ConfigureAwait(false);
                 }
+            }
+
+            // A stage that failed cancels the others through `stop`, so this flow may see only that cancellation: report
+            // the stage's own failure (a store gone away is not a Ctrl-C) unless the caller really cancelled.
+            if (failure is OperationCanceledException && !cancellationToken.IsCancellationRequested
+                && stages.FirstOrDefault(static t => t is { IsFaulted: true })?.Exception?.InnerException is { } cause)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cause);
             }
 
             throw;

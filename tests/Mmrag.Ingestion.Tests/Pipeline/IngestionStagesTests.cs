@@ -73,6 +73,28 @@ public sealed class IngestionStagesTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task IngestAsync_StoreFailsWhileAFileIsPrepared_ThatFailureIsReportedNotACancellation()
+    {
+        for (var i = 0; i < 6; i++)
+        {
+            WritePng($"p{i}.png", i);
+        }
+
+        var asked = 0;
+        _harness.Store.BeforeGetDocument = _ =>
+        {
+            if (Interlocked.Increment(ref asked) == 4)
+            {
+                throw new Mmrag.Storage.KnowledgeStoreException("the store went away");
+            }
+        };
+
+        var failure = await Assert.ThrowsAsync<Mmrag.Storage.KnowledgeStoreException>(() => _harness.RunAsync(new IngestionOptions { EmbeddingBatchSize = 2 }));
+
+        Assert.Equal("the store went away", failure.Message);
+    }
+
     /// <summary>The store's write of <paramref name="path"/> waits (at most 10 s) for the image generator's second call; true if it came.</summary>
     private Task<bool> HoldWriteUntilSecondImageCall(string path)
     {
