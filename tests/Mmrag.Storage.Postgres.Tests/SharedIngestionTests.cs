@@ -45,6 +45,12 @@ public sealed class SharedIngestionTests(PostgresTestServer server) : IAsyncLife
         new(store, new ClipTextEmbeddingGenerator(Model.Value), new ClipImageEmbeddingGenerator(Model.Value),
             LoaderRegistry.CreateDefault(new TextChunker(text => Model.Value.Tokenizer.EncodeToIds(text).Length)));
 
+    /// <summary>A pipeline whose first embedding waits for <paramref name="arrival"/> (see <see cref="Rendezvous"/>).</summary>
+    private static IngestionPipeline Pipeline(PostgresKnowledgeStore store, Func<Task> arrival) =>
+        new(store, new WaitingEmbeddingGenerator<string>(new ClipTextEmbeddingGenerator(Model.Value), arrival),
+            new WaitingEmbeddingGenerator<DataContent>(new ClipImageEmbeddingGenerator(Model.Value), arrival),
+            LoaderRegistry.CreateDefault(new TextChunker(text => Model.Value.Tokenizer.EncodeToIds(text).Length)));
+
     [Fact]
     public async Task TwoPipelines_SameFolder_SplitTheFilesAndStoreEachOnce()
     {
@@ -52,9 +58,14 @@ public sealed class SharedIngestionTests(PostgresTestServer server) : IAsyncLife
         await using PostgresKnowledgeStore first = await OpenAsync();
         await using PostgresKnowledgeStore second = await OpenAsync();
 
+        // Each pipeline claims its files a few groups ahead of what it embeds, so one that started a moment earlier
+        // could claim the whole folder before the other read a file. Neither embeds until both have claimed work:
+        // the split is then decided by the claims alone, not by which task the scheduler ran first.
+        var meeting = new Rendezvous(2);
+        var options = new IngestionOptions { EmbeddingBatchSize = 8 };
         IngestionSummary[] runs = await Task.WhenAll(
-            Task.Run(() => Pipeline(first).IngestAsync([_folder])),
-            Task.Run(() => Pipeline(second).IngestAsync([_folder])));
+            Task.Run(() => Pipeline(first, meeting.Arrival(0)).IngestAsync([_folder], options)),
+            Task.Run(() => Pipeline(second, meeting.Arrival(1)).IngestAsync([_folder], options)));
 
         Assert.All(runs, r => Assert.Equal((0, 0), (r.Failed, r.Replaced)));
         Assert.All(runs, r => Assert.Equal(80, r.Added + r.Unchanged + r.ClaimedElsewhere));
@@ -172,6 +183,38 @@ public sealed class SharedIngestionTests(PostgresTestServer server) : IAsyncLife
         var match = System.Text.RegularExpressions.Regex.Match(output, $@"(\d+) {word}\b");
         Assert.True(match.Success, $"no '{word}' count in: {output}");
         return int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Holds each participant at its first arrival until all have arrived, or for a minute at most (then the test's own
+    /// assertions say which pipeline got no work, rather than the test hanging).
+    /// </summary>
+    private sealed class Rendezvous(int participants)
+    {
+        private readonly TaskCompletionSource[] _arrived = [.. Enumerable.Range(0, participants)
+            .Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously))];
+
+        public Func<Task> Arrival(int participant)
+        {
+            Task? waited = null;
+            return () =>
+            {
+                _arrived[participant].TrySetResult();
+                return waited ??= Task.WhenAny(Task.WhenAll(_arrived.Select(static a => a.Task)), Task.Delay(TimeSpan.FromMinutes(1)));
+            };
+        }
+    }
+
+    /// <summary>The real generator, which waits for <paramref name="arrival"/> before each call (at once after the first).</summary>
+    private sealed class WaitingEmbeddingGenerator<TInput>(IEmbeddingGenerator<TInput, Embedding<float>> inner, Func<Task> arrival)
+        : DelegatingEmbeddingGenerator<TInput, Embedding<float>>(inner)
+    {
+        public override async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<TInput> values,
+            EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            await arrival().WaitAsync(cancellationToken);
+            return await base.GenerateAsync(values, options, cancellationToken);
+        }
     }
 
     /// <summary>The real text generator, made slow: stands for a large document whose embedding outlasts a claim's lease.</summary>
