@@ -84,7 +84,7 @@ internal static class EmbeddedFilterTranslator
         HashSet<string>? documents = filter.DocumentIds is { } ids ? new HashSet<string>(ids, StringComparer.Ordinal) : null;
         string? prefix = filter.PathPrefix;
         string[]? tags = filter.Tags is { Count: > 0 } t ? t.Distinct(StringComparer.Ordinal).ToArray() : null;
-        HashSet<string>? excluded = filter.ExcludeContentHashes is { Count: > 0 } e ? new HashSet<string>(e, StringComparer.Ordinal) : null;
+        HashSet<UInt128>? excluded = filter.ExcludeContentHashes is { Count: > 0 } e ? [.. e.Select(ContentHashKey.Of)] : null;
         if (documents is { Count: 0 })
         {
             return ([], 0);

@@ -51,7 +51,7 @@ public sealed partial class EmbeddedKnowledgeStore
                         ItemRows.BindItem(insert, item, VectorBlob.Encode(prepared[i].Vector));
                         long rowId = (long)(await insert.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
                         var metadata = new SlotMetadata(rowId, item.Kind, interner.String(document.Id), interner.String(item.Provenance.SourcePath),
-                            interner.Tags(item.Tags), item.ContentHash);
+                            interner.Tags(item.Tags), ContentHashKey.Of(item.ContentHash));
                         added[i] = new PendingSlot(metadata, prepared[i].Vector);
                     }
                 }

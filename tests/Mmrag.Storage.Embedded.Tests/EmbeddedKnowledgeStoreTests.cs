@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Mmrag.Knowledge;
 using Mmrag.Storage.ContractTests;
 using Mmrag.Storage.Embedded.Indexing;
+using Mmrag.Storage.Embedded.Tests.Indexing;
 
 namespace Mmrag.Storage.Embedded.Tests;
 
@@ -28,8 +29,11 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         return corpus;
     }
 
-    private static float[][] Queries(int count, int seed) =>
-        Enumerable.Range(0, count).Select(i => ContractData.UnitVector(new Random(seed + i), Space.Dimension)).ToArray();
+    /// <summary>A dimension whose rows need no padding, so the index file is mapped rather than read (24 needs padding to 32).</summary>
+    private static readonly EmbeddingSpace MappableSpace = new("test-model", 32);
+
+    private static float[][] Queries(int count, int seed, EmbeddingSpace? space = null) =>
+        Enumerable.Range(0, count).Select(i => ContractData.UnitVector(new Random(seed + i), (space ?? Space).Dimension)).ToArray();
 
     private static async Task<List<(string Id, double Score)>> SearchAllAsync(IKnowledgeStore store, float[][] queries)
     {
@@ -255,6 +259,125 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         Assert.Equal(600, status.LiveVectors);
         Assert.Equal(before, await SearchAllAsync(reopened, queries));
         Assert.True(reopened.IndexStatus.GraphSearches >= queries.Length);
+    }
+
+    [Fact]
+    public async Task Reopen_MappableIndexFile_GivesIdenticalResultsAndKeepsTakingWritesThatTheNextOpenSees()
+    {
+        string folder = _root.NewFolder();
+        float[][] queries = Queries(8, 100, MappableSpace);
+        List<(string, double)> before;
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options()))
+        {
+            await FillAsync(store, 600);
+            before = await SearchAllAsync(store, queries);
+        }
+
+        List<(string, double)> after;
+        await using (EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options()))
+        {
+            Assert.True(reopened.IndexStatus.GraphLoadedFromFile, reopened.IndexStatus.IndexFileProblem);
+            Assert.Equal(before, await SearchAllAsync(reopened, queries));
+            DocumentRecord late = ContractData.Document("late", "/kb/late.md");
+            await reopened.UpsertDocumentAsync(late, [ContractData.Item(late, 0, queries[0], "late")]);
+            Assert.True(await reopened.DeleteDocumentAsync("doc05"));
+            await reopened.SaveIndexAsync(); // written over the file that is mapped
+            after = await SearchAllAsync(reopened, queries);
+            Assert.Equal("late#0", after[0].Item1);
+        }
+
+        await using EmbeddedKnowledgeStore third = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options());
+        Assert.True(third.IndexStatus.GraphLoadedFromFile, third.IndexStatus.IndexFileProblem);
+        Assert.Equal(0, third.IndexStatus.GraphBuilds);
+        Assert.Equal(after, await SearchAllAsync(third, queries));
+    }
+
+    [Fact]
+    public async Task Reopen_FromIndexFile_EveryFilterGivesTheSameHitsAsBeforeClosing()
+    {
+        string folder = _root.NewFolder();
+        float[][] queries = Queries(5, 700, MappableSpace);
+        async Task<List<string>> SearchEveryFilterAsync(EmbeddedKnowledgeStore store)
+        {
+            var results = new List<string>();
+            foreach ((string name, SearchFilter filter) in Corpus.FilterCases)
+            {
+                foreach (float[] query in queries)
+                {
+                    IReadOnlyList<StoreHit> hits = await store.SearchVectorsAsync(query, 12, filter);
+                    results.Add($"{name}: {string.Join(' ', hits.Select(h => $"{h.Item.Id}={h.Score:R}"))}");
+                }
+            }
+
+            return results;
+        }
+
+        List<string> before;
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options(exactThreshold: 300)))
+        {
+            await FillAsync(store, 1000);
+            Assert.True(await store.DeleteDocumentAsync("doc03"));
+            before = await SearchEveryFilterAsync(store);
+        }
+
+        // The slots' kinds, documents, paths, tags and content hashes are read back from the database's covering index.
+        await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options(exactThreshold: 300));
+        Assert.True(reopened.IndexStatus.GraphLoadedFromFile, reopened.IndexStatus.IndexFileProblem);
+        Assert.Equal(before, await SearchEveryFilterAsync(reopened));
+    }
+
+    [Fact]
+    public async Task Reopen_MappableIndexFileWithAVectorByteFlipped_IsRejectedByItsChecksumAndRebuilt()
+    {
+        string folder = _root.NewFolder();
+        string indexPath = Path.Combine(folder, "vectors.hnsw");
+        float[][] queries = Queries(6, 300, MappableSpace);
+        List<(string, double)> expected;
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options()))
+        {
+            await FillAsync(store, 450);
+            expected = await SearchAllAsync(store, queries);
+        }
+
+        // The file's header and slot map (to a multiple of 64), the graph's header, levels, tombstones and padding to a
+        // multiple of 64 come before the vectors, which loading a mapped file never reads.
+        int graph = ((64 + (450 * 8) + 8) + 63) & ~63;
+        int vectors = graph + ((128 + 450 + (8 * 8) + 63) & ~63);
+        byte[] bytes = await File.ReadAllBytesAsync(indexPath);
+        bytes[vectors + (200 * 32 * sizeof(float)) + 5] ^= 0x10;
+        await File.WriteAllBytesAsync(indexPath, bytes);
+
+        await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options());
+        Assert.False(reopened.IndexStatus.GraphLoadedFromFile);
+        Assert.Contains("checksum", reopened.IndexStatus.IndexFileProblem, StringComparison.Ordinal);
+        Assert.Equal(expected, await SearchAllAsync(reopened, queries));
+    }
+
+    [Fact]
+    public async Task Reopen_IndexFileOfTheFirstFormat_LoadsWithoutRebuildingAndIsSavedInTheCurrentOne()
+    {
+        string folder = _root.NewFolder();
+        string indexPath = Path.Combine(folder, "vectors.hnsw");
+        float[][] queries = Queries(6, 400, MappableSpace);
+        List<(string, double)> expected;
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options()))
+        {
+            await FillAsync(store, 500);
+            expected = await SearchAllAsync(store, queries);
+        }
+
+        await File.WriteAllBytesAsync(indexPath, LegacyIndexFormat.IndexFileToVersion1(await File.ReadAllBytesAsync(indexPath)));
+        await using (EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options()))
+        {
+            Assert.True(reopened.IndexStatus.GraphLoadedFromFile, reopened.IndexStatus.IndexFileProblem);
+            Assert.Equal(0, reopened.IndexStatus.GraphBuilds);
+            Assert.Equal(expected, await SearchAllAsync(reopened, queries));
+        }
+
+        Assert.Equal(2, BitConverter.ToInt32(await File.ReadAllBytesAsync(indexPath), 8));
+        await using EmbeddedKnowledgeStore upgraded = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options());
+        Assert.True(upgraded.IndexStatus.GraphLoadedFromFile, upgraded.IndexStatus.IndexFileProblem);
+        Assert.Equal(expected, await SearchAllAsync(upgraded, queries));
     }
 
     [Fact]

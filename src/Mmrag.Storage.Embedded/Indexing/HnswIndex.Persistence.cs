@@ -44,14 +44,19 @@ public sealed unsafe partial class HnswIndex
     //   payload: levels (sbyte per slot); if flags & 1: tombstone words (ulong per 64 slots) and vectors
     //     (slot count x dimension float32); layer-0 lists (slot count x (M0 + 1) int32, count-prefixed);
     //     upper lists (level x (M + 1) int32 for each slot with level > 0, in slot order).
+    //     From version 2, zero bytes before the vectors and before the layer-0 lists bring each to a multiple of 64
+    //     bytes from the header's start, so that a file mapped into memory can be searched in place.
     //   trailer, 24 bytes: "MMRAGEND", payload length, XxHash3 of the payload.
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;
+    private const int FirstPaddedVersion = 2;
+    private const int SectionAlignment = 64;
     private const int HeaderSize = 128;
     private const int TrailerSize = 24;
     private const uint FlagVectors = 1;
     private const int CopyBlockBytes = 1 << 20;
     private static readonly byte[] s_magic = Encoding.ASCII.GetBytes("MMRAGHNS");
     private static readonly byte[] s_endMagic = Encoding.ASCII.GetBytes("MMRAGEND");
+    private static readonly byte[] s_zeros = new byte[SectionAlignment];
 
     /// <summary>
     /// Writes the graph, its parameters and <see cref="ContentStamp"/> to <paramref name="stream"/>, with the vectors
@@ -82,12 +87,14 @@ public sealed unsafe partial class HnswIndex
             if (includeVectors)
             {
                 writer.Write(MemoryMarshal.AsBytes(Vectors.CopyTombstones(slots).AsSpan()));
+                writer.Write(s_zeros.AsSpan(0, Padding(writer.Length)));
                 for (int i = 0; i < slots; i++)
                 {
                     writer.Write(MemoryMarshal.AsBytes(new ReadOnlySpan<float>(snap.Row(i), Dimension)));
                 }
             }
 
+            writer.Write(s_zeros.AsSpan(0, Padding(writer.Length)));
             for (int i = 0; i < slots; i++)
             {
                 writer.Write(MemoryMarshal.AsBytes(new ReadOnlySpan<int>(snap.Links0(i), _m0Stride)));
@@ -154,8 +161,146 @@ public sealed unsafe partial class HnswIndex
         int slots = h.SlotCount;
         var levels = new sbyte[slots];
         reader.Read(MemoryMarshal.AsBytes(levels.AsSpan()));
-        int indexed = 0;
+        CheckLevels(levels, h);
+        bool padded = h.Version >= FirstPaddedVersion;
+        if (h.HasVectors)
+        {
+            var tombstones = new ulong[(slots + 63) / 64];
+            reader.Read(MemoryMarshal.AsBytes(tombstones.AsSpan()));
+            reader.SkipPadding(padded);
+            if (ownVectors)
+            {
+                vectors.LoadRows(slots, row => reader.Read(MemoryMarshal.AsBytes(row)));
+                LoadTombstones(vectors, tombstones, h);
+            }
+            else
+            {
+                var discard = new float[h.Dimension];
+                for (int i = 0; i < slots; i++)
+                {
+                    reader.Read(MemoryMarshal.AsBytes(discard.AsSpan()));
+                }
+            }
+        }
+
+        reader.SkipPadding(padded);
+        index.EnsureGraphCapacity(slots);
+        var snap = new Snapshot(index);
         for (int i = 0; i < slots; i++)
+        {
+            reader.Read(MemoryMarshal.AsBytes(new Span<int>(snap.Links0(i), index._m0Stride)));
+        }
+
+        index.LoadUpperLists(levels, upper => reader.Read(MemoryMarshal.AsBytes(upper)));
+        long payloadLength = reader.Length;
+        ulong checksum = reader.Checksum;
+        Span<byte> trailer = stackalloc byte[TrailerSize];
+        reader.ReadRaw(trailer);
+        if (ReadTrailer(trailer, payloadLength) != checksum)
+        {
+            throw new VectorIndexFormatException("Index file is corrupt: payload checksum mismatch.");
+        }
+
+        index.Complete(levels, h);
+        return index;
+    }
+
+    /// <summary>
+    /// Whether <see cref="LoadMapped"/> can read a saved index with this header in place: a version that aligns its
+    /// sections, with the vectors, whose rows need no padding in memory.
+    /// </summary>
+    internal static bool CanMap(HnswIndexHeader header) =>
+        header.Version >= FirstPaddedVersion && header.HasVectors && VectorMath.StrideFor(header.Dimension) == header.Dimension;
+
+    /// <summary>
+    /// Loads the saved index (with its vectors, see <see cref="CanMap"/>) that starts at <paramref name="offset"/> of
+    /// <paramref name="file"/>, a multiple of 64: the vectors and layer-0 lists are read in place, the rest is copied,
+    /// and every link is checked. The payload's checksum is not: it covers gigabytes that the load never touches, so
+    /// the caller checks <paramref name="payload"/> (file offset, length, expected XxHash3) with
+    /// <see cref="HashFileRange"/> before trusting the vectors.
+    /// </summary>
+    /// <exception cref="VectorIndexFormatException">The file is truncated or inconsistent.</exception>
+    /// <param name="file">The mapped file.</param>
+    /// <param name="offset">Where the saved index starts in it.</param>
+    /// <param name="payload">The payload's place in the file and its expected checksum.</param>
+    /// <param name="chunkRows">Rows per chunk of the vector set (0: its default; tests use small chunks to map several).</param>
+    internal static HnswIndex LoadMapped(MappedFile file, long offset, out (long Offset, long Length, ulong Checksum) payload, int chunkRows = 0)
+    {
+        HnswIndexHeader h = DecodeHeader(file.Bytes(offset, HeaderSize), HeaderSize, out int m0);
+        if (!CanMap(h) || ((nint)(file.Start + offset) & (SectionAlignment - 1)) != 0)
+        {
+            throw new ArgumentException("This index cannot be read in place (see CanMap), or does not start on a 64-byte boundary.", nameof(offset));
+        }
+
+        var vectors = new VectorSet(h.Dimension, chunkRows);
+        var index = new HnswIndex(vectors, new HnswOptions { M = h.M, EfConstruction = h.EfConstruction, EfSearch = h.EfSearch, Seed = h.Seed })
+        {
+            ContentStamp = h.ContentStamp,
+        };
+        if (m0 != index.M0)
+        {
+            throw new VectorIndexFormatException($"Index header is inconsistent: M0 = {m0} but M = {h.M}.");
+        }
+
+        int slots = h.SlotCount;
+        long start = offset + HeaderSize;
+        long position = start;
+        sbyte[] levels = MemoryMarshal.Cast<byte, sbyte>(file.Bytes(position, slots)).ToArray();
+        position += slots;
+        CheckLevels(levels, h);
+        ulong[] tombstones = MemoryMarshal.Cast<byte, ulong>(file.Bytes(position, ((slots + 63) / 64) * sizeof(ulong))).ToArray();
+        position += tombstones.Length * (long)sizeof(ulong);
+        position += Padding(position - start);
+        long vectorBytes = (long)slots * h.Dimension * sizeof(float);
+        _ = file.Bytes(position + vectorBytes, 0);
+        vectors.AdoptMappedRows(slots, (float*)(file.Start + position), file);
+        LoadTombstones(vectors, tombstones, h);
+        position += vectorBytes;
+        position += Padding(position - start);
+        long linkBytes = (long)slots * index._m0Stride * sizeof(int);
+        _ = file.Bytes(position + linkBytes, 0);
+        index.AdoptMappedLinks0(slots, (int*)(file.Start + position), file);
+        position += linkBytes;
+        index.LoadUpperLists(levels, upper =>
+        {
+            int bytes = upper.Length * sizeof(int);
+            MemoryMarshal.Cast<byte, int>(file.Bytes(position, bytes)).CopyTo(upper);
+            position += bytes;
+        });
+        payload = (start, position - start, ReadTrailer(file.Bytes(position, TrailerSize), position - start));
+        index.Complete(levels, h);
+        return index;
+    }
+
+    /// <summary>The XxHash3 of <paramref name="length"/> bytes of the file at <paramref name="offset"/>, read in large blocks.</summary>
+    internal static ulong HashFileRange(string path, long offset, long length)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1, FileOptions.SequentialScan);
+        stream.Position = offset;
+        var hash = new XxHash3();
+        var buffer = new byte[4 * CopyBlockBytes];
+        while (length > 0)
+        {
+            int read = stream.Read(buffer, 0, (int)Math.Min(buffer.Length, length));
+            if (read == 0)
+            {
+                throw new VectorIndexFormatException("Index file is truncated.");
+            }
+
+            hash.Append(buffer.AsSpan(0, read));
+            length -= read;
+        }
+
+        return hash.GetCurrentHashAsUInt64();
+    }
+
+    /// <summary>Zero bytes that bring a section at <paramref name="position"/> bytes into the payload to a 64-byte boundary of the file.</summary>
+    private static int Padding(long position) => (int)(-(HeaderSize + position) & (SectionAlignment - 1));
+
+    private static void CheckLevels(sbyte[] levels, HnswIndexHeader h)
+    {
+        int indexed = 0;
+        for (int i = 0; i < levels.Length; i++)
         {
             if (levels[i] < -1 || levels[i] > MaxLevelCap)
             {
@@ -169,71 +314,55 @@ public sealed unsafe partial class HnswIndex
         {
             throw new VectorIndexFormatException($"Index file is corrupt: {indexed} linked slots, header says {h.IndexedCount}.");
         }
+    }
 
-        if (h.HasVectors)
+    private static void LoadTombstones(VectorSet vectors, ulong[] tombstones, HnswIndexHeader h)
+    {
+        vectors.LoadTombstones(tombstones);
+        if (vectors.DeletedCount != h.DeletedCount)
         {
-            var tombstones = new ulong[(slots + 63) / 64];
-            reader.Read(MemoryMarshal.AsBytes(tombstones.AsSpan()));
-            if (ownVectors)
-            {
-                vectors.LoadRows(slots, row => reader.Read(MemoryMarshal.AsBytes(row)));
-                vectors.LoadTombstones(tombstones);
-                if (vectors.DeletedCount != h.DeletedCount)
-                {
-                    throw new VectorIndexFormatException($"Index file is corrupt: {vectors.DeletedCount} tombstones, header says {h.DeletedCount}.");
-                }
-            }
-            else
-            {
-                var discard = new float[h.Dimension];
-                for (int i = 0; i < slots; i++)
-                {
-                    reader.Read(MemoryMarshal.AsBytes(discard.AsSpan()));
-                }
-            }
+            throw new VectorIndexFormatException($"Index file is corrupt: {vectors.DeletedCount} tombstones, header says {h.DeletedCount}.");
         }
+    }
 
-        index.EnsureGraphCapacity(slots);
-        var snap = new Snapshot(index);
-        for (int i = 0; i < slots; i++)
-        {
-            reader.Read(MemoryMarshal.AsBytes(new Span<int>(snap.Links0(i), index._m0Stride)));
-            index._graph[i >> vectors.ChunkShift].Levels[i & vectors.ChunkMask] = levels[i];
-        }
-
-        for (int i = 0; i < slots; i++)
-        {
-            if (levels[i] > 0)
-            {
-                GraphChunk chunk = index._graph[i >> vectors.ChunkShift];
-                int local = i & vectors.ChunkMask;
-                int[] upper = GC.AllocateArray<int>(levels[i] * index._upperStride, pinned: true);
-                reader.Read(MemoryMarshal.AsBytes(upper.AsSpan()));
-                chunk.Upper[local] = upper;
-                chunk.UpperPointers[local] = (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(upper));
-                index._upperInts += upper.Length;
-            }
-        }
-
-        long payloadLength = reader.Length;
-        ulong checksum = reader.Checksum;
-        Span<byte> trailer = stackalloc byte[TrailerSize];
-        reader.ReadRaw(trailer);
+    /// <summary>The checksum a trailer records, after checking its magic and that it counts <paramref name="payloadLength"/> bytes.</summary>
+    private static ulong ReadTrailer(ReadOnlySpan<byte> trailer, long payloadLength)
+    {
         if (!trailer[..8].SequenceEqual(s_endMagic) || BinaryPrimitives.ReadInt64LittleEndian(trailer[8..]) != payloadLength)
         {
             throw new VectorIndexFormatException("Index file is corrupt: the trailer is missing or does not match the payload length.");
         }
 
-        if (BinaryPrimitives.ReadUInt64LittleEndian(trailer[16..]) != checksum)
-        {
-            throw new VectorIndexFormatException("Index file is corrupt: payload checksum mismatch.");
-        }
+        return BinaryPrimitives.ReadUInt64LittleEndian(trailer[16..]);
+    }
 
+    /// <summary>Sets the levels and reads the upper lists (each filled by <paramref name="read"/>, in slot order).</summary>
+    private void LoadUpperLists(sbyte[] levels, Action<Span<int>> read)
+    {
+        EnsureGraphCapacity(levels.Length);
+        for (int i = 0; i < levels.Length; i++)
+        {
+            GraphChunk chunk = _graph[i >> Vectors.ChunkShift];
+            int local = i & Vectors.ChunkMask;
+            chunk.Levels[local] = levels[i];
+            if (levels[i] > 0)
+            {
+                int[] upper = GC.AllocateArray<int>(levels[i] * _upperStride, pinned: true);
+                read(upper);
+                chunk.Upper[local] = upper;
+                chunk.UpperPointers[local] = (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(upper));
+                _upperInts += upper.Length;
+            }
+        }
+    }
+
+    /// <summary>Checks every link and makes the loaded graph searchable.</summary>
+    private void Complete(sbyte[] levels, HnswIndexHeader h)
+    {
         // The checksum guards against damage; this guards against a well-formed file that would make searches read out of bounds.
-        index.ValidateLinks(levels, h.EntryPoint, h.MaxLevel);
-        index._indexedCount = indexed;
-        index._entry = Pack(h.EntryPoint, h.MaxLevel);
-        return index;
+        ValidateLinks(levels, h.EntryPoint, h.MaxLevel);
+        _indexedCount = levels.Count(static l => l >= 0);
+        _entry = Pack(h.EntryPoint, h.MaxLevel);
     }
 
     private void ValidateLinks(sbyte[] levels, int entryPoint, int maxLevel)
@@ -302,6 +431,11 @@ public sealed unsafe partial class HnswIndex
     {
         Span<byte> s = stackalloc byte[HeaderSize];
         int read = stream.ReadAtLeast(s, HeaderSize, throwOnEndOfStream: false);
+        return DecodeHeader(s, read, out m0);
+    }
+
+    private static HnswIndexHeader DecodeHeader(ReadOnlySpan<byte> s, int read, out int m0)
+    {
         if (read < 8 || !s[..8].SequenceEqual(s_magic))
         {
             throw new VectorIndexFormatException("Not an mmrag HNSW index file (bad magic).");
@@ -313,9 +447,9 @@ public sealed unsafe partial class HnswIndex
         }
 
         int version = BinaryPrimitives.ReadInt32LittleEndian(s[8..]);
-        if (version != FormatVersion)
+        if (version is < 1 or > FormatVersion)
         {
-            throw new VectorIndexFormatException($"Unsupported HNSW index format version {version} (this build reads version {FormatVersion}).");
+            throw new VectorIndexFormatException($"Unsupported HNSW index format version {version} (this build reads versions 1 to {FormatVersion}).");
         }
 
         if (BinaryPrimitives.ReadUInt64LittleEndian(s[120..]) != XxHash3.HashToUInt64(s[..120]))
@@ -399,6 +533,16 @@ public sealed unsafe partial class HnswIndex
             ReadRaw(destination);
             _hash.Append(destination);
             Length += destination.Length;
+        }
+
+        /// <summary>Reads (and hashes) the zero bytes that align the next section, in a file version that has them.</summary>
+        public void SkipPadding(bool padded)
+        {
+            if (padded)
+            {
+                Span<byte> padding = stackalloc byte[SectionAlignment];
+                Read(padding[..Padding(Length)]);
+            }
         }
 
         public void ReadRaw(Span<byte> destination)

@@ -779,6 +779,33 @@ public sealed unsafe partial class HnswIndex
         Volatile.Write(ref _links0, links);
     }
 
+    /// <summary>
+    /// Gives an empty graph the layer-0 lists of <paramref name="slots"/> slots that lie one after another at
+    /// <paramref name="links"/> inside <paramref name="mapping"/>: full chunks read them in place, the last partly
+    /// filled one is copied (the slots added later are linked after it).
+    /// </summary>
+    private void AdoptMappedLinks0(int slots, int* links, MappedFile mapping)
+    {
+        int full = slots >> Vectors.ChunkShift;
+        var graph = new GraphChunk[full];
+        var pointers = new nint[full];
+        for (int c = 0; c < full; c++)
+        {
+            graph[c] = new GraphChunk(Vectors.ChunkRows, links + ((nint)c * Vectors.ChunkRows * _m0Stride), mapping);
+            pointers[c] = (nint)graph[c].Links0;
+        }
+
+        Volatile.Write(ref _graph, graph);
+        Volatile.Write(ref _links0, pointers);
+        int rest = slots - (full << Vectors.ChunkShift);
+        if (rest > 0)
+        {
+            EnsureGraphCapacity(slots);
+            new ReadOnlySpan<int>(links + ((nint)full * Vectors.ChunkRows * _m0Stride), rest * _m0Stride)
+                .CopyTo(new Span<int>(_graph[full].Links0, rest * _m0Stride));
+        }
+    }
+
     private void LockNode(int slot)
     {
         ref int word = ref _graph[slot >> Vectors.ChunkShift].Locks[slot & Vectors.ChunkMask];
@@ -876,13 +903,26 @@ public sealed unsafe partial class HnswIndex
     /// <summary>Graph storage for one chunk of slots (same chunking as the vector set).</summary>
     private sealed class GraphChunk
     {
-        private readonly int[] _links0;
+        // What the layer-0 lists live in: a pinned array of this chunk's own, or the mapped index file; held so it outlives the pointers.
+        private readonly object _storage;
 
         public GraphChunk(int rows, int m0Stride)
         {
-            _links0 = GC.AllocateArray<int>((rows * m0Stride) + 16, pinned: true);
-            nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_links0));
+            int[] links0 = GC.AllocateArray<int>((rows * m0Stride) + 16, pinned: true);
+            _storage = links0;
+            nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(links0));
             Links0 = (int*)((start + 63) & ~(nint)63);
+            Levels = new sbyte[rows];
+            Levels.AsSpan().Fill(-1);
+            Upper = new int[rows][];
+            UpperPointers = new nint[rows];
+            Locks = new int[rows];
+        }
+
+        public GraphChunk(int rows, int* mappedLinks0, MappedFile mapping)
+        {
+            _storage = mapping;
+            Links0 = mappedLinks0;
             Levels = new sbyte[rows];
             Levels.AsSpan().Fill(-1);
             Upper = new int[rows][];

@@ -9,7 +9,18 @@ namespace Mmrag.Storage.Embedded.Indexing;
 /// What <see cref="IndexFile.Load"/> read: the graph (with its vectors), the rowid of every slot (-1: dead), and the
 /// database generation it was saved at (at most the database's: the store catches up on what came after).
 /// </summary>
-internal sealed record LoadedIndexFile(HnswIndex Hnsw, long[] SlotRowIds, long LiveCount, long Generation);
+/// <param name="Hnsw">The graph with its vectors.</param>
+/// <param name="SlotRowIds">The rowid of each slot, -1 for a dead one.</param>
+/// <param name="LiveCount">Slots with an item.</param>
+/// <param name="Generation">The database generation the file was saved at.</param>
+/// <param name="PayloadCheck">
+/// Completes when the graph's checksum has been verified (already, unless the file was mapped: then it runs beside the
+/// rest of the open); faults with <see cref="VectorIndexFormatException"/> when it fails. Wait for it before use.
+/// </param>
+/// <param name="OlderFormat">Saved by an earlier version of the format: worth saving again.</param>
+/// <param name="Mapping">The mapped file the graph reads in place, with the range worth mapping ahead (null: read into memory).</param>
+internal sealed record LoadedIndexFile(HnswIndex Hnsw, long[] SlotRowIds, long LiveCount, long Generation, Task PayloadCheck, bool OlderFormat,
+    (MappedFile File, long Offset, long Length)? Mapping);
 
 /// <summary>
 /// <c>vectors.hnsw</c>: the HNSW graph with its vectors (dead slots included, since the graph routes through them),
@@ -18,14 +29,15 @@ internal sealed record LoadedIndexFile(HnswIndex Hnsw, long[] SlotRowIds, long L
 /// <remarks>
 /// Layout (little endian): 64-byte header ("MMRAGKBI", version, header size, database generation, live count, slot
 /// count, dimension, knowledge base uid, XxHash3 of bytes 0..55 at 56); slot map (slot count × int64 rowid, -1 for a
-/// dead slot) and its XxHash3; then <see cref="HnswIndex.Save"/>'s format with the vectors. Written to a temporary
+/// dead slot) and its XxHash3; from version 2, zero bytes up to a multiple of 64; then <see cref="HnswIndex.Save"/>'s
+/// format with the vectors (aligned so that it can be mapped and searched in place). Written to a temporary
 /// file, flushed, then renamed over the old one, so a crash leaves the old file or the new one, never a mix; the
 /// store still checks everything on load and rebuilds from the database when anything disagrees.
 /// </remarks>
 internal static class IndexFile
 {
     public const string FileName = "vectors.hnsw";
-    private const int Version = 1;
+    private const int Version = 2;
     private const int HeaderSize = 64;
     private static readonly byte[] s_magic = Encoding.ASCII.GetBytes("MMRAGKBI");
 
@@ -62,6 +74,7 @@ internal static class IndexFile
                 Span<byte> hash = stackalloc byte[8];
                 BinaryPrimitives.WriteUInt64LittleEndian(hash, XxHash3.HashToUInt64(mapBytes));
                 stream.Write(hash);
+                stream.Write(new byte[GraphOffset(slots) - stream.Position]);
                 hnsw.ContentStamp = (ulong)snapshot.Generation;
                 hnsw.Save(stream, includeVectors: true);
                 stream.Flush(flushToDisk: true);
@@ -97,9 +110,9 @@ internal static class IndexFile
         }
 
         int version = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
-        if (version != Version || BinaryPrimitives.ReadInt32LittleEndian(header[12..]) != HeaderSize)
+        if (version is < 1 or > Version || BinaryPrimitives.ReadInt32LittleEndian(header[12..]) != HeaderSize)
         {
-            throw new VectorIndexFormatException($"format version {version}, this build reads {Version}");
+            throw new VectorIndexFormatException($"format version {version}, this build reads 1 to {Version}");
         }
 
         var fileUid = new Guid(header.Slice(40, 16));
@@ -146,14 +159,49 @@ internal static class IndexFile
             }
         }
 
-        HnswIndex hnsw = HnswIndex.Load(stream);
+        HnswIndex hnsw;
+        MappedFile? mapping = null;
+        (long Offset, long Length, ulong Checksum)? mapped = null;
+        if (version >= 2)
+        {
+            stream.Position = GraphOffset(slots);
+        }
+
+        long graphOffset = stream.Position;
+        if (version >= 2 && MappedFile.IsSupported && HnswIndex.CanMap(HnswIndex.ReadHeader(stream)))
+        {
+            mapping = MappedFile.Open(path);
+            hnsw = HnswIndex.LoadMapped(mapping, graphOffset, out var payload);
+            mapped = payload;
+        }
+        else
+        {
+            stream.Position = graphOffset;
+            hnsw = HnswIndex.Load(stream);
+        }
+
         if (hnsw.ContentStamp != (ulong)fileGeneration || hnsw.Vectors.Count != slots || hnsw.Dimension != dimension)
         {
             throw new VectorIndexFormatException("the graph does not match the file's header");
         }
 
-        return new LoadedIndexFile(hnsw, map, liveCount, fileGeneration);
+        // Reading the file beside the rest of the open costs a fraction of a second; hashing it through the mapping
+        // would fault in every page of it.
+        Task payloadCheck = mapped is { } range
+            ? Task.Run(() =>
+            {
+                if (HnswIndex.HashFileRange(path, range.Offset, range.Length) != range.Checksum)
+                {
+                    throw new VectorIndexFormatException("Index file is corrupt: payload checksum mismatch.");
+                }
+            })
+            : Task.CompletedTask;
+        return new LoadedIndexFile(hnsw, map, liveCount, fileGeneration, payloadCheck, version < Version,
+            mapped is { } m ? (mapping!, m.Offset, m.Length) : null);
     }
+
+    /// <summary>Where the graph starts (from version 2): after the header, the slot map and its hash, on a 64-byte boundary.</summary>
+    private static long GraphOffset(int slots) => (HeaderSize + (slots * 8L) + 8 + 63) & ~63L;
 
     public static void TryDelete(string path)
     {

@@ -8,8 +8,8 @@ namespace Mmrag.Storage.Embedded.Indexing;
 /// <param name="DocumentId">The item's document.</param>
 /// <param name="SourcePath">The item's provenance source path.</param>
 /// <param name="Tags">The item's tags.</param>
-/// <param name="ContentHash">The item's content hash.</param>
-internal readonly record struct SlotMetadata(long RowId, ItemKind Kind, string DocumentId, string SourcePath, string[] Tags, string ContentHash);
+/// <param name="ContentHash">The item's content hash, as <see cref="ContentHashKey"/> keys it.</param>
+internal readonly record struct SlotMetadata(long RowId, ItemKind Kind, string DocumentId, string SourcePath, string[] Tags, UInt128 ContentHash);
 
 /// <summary>
 /// Per-slot metadata in columns. Append-only: entries below the count a snapshot covers are never written again,
@@ -26,7 +26,7 @@ internal sealed class SlotTable
         DocumentIds = new string[capacity];
         SourcePaths = new string[capacity];
         Tags = new string[capacity][];
-        ContentHashes = new string[capacity];
+        ContentHashes = new UInt128[capacity];
     }
 
     public int Capacity => RowIds.Length;
@@ -41,7 +41,7 @@ internal sealed class SlotTable
 
     public string[][] Tags { get; }
 
-    public string[] ContentHashes { get; }
+    public UInt128[] ContentHashes { get; }
 
     public void Set(int slot, in SlotMetadata metadata)
     {

@@ -166,6 +166,8 @@ internal sealed class VectorIndexHost : IAsyncDisposable
             Interlocked.Increment(ref _graphSearches);
             int ef = recall is { } r ? Math.Max(k, SearchRecall.EfSearchFor(r, k, snapshot.LiveCount)) : Math.Max(_options.Hnsw.EfSearch, 2 * k);
             VectorHit[] approximate = hnsw.Search(query, k, ef, slots);
+            // The walk read through raw pointers: the snapshot holds the chunks (and a mapped file) they point into.
+            GC.KeepAlive(snapshot);
             if (approximate.Length == k)
             {
                 return approximate;
@@ -175,7 +177,9 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         }
 
         Interlocked.Increment(ref _exactSearches);
-        return snapshot.Exact.Search(query, k, slots);
+        VectorHit[] exact = snapshot.Exact.Search(query, k, slots);
+        GC.KeepAlive(snapshot);
+        return exact;
     }
 
     /// <summary>
@@ -192,7 +196,9 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         }
 
         Interlocked.Add(ref _exactSearches, count);
-        return snapshot.Exact.SearchBatch(queries, Math.Min(k, allowed), SlotFilter.Wrap(bits, allowed), cancellationToken);
+        VectorHit[][] hits = snapshot.Exact.SearchBatch(queries, Math.Min(k, allowed), SlotFilter.Wrap(bits, allowed), cancellationToken);
+        GC.KeepAlive(snapshot);
+        return hits;
     }
 
     /// <summary>Waits until background index work (a graph build, a compaction, a save) has finished.</summary>
@@ -355,6 +361,20 @@ internal sealed class VectorIndexHost : IAsyncDisposable
     private void LoadFromFile(SqliteConnection connection, long generation, CancellationToken cancellationToken)
     {
         LoadedIndexFile file = IndexFile.Load(_indexPath, _uid, generation, _dimension);
+        try
+        {
+            LoadFromFile(connection, generation, file, cancellationToken);
+        }
+        catch
+        {
+            // The file is rejected anyway; a checksum failing later must not surface as an unobserved task exception.
+            _ = file.PayloadCheck.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    private void LoadFromFile(SqliteConnection connection, long generation, LoadedIndexFile file, CancellationToken cancellationToken)
+    {
         bool current = file.Generation == generation;
         int slots = file.SlotRowIds.Length;
         var slotOfRow = new Dictionary<long, int>((int)file.LiveCount);
@@ -381,13 +401,11 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         var addedRowIds = new List<long>();
         var interner = new MetadataInterner();
         // The covering index holds every column read here, a tenth of the table's bytes; the order of rows is irrelevant.
-        using (SqliteCommand read = EmbeddedKnowledgeStore.Command(connection,
-            "SELECT rowid, kind, document_id, source_path, content_hash, tags FROM items INDEXED BY ix_items_metadata"))
-        using (SqliteDataReader reader = read.ExecuteReader())
+        using (var scan = new MetadataScan(connection, interner))
         {
-            while (reader.Read())
+            while (scan.Next())
             {
-                long rowId = reader.GetInt64(0);
+                long rowId = scan.RowId;
                 if (!slotOfRow.TryGetValue(rowId, out int slot))
                 {
                     // Rows added since the save have larger rowids than any the file knows (AUTOINCREMENT); a smaller
@@ -401,7 +419,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
                     continue;
                 }
 
-                table.Set(slot, ReadMetadata(reader, interner));
+                table.Set(slot, scan.Metadata());
                 live[slot >> 6] |= 1UL << (slot & 63);
                 if ((++rows & 4095) == 0)
                 {
@@ -443,9 +461,17 @@ internal sealed class VectorIndexHost : IAsyncDisposable
             }
         }
 
+        // A mapped file's vectors were not read while loading: their checksum has been computed beside the steps above.
+        file.PayloadCheck.GetAwaiter().GetResult();
         file.Hnsw.MaxDegreeOfParallelism = _options.Hnsw.MaxDegreeOfParallelism;
         _index = new StoreIndex(file.Hnsw.Vectors, file.Hnsw, table, slots, live, file.Generation, _options.Hnsw);
-        _savedIndexVersion = _indexVersion;
+        _savedIndexVersion = file.OlderFormat ? -1 : _indexVersion; // an older format is written anew at the next save
+        if (file.Mapping is { } mapping)
+        {
+            CancellationToken shutdown = _shutdown.Token;
+            _ = Task.Run(() => mapping.File.Prefault(mapping.Offset, mapping.Length, shutdown), CancellationToken.None);
+        }
+
         if (!current)
         {
             // Rows deleted since the save (in the file's map, gone from the database; rowids are never reused) were
@@ -529,7 +555,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
 
     private static SlotMetadata ReadMetadata(SqliteDataReader reader, MetadataInterner interner) =>
         new(reader.GetInt64(0), ItemRows.ParseKind(reader.GetString(1)), interner.String(reader.GetString(2)),
-            interner.String(reader.GetString(3)), interner.TagsFromJson(reader.GetString(5)), reader.GetString(4));
+            interner.String(reader.GetString(3)), interner.TagsFromJson(reader.GetString(5)), ContentHashKey.Of(reader.GetString(4)));
 
     /// <summary>
     /// Starts a graph build, compaction or save when one is due (write lock held, or during load): on a background

@@ -216,6 +216,47 @@ public sealed unsafe class VectorSet
         }
     }
 
+    /// <summary>
+    /// Fills an empty set with <paramref name="count"/> rows that lie one after another at <paramref name="rows"/>
+    /// inside <paramref name="mapping"/> (64-byte aligned, <see cref="Stride"/> floats each): every full chunk reads
+    /// them in place; the last, partly filled chunk is copied, because the rows added later go after it.
+    /// </summary>
+    internal void AdoptMappedRows(int count, float* rows, MappedFile mapping)
+    {
+        if (Stride != Dimension || ((nint)rows & 63) != 0)
+        {
+            throw new InvalidOperationException("Only unpadded rows on a 64-byte boundary can be read in place.");
+        }
+
+        lock (_writeLock)
+        {
+            if (_count != 0)
+            {
+                throw new InvalidOperationException("Rows can only be loaded into an empty set.");
+            }
+
+            int full = count >> ChunkShift;
+            var chunks = new Chunk[full];
+            var pointers = new nint[full];
+            for (int c = 0; c < full; c++)
+            {
+                chunks[c] = new Chunk(ChunkRows, rows + ((nint)c * ChunkRows * Stride), mapping);
+                pointers[c] = (nint)chunks[c].Rows;
+            }
+
+            Volatile.Write(ref _chunks, chunks);
+            Volatile.Write(ref _rowPointers, pointers);
+            int rest = count - (full << ChunkShift);
+            if (rest > 0)
+            {
+                EnsureChunk(full << ChunkShift);
+                new ReadOnlySpan<float>(rows + ((nint)full * ChunkRows * Stride), rest * Stride).CopyTo(new Span<float>(_chunks[full].Rows, rest * Stride));
+            }
+
+            Volatile.Write(ref _count, count);
+        }
+    }
+
     /// <summary>Replaces the tombstones of the first <c>words.Length * 64</c> slots (index loading into a fresh set).</summary>
     internal void LoadTombstones(ReadOnlySpan<ulong> words)
     {
@@ -309,14 +350,23 @@ public sealed unsafe class VectorSet
     /// <summary>One fixed-capacity block of rows with its tombstone bits.</summary>
     internal sealed class Chunk
     {
-        private readonly float[] _data;
+        // What the rows live in: a pinned array of this chunk's own, or the mapped index file; held so it outlives the pointers.
+        private readonly object _storage;
 
         public Chunk(int rows, int stride)
         {
             // Pinned so row pointers stay valid for the chunk's lifetime; 16 floats of slack for 64-byte alignment.
-            _data = GC.AllocateUninitializedArray<float>((rows * stride) + 16, pinned: true);
-            nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_data));
+            float[] data = GC.AllocateUninitializedArray<float>((rows * stride) + 16, pinned: true);
+            _storage = data;
+            nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(data));
             Rows = (float*)((start + 63) & ~(nint)63);
+            Deleted = new ulong[rows / 64];
+        }
+
+        public Chunk(int rows, float* mappedRows, MappedFile mapping)
+        {
+            _storage = mapping;
+            Rows = mappedRows;
             Deleted = new ulong[rows / 64];
         }
 

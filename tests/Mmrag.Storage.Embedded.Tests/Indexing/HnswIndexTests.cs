@@ -121,7 +121,7 @@ public class HnswIndexTests(HnswFixture fixture) : IClassFixture<HnswFixture>
 
         HnswIndexHeader h = HnswIndex.ReadHeader(new MemoryStream(Serialize(index)));
 
-        Assert.Equal(new HnswIndexHeader(1, Dim, 300, 300, 1, 16, 100, 64, 5, 123456789, h.EntryPoint, index.MaxLevel, true), h);
+        Assert.Equal(new HnswIndexHeader(2, Dim, 300, 300, 1, 16, 100, 64, 5, 123456789, h.EntryPoint, index.MaxLevel, true), h);
     }
 
     [Fact]
@@ -150,6 +150,79 @@ public class HnswIndexTests(HnswFixture fixture) : IClassFixture<HnswFixture>
         version[8] = 9;
         Assert.Contains("version 9", LoadError(version).Message, StringComparison.Ordinal);
         Assert.Throws<VectorIndexFormatException>(() => HnswIndex.ReadHeader(new MemoryStream(Flip(bytes, 0))));
+    }
+
+    [Fact]
+    public void LoadMapped_SavedIndex_SearchesInPlaceLikeTheOriginalAndItsChecksumHolds()
+    {
+        using var folder = new TemporaryFolder();
+        string path = System.IO.Path.Combine(folder.Path, "graph.hnsw");
+        fixture.Index.ContentStamp = 0xBEEF;
+        byte[] saved = Serialize(fixture.Index);
+        File.WriteAllBytes(path, saved);
+
+        // Chunks of 1,024 rows: four are read in place from the mapping, the last (904 rows) is copied.
+        HnswIndex mapped = HnswIndex.LoadMapped(MappedFile.Open(path), 0, out var payload, chunkRows: 1024);
+
+        Assert.Equal(payload.Checksum, HnswIndex.HashFileRange(path, payload.Offset, payload.Length));
+        Assert.Equal(0xBEEFUL, mapped.ContentStamp);
+        Assert.Equal(fixture.Index.IndexedCount, mapped.IndexedCount);
+        for (int q = 0; q < 50; q++)
+        {
+            Assert.Equal(fixture.Index.Search(fixture.Query(q), 10, 64), mapped.Search(fixture.Query(q), 10, 64));
+        }
+
+        Assert.Equal(saved, Serialize(mapped));
+    }
+
+    [Fact]
+    public void LoadMapped_InsertsAndDeletesAfterLoading_MatchACopiedLoadAndNeverChangeTheFile()
+    {
+        using var folder = new TemporaryFolder();
+        string path = System.IO.Path.Combine(folder.Path, "graph.hnsw");
+        const int Loaded = 3000;
+        File.WriteAllBytes(path, Serialize(Build(fixture.Data.AsSpan(0, Loaded * Dim).ToArray(), seed: 3, threads: 1)));
+        byte[] onDisk = File.ReadAllBytes(path);
+
+        HnswIndex mapped = HnswIndex.LoadMapped(MappedFile.Open(path), 0, out _, chunkRows: 512);
+        HnswIndex copied = HnswIndex.Load(new MemoryStream(onDisk));
+        foreach (HnswIndex index in (HnswIndex[])[mapped, copied])
+        {
+            index.MaxDegreeOfParallelism = 1;
+            index.AddRange(fixture.Data.AsSpan(Loaded * Dim)); // links the new slots into lists that live in the mapping
+            for (int slot = 0; slot < fixture.Data.Length / Dim; slot += 7)
+            {
+                index.Remove(slot);
+            }
+        }
+
+        Assert.Equal(onDisk, File.ReadAllBytes(path));
+        Assert.Equal(fixture.Data.Length / Dim, mapped.Vectors.Count);
+        for (int q = 0; q < 100; q++)
+        {
+            VectorHit[] hits = mapped.Search(fixture.Query(q), 10, 64);
+            Assert.Equal(copied.Search(fixture.Query(q), 10, 64), hits);
+            Assert.DoesNotContain(hits, h => h.Slot % 7 == 0);
+        }
+
+        Assert.Equal(Serialize(copied), Serialize(mapped));
+    }
+
+    [Fact]
+    public void Load_Version1File_ReadsTheSameGraphAndSavesItAsVersion2()
+    {
+        byte[] saved = Serialize(fixture.Index);
+        byte[] version1 = LegacyIndexFormat.GraphToVersion1(saved);
+
+        HnswIndex loaded = HnswIndex.Load(new MemoryStream(version1));
+
+        Assert.Equal(1, HnswIndex.ReadHeader(new MemoryStream(version1)).Version);
+        for (int q = 0; q < 50; q++)
+        {
+            Assert.Equal(fixture.Index.Search(fixture.Query(q), 10, 64), loaded.Search(fixture.Query(q), 10, 64));
+        }
+
+        Assert.Equal(saved, Serialize(loaded));
     }
 
     [Fact]

@@ -83,7 +83,7 @@ public sealed class VectorIndexHostTests : IDisposable
         Assert.Equal(60 - 3 + 1, host.Current.LiveCount);
         Assert.False(host.NeedsSync);
         VectorHit top = Assert.Single(host.Search(host.Current, addedVector, 1, null, null));
-        Assert.Equal("added-hash", host.Current.Table.ContentHashes[top.Slot]);
+        Assert.Equal(ContentHashKey.Of("added-hash"), host.Current.Table.ContentHashes[top.Slot]);
         Assert.Empty(host.Search(host.Current, addedVector, 60, new SearchFilter { DocumentIds = ["doc00"] }, null));
     }
 
