@@ -481,19 +481,25 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
     }
 
     [Theory]
-    [InlineData("truncated")]
-    [InlineData("payload byte flipped")]
-    [InlineData("header byte flipped")]
-    [InlineData("slot map byte flipped")]
-    [InlineData("empty")]
-    [InlineData("not an index")]
-    public async Task Reopen_CorruptIndexFile_IsRebuiltWithIdenticalResults(string damage)
+    [InlineData("truncated", false)]
+    [InlineData("payload byte flipped", false)]
+    [InlineData("header byte flipped", false)]
+    [InlineData("slot map byte flipped", false)]
+    [InlineData("empty", false)]
+    [InlineData("not an index", false)]
+    [InlineData("truncated", true)]
+    [InlineData("truncated in the links", true)]
+    [InlineData("payload byte flipped", true)]
+    [InlineData("header byte flipped", true)]
+    [InlineData("slot map byte flipped", true)]
+    public async Task Reopen_CorruptIndexFile_IsRebuiltWithIdenticalResults(string damage, bool mapped)
     {
+        EmbeddingSpace space = mapped ? MappableSpace : Space;
         string folder = _root.NewFolder();
         string indexPath = Path.Combine(folder, "vectors.hnsw");
-        float[][] queries = Queries(6, 300);
+        float[][] queries = Queries(6, 300, space);
         List<(string, double)> expected;
-        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options()))
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, space, Options()))
         {
             await FillAsync(store, 450);
             expected = await SearchAllAsync(store, queries);
@@ -503,6 +509,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         switch (damage)
         {
             case "truncated": bytes = bytes[..(bytes.Length / 2)]; break;
+            case "truncated in the links": bytes = bytes[..(bytes.Length - 300)]; break;
             case "payload byte flipped": bytes[bytes.Length * 3 / 4] ^= 0x40; break;
             case "header byte flipped": bytes[20] ^= 0x01; break;
             case "slot map byte flipped": bytes[64 + 8] ^= 0x01; break;
@@ -511,7 +518,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         }
 
         await File.WriteAllBytesAsync(indexPath, bytes);
-        await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, Space, Options());
+        await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, space, Options());
         Assert.False(reopened.IndexStatus.GraphLoadedFromFile);
         Assert.NotNull(reopened.IndexStatus.IndexFileProblem);
         Assert.True(reopened.IndexStatus.GraphReady);
