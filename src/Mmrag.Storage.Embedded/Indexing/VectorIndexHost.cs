@@ -104,15 +104,33 @@ internal sealed class VectorIndexHost : IAsyncDisposable
     /// </summary>
     public void Load(SqliteConnection connection, CancellationToken cancellationToken)
     {
-        long generation = ReadGeneration(connection, null);
+        // One read snapshot for every read of the load: another process may write meanwhile, and rows read after the
+        // generation was would be applied again by the next catch-up from that generation.
+        using (SqliteTransaction snapshot = connection.BeginTransaction(deferred: true))
+        {
+            LoadSnapshot(connection, snapshot, cancellationToken);
+        }
+
+        if (_graphLoadedFromFile || _options.BuildIndexInBackground)
+        {
+            ScheduleMaintenance(); // a graph to build, or a compaction or save the catch-up made due
+        }
+        else if (_index.Current.LiveCount > _options.ExactSearchThreshold)
+        {
+            RebuildLocked(compact: false, graph: true, cancellationToken);
+        }
+    }
+
+    private void LoadSnapshot(SqliteConnection connection, SqliteTransaction snapshot, CancellationToken cancellationToken)
+    {
+        long generation = ReadGeneration(connection, snapshot);
         if (File.Exists(_indexPath))
         {
             try
             {
-                LoadFromFile(connection, generation, cancellationToken);
+                LoadFromFile(connection, snapshot, generation, cancellationToken);
                 _graphLoadedFromFile = true;
                 Log.IndexLoaded(_logger, _index.Current.Vectors.Count);
-                ScheduleMaintenance(); // a compaction or save the catch-up made due
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
@@ -134,15 +152,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
             _indexFileProblem = "no index file";
         }
 
-        LoadFromDatabase(connection, generation, cancellationToken);
-        if (_options.BuildIndexInBackground)
-        {
-            ScheduleMaintenance();
-        }
-        else if (_index.Current.LiveCount > _options.ExactSearchThreshold)
-        {
-            RebuildLocked(compact: false, graph: true, cancellationToken);
-        }
+        LoadFromDatabase(connection, snapshot, generation, cancellationToken);
     }
 
     /// <summary>Stops background work without saving (the store failed to open).</summary>
@@ -358,12 +368,12 @@ internal sealed class VectorIndexHost : IAsyncDisposable
     /// periodic save) is caught up: the rows added since are inserted into the graph and the rows deleted since are
     /// marked dead, which costs only the changes, not a rebuild of everything.
     /// </summary>
-    private void LoadFromFile(SqliteConnection connection, long generation, CancellationToken cancellationToken)
+    private void LoadFromFile(SqliteConnection connection, SqliteTransaction snapshot, long generation, CancellationToken cancellationToken)
     {
         LoadedIndexFile file = IndexFile.Load(_indexPath, _uid, generation, _dimension);
         try
         {
-            LoadFromFile(connection, generation, file, cancellationToken);
+            LoadFromFile(connection, snapshot, generation, file, cancellationToken);
         }
         catch
         {
@@ -373,7 +383,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         }
     }
 
-    private void LoadFromFile(SqliteConnection connection, long generation, LoadedIndexFile file, CancellationToken cancellationToken)
+    private void LoadFromFile(SqliteConnection connection, SqliteTransaction snapshot, long generation, LoadedIndexFile file, CancellationToken cancellationToken)
     {
         bool current = file.Generation == generation;
         int slots = file.SlotRowIds.Length;
@@ -446,7 +456,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         List<long> kept = [.. slotOfRow.Keys.Where(r => IsSet(live, slotOfRow[r]))];
         if (kept.Count > 0)
         {
-            using SqliteCommand vector = EmbeddedKnowledgeStore.Command(connection, "SELECT vector FROM items WHERE rowid = $rowid");
+            using SqliteCommand vector = EmbeddedKnowledgeStore.Command(connection, "SELECT vector FROM items WHERE rowid = $rowid", snapshot);
             SqliteParameter p = vector.Parameters.Add("$rowid", SqliteType.Integer);
             var stored = new float[_dimension];
             for (int i = 0; i < Math.Min(8, kept.Count); i++)
@@ -477,7 +487,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
             // Rows deleted since the save (in the file's map, gone from the database; rowids are never reused) were
             // never flagged live above, so they are dead slots already; the rows added since go into the graph now.
             int removed = slotOfRow.Count - rows;
-            List<PendingSlot> added = ReadPendingSlots(connection, null, addedRowIds);
+            List<PendingSlot> added = ReadPendingSlots(connection, snapshot, addedRowIds);
             _index.Apply(generation, [], added);
             _indexVersion++;
             _changesSinceSave += removed + added.Count;
@@ -511,13 +521,13 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         return added;
     }
 
-    private void LoadFromDatabase(SqliteConnection connection, long generation, CancellationToken cancellationToken)
+    private void LoadFromDatabase(SqliteConnection connection, SqliteTransaction snapshot, long generation, CancellationToken cancellationToken)
     {
         var set = new VectorSet(_dimension);
         var table = new SlotTable(1024);
         var interner = new MetadataInterner();
         var vector = new float[_dimension];
-        using (SqliteCommand read = EmbeddedKnowledgeStore.Command(connection, "SELECT rowid, kind, document_id, source_path, content_hash, tags, vector, id FROM items ORDER BY rowid"))
+        using (SqliteCommand read = EmbeddedKnowledgeStore.Command(connection, "SELECT rowid, kind, document_id, source_path, content_hash, tags, vector, id FROM items ORDER BY rowid", snapshot))
         using (SqliteDataReader reader = read.ExecuteReader())
         {
             while (reader.Read())
