@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Mmrag.Imaging;
 using SkiaSharp;
 
 namespace Mmrag.Clip.Preprocessing;
@@ -75,12 +76,12 @@ public sealed class SkiaImageDecoder : IImageDecoder
     }
 
     /// <summary>The dimensions Skia's codec parsed from a JPEG, WebP or BMP (or 8-bit PNG) stream, decoding no pixels.</summary>
-    internal static ImageDimensions ReadDimensions(ReadOnlySpan<byte> encoded) =>
+    internal static ImageHeader ReadDimensions(ReadOnlySpan<byte> encoded) =>
         WithCodec(encoded, static (codec, format) =>
         {
             // An animated WebP's frames are drawn on the canvas Info describes.
             var frames = Math.Max(1, codec.FrameCount);
-            return new ImageDimensions(format, codec.Info.Width, codec.Info.Height, frames, codec.Info.Width, codec.Info.Height);
+            return new ImageHeader(format, codec.Info.Width, codec.Info.Height, frames, codec.Info.Width, codec.Info.Height);
         });
 
     /// <summary>
