@@ -45,7 +45,7 @@ public sealed class SharedIngestionTests(PostgresTestServer server) : IAsyncLife
         new(store, new ClipTextEmbeddingGenerator(Model.Value), new ClipImageEmbeddingGenerator(Model.Value),
             LoaderRegistry.CreateDefault(new TextChunker(text => Model.Value.Tokenizer.EncodeToIds(text).Length)));
 
-    /// <summary>A pipeline whose first embedding waits for <paramref name="arrival"/> (see <see cref="Rendezvous"/>).</summary>
+    /// <summary>A pipeline whose first embedding waits for <paramref name="arrival"/> (see <c>Rendezvous</c>).</summary>
     private static IngestionPipeline Pipeline(PostgresKnowledgeStore store, Func<Task> arrival) =>
         new(store, new WaitingEmbeddingGenerator<string>(new ClipTextEmbeddingGenerator(Model.Value), arrival),
             new WaitingEmbeddingGenerator<DataContent>(new ClipImageEmbeddingGenerator(Model.Value), arrival),
@@ -58,9 +58,7 @@ public sealed class SharedIngestionTests(PostgresTestServer server) : IAsyncLife
         await using PostgresKnowledgeStore first = await OpenAsync();
         await using PostgresKnowledgeStore second = await OpenAsync();
 
-        // Each pipeline claims its files a few groups ahead of what it embeds, so one that started a moment earlier
-        // could claim the whole folder before the other read a file. Neither embeds until both have claimed work:
-        // the split is then decided by the claims alone, not by which task the scheduler ran first.
+        // Neither embeds until both have claimed work (see Rendezvous).
         var meeting = new Rendezvous(2);
         var options = new IngestionOptions { EmbeddingBatchSize = 8 };
         IngestionSummary[] runs = await Task.WhenAll(
@@ -151,8 +149,9 @@ public sealed class SharedIngestionTests(PostgresTestServer server) : IAsyncLife
         Assert.All(results, r => Assert.True(r.ExitCode == 0, r.Output));
         int[] added = [.. results.Select(r => Count(r.Output, "added"))];
         Assert.All(results, r => Assert.Equal(0, Count(r.Output, "replaced")));
+        // Each file once; how the files fell between the processes depends on when the system started each (one
+        // started late under load may find everything claimed), so the split itself is proven in-process above.
         Assert.Equal(150, added.Sum());
-        Assert.All(added, n => Assert.True(n > 0, "one process ingested nothing: " + string.Join(" | ", results.Select(r => r.Output))));
 
         await using PostgresKnowledgeStore store = await OpenAsync();
         KnowledgeBaseStats stats = await store.GetStatsAsync();
@@ -183,38 +182,6 @@ public sealed class SharedIngestionTests(PostgresTestServer server) : IAsyncLife
         var match = System.Text.RegularExpressions.Regex.Match(output, $@"(\d+) {word}\b");
         Assert.True(match.Success, $"no '{word}' count in: {output}");
         return int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    /// <summary>
-    /// Holds each participant at its first arrival until all have arrived, or for a minute at most (then the test's own
-    /// assertions say which pipeline got no work, rather than the test hanging).
-    /// </summary>
-    private sealed class Rendezvous(int participants)
-    {
-        private readonly TaskCompletionSource[] _arrived = [.. Enumerable.Range(0, participants)
-            .Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously))];
-
-        public Func<Task> Arrival(int participant)
-        {
-            Task? waited = null;
-            return () =>
-            {
-                _arrived[participant].TrySetResult();
-                return waited ??= Task.WhenAny(Task.WhenAll(_arrived.Select(static a => a.Task)), Task.Delay(TimeSpan.FromMinutes(1)));
-            };
-        }
-    }
-
-    /// <summary>The real generator, which waits for <paramref name="arrival"/> before each call (at once after the first).</summary>
-    private sealed class WaitingEmbeddingGenerator<TInput>(IEmbeddingGenerator<TInput, Embedding<float>> inner, Func<Task> arrival)
-        : DelegatingEmbeddingGenerator<TInput, Embedding<float>>(inner)
-    {
-        public override async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<TInput> values,
-            EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
-        {
-            await arrival().WaitAsync(cancellationToken);
-            return await base.GenerateAsync(values, options, cancellationToken);
-        }
     }
 
     /// <summary>The real text generator, made slow: stands for a large document whose embedding outlasts a claim's lease.</summary>
