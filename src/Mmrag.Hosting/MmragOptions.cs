@@ -53,6 +53,20 @@ public sealed class MmragOptions
     /// </summary>
     public string? Model { get; set; }
 
+    /// <summary>
+    /// The model a new knowledge base gets when <see cref="Model"/> is null (<c>MMRAG_MODEL</c>: a catalogue name or a
+    /// folder); null or empty: the default model. Read from the process environment unless set, and by
+    /// <see cref="FromEnvironment"/> from the environment it is given.
+    /// </summary>
+    public string? DefaultModel { get; set; } = Environment.GetEnvironmentVariable(ModelVariable);
+
+    /// <summary>
+    /// mmrag's home folder, whose <c>models</c> sub-folder is the model cache (<c>MMRAG_HOME</c>); null or empty:
+    /// <c>~/.cache/mmrag</c>. Read from the process environment unless set, and by <see cref="FromEnvironment"/> from
+    /// the environment it is given.
+    /// </summary>
+    public string? Home { get; set; } = Environment.GetEnvironmentVariable(ModelCache.HomeVariable);
+
     /// <summary>ONNX Runtime and preprocessing settings of the model.</summary>
     public ClipModelOptions ModelOptions { get; set; } = new();
 
@@ -68,8 +82,11 @@ public sealed class MmragOptions
     /// </summary>
     public WikipediaOptions Wikipedia { get; set; } = new();
 
-    /// <summary>Never download a model (also <c>MMRAG_OFFLINE=1</c>).</summary>
-    public bool Offline { get; set; }
+    /// <summary>
+    /// Never download a model (<c>MMRAG_OFFLINE=1</c>: read from the process environment unless set, and by
+    /// <see cref="FromEnvironment"/> from the environment it is given).
+    /// </summary>
+    public bool Offline { get; set; } = IsOffline(Environment.GetEnvironmentVariable);
 
     /// <summary>Reports model download progress.</summary>
     public IProgress<ModelDownloadProgress>? DownloadProgress { get; set; }
@@ -84,9 +101,10 @@ public sealed class MmragOptions
     internal bool IsPostgres => !string.IsNullOrWhiteSpace(PostgresConnection);
 
     /// <summary>
-    /// Options from the environment: <c>MMRAG_KB</c>, <c>MMRAG_PG</c>, <c>MMRAG_PG_SCHEMA</c>, <c>MMRAG_OFFLINE</c> and
-    /// the <c>MMRAG_LLM_*</c> variables. <c>MMRAG_MODEL</c> is not a requested model: it is the model a new knowledge
-    /// base gets when none is given, and an existing one keeps its own.
+    /// Options from the environment: <c>MMRAG_KB</c>, <c>MMRAG_PG</c>, <c>MMRAG_PG_SCHEMA</c>, <c>MMRAG_OFFLINE</c>,
+    /// <c>MMRAG_HOME</c>, <c>MMRAG_MODEL</c> and the <c>MMRAG_LLM_*</c> variables, all read through
+    /// <paramref name="getVariable"/> (the process environment by default). <c>MMRAG_MODEL</c> is not a requested model:
+    /// it is the model a new knowledge base gets when none is given (<see cref="DefaultModel"/>), and an existing one keeps its own.
     /// </summary>
     public static MmragOptions FromEnvironment(Func<string, string?>? getVariable = null)
     {
@@ -96,10 +114,16 @@ public sealed class MmragOptions
             Folder = getVariable(FolderVariable),
             PostgresConnection = getVariable(PostgresVariable),
             PostgresSchema = getVariable(SchemaVariable),
-            Offline = getVariable(ModelDownloadOptions.OfflineVariable) is "1" or "true" or "TRUE" or "True",
+            Offline = IsOffline(getVariable),
+            Home = getVariable(ModelCache.HomeVariable),
+            DefaultModel = getVariable(ModelVariable),
             Llm = LlmOptions.FromEnvironment(getVariable),
         };
     }
+
+    // The values the model downloader itself takes for MMRAG_OFFLINE.
+    private static bool IsOffline(Func<string, string?> getVariable) =>
+        getVariable(ModelDownloadOptions.OfflineVariable)?.Trim().ToUpperInvariant() is "1" or "TRUE" or "YES" or "ON";
 
     /// <summary>The folder of an embedded knowledge base: <see cref="Folder"/>, else <c>./.mmrag</c>, as a full path.</summary>
     public string ResolveFolder() => Path.GetFullPath(string.IsNullOrWhiteSpace(Folder) ? DefaultFolderName : Folder);

@@ -7,15 +7,18 @@ namespace Mmrag.Hosting;
 public static class ModelLoading
 {
     /// <summary>
-    /// The model folder for <paramref name="nameOrPath"/> (else <c>MMRAG_MODEL</c>, else the default model): a local
-    /// folder as given, or a catalogue model from the cache, downloaded first when missing and allowed.
+    /// The model folder for <paramref name="nameOrPath"/> (else <see cref="MmragOptions.DefaultModel"/>, i.e.
+    /// <c>MMRAG_MODEL</c>, else the default model): a local folder as given, or a catalogue model from the cache of
+    /// <see cref="MmragOptions.Home"/>, downloaded first when missing and allowed (<see cref="MmragOptions.Offline"/>).
+    /// The options carry the environment's values, so that a caller with its own view of the environment (the CLI's
+    /// per-command overrides) is not overruled by the process's.
     /// </summary>
     public static async Task<string> ResolveDirectoryAsync(string? nameOrPath, MmragOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        nameOrPath ??= Environment.GetEnvironmentVariable(MmragOptions.ModelVariable) ?? ModelCatalog.DefaultModelName;
+        nameOrPath ??= string.IsNullOrWhiteSpace(options.DefaultModel) ? ModelCatalog.DefaultModelName : options.DefaultModel;
         var variants = options.ModelOptions.Quantized ? ModelVariants.Quantized : ModelVariants.Float32;
-        var cache = ModelCache.CreateDefault();
+        var cache = ModelCache.ForHome(options.Home);
         var resolution = cache.Resolve(nameOrPath, variants);
         if (resolution.Source == ModelSource.LocalFolder || resolution.IsComplete)
         {
@@ -23,7 +26,7 @@ public static class ModelLoading
         }
 
         using var downloader = new ModelDownloader(ModelDownloader.CreateHttpClient(), cache, disposeHttpClient: true);
-        var download = new ModelDownloadOptions { Variants = variants, Offline = options.Offline ? true : null };
+        var download = new ModelDownloadOptions { Variants = variants, Offline = options.Offline };
         return await downloader.EnsureModelAsync(nameOrPath, download, options.DownloadProgress, cancellationToken).ConfigureAwait(false);
     }
 

@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
@@ -40,7 +42,8 @@ public sealed partial class MmragServer : IAsyncDisposable
     /// <param name="options">
     /// What to serve; validated here. The host's configuration (environment, <c>appsettings.json</c>, and sources
     /// <paramref name="configure"/> adds) is bound into a copy of it once (<see cref="MmragServerOptions.WithConfiguration"/>),
-    /// and the server reads only that copy.
+    /// registered in the host's services, and the server reads only that copy (limits, API key, roots, CORS, hosts, ingestion
+    /// settings); its addresses and knowledge base, which configuration does not change, are taken as given.
     /// </param>
     /// <param name="configure">Adjusts the host (logging, configuration, extra services) before it is built.</param>
     /// <exception cref="InvalidOperationException">A non-loopback address without an API key.</exception>
@@ -50,6 +53,9 @@ public sealed partial class MmragServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        // The server reads one copy of its options, the one in its services (bound from configuration below). Only the
+        // addresses and the knowledge base are taken from the options given, as the host needs them before it is
+        // built; configuration never changes them (WithConfiguration copies them as they are).
         builder.WebHost.UseUrls([.. options.Urls]);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -57,12 +63,13 @@ public sealed partial class MmragServer : IAsyncDisposable
             // (Kestrel__Endpoints__X__Url=http://0.0.0.0:…) add addresses that were never checked for an API key.
             kestrel.Configure(new ConfigurationBuilder().Build());
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = options.MaxUploadBytes;
         });
-        builder.Services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(form =>
+        builder.Services.AddOptions<KestrelServerOptions>().Configure<MmragServerOptions>(static (kestrel, server) =>
+            kestrel.Limits.MaxRequestBodySize = server.MaxUploadBytes);
+        builder.Services.AddOptions<Microsoft.AspNetCore.Http.Features.FormOptions>().Configure<MmragServerOptions>(static (form, server) =>
         {
-            form.MultipartBodyLengthLimit = options.MaxUploadBytes;
-            form.ValueLengthLimit = (int)Math.Min(int.MaxValue, options.MaxUploadBytes);
+            form.MultipartBodyLengthLimit = server.MaxUploadBytes;
+            form.ValueLengthLimit = (int)Math.Min(int.MaxValue, server.MaxUploadBytes);
         });
         builder.Services.AddProblemDetails();
         // The API writes the one wire format (Mmrag.Hosting.Wire): snake_case, source-generated, text left readable.
@@ -79,14 +86,18 @@ public sealed partial class MmragServer : IAsyncDisposable
         builder.Services.AddSingleton<KnowledgeBase>();
         builder.Services.AddSingleton<IngestionJobs>();
         builder.Services.AddSingleton<ServerMetrics>();
-        builder.Services.AddSingleton(new ApiKeyCheck(options.ApiKey));
-        builder.Services.AddSingleton(new PathConfinement(options.AllowedRoots));
+        builder.Services.AddSingleton(static services => new ApiKeyCheck(services.GetRequiredService<MmragServerOptions>().ApiKey));
+        builder.Services.AddSingleton(static services => new PathConfinement(services.GetRequiredService<MmragServerOptions>().AllowedRoots));
         builder.Services.AddSingleton(static services => new HostCheck(services.GetRequiredService<MmragServerOptions>(), services.GetRequiredService<IServer>()));
         builder.Services.AddSingleton(static services => new CrossSiteCheck(services.GetRequiredService<ApiKeyCheck>(), services.GetRequiredService<MmragServerOptions>().CorsOrigins));
-        if (options.CorsOrigins.Count > 0)
+        builder.Services.AddCors();
+        builder.Services.AddOptions<CorsOptions>().Configure<MmragServerOptions>(static (cors, server) =>
         {
-            builder.Services.AddCors(cors => cors.AddDefaultPolicy(policy => policy.WithOrigins([.. options.CorsOrigins]).AllowAnyHeader().AllowAnyMethod()));
-        }
+            if (server.CorsOrigins.Count > 0)
+            {
+                cors.AddDefaultPolicy(policy => policy.WithOrigins([.. server.CorsOrigins]).AllowAnyHeader().AllowAnyMethod());
+            }
+        });
 
         configure?.Invoke(builder);
         var app = builder.Build();

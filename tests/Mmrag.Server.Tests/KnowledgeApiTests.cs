@@ -3,6 +3,8 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Mmrag.Server.Tests;
 
@@ -188,6 +190,28 @@ public sealed class KnowledgeApiTests(ServerFixture fixture) : ApiTestBase(fixtu
         await AssertProblemAsync(noPath, 400);
         using var unknownJob = await Client.GetAsync("api/jobs/nope");
         await AssertProblemAsync(unknownJob, 404);
+    }
+
+    [Fact]
+    public async Task Search_HostReplacesTheServersOptions_RequestBodyLimitComesFromThatOneCopy()
+    {
+        // The server reads one copy of its options, the one in its services: a host that puts its own there (a 16 KiB
+        // upload limit) is obeyed by Kestrel's body limit too (a search has no size check of its own), not only by the
+        // endpoints, which read the copy after the host is built.
+        var server = MmragServer.Create(Fixture.Options(), builder =>
+        {
+            builder.Logging.ClearProviders();
+            builder.Services.AddSingleton(Fixture.Options(maxUploadBytes: 16 * 1024));
+        });
+        await using (server)
+        {
+            await server.StartAsync();
+            using var client = ServerFixture.CreateClient(server);
+
+            using var response = await client.PostAsync("api/search", Json(new { text = "marigolds " + new string('x', 64 * 1024) }));
+
+            await AssertProblemAsync(response, 413);
+        }
     }
 
     [Fact]

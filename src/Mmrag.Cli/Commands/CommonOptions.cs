@@ -68,7 +68,9 @@ internal sealed class ModelOptions
     public async Task<string> ResolveDirectoryAsync(ParseResult parseResult, CancellationToken cancellationToken)
     {
         using var progress = DownloadProgress.Create(parseResult.InvocationConfiguration.Error);
-        var options = Apply(parseResult, new MmragOptions { DownloadProgress = progress });
+        var options = MmragOptions.FromEnvironment(CliEnvironment.Get);
+        options.DownloadProgress = progress;
+        Apply(parseResult, options);
         return await ModelLoading.ResolveDirectoryAsync(options.Model, options, cancellationToken).ConfigureAwait(false);
     }
 
@@ -76,7 +78,9 @@ internal sealed class ModelOptions
     public async Task<ClipModel> LoadAsync(ParseResult parseResult, CancellationToken cancellationToken)
     {
         using var progress = DownloadProgress.Create(parseResult.InvocationConfiguration.Error);
-        var options = Apply(parseResult, new MmragOptions { DownloadProgress = progress });
+        var options = MmragOptions.FromEnvironment(CliEnvironment.Get);
+        options.DownloadProgress = progress;
+        Apply(parseResult, options);
         return await ModelLoading.LoadAsync(options.Model, options, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Mmrag.Clip.Models;
+using Mmrag.Hosting;
 
 namespace Mmrag.Cli.Commands;
 
@@ -20,7 +21,7 @@ internal static class ModelsCommand
         command.SetAction((parseResult, _) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             var output = parseResult.InvocationConfiguration.Output;
-            var cache = ModelCache.CreateDefault();
+            var cache = ModelCache.ForHome(CliEnvironment.Get(ModelCache.HomeVariable));
             var cached = cache.List();
             await output.WriteLineAsync($"cache: {cache.Root}").ConfigureAwait(false);
             await output.WriteLineAsync($"{"name",-28} {"dim",4}  {"status",-22} description").ConfigureAwait(false);
@@ -59,10 +60,11 @@ internal static class ModelsCommand
         command.SetAction((parseResult, cancellationToken) => CliErrors.RunAsync(parseResult.InvocationConfiguration.Error, async () =>
         {
             var model = ModelCatalog.Get(parseResult.GetValue(name)!);
-            using var downloader = new ModelDownloader(ModelDownloader.CreateHttpClient(), ModelCache.CreateDefault(), disposeHttpClient: true);
+            var environment = MmragOptions.FromEnvironment(CliEnvironment.Get);
+            using var downloader = new ModelDownloader(ModelDownloader.CreateHttpClient(), ModelCache.ForHome(environment.Home), disposeHttpClient: true);
             using var progress = DownloadProgress.Create(parseResult.InvocationConfiguration.Error);
             var variants = parseResult.GetValue(quantized) ? ModelVariants.Float32 | ModelVariants.Quantized : ModelVariants.Float32;
-            var directory = await downloader.DownloadAsync(model, new ModelDownloadOptions { Variants = variants }, progress, cancellationToken).ConfigureAwait(false);
+            var directory = await downloader.DownloadAsync(model, new ModelDownloadOptions { Variants = variants, Offline = environment.Offline }, progress, cancellationToken).ConfigureAwait(false);
             await parseResult.InvocationConfiguration.Output.WriteLineAsync($"{model.Name}: {directory}").ConfigureAwait(false);
             return 0;
         }));

@@ -29,6 +29,13 @@ public sealed class ModelCache
     /// <summary>A cache at <see cref="DefaultRoot"/>.</summary>
     public static ModelCache CreateDefault() => new(DefaultRoot());
 
+    /// <summary>
+    /// The cache of the home folder <paramref name="mmragHome"/> (a value of <c>MMRAG_HOME</c> read by the caller, e.g. from
+    /// its own view of the environment): its <c>models</c> sub-folder, or <c>~/.cache/mmrag/models</c> when it is null or empty.
+    /// </summary>
+    public static ModelCache ForHome(string? mmragHome) =>
+        new(ResolveRoot(mmragHome, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile)));
+
     /// <summary><c>$MMRAG_HOME/models</c>, or <c>~/.cache/mmrag/models</c> when <c>MMRAG_HOME</c> is unset or empty.</summary>
     public static string DefaultRoot() =>
         ResolveRoot(Environment.GetEnvironmentVariable(HomeVariable), Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));

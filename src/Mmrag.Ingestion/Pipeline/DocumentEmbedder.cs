@@ -1,4 +1,5 @@
 using Microsoft.Extensions.AI;
+using Mmrag.Embeddings;
 using Mmrag.Knowledge;
 using Mmrag.Storage;
 
@@ -7,8 +8,10 @@ namespace Mmrag.Ingestion.Pipeline;
 /// <summary>
 /// The embedding step of an ingestion run: gives each loaded item of a document a vector. Items are identified by a
 /// content hash (SHA-256 of an image's bytes or of a chunk's text); a vector already stored for the same hash is reused,
-/// each distinct hash is embedded once, texts and images in batches of <c>batchSize</c>. When an image batch fails, each
-/// of its images is embedded alone, so one undecodable image costs only itself. Vectors of another dimension than the
+/// each distinct hash is embedded once, texts and images in batches of <c>batchSize</c>. Image batches report per image
+/// (<see cref="PerItemEmbeddingGeneratorExtensions.GeneratePerItemAsync"/>): an undecodable image fails alone inside its
+/// batch and the others keep the batch's vectors (a generator without that capability has a failed batch's images
+/// embedded one at a time). Vectors of another dimension than the
 /// knowledge base's stop the run. Vectors are kept as the generator returned them, not normalised again: a vector is
 /// normalised once on the ingest path, by the generator, and the store's write-time check
 /// (<c>Mmrag.Storage.Providers.StoreInput</c>) rescales only one that is not unit length within its tolerance.
@@ -31,16 +34,17 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
     /// Vectors this run embedded that may not be stored yet (the group before, stored while this one is embedded): taken
     /// like stored vectors, so that an image in two groups is embedded once, as when the groups ran one after the other.
     /// </param>
+    /// <param name="contentHashes">The items' content hashes when already known (<see cref="SharedEmbeddings.HashesOf"/>), so that no item is hashed twice.</param>
     /// <exception cref="EmbeddingSpaceMismatchException">A generator returned vectors of another dimension than the knowledge base's.</exception>
     public async Task<EmbeddedItems> EmbedAsync(IReadOnlyList<LoadedItem> items, Action<int, int> progress, CancellationToken cancellationToken,
-        SharedEmbeddings? shared = null, IReadOnlyDictionary<string, ReadOnlyMemory<float>>? reusable = null)
+        SharedEmbeddings? shared = null, IReadOnlyDictionary<string, ReadOnlyMemory<float>>? reusable = null, IReadOnlyList<string>? contentHashes = null)
     {
-        var hashes = new string[items.Count];
-        for (var i = 0; i < hashes.Length; i++)
+        if (contentHashes is not null && contentHashes.Count != items.Count)
         {
-            var item = items[i];
-            hashes[i] = item.Kind == ItemKind.Image ? DocumentIds.Sha256Hex(item.ImageBytes.Span) : DocumentIds.Sha256Hex(item.Text);
+            throw new ArgumentException($"{contentHashes.Count} content hashes for {items.Count} items.", nameof(contentHashes));
         }
+
+        var hashes = contentHashes ?? [.. items.Select(ContentHashOf)];
 
         var occurrences = hashes.CountBy(h => h, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
         var vectors = new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal);
@@ -84,7 +88,7 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
         var texts = new List<(string Hash, string Text)>();
         var images = new List<(string Hash, LoadedItem Item)>();
         var queued = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < hashes.Length; i++)
+        for (var i = 0; i < hashes.Count; i++)
         {
             if (vectors.ContainsKey(hashes[i]) || imageErrors.ContainsKey(hashes[i]) || !queued.Add(hashes[i]))
             {
@@ -102,22 +106,22 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
         }
 
         // Items whose vectors were already stored count as done from the start.
-        var done = hashes.Length - texts.Sum(t => occurrences[t.Hash]) - images.Sum(i => occurrences[i.Hash]);
-        progress(done, hashes.Length);
+        var done = hashes.Count - texts.Sum(t => occurrences[t.Hash]) - images.Sum(i => occurrences[i.Hash]);
+        progress(done, hashes.Count);
         foreach (var batch in texts.Chunk(batchSize))
         {
             var embeddings = await textEmbedder.GenerateAsync(batch.Select(t => t.Text), cancellationToken: cancellationToken)
                 .ConfigureAwait(false);
             Keep(batch.Select(t => t.Hash).ToList(), embeddings, vectors);
             done += batch.Sum(t => occurrences[t.Hash]);
-            progress(done, hashes.Length);
+            progress(done, hashes.Count);
         }
 
         foreach (var batch in images.Chunk(batchSize))
         {
             await EmbedImagesAsync(batch, vectors, imageErrors, cancellationToken).ConfigureAwait(false);
             done += batch.Sum(i => occurrences[i.Hash]);
-            progress(done, hashes.Length);
+            progress(done, hashes.Count);
         }
 
         var failed = images.Count(i => imageErrors.ContainsKey(i.Hash));
@@ -127,39 +131,32 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
         };
     }
 
-    /// <summary>Embeds a batch of images; when the batch fails, each image alone, so one undecodable image costs only itself.</summary>
+    /// <summary>The SHA-256 of an image's bytes or of a chunk's text: what identifies the item's content.</summary>
+    public static string ContentHashOf(LoadedItem item) =>
+        item.Kind == ItemKind.Image ? DocumentIds.Sha256Hex(item.ImageBytes.Span) : DocumentIds.Sha256Hex(item.Text);
+
+    /// <summary>Embeds a batch of images in one call; an image that fails gets its error, the others their vectors.</summary>
     private async Task EmbedImagesAsync((string Hash, LoadedItem Item)[] batch, Dictionary<string, ReadOnlyMemory<float>> vectors,
         Dictionary<string, string> errors, CancellationToken cancellationToken)
     {
-        try
+        var results = await imageEmbedder.GeneratePerItemAsync([.. batch.Select(b => ToDataContent(b.Item))], cancellationToken: cancellationToken)
+            .ConfigureAwait(false);
+        var embedded = new List<string>(batch.Length);
+        var embeddings = new List<Embedding<float>>(batch.Length);
+        for (var i = 0; i < batch.Length; i++)
         {
-            var embeddings = await imageEmbedder.GenerateAsync(batch.Select(b => ToDataContent(b.Item)), cancellationToken: cancellationToken)
-                .ConfigureAwait(false);
-            Keep(batch.Select(b => b.Hash).ToList(), embeddings, vectors);
-            return;
-        }
-        catch (Exception ex) when (IsItemFailure(ex, cancellationToken))
-        {
-            if (batch.Length == 1)
+            if (results[i] is { Embedding: { } embedding, Error: null })
             {
-                errors[batch[0].Hash] = ex.Message;
-                return;
+                embedded.Add(batch[i].Hash);
+                embeddings.Add(embedding);
+            }
+            else
+            {
+                errors[batch[i].Hash] = results[i].Error?.Message ?? "the generator returned no embedding";
             }
         }
 
-        foreach (var (hash, item) in batch)
-        {
-            try
-            {
-                var embeddings = await imageEmbedder.GenerateAsync([ToDataContent(item)], cancellationToken: cancellationToken)
-                    .ConfigureAwait(false);
-                Keep([hash], embeddings, vectors);
-            }
-            catch (Exception ex) when (IsItemFailure(ex, cancellationToken))
-            {
-                errors[hash] = ex.Message;
-            }
-        }
+        Keep(embedded, new GeneratedEmbeddings<Embedding<float>>(embeddings), vectors);
     }
 
     private void Keep(List<string> hashes, GeneratedEmbeddings<Embedding<float>> embeddings, Dictionary<string, ReadOnlyMemory<float>> vectors)
@@ -185,10 +182,6 @@ internal sealed class DocumentEmbedder(IKnowledgeStore store, IEmbeddingGenerato
         }
     }
 
-    /// <summary>An exception that costs only the item: not the run's cancellation, and not a wrong embedding space (which stops the run).</summary>
-    private static bool IsItemFailure(Exception ex, CancellationToken cancellationToken) =>
-        !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested) && ex is not EmbeddingSpaceMismatchException;
-
     private static DataContent ToDataContent(LoadedItem item) =>
         new(item.ImageBytes, item.ImageMediaType ?? "application/octet-stream") { Name = item.ImagePath ?? item.Provenance.SourcePath };
 }
@@ -213,12 +206,34 @@ internal sealed record EmbeddedItems(IReadOnlyList<string> ContentHashes, IReadO
 /// document's own call; each freshly embedded hash counts as embedded once, for the first document that uses it.
 /// Used by one run only; not thread-safe.
 /// </summary>
-internal sealed class SharedEmbeddings(EmbeddedItems embedded)
+/// <param name="embedded">What the call over the documents' items, one document after the other, found.</param>
+/// <param name="documents">The documents whose items were embedded, in the order of their items.</param>
+internal sealed class SharedEmbeddings(EmbeddedItems embedded, IReadOnlyList<LoadedDocument> documents)
 {
     private readonly HashSet<string> _uncounted = [.. embedded.Fresh];
+    private readonly string[] _hashes = [.. embedded.ContentHashes];
+    private readonly Dictionary<LoadedDocument, int> _offsets = Offsets(documents);
 
     public EmbeddedItems Embedded { get; } = embedded;
 
     /// <summary>Whether <paramref name="hash"/> was embedded by the shared call and not yet counted.</summary>
     public bool CountOnce(string hash) => _uncounted.Remove(hash);
+
+    /// <summary>The content hashes of <paramref name="document"/>'s items as the shared call computed them; null for a document not in it.</summary>
+    public IReadOnlyList<string>? HashesOf(LoadedDocument document) =>
+        _offsets.TryGetValue(document, out var offset) ? new ArraySegment<string>(_hashes, offset, document.Items.Count) : (IReadOnlyList<string>?)null;
+
+    private static Dictionary<LoadedDocument, int> Offsets(IReadOnlyList<LoadedDocument> documents)
+    {
+        // By reference: two documents may be equal as records (the same file under two names) and still be two entries.
+        var offsets = new Dictionary<LoadedDocument, int>(ReferenceEqualityComparer.Instance);
+        var offset = 0;
+        foreach (var document in documents)
+        {
+            offsets[document] = offset;
+            offset += document.Items.Count;
+        }
+
+        return offsets;
+    }
 }

@@ -313,27 +313,33 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         }, stop.Token);
 
         // Three stages side by side: the producer above reads files; this flow gathers them into groups and embeds each
-        // group on the pool while it gathers the next; the group before is stored on the pool meanwhile. So the store's
-        // writes and the next group's reads never leave the embedding generator waiting, and at most three groups (one
-        // stored, one embedded, one gathered) are held at once.
+        // group on the pool while it gathers the next; a group is stored on the pool as soon as its embedding ends (after
+        // the group before it, so stores keep the files' order), not when the next group is gathered: with a slow source
+        // (a crawl's host delay, slow loads) finished work is written at once rather than held. So the store's writes and
+        // the next group's reads never leave the embedding generator waiting, and at most three groups (one stored, one
+        // embedded, one gathered) are held at once: a group is embedded only once the one two before it is stored.
         Task<SharedEmbeddings?>? embedding = null;
         var storing = Task.CompletedTask;
         try
         {
             var group = await GatherAsync(channel.Reader, stop.Token).ConfigureAwait(false);
             SharedEmbeddings? previous = null;
+            var storedBefore = Task.CompletedTask;
             while (group.Count > 0)
             {
+                await storedBefore.ConfigureAwait(false);
+                if (embedding is not null)
+                {
+                    // The next group reuses this one's vectors, which may not be stored yet.
+                    previous = await embedding.ConfigureAwait(false);
+                }
+
                 var embedded = group;
                 var inFlight = previous;
                 embedding = Task.Run(() => EmbedTogetherAsync(embedded, inFlight, stop.Token), stop.Token);
-                var next = await GatherAsync(channel.Reader, stop.Token).ConfigureAwait(false);
-                var shared = await embedding.ConfigureAwait(false);
-                embedding = null;
-                await storing.ConfigureAwait(false);
-                storing = Task.Run(() => StoreGroupAsync(embedded, shared), stop.Token);
-                previous = shared;
-                group = next;
+                storedBefore = storing;
+                storing = StoreWhenEmbeddedAsync(embedded, embedding, storedBefore, stop);
+                group = await GatherAsync(channel.Reader, stop.Token).ConfigureAwait(false);
             }
 
             await storing.ConfigureAwait(false);
@@ -361,6 +367,26 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cause);
             }
 
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The store stage of <see cref="ProcessFilesAsync"/> for one group: once <paramref name="before"/> (the group before's
+    /// store) and <paramref name="embedding"/> are done, stores the group's files in order on the pool. A failure stops
+    /// the other stages at once through <paramref name="stop"/>, so that they do not wait on work that will not be stored.
+    /// </summary>
+    private async Task StoreWhenEmbeddedAsync(List<PreparedFile> group, Task<SharedEmbeddings?> embedding, Task before, CancellationTokenSource stop)
+    {
+        try
+        {
+            await before.ConfigureAwait(false);
+            var shared = await embedding.ConfigureAwait(false);
+            await Task.Run(() => StoreGroupAsync(group, shared), stop.Token).ConfigureAwait(false);
+        }
+        catch
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -422,11 +448,12 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
 
         try
         {
-            var items = loaded.SelectMany(static p => p.Document!.Items).ToList();
+            var documents = loaded.ConvertAll(static p => p.Document!);
+            var items = documents.SelectMany(static d => d.Items).ToList();
             var first = loaded[0].Path;
             // The group's items count as the first file's, so that progress moves while the batch is embedded.
             return new SharedEmbeddings(await embedder.EmbedAsync(items, (done, total) => Report(first, done, total), token,
-                reusable: inFlight?.Embedded.Vectors).ConfigureAwait(false));
+                reusable: inFlight?.Embedded.Vectors).ConfigureAwait(false), documents);
         }
         catch (Exception ex) when (!IsCancellation(ex, token) && ex is not (EmbeddingSpaceMismatchException or KnowledgeStoreException))
         {
@@ -789,8 +816,9 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     /// <summary>The document's items with their vectors (<see cref="DocumentEmbedder"/>); an image that could not be embedded is left out and recorded.</summary>
     private async Task<EmbeddedDocument> EmbedAsync(LoadedDocument document, string documentId, SharedEmbeddings? shared)
     {
-        var embedded = await embedder.EmbedAsync(document.Items, (done, total) => Report(document.SourcePath, done, total), cancellationToken, shared)
-            .ConfigureAwait(false);
+        // The group's call hashed the items already: each item's bytes are hashed once.
+        var embedded = await embedder.EmbedAsync(document.Items, (done, total) => Report(document.SourcePath, done, total), cancellationToken, shared,
+            contentHashes: shared?.HashesOf(document)).ConfigureAwait(false);
 
         var hashes = embedded.ContentHashes;
         var items = new List<KnowledgeItem>(hashes.Count);

@@ -102,6 +102,24 @@ public class ClipImageEmbeddingTests
     }
 
     [Fact]
+    public async Task GeneratePerItemAsync_TruncatedImageAmongGood_OnlyItFailsAndTheOthersMatchTheirOwnEmbeddings()
+    {
+        using var generator = new ClipImageEmbeddingGenerator(SharedModel.Instance);
+        var good = await Task.WhenAll(new[] { "images/noise_224x224.png", "images/tiny_50x50.png" }.Select(f => File.ReadAllBytesAsync(ClipFixtures.PathOf(f))));
+        var source = await File.ReadAllBytesAsync(ClipFixtures.PathOf("images/gradient_640x480.png"));
+        DataContent[] batch = [new(good[0], "image/png"), new(source[..(source.Length / 2)], "image/png") { Name = "cut.png" }, new(good[1], "image/png")];
+
+        var results = await generator.GeneratePerItemAsync(batch);
+
+        Assert.Equal([true, false, true], results.Select(r => r.Succeeded));
+        Assert.IsType<ImageDecodeException>(results[1].Error);
+        Assert.Null(results[1].Embedding);
+        var alone = await generator.GenerateAsync([batch[0], batch[2]]);
+        Assert.Equal(alone[0].Vector.ToArray(), results[0].Embedding!.Vector.ToArray());
+        Assert.Equal(alone[1].Vector.ToArray(), results[2].Embedding!.Vector.ToArray());
+    }
+
+    [Fact]
     public async Task GenerateAsync_ImageOverTheGeneratorsPixelLimit_ThrowsImageTooLargeNamingIt()
     {
         // The server gives its own limit to the generator, so queries and ingested files obey it alike.

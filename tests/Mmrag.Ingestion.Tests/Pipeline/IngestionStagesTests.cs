@@ -1,7 +1,9 @@
 using Microsoft.Extensions.AI;
 using Mmrag.Clip.Inference;
+using Mmrag.Ingestion.Loaders;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Ingestion.Tests.Support;
+using Mmrag.Storage.ContractTests;
 using SkiaSharp;
 
 namespace Mmrag.Ingestion.Tests.Pipeline;
@@ -74,6 +76,52 @@ public sealed class IngestionStagesTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_TruncatedImageInAGroup_OnlyThatFileFailsAndTheGroupIsEmbeddedInOneCall()
+    {
+        var paths = Enumerable.Range(0, 7).Select(i => WritePng($"p{i}.png", i)).ToList();
+        var whole = GeneratedPngs.Create(64, 48, SKColors.Teal);
+        var broken = _harness.Write("p3-broken.png", whole[..(whole.Length / 2)]);
+
+        var summary = await _harness.RunAsync(new IngestionOptions { EmbeddingBatchSize = 8 });
+
+        var failure = Assert.Single(summary.Failures);
+        Assert.Equal(broken, failure.SourcePath);
+        Assert.Contains(broken, failure.Reason, StringComparison.Ordinal);
+        Assert.Contains("truncated", failure.Reason, StringComparison.Ordinal);
+        Assert.Equal((7, 7, 7, 1), (summary.Added, summary.Items, summary.Embedded, summary.Failed));
+        Assert.Equal(paths, _harness.Store.Documents.Select(d => d.SourcePath));
+        // One call for the group's eight images: the bad one fails alone inside it, the others are not embedded again.
+        Assert.Equal((1, 8), (_harness.Images.Calls, _harness.Images.Inputs));
+    }
+
+    [Fact]
+    public async Task IngestAsync_LastFileSlowToLoad_FirstGroupStoredBeforeItIsPrepared()
+    {
+        // The first group [p0 p1] is embedded while z-slow.png is loaded; its load waits (at most 10 s, then gives up)
+        // until the first group is stored. Stored only once the next group is gathered, the two would wait on each other.
+        var firstGroupStored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var loader = new GatedLoader(new ImageFileLoader(), "z-slow.png", firstGroupStored.Task);
+        using var harness = new IngestionHarness(loaders: new LoaderRegistry([loader]));
+        loader.Store = harness.Store;
+        var paths = new[] { "p0.png", "p1.png", "z-slow.png" }
+            .Select((name, i) => harness.Write(name, GeneratedPngs.Create(64, 48, new SKColor((byte)(i * 80), 40, 200)))).ToList();
+        var progress = new CallbackProgress<IngestionProgress>(p =>
+        {
+            if (p.FilesDone >= 2)
+            {
+                firstGroupStored.TrySetResult();
+            }
+        });
+
+        var summary = await harness.Pipeline.IngestAsync([harness.Root], new IngestionOptions { EmbeddingBatchSize = 2 }, progress);
+
+        Assert.True(loader.GateOpened, "The first group was not stored before the last file was prepared.");
+        Assert.Equal(paths[..2], loader.StoredWhenLoaded);
+        Assert.Equal((3, 3, 0), (summary.Added, summary.Items, summary.Failed));
+        Assert.Equal(paths, harness.Store.Documents.Select(d => d.SourcePath));
+    }
+
+    [Fact]
     public async Task IngestAsync_StoreFailsWhileAFileIsPrepared_ThatFailureIsReportedNotACancellation()
     {
         for (var i = 0; i < 6; i++)
@@ -108,6 +156,39 @@ public sealed class IngestionStagesTests : IDisposable
             }
         };
         return result.Task;
+    }
+
+    /// <summary>Reports synchronously to a callback.</summary>
+    private sealed class CallbackProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+
+    /// <summary>
+    /// Loads like <paramref name="inner"/>, except that the file named <paramref name="gatedName"/> waits for
+    /// <paramref name="gate"/> first (at most 10 s); records whether the gate opened and what the store held then.
+    /// </summary>
+    private sealed class GatedLoader(IDocumentLoader inner, string gatedName, Task gate) : IDocumentLoader
+    {
+        public bool GateOpened { get; private set; }
+
+        public IReadOnlyList<string> StoredWhenLoaded { get; private set; } = [];
+
+        /// <summary>The store whose documents <see cref="StoredWhenLoaded"/> lists.</summary>
+        public InMemoryKnowledgeStore? Store { get; set; }
+
+        public bool CanLoad(string path) => inner.CanLoad(path);
+
+        public async Task<LoadedDocument> LoadAsync(string path, DocumentLoadContext context, CancellationToken cancellationToken = default)
+        {
+            if (Path.GetFileName(path) == gatedName)
+            {
+                GateOpened = await Task.WhenAny(gate, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)) == gate;
+                StoredWhenLoaded = [.. Store!.Documents.Select(d => d.SourcePath)];
+            }
+
+            return await inner.LoadAsync(path, context, cancellationToken);
+        }
     }
 
     /// <summary>A distinct picture for each <paramref name="seed"/> (the same seed gives the same bytes).</summary>

@@ -1,14 +1,17 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.AI;
+using Mmrag.Embeddings;
 
 namespace Mmrag.Ingestion.Tests.Support;
 
 /// <summary>
 /// Passes calls through to the real generator and counts them (calls and inputs); <see cref="BeforeCall"/> runs
-/// before each call, e.g. to cancel a run after a number of batches.
+/// before each call, e.g. to cancel a run after a number of batches. Per-item calls
+/// (<see cref="IPerItemEmbeddingGenerator{TInput}"/>) are passed on and counted the same way, so the pipeline sees the
+/// real generator's capabilities.
 /// </summary>
 internal sealed class CountingEmbeddingGenerator<TInput>(IEmbeddingGenerator<TInput, Embedding<float>> inner)
-    : DelegatingEmbeddingGenerator<TInput, Embedding<float>>(inner)
+    : DelegatingEmbeddingGenerator<TInput, Embedding<float>>(inner), IPerItemEmbeddingGenerator<TInput>
 {
     private int _calls;
     private int _inputs;
@@ -23,7 +26,14 @@ internal sealed class CountingEmbeddingGenerator<TInput>(IEmbeddingGenerator<TIn
     public ConcurrentQueue<TInput> Seen { get; } = new();
 
     public override Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<TInput> values,
-        EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+        EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default) =>
+        base.GenerateAsync(Count(values), options, cancellationToken);
+
+    public Task<IReadOnlyList<ItemEmbedding>> GeneratePerItemAsync(IEnumerable<TInput> values, EmbeddingGenerationOptions? options = null,
+        CancellationToken cancellationToken = default) =>
+        InnerGenerator.GeneratePerItemAsync(Count(values), options, cancellationToken);
+
+    private List<TInput> Count(IEnumerable<TInput> values)
     {
         var list = values.ToList();
         var call = Interlocked.Increment(ref _calls);
@@ -33,6 +43,6 @@ internal sealed class CountingEmbeddingGenerator<TInput>(IEmbeddingGenerator<TIn
             Seen.Enqueue(value);
         }
         BeforeCall?.Invoke(call);
-        return base.GenerateAsync(list, options, cancellationToken);
+        return list;
     }
 }
