@@ -78,6 +78,46 @@ public sealed class WebFetcherTests : IDisposable
     }
 
     [Fact]
+    public async Task GetAsync_CheckRedirectRefusesAHop_RefusedRedirectAndTargetNeverRequested()
+    {
+        Chain(3);
+        using var fetcher = Allowing();
+        var asked = new List<string>();
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/r0")), new WebFetchRequest
+        {
+            CheckRedirect = (next, _) =>
+            {
+                asked.Add(next.AbsolutePath);
+                return Task.FromResult(next.AbsolutePath == "/r2" ? "not this one" : null);
+            },
+        }));
+
+        Assert.True(error.IsRefusedRedirect);
+        Assert.Contains($"a redirect to {_site.Url("/r2")} was refused (not this one)", error.Message, StringComparison.Ordinal);
+        Assert.Equal(["/r1", "/r2"], asked);
+        Assert.Equal(0, _site.RequestsFor("/r2"));
+    }
+
+    [Fact]
+    public async Task GetAsync_CheckRedirectWaitsLongerThanTheTimeout_WaitNotCountedAgainstIt()
+    {
+        Chain(1);
+        using var fetcher = Allowing(o => o with { Timeout = TimeSpan.FromSeconds(1) });
+
+        var page = await fetcher.GetAsync(new Uri(_site.Url("/r0")), new WebFetchRequest
+        {
+            CheckRedirect = async (_, cancellationToken) =>
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1.5), cancellationToken);
+                return null;
+            },
+        });
+
+        Assert.Equal("end", Encoding.UTF8.GetString(page.Content));
+    }
+
+    [Fact]
     public async Task GetAsync_RedirectToFileScheme_Refused()
     {
         _site.Redirect("/start", "file:///etc/passwd");
