@@ -373,15 +373,11 @@ internal static class KnowledgeEndpoints
         var paths = new List<string>(titles.Count);
         foreach (var title in titles)
         {
-            if (Encoding.UTF8.GetByteCount(title) > MaxTitleBytes)
-            {
-                throw ApiProblemException.BadRequest($"'wikipedia': a title is longer than {MaxTitleBytes} UTF-8 bytes, MediaWiki's limit.");
-            }
-
             try
             {
                 var path = WikipediaSourceResolver.PathOf(title, language);
-                // Checked now, so that a malformed title or language is the request's error, not the job's.
+                // Checked now (WikipediaSource.CheckedTitle: form and MediaWiki's length limit), so that a malformed
+                // title or language is the request's error, not the job's.
                 _ = new WikipediaSourceResolver(wiki).Resolve(path);
                 paths.Add(path);
             }
@@ -399,9 +395,6 @@ internal static class KnowledgeEndpoints
 
     /// <summary>The longest URL a request may name (what browsers and servers commonly accept).</summary>
     internal const int MaxUrlLength = 2_048;
-
-    /// <summary>The longest Wikipedia title, in UTF-8 bytes (MediaWiki's own limit).</summary>
-    internal const int MaxTitleBytes = 255;
 
     /// <summary>The longest uploaded name segment, in UTF-8 bytes: file systems allow 255, less room for a "-N" suffix.</summary>
     internal const int MaxNameBytes = 240;
