@@ -267,15 +267,16 @@ internal static class KnowledgeEndpoints
 
             requested.AddRange(Strings(root, "paths"));
             urls.AddRange(Strings(root, "urls"));
+            var crawl = Crawl(root);
+            if (urls.Count == 0 && !crawl.IsEmpty)
+            {
+                // Paths and Wikipedia articles are read alone: settings that would be dropped silently are the client's mistake.
+                throw ApiProblemException.BadRequest($"{CrawlRequest.FieldNames} say how 'urls' are crawled, and this request gives no 'urls'.");
+            }
+
             if (urls.Count > 0)
             {
-                web = new WebIngestionRequest
-                {
-                    Depth = QueryInput.Integer(root, "depth") ?? 0,
-                    MaxPages = QueryInput.Integer(root, "max_pages"),
-                    SameSite = QueryInput.Bool(root, "same_site"),
-                    Follow = Strings(root, "follow"),
-                };
+                web = WebIngestionRequest.FromWire(crawl);
                 try
                 {
                     web.Validate();
@@ -338,6 +339,20 @@ internal static class KnowledgeEndpoints
         return ([.. resolved, .. articles], await OcrLanguagesAsync(ocr, ocrLanguages, cancellationToken).ConfigureAwait(false), web);
     }
 
+    /// <summary>The crawl settings of the request's body (the wire's <see cref="CrawlRequest"/>; its other fields are read elsewhere).</summary>
+    private static CrawlRequest Crawl(JsonElement root)
+    {
+        try
+        {
+            return root.Deserialize(MmragJsonContext.Default.CrawlRequest) ?? new CrawlRequest();
+        }
+        catch (JsonException exception)
+        {
+            throw ApiProblemException.BadRequest(
+                $"'{exception.Path?.TrimStart('$', '.')}' is not of its type: 'depth' and 'max_pages' are integers, 'same_site' true or false, 'follow' an array of strings.");
+        }
+    }
+
     /// <summary>A JSON array of strings (absent or null: none).</summary>
     private static List<string> Strings(JsonElement root, string name)
     {
@@ -390,7 +405,7 @@ internal static class KnowledgeEndpoints
         return language is not null && titles.Count == 0 ? throw ApiProblemException.BadRequest("'lang' is the language of 'wikipedia' titles; give some.") : paths;
     }
 
-    /// <summary>Most entries in one of the request's lists (paths, urls, wikipedia titles, follow).</summary>
+    /// <summary>Most entries in one of the request's lists (paths, urls, wikipedia titles).</summary>
     internal const int MaxListEntries = 1_000;
 
     /// <summary>The longest URL a request may name (what browsers and servers commonly accept).</summary>
