@@ -55,7 +55,8 @@ public sealed record WebResource(Uri RequestedUri, Uri Uri, HttpStatusCode Statu
 /// <summary>
 /// Fetches http and https URLs for ingestion, guarded: every connection resolves the host itself and connects only to
 /// an address that is not loopback, private, link-local (cloud metadata) or otherwise non-public
-/// (<see cref="PrivateNetworks"/>) unless <see cref="WebFetcherOptions.AllowPrivateHosts"/> is set; the check is made
+/// (<see cref="PrivateNetworks"/>) unless <see cref="WebFetcherOptions.AllowPrivateHosts"/> is set or the host and
+/// port are among <see cref="WebFetcherOptions.TrustedHosts"/>; the check is made
 /// on the address actually connected to, so a host whose DNS answer changes between a check and the connection (DNS
 /// rebinding) cannot get past it, and no proxy is used. Redirects are followed here, at most
 /// <see cref="WebFetcherOptions.MaxRedirects"/>, each to http or https only, through the same check and through the
@@ -294,9 +295,10 @@ public sealed class WebFetcher : IDisposable
             : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
         string? refused = null;
         Exception? failure = null;
+        var guarded = !Options.AllowPrivateHosts && !Options.Trusts(host, context.DnsEndPoint.Port);
         foreach (var address in addresses)
         {
-            if (!Options.AllowPrivateHosts && _classify(address) is { } kind)
+            if (guarded && _classify(address) is { } kind)
             {
                 refused ??= $"the host '{host}' resolves to {address}, a {kind} address; such hosts are refused unless private hosts are allowed (--allow-private-hosts).";
                 continue;

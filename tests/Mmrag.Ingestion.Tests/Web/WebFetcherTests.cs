@@ -54,6 +54,37 @@ public sealed class WebFetcherTests : IDisposable
     }
 
     [Fact]
+    public async Task GetAsync_TrustedHostOnLoopback_FetchedWhileAnotherPortOfItIsRefused()
+    {
+        using var other = new LoopbackSite();
+        _site.Html("/", "<p>trusted</p>");
+        other.Html("/", "<p>other</p>");
+        _site.Redirect("/to-other", other.Url("/"));
+        using var fetcher = new WebFetcher(new WebFetcherOptions { TrustedHosts = [WebFetcherOptions.TrustedHost(new Uri(_site.Url("/")))] });
+
+        var page = await fetcher.GetAsync(new Uri(_site.Url("/")));
+        var refused = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(other.Url("/"))));
+        var redirected = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/to-other"))));
+
+        Assert.Equal("<p>trusted</p>", Encoding.UTF8.GetString(page.Content));
+        Assert.True(refused.IsRefusedHost);
+        Assert.True(redirected.IsRefusedHost);
+        Assert.Empty(other.Requests);
+    }
+
+    [Theory]
+    [InlineData("wiki.example")]
+    [InlineData(":443")]
+    [InlineData("wiki.example:http")]
+    [InlineData("wiki.example:70000")]
+    public void WebFetcherOptions_TrustedHostWithoutPort_RefusedNamingIt(string entry)
+    {
+        var error = Assert.Throws<ArgumentException>(() => new WebFetcherOptions { TrustedHosts = [entry] }.Validate());
+
+        Assert.Contains($"TrustedHosts: '{entry}' is not host:port", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task GetAsync_FiveRedirects_Followed()
     {
         Chain(5);
