@@ -1,5 +1,6 @@
 using Mmrag.Ingestion.Ocr;
 using Mmrag.Ingestion.Pipeline;
+using Mmrag.Ingestion.Web;
 using Mmrag.Ingestion.Web.Wikipedia;
 
 namespace Mmrag.Hosting;
@@ -25,6 +26,14 @@ public sealed record IngestionRequest
 
     /// <summary>The MediaWiki API articles are read from; null: the knowledge base's (<see cref="MmragOptions.Wikipedia"/>).</summary>
     public Uri? WikipediaApi { get; init; }
+
+    /// <summary>
+    /// Reach the host and port of the wiki's configured API (<see cref="WikipediaOptions.ApiUrl"/>, this request's or the
+    /// knowledge base's) even when private hosts are refused (<see cref="WebFetcherOptions.TrustedHosts"/>): a server
+    /// sets it for its operator's own mirror, whose API no client can change, without opening private hosts to every
+    /// client. Other hosts, and the same address on another port, stay guarded.
+    /// </summary>
+    public bool TrustWikipediaApi { get; init; }
 
     /// <summary>The run's Tesseract settings; null without OCR.</summary>
     public TesseractOcrOptions? Ocr => OcrLanguages is null ? null : new TesseractOcrOptions { Languages = OcrLanguages };
@@ -83,10 +92,21 @@ public sealed record IngestionRequest
     {
         ArgumentNullException.ThrowIfNull(options);
         Validate(configured);
-        return Web.ApplyTo(options) with
+        var wiki = WikipediaFrom(configured);
+        var applied = Web.ApplyTo(options);
+        if (TrustWikipediaApi && wiki.ApiUrl is { } api)
+        {
+            var fetcher = applied.Web.Fetcher;
+            applied = applied with
+            {
+                Web = applied.Web with { Fetcher = fetcher with { TrustedHosts = [.. fetcher.TrustedHosts, WebFetcherOptions.TrustedHost(api)] } },
+            };
+        }
+
+        return applied with
         {
             Ocr = Ocr,
-            SourceResolvers = [.. options.SourceResolvers.Where(static r => r is not WikipediaSourceResolver), new WikipediaSourceResolver(WikipediaFrom(configured))],
+            SourceResolvers = [.. options.SourceResolvers.Where(static r => r is not WikipediaSourceResolver), new WikipediaSourceResolver(wiki)],
         };
     }
 }

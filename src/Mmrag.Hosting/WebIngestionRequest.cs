@@ -1,3 +1,4 @@
+using Mmrag.Hosting.Wire;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Ingestion.Web;
 
@@ -13,8 +14,8 @@ public sealed record WebIngestionRequest
     /// <summary>The kinds of linked documents <see cref="Follow"/> may name.</summary>
     public static IReadOnlyList<string> FollowKinds { get; } = ["pdf"];
 
-    /// <summary>The deepest crawl anyone may ask for (a server's operator may allow less).</summary>
-    public const int DepthLimit = 10;
+    /// <summary>The deepest crawl anyone may ask for (a server's operator may allow less): <see cref="WebIngestionOptions.MaxDepth"/>.</summary>
+    public const int DepthLimit = WebIngestionOptions.MaxDepth;
 
     /// <summary>The most pages anyone may ask for (a server's operator may allow less).</summary>
     public const int MaxPagesLimit = 100_000;
@@ -52,6 +53,26 @@ public sealed record WebIngestionRequest
             throw new ArgumentException($"follow: '{unknown}' is not one of {string.Join(", ", FollowKinds)}.", nameof(Follow));
         }
     }
+
+    /// <summary>
+    /// The request the wire's crawl settings make (absent fields: the defaults; <c>follow</c> kinds each once), not yet
+    /// validated (<see cref="Validate"/>).
+    /// </summary>
+    public static WebIngestionRequest FromWire(CrawlRequest wire)
+    {
+        ArgumentNullException.ThrowIfNull(wire);
+        return new WebIngestionRequest
+        {
+            Depth = wire.Depth ?? 0,
+            MaxPages = wire.MaxPages,
+            SameSite = wire.SameSite ?? false,
+            // A list of a million "pdf"s is one kind: what is kept (and journaled) stays small.
+            Follow = [.. (wire.Follow ?? []).Select(static f => f ?? "").Distinct(StringComparer.OrdinalIgnoreCase)],
+        };
+    }
+
+    /// <summary>The crawl settings on the wire (<see cref="AllowPrivateHosts"/> is no request's to make, so it is not there).</summary>
+    public CrawlRequest ToWire() => new(Depth, MaxPages, SameSite, Follow);
 
     /// <summary><paramref name="options"/> with this request's web settings.</summary>
     public IngestionOptions ApplyTo(IngestionOptions options)

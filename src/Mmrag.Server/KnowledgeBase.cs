@@ -39,7 +39,8 @@ internal sealed class KnowledgeBase(MmragServerOptions options)
 
     /// <summary>
     /// The ingestion options of a job's <paramref name="request"/> (its crawl, its OCR languages) under the server's own
-    /// settings: private hosts only as the server is configured (never as a client asks), its Wikipedia API, and a crawl
+    /// settings: private hosts only as the server is configured (never as a client asks), its Wikipedia API (whose host
+    /// and port alone are reached even when private hosts are not: <see cref="IngestionRequest.TrustWikipediaApi"/>), and a crawl
     /// that names no page count held to <see cref="MmragServerOptions.MaxPages"/>.
     /// </summary>
     public IngestionOptions IngestionOptionsFor(IngestionRequest request) => IngestionOptionsFor(Options, request);
@@ -55,6 +56,9 @@ internal sealed class KnowledgeBase(MmragServerOptions options)
             MaxPages = request.Web.MaxPages ?? Math.Min(options.MaxPages, new WebIngestionOptions().MaxPages),
         },
         WikipediaApi = options.WikipediaApi,
+        // The API is the operator's (this server's setting or the knowledge base's), never a client's: its host may be
+        // a private mirror without AllowPrivateHosts opening every private host to every client.
+        TrustWikipediaApi = true,
     };
 
     public IngestionPipeline CreatePipeline() => Opened.CreatePipeline();

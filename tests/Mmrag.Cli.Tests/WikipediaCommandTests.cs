@@ -109,6 +109,23 @@ public sealed class WikipediaCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Ingest_TitleOver255Bytes_FailsNamingItWithoutAskingTheWiki()
+    {
+        // 128 two-byte letters: 256 UTF-8 bytes in fewer than 255 characters.
+        var title = new string('ö', 128);
+        var kb = Path.Combine(_temp.Path, "kb-long");
+        _wiki.ClearRequests();
+
+        var (exitCode, output, error) = await IngestAsync(kb, "--wikipedia", title);
+
+        Assert.True(exitCode == 3, error + output);
+        Assert.Contains("1 failed", output, StringComparison.Ordinal);
+        Assert.Contains("more than 255 UTF-8 bytes", output, StringComparison.Ordinal);
+        Assert.Contains(title[..40], output, StringComparison.Ordinal);
+        Assert.Empty(_wiki.Requests);
+    }
+
+    [Fact]
     public async Task Ingest_SameArticleAgain_IsUnchangedAfterOneApiRequest()
     {
         _wiki.ClearRequests();

@@ -1,3 +1,4 @@
+using Mmrag.Hosting.Wire;
 using Mmrag.Ingestion.Pipeline;
 using Mmrag.Ingestion.Web.Wikipedia;
 
@@ -27,6 +28,33 @@ public sealed class IngestionRequestTests
         Assert.Equal("eng+deu", options.Ocr?.Languages);
         var wiki = Assert.IsType<WikipediaSourceResolver>(Assert.Single(options.SourceResolvers)).Options;
         Assert.Equal<(string, Uri?, int, int)>(("fi", LoopbackApi, 320, 3), (wiki.Language, wiki.ApiUrl, wiki.ImageWidth, wiki.MaxImages));
+    }
+
+    [Fact]
+    public void ApplyTo_TrustWikipediaApi_TrustsTheConfiguredApisHostAndPortOnly()
+    {
+        var configured = new WikipediaOptions { ApiUrl = LoopbackApi };
+
+        var trusted = new IngestionRequest { TrustWikipediaApi = true }.ApplyTo(new IngestionOptions(), configured).Web.Fetcher;
+        var untrusted = new IngestionRequest().ApplyTo(new IngestionOptions(), configured).Web.Fetcher;
+        var publicWiki = new IngestionRequest { TrustWikipediaApi = true }.ApplyTo(new IngestionOptions(), new WikipediaOptions()).Web.Fetcher;
+
+        Assert.Equal(["127.0.0.1:8080"], trusted.TrustedHosts);
+        Assert.False(trusted.AllowPrivateHosts);
+        Assert.Empty(untrusted.TrustedHosts);
+        Assert.Empty(publicWiki.TrustedHosts);
+    }
+
+    [Fact]
+    public void FromWire_CrawlSettings_DefaultsForAbsentFieldsAndEachFollowKindOnce()
+    {
+        var request = WebIngestionRequest.FromWire(new CrawlRequest(MaxPages: 9, Follow: ["pdf", "PDF", "pdf"]));
+
+        Assert.Equal((0, (int?)9, false), (request.Depth, request.MaxPages, request.SameSite));
+        Assert.Equal(["pdf"], request.Follow);
+        Assert.True(new CrawlRequest().IsEmpty);
+        Assert.False(new CrawlRequest(SameSite: false).IsEmpty);
+        Assert.Equal(new CrawlRequest(2, 9, true, request.Follow), (request with { Depth = 2, SameSite = true }).ToWire());
     }
 
     [Fact]

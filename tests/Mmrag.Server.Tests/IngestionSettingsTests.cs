@@ -188,6 +188,32 @@ public sealed class IngestionSettingsTests(ServerFixture fixture) : ApiTestBase(
         });
     }
 
+    [Fact]
+    public void JobJournal_CrawlSettings_ReadBackAsTheRequestMadeThem()
+    {
+        var folder = Directory.CreateTempSubdirectory("mmrag-journal-");
+        try
+        {
+            var journal = new Jobs.JobJournal(folder.FullName);
+            var web = new WebIngestionRequest { Depth = 2, MaxPages = 7, SameSite = true, Follow = ["pdf"] };
+            journal.Record(new Jobs.JournaledJob("abc1", ["https://example.org/"], null, DateTimeOffset.UtcNow) { Web = web });
+            journal.Record(new Jobs.JournaledJob("abc2", ["https://example.org/"], null, DateTimeOffset.UtcNow.AddSeconds(1)) { Web = new WebIngestionRequest() });
+
+            var jobs = journal.Unfinished((path, exception) => Assert.Fail($"{path}: {exception}"));
+
+            Assert.Equal(2, jobs.Count);
+            var read = jobs[0].Web!;
+            Assert.Equal((2, 7, true), (read.Depth, read.MaxPages, read.SameSite));
+            Assert.Equal(["pdf"], read.Follow);
+            Assert.Equal((0, (int?)null, false), (jobs[1].Web!.Depth, jobs[1].Web!.MaxPages, jobs[1].Web!.SameSite));
+            Assert.Empty(jobs[1].Web!.Follow);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
     private static Dictionary<string, string?> WikiSettings(LoopbackMediaWiki wiki) => new()
     {
         [MmragServerOptions.WikipediaApiSetting] = wiki.ApiUrl,

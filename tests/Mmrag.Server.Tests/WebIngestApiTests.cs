@@ -76,6 +76,8 @@ public sealed class WebIngestApiTests(ServerFixture fixture) : ApiTestBase(fixtu
     [InlineData("""{"urls": ["https://example.org/"], "follow": ["zip"]}""", "follow")]
     [InlineData("""{"urls": ["https://example.org/"], "depth": 99}""", "depth")]
     [InlineData("""{"urls": "https://example.org/"}""", "'urls' must be an array")]
+    [InlineData("""{"urls": ["https://example.org/"], "depth": "2"}""", "'depth' is not of its type")]
+    [InlineData("""{"urls": ["https://example.org/"], "follow": "pdf"}""", "'follow' is not of its type")]
     public async Task Ingest_BadWebRequest_Returns400NamingTheField(string body, string expected)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "api/ingest") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
@@ -84,6 +86,23 @@ public sealed class WebIngestApiTests(ServerFixture fixture) : ApiTestBase(fixtu
 
         var problem = await AssertProblemAsync(response, 400);
         Assert.Contains(expected, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{"wikipedia": ["Helsinki"], "depth": 1}""")]
+    [InlineData("""{"path": "/nowhere", "max_pages": 5}""")]
+    [InlineData("""{"paths": ["/nowhere"], "same_site": false}""")]
+    [InlineData("""{"wikipedia": ["Helsinki"], "follow": ["pdf"]}""")]
+    [InlineData("""{"urls": [], "wikipedia": ["Helsinki"], "depth": 0}""")]
+    public async Task Ingest_CrawlFieldsWithoutUrls_Returns400SayingTheyNeedUrls(string body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "api/ingest") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Add("X-CSRF-Token", await CsrfTokenAsync(Client));
+        using var response = await Client.SendAsync(request);
+
+        var problem = await AssertProblemAsync(response, 400);
+        Assert.Equal("'depth', 'max_pages', 'same_site' and 'follow' say how 'urls' are crawled, and this request gives no 'urls'.",
+            problem.GetProperty("detail").GetString());
     }
 
     private async Task<HttpResponseMessage> PostJsonAsync(object body, HttpClient? client = null)

@@ -51,14 +51,16 @@ public sealed class WikipediaApiTests(ServerFixture fixture) : ApiTestBase(fixtu
     }
 
     /// <summary>
-    /// A server of its own whose knowledge base reads Wikipedia from the loopback wiki: the titles become the job's
-    /// paths, the run resolves them, and the server's fetcher, which allows no private hosts, refuses the loopback
-    /// address before any request (nothing reaches the internet either way).
+    /// A server of its own whose knowledge base reads Wikipedia from the loopback wiki (an operator's private mirror),
+    /// with private hosts not allowed: the titles become the job's paths and the article is read, as the configured
+    /// API's host and port are trusted; a URL to another loopback port is still refused before any request.
     /// </summary>
     [Fact]
-    public async Task Ingest_WikipediaTitles_JobReadsThemFromTheConfiguredWikiThroughTheGuard()
+    public async Task Ingest_ConfiguredLoopbackWikiWithoutAllowPrivateHosts_ArticleReadButAnotherLoopbackPortRefused()
     {
         await using var wiki = new LoopbackMediaWiki();
+        using var other = new Mmrag.Testing.LoopbackSite();
+        other.Html("/", "<p>inside</p>");
         var folder = Path.Combine(Path.GetTempPath(), "mmrag-server-wiki-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -66,16 +68,19 @@ public sealed class WikipediaApiTests(ServerFixture fixture) : ApiTestBase(fixtu
             await using var server = await ServerFixture.StartAsync(new() { KnowledgeBase = knowledgeBase, Urls = ["http://127.0.0.1:0"] });
             using var client = ServerFixture.CreateClient(server);
 
-            using var response = await client.PostAsync("api/ingest", Json(new { wikipedia = new[] { "Helsinki" }, lang = "en" }));
+            using var article = await client.PostAsync("api/ingest", Json(new { wikipedia = new[] { "Helsinki" }, lang = "en" }));
+            Assert.True(article.IsSuccessStatusCode, await article.Content.ReadAsStringAsync());
+            var job = await WaitForJobAsync((await ReadJsonAsync(article)).GetProperty("job_id").GetString()!, client);
+            using var page = await client.PostAsync("api/ingest", Json(new { urls = new[] { other.Url("/") } }));
+            Assert.True(page.IsSuccessStatusCode, await page.Content.ReadAsStringAsync());
+            var pageJob = await WaitForJobAsync((await ReadJsonAsync(page)).GetProperty("job_id").GetString()!, client);
 
-            Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
-            var jobId = (await ReadJsonAsync(response)).GetProperty("job_id").GetString()!;
-            var job = await WaitForJobAsync(jobId, client);
             Assert.Equal(["wikipedia:en:Helsinki"], job.GetProperty("paths").EnumerateArray().Select(static p => p.GetString()));
-            Assert.Equal(1, job.GetProperty("summary").GetProperty("failed").GetInt32());
-            var failure = job.GetProperty("failures")[0];
-            Assert.Equal(wiki.ArticleUrl, failure.GetProperty("source").GetString());
-            Assert.Empty(wiki.Requests);
+            Assert.True(job.GetProperty("summary").GetProperty("added").GetInt32() == 1, job.ToString());
+            Assert.NotEmpty(wiki.ApiRequests);
+            Assert.True(pageJob.GetProperty("summary").GetProperty("failed").GetInt32() == 1, pageJob.ToString());
+            Assert.Contains("loopback", pageJob.GetProperty("failures")[0].GetProperty("reason").GetString(), StringComparison.Ordinal);
+            Assert.Empty(other.Requests);
         }
         finally
         {

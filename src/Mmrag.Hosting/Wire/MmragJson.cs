@@ -23,6 +23,7 @@ namespace Mmrag.Hosting.Wire;
 [JsonSerializable(typeof(ProblemResponse))]
 [JsonSerializable(typeof(JobResponse))]
 [JsonSerializable(typeof(IngestAcceptedResponse))]
+[JsonSerializable(typeof(CrawlRequest))]
 [JsonSerializable(typeof(CsrfTokenResponse))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(EvaluationResponse))]

@@ -177,6 +177,22 @@ public sealed record IngestAcceptedResponse(
     string StatusUrl,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? SkippedHidden);
 
+/// <summary>
+/// How a web ingestion's <c>urls</c> are crawled, as <c>POST /api/ingest</c> takes them beside <c>urls</c> and the
+/// server's job journal keeps them: <c>depth</c>, <c>max_pages</c>, <c>same_site</c>, <c>follow</c> (<c>["pdf"]</c>);
+/// absent or null is the default. <see cref="WebIngestionRequest.FromWire"/> and <see cref="WebIngestionRequest.ToWire"/>
+/// convert it, so the fields are read and written in one place.
+/// </summary>
+public sealed record CrawlRequest(int? Depth = null, int? MaxPages = null, bool? SameSite = null, IReadOnlyList<string>? Follow = null)
+{
+    /// <summary>The request's field names, as an error naming them spells them.</summary>
+    public const string FieldNames = "'depth', 'max_pages', 'same_site' and 'follow'";
+
+    /// <summary>Whether no field was given (absent and null alike).</summary>
+    [JsonIgnore]
+    public bool IsEmpty => Depth is null && MaxPages is null && SameSite is null && Follow is null;
+}
+
 /// <summary>The token a same-origin page sends with multipart POSTs, and the header to send it in.</summary>
 public sealed record CsrfTokenResponse(string Token, string Header);
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 
 namespace Mmrag.Ingestion.Web;
 
@@ -15,31 +16,17 @@ internal static class SrcSet
     /// </summary>
     public const int MaxCandidates = 4;
 
-    private static readonly char[] s_whitespace = [' ', '\t', '\n', '\r'];
-
     public static IReadOnlyList<Uri> Candidates(string? srcset, string? src, Uri baseUri)
     {
         var ranked = new List<(Uri Uri, double Size)>();
         if (!string.IsNullOrWhiteSpace(srcset))
         {
-            // Candidates are separated by commas; a URL may itself contain commas only when followed by a non-space, so split on ", " and trailing commas.
-            foreach (var candidate in Split(srcset))
+            foreach (var (url, descriptors) in Parse(srcset))
             {
-                var parts = candidate.Split(s_whitespace, StringSplitOptions.RemoveEmptyEntries);
-                if (parts.Length == 0 || Resolve(parts[0], baseUri) is not { } uri)
+                if (Rank(descriptors) is { } size && Resolve(url, baseUri) is { } uri)
                 {
-                    continue;
+                    ranked.Add((uri, size));
                 }
-
-                var size = 1.0;
-                if (parts.Length > 1 && parts[1].Length > 1
-                    && double.TryParse(parts[1][..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0)
-                {
-                    // A width descriptor outranks any density one: widths are pixels, densities small multipliers.
-                    size = parts[1][^1] is 'w' or 'W' ? 1_000 + value : value;
-                }
-
-                ranked.Add((uri, size));
             }
         }
 
@@ -60,23 +47,125 @@ internal static class SrcSet
         return distinct;
     }
 
-    private static IEnumerable<string> Split(string srcset)
+    /// <summary>
+    /// The candidates of a <c>srcset</c> as the HTML standard parses them ("parse a srcset attribute"): a URL runs to
+    /// the next whitespace (commas inside it belong to it, trailing ones end it), its descriptors run to the next
+    /// comma outside parentheses, so <c>a.jpg 1x,b.jpg 2x</c> is two candidates whether or not a space follows the comma.
+    /// </summary>
+    private static IEnumerable<(string Url, List<string> Descriptors)> Parse(string srcset)
     {
-        var start = 0;
-        for (var i = 0; i < srcset.Length; i++)
+        var position = 0;
+        while (true)
         {
-            if (srcset[i] == ',' && (i + 1 == srcset.Length || char.IsWhiteSpace(srcset[i + 1])))
+            while (position < srcset.Length && (IsSpace(srcset[position]) || srcset[position] == ','))
             {
-                yield return srcset[start..i].Trim();
-                start = i + 1;
+                position++;
+            }
+
+            if (position >= srcset.Length)
+            {
+                yield break;
+            }
+
+            var start = position;
+            while (position < srcset.Length && !IsSpace(srcset[position]))
+            {
+                position++;
+            }
+
+            var url = srcset[start..position];
+            var descriptors = new List<string>();
+            if (url.EndsWith(','))
+            {
+                // "a.jpg, b.jpg": the comma ends the candidate, which has no descriptors.
+                url = url.TrimEnd(',');
+            }
+            else
+            {
+                position = ReadDescriptors(srcset, position, descriptors);
+            }
+
+            yield return (url, descriptors);
+        }
+    }
+
+    /// <summary>The descriptor tokenizer: whitespace-separated tokens up to a comma outside parentheses (or the end); returns the position after it.</summary>
+    private static int ReadDescriptors(string srcset, int position, List<string> descriptors)
+    {
+        var current = new StringBuilder();
+        var inParens = false;
+        for (; position < srcset.Length; position++)
+        {
+            var c = srcset[position];
+            if (inParens)
+            {
+                inParens = c != ')';
+                current.Append(c);
+            }
+            else if (IsSpace(c) || c == ',')
+            {
+                if (current.Length > 0)
+                {
+                    descriptors.Add(current.ToString());
+                    current.Clear();
+                }
+
+                if (c == ',')
+                {
+                    return position + 1;
+                }
+            }
+            else
+            {
+                inParens = c == '(';
+                current.Append(c);
             }
         }
 
-        if (start < srcset.Length)
+        if (current.Length > 0)
         {
-            yield return srcset[start..].Trim();
+            descriptors.Add(current.ToString());
         }
+
+        return position;
     }
+
+    /// <summary>
+    /// How large a candidate is (a width <c>w</c> outranks any density <c>x</c>: widths are pixels, densities small
+    /// multipliers; none means 1x); null for descriptors the standard calls invalid (the candidate is dropped).
+    /// </summary>
+    private static double? Rank(List<string> descriptors)
+    {
+        double? width = null, density = null;
+        var height = false;
+        foreach (var descriptor in descriptors)
+        {
+            var number = descriptor[..^1];
+            switch (descriptor[^1])
+            {
+                case 'w' when width is null && density is null
+                    && int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var w) && w > 0:
+                    width = w;
+                    break;
+                case 'x' when width is null && density is null && !height
+                    && double.TryParse(number, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent,
+                        CultureInfo.InvariantCulture, out var x) && x >= 0:
+                    density = x;
+                    break;
+                case 'h' when !height && density is null
+                    && int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var h) && h > 0:
+                    height = true;
+                    break;
+                default:
+                    return null;
+            }
+        }
+
+        // A height needs a width beside it.
+        return height && width is null ? null : width is { } pixels ? 1_000 + pixels : density ?? 1.0;
+    }
+
+    private static bool IsSpace(char c) => c is ' ' or '\t' or '\n' or '\r' or '\f';
 
     private static Uri? Resolve(string reference, Uri baseUri) =>
         Uri.TryCreate(baseUri, reference.Trim(), out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)

@@ -14,6 +14,9 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
     /// <summary>Most links kept from one page (in its stored state, for crawling on from an unchanged page).</summary>
     public const int MaxLinksPerPage = 1_000;
 
+    /// <summary>Why a page or a redirect to it is not fetched when robots.txt disallows it.</summary>
+    public const string RobotsDisallowed = "robots.txt disallows it for mmrag";
+
     private const long MaxRobotsBytes = 512 * 1024;
 
     private readonly Lock _lock = new();
@@ -114,6 +117,21 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
         {
             await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// A redirect of a page to <paramref name="uri"/> (<see cref="WebFetchRequest.CheckRedirect"/>): the hop is held to
+    /// robots.txt and the delay of its own host like a page given by URL; the refusal's reason, or null after the wait.
+    /// </summary>
+    public async Task<string?> CheckRedirectAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        if (!await AllowedAsync(uri, cancellationToken).ConfigureAwait(false))
+        {
+            return RobotsDisallowed;
+        }
+
+        await WaitTurnAsync(uri, cancellationToken).ConfigureAwait(false);
+        return null;
     }
 
     private WebPageSource? Schedule(Uri uri, int depth, string site)

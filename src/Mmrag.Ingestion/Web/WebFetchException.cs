@@ -42,6 +42,9 @@ public sealed class WebFetchException : Exception
     /// <summary>Whether the guard refused the host (a private, loopback or metadata address) before any request.</summary>
     public bool IsRefusedHost { get; internal init; }
 
+    /// <summary>Whether a redirect was refused by the request's <see cref="WebFetchRequest.CheckRedirect"/> (e.g. robots.txt of the host it led to).</summary>
+    public bool IsRefusedRedirect { get; internal init; }
+
     /// <summary>Whether the server says the resource is gone: 404 Not Found or 410 Gone.</summary>
     public bool IsGone => StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Gone;
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -22,6 +23,15 @@ public sealed record WebFetchRequest
 
     /// <summary>The stored <c>Last-Modified</c>: sent as <c>If-Modified-Since</c>.</summary>
     public DateTimeOffset? IfModifiedSince { get; init; }
+
+    /// <summary>
+    /// Asked before each redirect is followed, with the URL it points to (already known to be http or https): null lets
+    /// the hop go on, a reason refuses it (a <see cref="WebFetchException"/> with
+    /// <see cref="WebFetchException.IsRefusedRedirect"/>, nothing requested from that URL). It may wait first (a crawler
+    /// keeps its per-host delay and robots.txt here, as a hop may lead to another path or host); the time it waits is
+    /// not counted against <see cref="WebFetcherOptions.Timeout"/>. The address guard applies to every hop regardless.
+    /// </summary>
+    public Func<Uri, CancellationToken, Task<string?>>? CheckRedirect { get; init; }
 }
 
 /// <summary>A fetched resource: its body in memory, or nothing when it was not modified (304).</summary>
@@ -45,10 +55,12 @@ public sealed record WebResource(Uri RequestedUri, Uri Uri, HttpStatusCode Statu
 /// <summary>
 /// Fetches http and https URLs for ingestion, guarded: every connection resolves the host itself and connects only to
 /// an address that is not loopback, private, link-local (cloud metadata) or otherwise non-public
-/// (<see cref="PrivateNetworks"/>) unless <see cref="WebFetcherOptions.AllowPrivateHosts"/> is set; the check is made
+/// (<see cref="PrivateNetworks"/>) unless <see cref="WebFetcherOptions.AllowPrivateHosts"/> is set or the host and
+/// port are among <see cref="WebFetcherOptions.TrustedHosts"/>; the check is made
 /// on the address actually connected to, so a host whose DNS answer changes between a check and the connection (DNS
 /// rebinding) cannot get past it, and no proxy is used. Redirects are followed here, at most
-/// <see cref="WebFetcherOptions.MaxRedirects"/>, each to http or https only and through the same check. The body is
+/// <see cref="WebFetcherOptions.MaxRedirects"/>, each to http or https only, through the same check and through the
+/// request's <see cref="WebFetchRequest.CheckRedirect"/> (the caller's robots.txt and host delay). The body is
 /// counted while it is read (compressed bodies after decompression) and refused past the size limit, whatever
 /// <c>Content-Length</c> claims; one fetch, redirects included, is bounded by <see cref="WebFetcherOptions.Timeout"/>.
 /// Every failure is a <see cref="WebFetchException"/> naming the URL and the reason.
@@ -100,6 +112,7 @@ public sealed class WebFetcher : IDisposable
         CheckScheme(uri, uri);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Options.Timeout);
+        var clock = Stopwatch.StartNew();
         var current = uri;
         try
         {
@@ -138,6 +151,26 @@ public sealed class WebFetcher : IDisposable
 
                     var next = location.IsAbsoluteUri ? location : new Uri(current, location);
                     CheckScheme(next, uri);
+                    if (request.CheckRedirect is { } check)
+                    {
+                        // The hook's wait (a host's crawl delay) is politeness, not the server being slow: the time
+                        // limit stands still meanwhile.
+                        clock.Stop();
+                        timeout.CancelAfter(Timeout.InfiniteTimeSpan);
+                        var refusal = await check(next, cancellationToken).ConfigureAwait(false);
+                        if (refusal is not null)
+                        {
+                            throw new WebFetchException(uri, $"a redirect to {Shorten(next.ToString())} was refused ({refusal}); it was not fetched.")
+                            {
+                                IsRefusedRedirect = true,
+                            };
+                        }
+
+                        clock.Start();
+                        var left = Options.Timeout - clock.Elapsed;
+                        timeout.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                    }
+
                     current = next;
                     continue;
                 }
@@ -262,9 +295,10 @@ public sealed class WebFetcher : IDisposable
             : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
         string? refused = null;
         Exception? failure = null;
+        var guarded = !Options.AllowPrivateHosts && !Options.Trusts(host, context.DnsEndPoint.Port);
         foreach (var address in addresses)
         {
-            if (!Options.AllowPrivateHosts && _classify(address) is { } kind)
+            if (guarded && _classify(address) is { } kind)
             {
                 refused ??= $"the host '{host}' resolves to {address}, a {kind} address; such hosts are refused unless private hosts are allowed (--allow-private-hosts).";
                 continue;

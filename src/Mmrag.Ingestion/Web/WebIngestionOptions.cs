@@ -9,7 +9,10 @@ public sealed record WebIngestionOptions
     /// <summary>The fetcher's guard and limits (private hosts, response size, time, redirects, User-Agent).</summary>
     public WebFetcherOptions Fetcher { get; init; } = new();
 
-    /// <summary>How many links away from a given page to crawl: 0 (the default) reads the page alone.</summary>
+    /// <summary>The deepest crawl <see cref="Depth"/> may ask for (the CLI, the API and a server's own limit are held to it).</summary>
+    public const int MaxDepth = 10;
+
+    /// <summary>How many links away from a given page to crawl: 0 (the default) reads the page alone, at most <see cref="MaxDepth"/>.</summary>
     public int Depth { get; init; }
 
     /// <summary>Most pages read from one run's URLs, crawled pages and followed PDFs included.</summary>
@@ -39,9 +42,9 @@ public sealed record WebIngestionOptions
     {
         ArgumentNullException.ThrowIfNull(Fetcher, nameof(Fetcher));
         Fetcher.Validate();
-        if (Depth is < 0 or > 10)
+        if (Depth is < 0 or > MaxDepth)
         {
-            throw new ArgumentOutOfRangeException(nameof(Depth), Depth, "WebIngestionOptions.Depth must be between 0 and 10.");
+            throw new ArgumentOutOfRangeException(nameof(Depth), Depth, $"WebIngestionOptions.Depth must be between 0 and {MaxDepth}.");
         }
 
         if (MaxPages < 1)

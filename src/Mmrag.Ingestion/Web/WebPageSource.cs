@@ -3,8 +3,9 @@ using Mmrag.Ingestion.Pipeline;
 namespace Mmrag.Ingestion.Web;
 
 /// <summary>
-/// A web page (HTML, or a PDF) given by URL or reached by a crawl: robots.txt and the host delay are honoured, the
-/// request is conditional on the stored validators, and the page's links become the crawl's next pages.
+/// A web page (HTML, or a PDF) given by URL or reached by a crawl: robots.txt and the host delay are honoured (for
+/// each redirect too, at the host it leads to), the request is conditional on the stored validators, and the page's
+/// links become the crawl's next pages.
 /// </summary>
 internal sealed class WebPageSource(Uri uri, WebCrawl crawl, int depth, string site) : RemoteSource(uri)
 {
@@ -27,7 +28,7 @@ internal sealed class WebPageSource(Uri uri, WebCrawl crawl, int depth, string s
         ArgumentNullException.ThrowIfNull(context);
         if (!await crawl.AllowedAsync(Uri, cancellationToken).ConfigureAwait(false))
         {
-            return RemoteLoadResult.Skipped("robots.txt disallows it for mmrag; it was not fetched.");
+            return RemoteLoadResult.Skipped(WebCrawl.RobotsDisallowed + "; it was not fetched.");
         }
 
         await crawl.WaitTurnAsync(Uri, cancellationToken).ConfigureAwait(false);
@@ -41,7 +42,12 @@ internal sealed class WebPageSource(Uri uri, WebCrawl crawl, int depth, string s
                 MaxBytes = context.MaxBytes,
                 IfNoneMatch = stored?.ETag,
                 IfModifiedSince = stored?.ETag is null ? stored?.LastModified : null,
+                CheckRedirect = crawl.CheckRedirectAsync,
             }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (WebFetchException ex) when (ex.IsRefusedRedirect)
+        {
+            return RemoteLoadResult.Skipped(ex.Reason);
         }
         catch (WebFetchException ex) when (ex.IsGone)
         {

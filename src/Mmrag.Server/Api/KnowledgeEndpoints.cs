@@ -267,15 +267,16 @@ internal static class KnowledgeEndpoints
 
             requested.AddRange(Strings(root, "paths"));
             urls.AddRange(Strings(root, "urls"));
+            var crawl = Crawl(root);
+            if (urls.Count == 0 && !crawl.IsEmpty)
+            {
+                // Paths and Wikipedia articles are read alone: settings that would be dropped silently are the client's mistake.
+                throw ApiProblemException.BadRequest($"{CrawlRequest.FieldNames} say how 'urls' are crawled, and this request gives no 'urls'.");
+            }
+
             if (urls.Count > 0)
             {
-                web = new WebIngestionRequest
-                {
-                    Depth = QueryInput.Integer(root, "depth") ?? 0,
-                    MaxPages = QueryInput.Integer(root, "max_pages"),
-                    SameSite = QueryInput.Bool(root, "same_site"),
-                    Follow = Strings(root, "follow"),
-                };
+                web = WebIngestionRequest.FromWire(crawl);
                 try
                 {
                     web.Validate();
@@ -338,6 +339,20 @@ internal static class KnowledgeEndpoints
         return ([.. resolved, .. articles], await OcrLanguagesAsync(ocr, ocrLanguages, cancellationToken).ConfigureAwait(false), web);
     }
 
+    /// <summary>The crawl settings of the request's body (the wire's <see cref="CrawlRequest"/>; its other fields are read elsewhere).</summary>
+    private static CrawlRequest Crawl(JsonElement root)
+    {
+        try
+        {
+            return root.Deserialize(MmragJsonContext.Default.CrawlRequest) ?? new CrawlRequest();
+        }
+        catch (JsonException exception)
+        {
+            throw ApiProblemException.BadRequest(
+                $"'{exception.Path?.TrimStart('$', '.')}' is not of its type: 'depth' and 'max_pages' are integers, 'same_site' true or false, 'follow' an array of strings.");
+        }
+    }
+
     /// <summary>A JSON array of strings (absent or null: none).</summary>
     private static List<string> Strings(JsonElement root, string name)
     {
@@ -373,15 +388,11 @@ internal static class KnowledgeEndpoints
         var paths = new List<string>(titles.Count);
         foreach (var title in titles)
         {
-            if (Encoding.UTF8.GetByteCount(title) > MaxTitleBytes)
-            {
-                throw ApiProblemException.BadRequest($"'wikipedia': a title is longer than {MaxTitleBytes} UTF-8 bytes, MediaWiki's limit.");
-            }
-
             try
             {
                 var path = WikipediaSourceResolver.PathOf(title, language);
-                // Checked now, so that a malformed title or language is the request's error, not the job's.
+                // Checked now (WikipediaSource.CheckedTitle: form and MediaWiki's length limit), so that a malformed
+                // title or language is the request's error, not the job's.
                 _ = new WikipediaSourceResolver(wiki).Resolve(path);
                 paths.Add(path);
             }
@@ -394,14 +405,11 @@ internal static class KnowledgeEndpoints
         return language is not null && titles.Count == 0 ? throw ApiProblemException.BadRequest("'lang' is the language of 'wikipedia' titles; give some.") : paths;
     }
 
-    /// <summary>Most entries in one of the request's lists (paths, urls, wikipedia titles, follow).</summary>
+    /// <summary>Most entries in one of the request's lists (paths, urls, wikipedia titles).</summary>
     internal const int MaxListEntries = 1_000;
 
     /// <summary>The longest URL a request may name (what browsers and servers commonly accept).</summary>
     internal const int MaxUrlLength = 2_048;
-
-    /// <summary>The longest Wikipedia title, in UTF-8 bytes (MediaWiki's own limit).</summary>
-    internal const int MaxTitleBytes = 255;
 
     /// <summary>The longest uploaded name segment, in UTF-8 bytes: file systems allow 255, less room for a "-N" suffix.</summary>
     internal const int MaxNameBytes = 240;

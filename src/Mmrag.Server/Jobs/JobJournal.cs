@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Mmrag.Hosting;
+using Mmrag.Hosting.Wire;
 using Mmrag.Ingestion.Loaders;
 
 namespace Mmrag.Server.Jobs;
@@ -10,7 +12,7 @@ internal sealed record JournaledJob(string Id, IReadOnlyList<string> Paths, stri
     public string? OcrLanguages { get; init; }
 
     /// <summary>How the job's URLs are crawled; null: the pages alone.</summary>
-    public Mmrag.Hosting.WebIngestionRequest? Web { get; init; }
+    public WebIngestionRequest? Web { get; init; }
 }
 
 /// <summary>
@@ -51,22 +53,8 @@ internal sealed class JobJournal(string folder)
 
             if (job.Web is { } web)
             {
-                writer.WriteStartObject("web");
-                writer.WriteNumber("depth", web.Depth);
-                if (web.MaxPages is { } maxPages)
-                {
-                    writer.WriteNumber("max_pages", maxPages);
-                }
-
-                writer.WriteBoolean("same_site", web.SameSite);
-                writer.WriteStartArray("follow");
-                foreach (var kind in web.Follow)
-                {
-                    writer.WriteStringValue(kind);
-                }
-
-                writer.WriteEndArray();
-                writer.WriteEndObject();
+                writer.WritePropertyName("web");
+                JsonSerializer.Serialize(writer, web.ToWire(), MmragJsonContext.Default.CrawlRequest);
             }
 
             writer.WriteEndObject();
@@ -162,15 +150,10 @@ internal sealed class JobJournal(string folder)
         };
     }
 
-    private static Mmrag.Hosting.WebIngestionRequest ReadWeb(JsonElement web)
+    private static WebIngestionRequest ReadWeb(JsonElement web)
     {
-        var request = new Mmrag.Hosting.WebIngestionRequest
-        {
-            Depth = web.GetProperty("depth").GetInt32(),
-            MaxPages = web.TryGetProperty("max_pages", out var maxPages) ? maxPages.GetInt32() : null,
-            SameSite = web.GetProperty("same_site").GetBoolean(),
-            Follow = [.. web.GetProperty("follow").EnumerateArray().Select(static f => f.GetString() ?? throw new InvalidDataException("A follow kind is null."))],
-        };
+        var request = WebIngestionRequest.FromWire(web.Deserialize(MmragJsonContext.Default.CrawlRequest)
+            ?? throw new InvalidDataException("The job's crawl settings are null."));
         try
         {
             request.Validate();

@@ -54,6 +54,37 @@ public sealed class WebFetcherTests : IDisposable
     }
 
     [Fact]
+    public async Task GetAsync_TrustedHostOnLoopback_FetchedWhileAnotherPortOfItIsRefused()
+    {
+        using var other = new LoopbackSite();
+        _site.Html("/", "<p>trusted</p>");
+        other.Html("/", "<p>other</p>");
+        _site.Redirect("/to-other", other.Url("/"));
+        using var fetcher = new WebFetcher(new WebFetcherOptions { TrustedHosts = [WebFetcherOptions.TrustedHost(new Uri(_site.Url("/")))] });
+
+        var page = await fetcher.GetAsync(new Uri(_site.Url("/")));
+        var refused = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(other.Url("/"))));
+        var redirected = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/to-other"))));
+
+        Assert.Equal("<p>trusted</p>", Encoding.UTF8.GetString(page.Content));
+        Assert.True(refused.IsRefusedHost);
+        Assert.True(redirected.IsRefusedHost);
+        Assert.Empty(other.Requests);
+    }
+
+    [Theory]
+    [InlineData("wiki.example")]
+    [InlineData(":443")]
+    [InlineData("wiki.example:http")]
+    [InlineData("wiki.example:70000")]
+    public void WebFetcherOptions_TrustedHostWithoutPort_RefusedNamingIt(string entry)
+    {
+        var error = Assert.Throws<ArgumentException>(() => new WebFetcherOptions { TrustedHosts = [entry] }.Validate());
+
+        Assert.Contains($"TrustedHosts: '{entry}' is not host:port", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task GetAsync_FiveRedirects_Followed()
     {
         Chain(5);
@@ -75,6 +106,46 @@ public sealed class WebFetcherTests : IDisposable
 
         Assert.Contains("more than 5 redirects", error.Message, StringComparison.Ordinal);
         Assert.Equal(0, _site.RequestsFor("/end"));
+    }
+
+    [Fact]
+    public async Task GetAsync_CheckRedirectRefusesAHop_RefusedRedirectAndTargetNeverRequested()
+    {
+        Chain(3);
+        using var fetcher = Allowing();
+        var asked = new List<string>();
+
+        var error = await Assert.ThrowsAsync<WebFetchException>(() => fetcher.GetAsync(new Uri(_site.Url("/r0")), new WebFetchRequest
+        {
+            CheckRedirect = (next, _) =>
+            {
+                asked.Add(next.AbsolutePath);
+                return Task.FromResult(next.AbsolutePath == "/r2" ? "not this one" : null);
+            },
+        }));
+
+        Assert.True(error.IsRefusedRedirect);
+        Assert.Contains($"a redirect to {_site.Url("/r2")} was refused (not this one)", error.Message, StringComparison.Ordinal);
+        Assert.Equal(["/r1", "/r2"], asked);
+        Assert.Equal(0, _site.RequestsFor("/r2"));
+    }
+
+    [Fact]
+    public async Task GetAsync_CheckRedirectWaitsLongerThanTheTimeout_WaitNotCountedAgainstIt()
+    {
+        Chain(1);
+        using var fetcher = Allowing(o => o with { Timeout = TimeSpan.FromSeconds(1) });
+
+        var page = await fetcher.GetAsync(new Uri(_site.Url("/r0")), new WebFetchRequest
+        {
+            CheckRedirect = async (_, cancellationToken) =>
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1.5), cancellationToken);
+                return null;
+            },
+        });
+
+        Assert.Equal("end", Encoding.UTF8.GetString(page.Content));
     }
 
     [Fact]

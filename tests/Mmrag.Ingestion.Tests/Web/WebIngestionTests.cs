@@ -213,6 +213,56 @@ public sealed class WebIngestionTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_PageRedirectsToPathRobotsTxtDisallows_SkippedNamingRobotsTxtAndTargetNeverRequested()
+    {
+        _site.Content("/robots.txt", "text/plain", """
+            User-agent: *
+            Disallow: /private
+            """u8.ToArray())
+            .Redirect("/a", "/private/secret")
+            .Html("/private/secret", Page("Secret", "<p>Secret.</p>"));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/a")], Options());
+
+        Assert.Equal(1, _site.RequestsFor("/a"));
+        Assert.Equal(0, _site.RequestsFor("/private/secret"));
+        var skipped = Assert.Single(summary.Skipped);
+        Assert.StartsWith(_site.Url("/a"), skipped, StringComparison.Ordinal);
+        Assert.Contains("robots.txt disallows it", skipped, StringComparison.Ordinal);
+        Assert.Contains(_site.Url("/private/secret"), skipped, StringComparison.Ordinal);
+        Assert.Equal(0, summary.Added);
+        Assert.Empty(_harness.Store.Documents);
+    }
+
+    [Fact]
+    public async Task IngestAsync_PageRedirectsToAnotherHost_ThatHostsRobotsTxtAsked()
+    {
+        using var other = new LoopbackSite();
+        other.Content("/robots.txt", "text/plain", "User-agent: mmrag\nDisallow: /\n"u8.ToArray())
+            .Html("/page", Page("Elsewhere", "<p>Elsewhere.</p>"));
+        _site.Redirect("/a", other.Url("/page"));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/a")], Options());
+
+        Assert.Equal(1, other.RequestsFor("/robots.txt"));
+        Assert.Equal(0, other.RequestsFor("/page"));
+        Assert.Contains("robots.txt disallows it", Assert.Single(summary.Skipped), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task IngestAsync_RedirectWithinOneHost_HopWaitsForTheHostDelay()
+    {
+        _site.Redirect("/a", "/b").Html("/b", Page("B", "<p>B.</p>"));
+        var started = DateTime.UtcNow;
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/a")], Options(w => w with { HostDelay = TimeSpan.FromMilliseconds(700) }));
+
+        // robots.txt, /a and the hop to /b: two waits of at least 0.7 s.
+        Assert.Equal(1, summary.Added);
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(1.3));
+    }
+
+    [Fact]
     public async Task IngestAsync_HostDelay_SpacesRequestsToOneHost()
     {
         _site.Html("/a", Page("A", "<p>A.</p><a href=\"/b\">B</a>")).Html("/b", Page("B", "<p>B.</p>"));

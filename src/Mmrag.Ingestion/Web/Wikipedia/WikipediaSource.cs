@@ -255,16 +255,38 @@ public sealed partial class WikipediaSource : RemoteSource
         return options;
     }
 
-    private static string CheckedTitle(string title)
+    /// <summary>The longest article title MediaWiki accepts, in UTF-8 bytes.</summary>
+    public const int MaxTitleBytes = 255;
+
+    /// <summary>
+    /// <paramref name="title"/> trimmed, when it can be a Wikipedia article title: not blank, none of
+    /// <c>| # &lt; &gt; [ ] { }</c>, at most <see cref="MaxTitleBytes"/> UTF-8 bytes. The one check every way in (a
+    /// <c>wikipedia:</c> path of the CLI or a server job, the server's <c>wikipedia</c> titles) goes through, so a title
+    /// is refused before any request rather than by the wiki.
+    /// </summary>
+    /// <exception cref="ArgumentException">It cannot be a title; the message names it and why.</exception>
+    public static string CheckedTitle(string title)
     {
         ArgumentNullException.ThrowIfNull(title);
         if (string.IsNullOrWhiteSpace(title) || title.IndexOfAny(['|', '#', '<', '>', '[', ']', '{', '}']) >= 0)
         {
-            throw new ArgumentException($"'{title}' is not a Wikipedia article title (a title is not blank and holds none of | # < > [ ] {{ }}).", nameof(title));
+            throw new ArgumentException($"'{Shorten(title)}' is not a Wikipedia article title (a title is not blank and holds none of | # < > [ ] {{ }}).", nameof(title));
         }
 
-        return title.Trim();
+        var trimmed = title.Trim();
+        var bytes = Encoding.UTF8.GetByteCount(trimmed);
+        if (bytes > MaxTitleBytes)
+        {
+            throw new ArgumentException(
+                $"the Wikipedia title '{Shorten(trimmed)}' is {bytes:N0} UTF-8 bytes long, more than {MaxTitleBytes} UTF-8 bytes, MediaWiki's limit.",
+                nameof(title));
+        }
+
+        return trimmed;
     }
+
+    // A refused title may be very long (a request names it): the message keeps its start, enough to recognise it.
+    private static string Shorten(string title) => title.Length <= 80 ? title : title[..77] + "...";
 
     [GeneratedRegex("^([a-z]{2,3}(?:-[a-z0-9]{1,8})*):", RegexOptions.CultureInvariant)]
     private static partial Regex LanguagePrefix();

@@ -151,6 +151,32 @@ public sealed class WikipediaIngestionTests : IAsyncLifetime
     }
 
     [Fact]
+    public void WikipediaSource_TitleOver255Bytes_RefusedNamingTheTitleAndTheLimit()
+    {
+        // 128 two-byte letters: 256 UTF-8 bytes in fewer than 255 characters.
+        var title = new string('ö', 128);
+        var options = new WikipediaOptions { ApiUrl = new Uri(_wiki.ApiUrl) };
+
+        var error = Assert.Throws<ArgumentException>(() => new WikipediaSource(title, options));
+
+        Assert.Contains("256 UTF-8 bytes long, more than 255 UTF-8 bytes", error.Message, StringComparison.Ordinal);
+        Assert.Contains(title[..40], error.Message, StringComparison.Ordinal);
+        Assert.Equal(new string('ö', 127) + "a", new WikipediaSource(" " + new string('ö', 127) + "a ", options).Title);
+        Assert.Equal(new string('ö', 127) + "a", WikipediaSource.CheckedTitle(new string('ö', 127) + "a"));
+    }
+
+    [Fact]
+    public async Task IngestAsync_TitleOver255Bytes_FailsNamingItWithoutAnyRequestAndOthersAreStored()
+    {
+        var summary = await IngestAsync("wikipedia:" + new string('x', 256), "wikipedia:Helsinki");
+
+        Assert.Equal(1, summary.Added);
+        Assert.Equal(1, summary.Failed);
+        Assert.Contains("more than 255 UTF-8 bytes", Assert.Single(summary.Failures).Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain(_wiki.ApiRequests, r => r["page"]?.StartsWith("xxx", StringComparison.Ordinal) == true);
+    }
+
+    [Fact]
     public async Task IngestAsync_WithoutPrivateHostsAllowed_RefusesTheLoopbackWiki()
     {
         var summary = await _harness.Pipeline.IngestAsync(["wikipedia:Helsinki"], Options() with { Web = new WebIngestionOptions() });
