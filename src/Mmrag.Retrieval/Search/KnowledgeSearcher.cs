@@ -91,19 +91,34 @@ public sealed class KnowledgeSearcher
         }
 
         var started = Stopwatch.GetTimestamp();
-        // A search without the adapter neither reads nor warns about one.
-        var adapter = request.UseAdapter ? await Adapters.GetAsync(cancellationToken).ConfigureAwait(false) : QueryAdapterState.None;
-        var queries = await EmbedAsync(request, request.UseAdapter ? adapter.Adapter : null, cancellationToken).ConfigureAwait(false);
-        var embedTime = Stopwatch.GetElapsedTime(started);
-
-        started = Stopwatch.GetTimestamp();
-        var calibration = await Calibrator.GetCalibrationAsync(cancellationToken).ConfigureAwait(false);
-        var calibrationTime = Stopwatch.GetElapsedTime(started);
-
-        started = Stopwatch.GetTimestamp();
+        // The keyword index needs no query vector: it answers while the query is embedded (its time then shows in
+        // neither EmbedTime nor SearchTime, only in the total).
         var keywords = KeywordsAsync(plans, request, cancellationToken);
-        var lists = plans.Select(plan => FetchAsync(plan, request, queries, cancellationToken)).ToArray();
         var vocabulary = VocabularyAsync(plans, request, cancellationToken);
+        QueryVector[] queries;
+        QueryAdapterState adapter;
+        ScoreCalibration calibration;
+        TimeSpan embedTime, calibrationTime;
+        try
+        {
+            // A search without the adapter neither reads nor warns about one.
+            adapter = request.UseAdapter ? await Adapters.GetAsync(cancellationToken).ConfigureAwait(false) : QueryAdapterState.None;
+            queries = await EmbedAsync(request, request.UseAdapter ? adapter.Adapter : null, cancellationToken).ConfigureAwait(false);
+            embedTime = Stopwatch.GetElapsedTime(started);
+
+            started = Stopwatch.GetTimestamp();
+            calibration = await Calibrator.GetCalibrationAsync(cancellationToken).ConfigureAwait(false);
+            calibrationTime = Stopwatch.GetElapsedTime(started);
+        }
+        catch
+        {
+            Observe(keywords);
+            Observe(vocabulary);
+            throw;
+        }
+
+        started = Stopwatch.GetTimestamp();
+        var lists = plans.Select(plan => FetchAsync(plan, request, queries, cancellationToken)).ToArray();
         await Task.WhenAll(lists).ConfigureAwait(false);
         var keywordLists = await keywords.ConfigureAwait(false);
 
@@ -143,6 +158,10 @@ public sealed class KnowledgeSearcher
             AdapterWarning = request.UseAdapter ? adapter.Warning : null,
         };
     }
+
+    /// <summary>Lets a task that is no longer awaited fail without an unobserved-exception event.</summary>
+    private static void Observe(Task task) =>
+        _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
 
     private List<KindPlan> Plan(SearchRequest request)
     {
