@@ -18,6 +18,9 @@ public sealed record EmbeddedIndexStatus
     /// <summary>Whether the graph was loaded from <c>vectors.hnsw</c> when the store opened (no rebuild).</summary>
     public required bool GraphLoadedFromFile { get; init; }
 
+    /// <summary>Whether the loaded graph reads its vectors and links from <c>vectors.hnsw</c> mapped into memory (<see cref="EmbeddedStoreOptions.MapIndexFile"/>).</summary>
+    public bool IndexFileMapped { get; init; }
+
     /// <summary>Why <c>vectors.hnsw</c> was not used when the store opened (missing, stale, corrupt …), or null.</summary>
     public required string? IndexFileProblem { get; init; }
 

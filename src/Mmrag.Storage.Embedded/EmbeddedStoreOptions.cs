@@ -36,6 +36,15 @@ public sealed class EmbeddedStoreOptions
     public bool BuildIndexInBackground { get; set; } = true;
 
     /// <summary>
+    /// Map <c>vectors.hnsw</c> into memory on open and search its vectors and links in place (Linux and macOS) instead
+    /// of reading them into fresh memory. Mapping opens a million items in about 2 s instead of about 13 s and keeps
+    /// the vectors in the page cache rather than in the process's own memory; searches then ran at 0.80–0.92× the
+    /// QPS of a copied graph in the same process (1M × 512). A server that opens once and searches for days may turn
+    /// it off. Default true.
+    /// </summary>
+    public bool MapIndexFile { get; set; } = true;
+
+    /// <summary>
     /// Save the graph to <c>vectors.hnsw</c> (in the background) after this many item changes since the last save, or a
     /// tenth of the index when that is more (a save writes the whole graph); 0 saves only on dispose. After a crash the
     /// store opens from the last save and inserts only the items changed since. Default 10,000.

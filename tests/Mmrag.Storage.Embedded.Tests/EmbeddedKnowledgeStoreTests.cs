@@ -277,6 +277,7 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         await using (EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options()))
         {
             Assert.True(reopened.IndexStatus.GraphLoadedFromFile, reopened.IndexStatus.IndexFileProblem);
+            Assert.Equal(!OperatingSystem.IsWindows(), reopened.IndexStatus.IndexFileMapped);
             Assert.Equal(before, await SearchAllAsync(reopened, queries));
             DocumentRecord late = ContractData.Document("late", "/kb/late.md");
             await reopened.UpsertDocumentAsync(late, [ContractData.Item(late, 0, queries[0], "late")]);
@@ -290,6 +291,26 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         Assert.True(third.IndexStatus.GraphLoadedFromFile, third.IndexStatus.IndexFileProblem);
         Assert.Equal(0, third.IndexStatus.GraphBuilds);
         Assert.Equal(after, await SearchAllAsync(third, queries));
+    }
+
+    [Fact]
+    public async Task Reopen_MapIndexFileOff_ReadsTheFileIntoMemoryWithIdenticalResults()
+    {
+        string folder = _root.NewFolder();
+        float[][] queries = Queries(8, 150, MappableSpace);
+        List<(string, double)> before;
+        await using (EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, Options()))
+        {
+            await FillAsync(store, 500);
+            before = await SearchAllAsync(store, queries);
+        }
+
+        EmbeddedStoreOptions copied = Options();
+        copied.MapIndexFile = false;
+        await using EmbeddedKnowledgeStore reopened = await EmbeddedKnowledgeStore.OpenAsync(folder, MappableSpace, copied);
+        Assert.True(reopened.IndexStatus.GraphLoadedFromFile, reopened.IndexStatus.IndexFileProblem);
+        Assert.False(reopened.IndexStatus.IndexFileMapped);
+        Assert.Equal(before, await SearchAllAsync(reopened, queries));
     }
 
     [Fact]

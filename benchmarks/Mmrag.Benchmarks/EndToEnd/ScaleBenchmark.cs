@@ -82,6 +82,7 @@ public static class ScaleBenchmark
         if (openOnly)
         {
             ProfileOpenParts(folder, d);
+            CompareMappedSearch(folder, queries, Math.Min(queryCount, queries.Length / d), d);
         }
 
         if (!options.Has("--keep"))
@@ -142,6 +143,53 @@ public static class ScaleBenchmark
         clock.Restart();
         var loaded = IndexFile.Load(path, new Guid(header.AsSpan(40, 16)), generation, dimension);
         Console.WriteLine($"open part: IndexFile.Load ({loaded.SlotRowIds.Length:N0} slots, checksums, graph): {clock.Elapsed.TotalSeconds:F2} s");
+    }
+
+    /// <summary>
+    /// Graph search over the same <c>vectors.hnsw</c> read into memory and mapped (as an open maps it, then with every
+    /// page mapped ahead), alternated twice in one process: what mapping costs a search once the open is done.
+    /// </summary>
+    private static void CompareMappedSearch(string folder, float[] queries, int queryCount, int d)
+    {
+        var path = Path.Combine(folder, IndexFile.FileName);
+        var header = new byte[64];
+        using (var file = File.OpenRead(path))
+        {
+            file.ReadExactly(header);
+        }
+
+        var slots = BitConverter.ToInt32(header, 32);
+        var graphOffset = (64 + (slots * 8L) + 8 + 63) & ~63L;
+        HnswIndex copied;
+        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20))
+        {
+            stream.Position = graphOffset;
+            copied = HnswIndex.Load(stream);
+        }
+
+        var mapping = MappedFile.Open(path);
+        var mapped = HnswIndex.LoadMapped(mapping, graphOffset, out var payload);
+        var hits = new VectorHit[K];
+        double Qps(HnswIndex index, int ef)
+        {
+            var clock = Stopwatch.StartNew();
+            for (var i = 0; i < queryCount; i++)
+            {
+                index.Search(queries.AsSpan(i * d, d), K, hits, ef);
+            }
+
+            return queryCount / clock.Elapsed.TotalSeconds;
+        }
+
+        Console.WriteLine($"graph search, {queryCount} queries, 1 thread, QPS (in memory / mapped):");
+        Console.WriteLine($"  mapped, pages not yet touched: ef 64 {Qps(mapped, 64):F0}");
+        var prefault = Stopwatch.StartNew();
+        mapping.Prefault(payload.Offset, payload.Length, CancellationToken.None);
+        Console.WriteLine($"  pages mapped ahead in {prefault.Elapsed.TotalSeconds:F2} s");
+        foreach (var ef in new[] { 64, 128, 64, 128 })
+        {
+            Console.WriteLine($"  ef {ef,3}: in memory {Qps(copied, ef):F0}, mapped {Qps(mapped, ef):F0}");
+        }
     }
 
     private static async Task FillAsync(string folder, EmbeddingSpace space, EmbeddedStoreOptions storeOptions, float[] vectors, int itemCount)

@@ -90,12 +90,13 @@ internal static class IndexFile
     }
 
     /// <summary>
-    /// Reads the file if it belongs to knowledge base <paramref name="uid"/> and was saved at database generation
+    /// Reads the file (mapped where <paramref name="mapIfPossible"/> allows it and <see cref="HnswIndex.CanMap"/> says the file
+    /// can be) if it belongs to knowledge base <paramref name="uid"/> and was saved at database generation
     /// <paramref name="generation"/> or earlier (items are only ever inserted under new rowids or deleted, so an older
     /// graph plus the rows added and removed since is the current index); otherwise throws
     /// <see cref="VectorIndexFormatException"/> saying why.
     /// </summary>
-    public static LoadedIndexFile Load(string path, Guid uid, long generation, int dimension)
+    public static LoadedIndexFile Load(string path, Guid uid, long generation, int dimension, bool mapIfPossible = true)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         Span<byte> header = stackalloc byte[HeaderSize];
@@ -168,7 +169,7 @@ internal static class IndexFile
         }
 
         long graphOffset = stream.Position;
-        if (version >= 2 && MappedFile.IsSupported && HnswIndex.CanMap(HnswIndex.ReadHeader(stream)))
+        if (mapIfPossible && version >= 2 && MappedFile.IsSupported && HnswIndex.CanMap(HnswIndex.ReadHeader(stream)))
         {
             mapping = MappedFile.Open(path);
             hnsw = HnswIndex.LoadMapped(mapping, graphOffset, out var payload);

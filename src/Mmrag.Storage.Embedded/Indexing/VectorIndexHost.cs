@@ -44,6 +44,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
     private int _graphBuilds;
     private int _indexSaves;
     private bool _graphLoadedFromFile;
+    private HnswIndex? _mappedGraph;
     private string? _indexFileProblem;
     private long _exactSearches;
     private long _graphSearches;
@@ -88,6 +89,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
                 Generation = s.Generation,
                 GraphReady = s.Hnsw is not null,
                 GraphLoadedFromFile = _graphLoadedFromFile,
+                IndexFileMapped = _mappedGraph is not null && ReferenceEquals(s.Hnsw, _mappedGraph),
                 IndexFileProblem = _indexFileProblem,
                 GraphBuilds = Volatile.Read(ref _graphBuilds),
                 IndexSaves = Volatile.Read(ref _indexSaves),
@@ -370,7 +372,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
     /// </summary>
     private void LoadFromFile(SqliteConnection connection, SqliteTransaction snapshot, long generation, CancellationToken cancellationToken)
     {
-        LoadedIndexFile file = IndexFile.Load(_indexPath, _uid, generation, _dimension);
+        LoadedIndexFile file = IndexFile.Load(_indexPath, _uid, generation, _dimension, _options.MapIndexFile);
         try
         {
             LoadFromFile(connection, snapshot, generation, file, cancellationToken);
@@ -478,6 +480,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         _savedIndexVersion = file.OlderFormat ? -1 : _indexVersion; // an older format is written anew at the next save
         if (file.Mapping is { } mapping)
         {
+            _mappedGraph = file.Hnsw;
             CancellationToken shutdown = _shutdown.Token;
             _ = Task.Run(() => mapping.File.Prefault(mapping.Offset, mapping.Length, shutdown), CancellationToken.None);
         }
