@@ -38,7 +38,7 @@ public sealed class EmbeddedStoreOptions
     /// <summary>
     /// Map <c>vectors.hnsw</c> into memory on open and search its vectors and links in place (Linux and macOS) instead
     /// of reading them into fresh memory. Mapping opens a million items in about 2 s instead of about 13 s and keeps
-    /// the vectors in the page cache rather than in the process's own memory; searches then ran at 0.80–0.92× the
+    /// the vectors in the page cache rather than in the process's own memory; searches then ran at 0.71–0.91× the
     /// QPS of a copied graph in the same process (1M × 512). A server that opens once and searches for days may turn
     /// it off. Default true.
     /// </summary>
