@@ -72,13 +72,20 @@ public sealed class RemoteLoadContext
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pageUri);
-        return await LoadPageAsync(html.ToArray(), pageUri, options, links: null, cancellationToken).ConfigureAwait(false);
+        return await LoadPageAsync(html.ToArray(), pageUri, options, links: null, checkImage: null, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <param name="html">The page.</param>
+    /// <param name="pageUri">Its final URL.</param>
+    /// <param name="options">How its images are described.</param>
+    /// <param name="links">Receives its links, when given.</param>
+    /// <param name="checkImage">Asked before an image is downloaded and at each redirect of its download (a crawl's
+    /// robots.txt); a reason to refuse it, or null.</param>
+    /// <param name="cancellationToken">Stops the load.</param>
     internal Task<LoadedDocument> LoadPageAsync(byte[] html, Uri pageUri, RemoteHtmlOptions? options, List<string>? links,
-        CancellationToken cancellationToken)
+        Func<Uri, CancellationToken, Task<string?>>? checkImage, CancellationToken cancellationToken)
     {
-        var images = new WebImages(this, pageUri, options ?? new RemoteHtmlOptions());
+        var images = new WebImages(this, pageUri, options ?? new RemoteHtmlOptions(), checkImage);
         return _html.LoadAsync(html, Source.SourcePath, MaxItems, images.ReadAsync, links, cancellationToken);
     }
 
@@ -143,7 +150,8 @@ public sealed class RemoteLoadContext
     };
 
     /// <summary>Downloads a page's images (see <see cref="LoadHtmlAsync(ReadOnlyMemory{byte}, Uri, RemoteHtmlOptions?, CancellationToken)"/>).</summary>
-    private sealed class WebImages(RemoteLoadContext context, Uri pageUri, RemoteHtmlOptions options)
+    private sealed class WebImages(RemoteLoadContext context, Uri pageUri, RemoteHtmlOptions options,
+        Func<Uri, CancellationToken, Task<string?>>? checkImage)
     {
         // An image shown twice on the page is one download and counts once against the page's budget.
         private readonly Dictionary<Uri, ResolvedImage> _kept = [];
@@ -189,7 +197,7 @@ public sealed class RemoteLoadContext
                     break;
                 }
 
-                var download = await context._images.GetAsync(candidate, Math.Min(context.MaxBytes, left), cancellationToken).ConfigureAwait(false);
+                var download = await context._images.GetAsync(candidate, Math.Min(context.MaxBytes, left), checkImage, cancellationToken).ConfigureAwait(false);
                 if (download.Problem is not null)
                 {
                     problem = download.TooLargeAt is { } limit && limit == left

@@ -134,6 +134,14 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
         return null;
     }
 
+    /// <summary>
+    /// An image a page shows, at <paramref name="uri"/> (and each redirect hop of its download): held to robots.txt of its
+    /// own host, not to the host delay (a page's images belong to the page's request, as a browser fetches them with
+    /// it); the refusal's reason, or null.
+    /// </summary>
+    public async Task<string?> CheckImageAsync(Uri uri, CancellationToken cancellationToken) =>
+        await AllowedAsync(uri, cancellationToken).ConfigureAwait(false) ? null : RobotsDisallowed;
+
     private WebPageSource? Schedule(Uri uri, int depth, string site)
     {
         lock (_lock)

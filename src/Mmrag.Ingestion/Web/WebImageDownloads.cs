@@ -18,9 +18,12 @@ internal sealed class WebImageDownloads(WebFetcher fetcher) : IDisposable
 
     /// <summary>
     /// The download of <paramref name="uri"/>, at most <paramref name="maxBytes"/> long (the fetcher's own limit
-    /// applies too): fetched now, or the outcome of an earlier fetch of the same URL in this run.
+    /// applies too): fetched now, or the outcome of an earlier fetch of the same URL in this run. A fetch first asks
+    /// <paramref name="check"/> (robots.txt of the crawl), which is also asked at each redirect; a refusal is the
+    /// download's problem, and nothing is requested.
     /// </summary>
-    public async Task<WebImageDownload> GetAsync(Uri uri, long maxBytes, CancellationToken cancellationToken)
+    public async Task<WebImageDownload> GetAsync(Uri uri, long maxBytes, Func<Uri, CancellationToken, Task<string?>>? check,
+        CancellationToken cancellationToken)
     {
         var limit = Math.Min(maxBytes, fetcher.Options.MaxResponseBytes);
         while (true)
@@ -30,7 +33,7 @@ internal sealed class WebImageDownloads(WebFetcher fetcher) : IDisposable
             {
                 if (!_downloads.TryGetValue(uri, out entry!))
                 {
-                    entry = new Lazy<Task<WebImageDownload>>(() => FetchAsync(uri, limit, cancellationToken));
+                    entry = new Lazy<Task<WebImageDownload>>(() => FetchAsync(uri, limit, check, cancellationToken));
                     _downloads[uri] = entry;
                 }
             }
@@ -62,13 +65,19 @@ internal sealed class WebImageDownloads(WebFetcher fetcher) : IDisposable
     public static Task<byte[]> ReadAsync(WebImageDownload download, CancellationToken cancellationToken) =>
         File.ReadAllBytesAsync(download.Path!, cancellationToken);
 
-    private async Task<WebImageDownload> FetchAsync(Uri uri, long limit, CancellationToken cancellationToken)
+    private async Task<WebImageDownload> FetchAsync(Uri uri, long limit, Func<Uri, CancellationToken, Task<string?>>? check,
+        CancellationToken cancellationToken)
     {
+        if (check is not null && await check(uri, cancellationToken).ConfigureAwait(false) is { } refusal)
+        {
+            return new WebImageDownload(uri, null, 0, null, $"{uri} was not downloaded: {refusal}.");
+        }
+
         WebResource fetched;
         try
         {
-            fetched = await fetcher.GetAsync(uri, new WebFetchRequest { AcceptedMediaTypes = ImageTypes, MaxBytes = limit }, cancellationToken)
-                .ConfigureAwait(false);
+            fetched = await fetcher.GetAsync(uri, new WebFetchRequest { AcceptedMediaTypes = ImageTypes, MaxBytes = limit, CheckRedirect = check },
+                cancellationToken).ConfigureAwait(false);
         }
         catch (WebFetchException ex)
         {

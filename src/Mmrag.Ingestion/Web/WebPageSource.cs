@@ -77,7 +77,7 @@ internal sealed class WebPageSource(Uri uri, WebCrawl crawl, int depth, string s
         var hrefs = new List<string>();
         var document = IsPdf(page)
             ? await context.LoadFileAsync(page.Content, ".pdf", cancellationToken).ConfigureAwait(false)
-            : await context.LoadPageAsync(page.Content, page.Uri, null, hrefs, cancellationToken).ConfigureAwait(false);
+            : await context.LoadPageAsync(page.Content, page.Uri, null, hrefs, crawl.CheckImageAsync, cancellationToken).ConfigureAwait(false);
         var links = WebCrawl.Links(hrefs, page.Uri);
         var state = new RemoteDocumentState(version)
         {

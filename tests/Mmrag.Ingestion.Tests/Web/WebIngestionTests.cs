@@ -235,6 +235,32 @@ public sealed class WebIngestionTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_PageShowsImagesRobotsTxtDisallows_ThoseNeverRequestedAndEachWarnedAboutNamingRobotsTxt()
+    {
+        _site.Content("/robots.txt", "text/plain", """
+            User-agent: *
+            Disallow: /private
+            """u8.ToArray())
+            .Html("/p", Page("P", "<p>Three pictures.</p><img src=\"/private/a.png\" alt=\"A\"><img src=\"/b.png\" alt=\"B\"><img src=\"/hop.png\" alt=\"C\">"))
+            .Content("/private/a.png", "image/png", GeneratedPngs.Create(24, 24, SKColors.Coral))
+            .Content("/b.png", "image/png", GeneratedPngs.Create(24, 24, SKColors.Navy))
+            .Redirect("/hop.png", "/private/c.png")
+            .Content("/private/c.png", "image/png", GeneratedPngs.Create(24, 24, SKColors.Olive));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/p")], Options());
+
+        Assert.Equal(1, summary.Added);
+        Assert.Equal(0, _site.RequestsFor("/private/a.png"));
+        Assert.Equal(0, _site.RequestsFor("/private/c.png")); // a redirect of a download is held to robots.txt too
+        Assert.Equal(1, _site.RequestsFor("/b.png"));
+        Assert.Single(_harness.Store.Items, i => i.Kind == ItemKind.Image);
+        Assert.Equal(2, summary.Warnings.Count);
+        Assert.All(summary.Warnings, w => Assert.Contains("robots.txt disallows it", w.Reason, StringComparison.Ordinal));
+        Assert.Contains(summary.Warnings, w => w.Reason.Contains(_site.Url("/private/a.png"), StringComparison.Ordinal));
+        Assert.Contains(summary.Warnings, w => w.Reason.Contains(_site.Url("/private/c.png"), StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task IngestAsync_PageRedirectsToAnotherHost_ThatHostsRobotsTxtAsked()
     {
         using var other = new LoopbackSite();
