@@ -81,8 +81,7 @@ public static class ScaleBenchmark
 
         if (openOnly)
         {
-            ProfileOpenParts(folder, d);
-            CompareMappedSearch(folder, queries, Math.Min(queryCount, queries.Length / d), d);
+            ProfileOpenParts(folder, d, queries, Math.Min(queryCount, queries.Length / d));
         }
 
         if (!options.Has("--keep"))
@@ -94,7 +93,7 @@ public static class ScaleBenchmark
     }
 
     /// <summary>The parts of an open, each alone: reading every item's metadata from SQLite, and reading and checking <c>vectors.hnsw</c>.</summary>
-    private static void ProfileOpenParts(string folder, int dimension)
+    private static void ProfileOpenParts(string folder, int dimension, float[] queries, int queryCount)
     {
         long generation;
         var clock = Stopwatch.StartNew();
@@ -141,34 +140,26 @@ public static class ScaleBenchmark
 
         Console.WriteLine($"open part: read vectors.hnsw ({bytes / 1048576.0:F0} MiB), unparsed: {clock.Elapsed.TotalSeconds:F2} s");
         clock.Restart();
-        var loaded = IndexFile.Load(path, new Guid(header.AsSpan(40, 16)), generation, dimension);
+        var uid = new Guid(header.AsSpan(40, 16));
+        var loaded = IndexFile.Load(path, uid, generation, dimension);
         Console.WriteLine($"open part: IndexFile.Load ({loaded.SlotRowIds.Length:N0} slots, checksums, graph): {clock.Elapsed.TotalSeconds:F2} s");
+        loaded.PayloadCheck.GetAwaiter().GetResult();
+        CompareMappedSearch(loaded, IndexFile.Load(path, uid, generation, dimension, mapIfPossible: false), queries, queryCount, dimension);
     }
 
     /// <summary>
-    /// Graph search over the same <c>vectors.hnsw</c> read into memory and mapped (as an open maps it, then with every
-    /// page mapped ahead), alternated twice in one process: what mapping costs a search once the open is done.
+    /// Graph search over the same <c>vectors.hnsw</c> mapped (as an open maps it, before and after its pages are mapped
+    /// ahead) and read into memory, alternated twice in one process: what mapping costs a search once the open is done.
     /// </summary>
-    private static void CompareMappedSearch(string folder, float[] queries, int queryCount, int d)
+    private static void CompareMappedSearch(LoadedIndexFile mappedFile, LoadedIndexFile copiedFile, float[] queries, int queryCount, int d)
     {
-        var path = Path.Combine(folder, IndexFile.FileName);
-        var header = new byte[64];
-        using (var file = File.OpenRead(path))
+        if (mappedFile.Mapping is not { } mapping)
         {
-            file.ReadExactly(header);
+            Console.WriteLine("graph search, mapped against copied: the file is not mapped on this system");
+            return;
         }
 
-        var slots = BitConverter.ToInt32(header, 32);
-        var graphOffset = (64 + (slots * 8L) + 8 + 63) & ~63L;
-        HnswIndex copied;
-        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20))
-        {
-            stream.Position = graphOffset;
-            copied = HnswIndex.Load(stream);
-        }
-
-        var mapping = MappedFile.Open(path);
-        var mapped = HnswIndex.LoadMapped(mapping, graphOffset, out var payload);
+        HnswIndex mapped = mappedFile.Hnsw, copied = copiedFile.Hnsw;
         var hits = new VectorHit[K];
         double Qps(HnswIndex index, int ef)
         {
@@ -184,7 +175,7 @@ public static class ScaleBenchmark
         Console.WriteLine($"graph search, {queryCount} queries, 1 thread, QPS (in memory / mapped):");
         Console.WriteLine($"  mapped, pages not yet touched: ef 64 {Qps(mapped, 64):F0}");
         var prefault = Stopwatch.StartNew();
-        mapping.Prefault(payload.Offset, payload.Length, CancellationToken.None);
+        mapping.File.Prefault(mapping.Offset, mapping.Length, CancellationToken.None);
         Console.WriteLine($"  pages mapped ahead in {prefault.Elapsed.TotalSeconds:F2} s");
         foreach (var ef in new[] { 64, 128, 64, 128 })
         {

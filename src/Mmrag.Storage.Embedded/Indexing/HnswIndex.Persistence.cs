@@ -227,7 +227,7 @@ public sealed unsafe partial class HnswIndex
     internal static HnswIndex LoadMapped(MappedFile file, long offset, out (long Offset, long Length, ulong Checksum) payload, int chunkRows = 0)
     {
         HnswIndexHeader h = DecodeHeader(file.Bytes(offset, HeaderSize), HeaderSize, out int m0);
-        if (!CanMap(h) || ((nint)(file.Start + offset) & (SectionAlignment - 1)) != 0)
+        if (!CanMap(h) || ((nint)file.At(offset, HeaderSize) & (SectionAlignment - 1)) != 0)
         {
             throw new ArgumentException("This index cannot be read in place (see CanMap), or does not start on a 64-byte boundary.", nameof(offset));
         }
@@ -252,14 +252,12 @@ public sealed unsafe partial class HnswIndex
         position += tombstones.Length * (long)sizeof(ulong);
         position += Padding(position - start);
         long vectorBytes = (long)slots * h.Dimension * sizeof(float);
-        _ = file.Bytes(position + vectorBytes, 0);
-        vectors.AdoptMappedRows(slots, (float*)(file.Start + position), file);
+        vectors.AdoptMappedRows(slots, (float*)file.At(position, vectorBytes), file);
         LoadTombstones(vectors, tombstones, h);
         position += vectorBytes;
         position += Padding(position - start);
         long linkBytes = (long)slots * index._m0Stride * sizeof(int);
-        _ = file.Bytes(position + linkBytes, 0);
-        index.AdoptMappedLinks0(slots, (int*)(file.Start + position), file);
+        index.AdoptMappedLinks0(slots, (int*)file.At(position, linkBytes), file);
         position += linkBytes;
         index.LoadUpperLists(levels, upper =>
         {
@@ -297,6 +295,7 @@ public sealed unsafe partial class HnswIndex
     /// <summary>Zero bytes that bring a section at <paramref name="position"/> bytes into the payload to a 64-byte boundary of the file.</summary>
     private static int Padding(long position) => (int)(-(HeaderSize + position) & (SectionAlignment - 1));
 
+    /// <summary>Checks every slot's level and the header's count of linked slots.</summary>
     private static void CheckLevels(sbyte[] levels, HnswIndexHeader h)
     {
         int indexed = 0;
@@ -356,12 +355,12 @@ public sealed unsafe partial class HnswIndex
         }
     }
 
-    /// <summary>Checks every link and makes the loaded graph searchable.</summary>
+    /// <summary>Checks every link and makes the loaded graph searchable (<see cref="CheckLevels"/> has checked the levels against the header's count).</summary>
     private void Complete(sbyte[] levels, HnswIndexHeader h)
     {
         // The checksum guards against damage; this guards against a well-formed file that would make searches read out of bounds.
         ValidateLinks(levels, h.EntryPoint, h.MaxLevel);
-        _indexedCount = levels.Count(static l => l >= 0);
+        _indexedCount = h.IndexedCount;
         _entry = Pack(h.EntryPoint, h.MaxLevel);
     }
 

@@ -45,14 +45,18 @@ internal sealed unsafe partial class MappedFile
     public long Length { get; }
 
     /// <summary>The bytes <c>[offset, offset + length)</c>, after checking that they lie inside the file.</summary>
-    public ReadOnlySpan<byte> Bytes(long offset, int length)
+    public ReadOnlySpan<byte> Bytes(long offset, int length) => new(At(offset, length), length);
+
+    /// <summary>Where <c>[offset, offset + length)</c> starts, after checking that it lies inside the file (a section too long for a span).</summary>
+    /// <exception cref="VectorIndexFormatException">It does not: the file is truncated or its header forged.</exception>
+    public byte* At(long offset, long length)
     {
-        if (offset < 0 || length < 0 || offset + length > Length)
+        if (offset < 0 || length < 0 || offset > Length - length)
         {
             throw new VectorIndexFormatException("Index file is truncated.");
         }
 
-        return new ReadOnlySpan<byte>(Start + offset, length);
+        return Start + offset;
     }
 
     /// <summary>
@@ -72,16 +76,21 @@ internal sealed unsafe partial class MappedFile
         nint end = (nint)(Start + offset + length);
         // In pieces, so that a store closed meanwhile costs at most one piece of wasted work.
         const long Piece = 64L << 20;
-        for (nint at = first; at < end && !cancellationToken.IsCancellationRequested; at += (nint)Piece)
+        try
         {
-            nuint size = (nuint)Math.Min(Piece, end - at);
-            if (Madvise(at, size, MadvisePopulateRead) != 0 && Madvise(at, size, MadviseWillNeed) != 0)
+            for (nint at = first; at < end && !cancellationToken.IsCancellationRequested; at += (nint)Piece)
             {
-                return;
+                nuint size = (nuint)Math.Min(Piece, end - at);
+                if (Madvise(at, size, MadvisePopulateRead) != 0 && Madvise(at, size, MadviseWillNeed) != 0)
+                {
+                    return;
+                }
             }
         }
-
-        GC.KeepAlive(this);
+        finally
+        {
+            GC.KeepAlive(this); // mapped until the last call returns
+        }
     }
 
     /// <summary>Maps <paramref name="path"/> (read-only on disk, copy-on-write in memory).</summary>

@@ -3,6 +3,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Mmrag.Knowledge;
 using Mmrag.Storage.Embedded.Sql;
+using Mmrag.Threading;
 
 namespace Mmrag.Storage.Embedded.Indexing;
 
@@ -44,7 +45,6 @@ internal sealed class VectorIndexHost : IAsyncDisposable
     private int _graphBuilds;
     private int _indexSaves;
     private bool _graphLoadedFromFile;
-    private HnswIndex? _mappedGraph;
     private string? _indexFileProblem;
     private long _exactSearches;
     private long _graphSearches;
@@ -89,7 +89,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
                 Generation = s.Generation,
                 GraphReady = s.Hnsw is not null,
                 GraphLoadedFromFile = _graphLoadedFromFile,
-                IndexFileMapped = _mappedGraph is not null && ReferenceEquals(s.Hnsw, _mappedGraph),
+                IndexFileMapped = s.Vectors.IsMapped,
                 IndexFileProblem = _indexFileProblem,
                 GraphBuilds = Volatile.Read(ref _graphBuilds),
                 IndexSaves = Volatile.Read(ref _indexSaves),
@@ -380,7 +380,7 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         catch
         {
             // The file is rejected anyway; a checksum failing later must not surface as an unobserved task exception.
-            _ = file.PayloadCheck.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            file.PayloadCheck.Abandon();
             throw;
         }
     }
@@ -480,7 +480,6 @@ internal sealed class VectorIndexHost : IAsyncDisposable
         _savedIndexVersion = file.OlderFormat ? -1 : _indexVersion; // an older format is written anew at the next save
         if (file.Mapping is { } mapping)
         {
-            _mappedGraph = file.Hnsw;
             CancellationToken shutdown = _shutdown.Token;
             _ = Task.Run(() => mapping.File.Prefault(mapping.Offset, mapping.Length, shutdown), CancellationToken.None);
         }

@@ -82,6 +82,9 @@ public sealed unsafe class VectorSet
         }
     }
 
+    /// <summary>Whether rows are read in place from a mapped file (<see cref="AdoptMappedRows"/>).</summary>
+    internal bool IsMapped { get; private set; }
+
     /// <summary>Floats per stored row (dimension rounded up to a multiple of 16).</summary>
     internal int Stride { get; }
 
@@ -246,6 +249,7 @@ public sealed unsafe class VectorSet
 
             Volatile.Write(ref _chunks, chunks);
             Volatile.Write(ref _rowPointers, pointers);
+            IsMapped = true;
             int rest = count - (full << ChunkShift);
             if (rest > 0)
             {

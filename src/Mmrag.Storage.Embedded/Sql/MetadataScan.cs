@@ -67,13 +67,7 @@ internal sealed class MetadataScan : IDisposable
 
     public void Dispose() => _statement.Dispose();
 
-    private void Check(int rc)
-    {
-        if (rc != raw.SQLITE_OK)
-        {
-            throw new SqliteException($"SQLite Error {rc}: '{raw.sqlite3_errmsg(_database).utf8_to_string()}'.", rc);
-        }
-    }
+    private void Check(int rc) => SqliteException.ThrowExceptionForRC(rc, _database);
 
     /// <summary>The last value decoded for a column, with the bytes it came from.</summary>
     private sealed class Recent<T>
