@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using Mmrag.Ingestion.Chunking;
+using Mmrag.Threading;
 using UglyToad.PdfPig;
 using UglyToad.PdfPig.Content;
 using UglyToad.PdfPig.Core;
@@ -154,20 +155,16 @@ public sealed partial class PdfLoader : IDocumentLoader
         }
         catch (TimeoutException)
         {
-            Abandon(task);
+            task.Abandon();
             throw new DocumentLoadException(
                 $"{path}: gave up {what} after {_options.StepTimeout.TotalSeconds:0.#} s; the file is probably malformed.");
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            Abandon(task);
+            task.Abandon();
             throw;
         }
     }
-
-    // The abandoned step may still fail later; observe it so it is not reported as an unobserved task exception.
-    private static void Abandon(Task task) =>
-        task.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
 
     private PageContent ReadPage(PdfDocument document, int number)
     {

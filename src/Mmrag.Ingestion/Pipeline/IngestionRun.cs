@@ -5,6 +5,7 @@ using Mmrag.Ingestion.Ocr;
 using Mmrag.Ingestion.Web;
 using Mmrag.Knowledge;
 using Mmrag.Storage;
+using Mmrag.Threading;
 
 namespace Mmrag.Ingestion.Pipeline;
 
@@ -534,7 +535,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         catch (OperationCanceledException) when (TimedOut(timeout, token))
         {
             // The loader may still be running: observe its end so that a late exception is not unobserved.
-            _ = load.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            load.Abandon();
             return new PreparedFile(path, documentId, version, stored, Outcome.Failed) { FailureReason = TookTooLong(path) };
         }
         catch (Exception ex) when (!IsCancellation(ex, token))
@@ -577,7 +578,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         }
         catch (OperationCanceledException) when (TimedOut(timeout, token))
         {
-            _ = load.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            load.Abandon();
             return (Failed(TookTooLong(path)), []);
         }
         catch (Exception ex) when (!IsCancellation(ex, token))

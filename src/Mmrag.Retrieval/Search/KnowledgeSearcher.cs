@@ -6,6 +6,7 @@ using Mmrag.Retrieval.Adapters;
 using Mmrag.Retrieval.Diversity;
 using Mmrag.Retrieval.Scoring;
 using Mmrag.Storage;
+using Mmrag.Threading;
 
 namespace Mmrag.Retrieval.Search;
 
@@ -112,8 +113,8 @@ public sealed class KnowledgeSearcher
         }
         catch
         {
-            Observe(keywords);
-            Observe(vocabulary);
+            keywords.Abandon();
+            vocabulary.Abandon();
             throw;
         }
 
@@ -158,10 +159,6 @@ public sealed class KnowledgeSearcher
             AdapterWarning = request.UseAdapter ? adapter.Warning : null,
         };
     }
-
-    /// <summary>Lets a task that is no longer awaited fail without an unobserved-exception event.</summary>
-    private static void Observe(Task task) =>
-        _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
 
     private List<KindPlan> Plan(SearchRequest request)
     {
