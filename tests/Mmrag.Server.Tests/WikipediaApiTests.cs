@@ -81,6 +81,14 @@ public sealed class WikipediaApiTests(ServerFixture fixture) : ApiTestBase(fixtu
             Assert.True(pageJob.GetProperty("summary").GetProperty("failed").GetInt32() == 1, pageJob.ToString());
             Assert.Contains("loopback", pageJob.GetProperty("failures")[0].GetProperty("reason").GetString(), StringComparison.Ordinal);
             Assert.Empty(other.Requests);
+
+            // The wiki's own host and port are trusted for the Wikipedia API only: a client's URL there is not fetched.
+            using var inside = await client.PostAsync("api/ingest", Json(new { urls = new[] { wiki.BaseUrl + "/internal/admin" } }));
+            Assert.True(inside.IsSuccessStatusCode, await inside.Content.ReadAsStringAsync());
+            var insideJob = await WaitForJobAsync((await ReadJsonAsync(inside)).GetProperty("job_id").GetString()!, client);
+            Assert.True(insideJob.GetProperty("summary").GetProperty("failed").GetInt32() == 1, insideJob.ToString());
+            Assert.Contains("trusted only", insideJob.GetProperty("failures")[0].GetProperty("reason").GetString(), StringComparison.Ordinal);
+            Assert.DoesNotContain(wiki.Requests, r => r.Path.Contains("internal", StringComparison.Ordinal));
         }
         finally
         {

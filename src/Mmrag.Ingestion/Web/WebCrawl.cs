@@ -125,6 +125,11 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
     /// </summary>
     public async Task<string?> CheckRedirectAsync(Uri uri, CancellationToken cancellationToken)
     {
+        if (TrustedOnlyForItsSource(uri) is { } refusal)
+        {
+            return refusal;
+        }
+
         if (!await AllowedAsync(uri, cancellationToken).ConfigureAwait(false))
         {
             return RobotsDisallowed;
@@ -140,7 +145,17 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
     /// it); the refusal's reason, or null.
     /// </summary>
     public async Task<string?> CheckImageAsync(Uri uri, CancellationToken cancellationToken) =>
-        await AllowedAsync(uri, cancellationToken).ConfigureAwait(false) ? null : RobotsDisallowed;
+        TrustedOnlyForItsSource(uri) ?? (await AllowedAsync(uri, cancellationToken).ConfigureAwait(false) ? null : RobotsDisallowed);
+
+    /// <summary>
+    /// Why a crawl may not fetch <paramref name="uri"/> although the fetcher would: its host and port are among
+    /// <see cref="WebFetcherOptions.TrustedHosts"/> (an operator's private Wikipedia mirror), which are trusted for the
+    /// source configured with them, not for pages a client or another page names. Null when the crawl may.
+    /// </summary>
+    public string? TrustedOnlyForItsSource(Uri uri) =>
+        !fetcher.Options.AllowPrivateHosts && fetcher.Options.Trusts(uri.IdnHost, uri.Port)
+            ? $"{uri.IdnHost}:{uri.Port} is trusted only for the source configured with it (the Wikipedia API); pages, redirects and images there are refused unless private hosts are allowed (--allow-private-hosts)"
+            : null;
 
     private WebPageSource? Schedule(Uri uri, int depth, string site)
     {

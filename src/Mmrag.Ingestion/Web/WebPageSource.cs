@@ -26,6 +26,11 @@ internal sealed class WebPageSource(Uri uri, WebCrawl crawl, int depth, string s
     public override async Task<RemoteLoadResult> LoadAsync(RemoteLoadContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
+        if (crawl.TrustedOnlyForItsSource(Uri) is { } refusal)
+        {
+            throw new WebFetchException(Uri, refusal + ".") { IsRefusedHost = true };
+        }
+
         if (!await crawl.AllowedAsync(Uri, cancellationToken).ConfigureAwait(false))
         {
             return RemoteLoadResult.Skipped(WebCrawl.RobotsDisallowed + "; it was not fetched.");
