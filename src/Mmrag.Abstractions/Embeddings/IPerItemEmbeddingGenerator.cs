@@ -32,7 +32,7 @@ public static class PerItemEmbeddingGeneratorExtensions
     /// <summary>
     /// One result per input, in order: one call when <paramref name="generator"/> implements
     /// <see cref="IPerItemEmbeddingGenerator{TInput}"/>; otherwise one <see cref="IEmbeddingGenerator{TInput,TEmbedding}.GenerateAsync"/>
-    /// call and, when that call fails, each input alone, so that one bad input costs only itself. Cancellation through
+    /// call. When that one call fails as a whole, each input is tried alone, so that one bad input costs only itself. Cancellation through
     /// <paramref name="cancellationToken"/> is thrown, not reported per input.
     /// </summary>
     /// <remarks>
@@ -46,15 +46,35 @@ public static class PerItemEmbeddingGeneratorExtensions
         ArgumentNullException.ThrowIfNull(values);
         if (generator is IPerItemEmbeddingGenerator<TInput> perItem)
         {
-            var results = await perItem.GeneratePerItemAsync(values, options, cancellationToken).ConfigureAwait(false);
-            return results.Count == values.Count ? results
-                : throw new InvalidOperationException($"The embedding generator returned {results.Count} results for {values.Count} inputs.");
-        }
+            IReadOnlyList<ItemEmbedding> results;
+            try
+            {
+                results = await perItem.GeneratePerItemAsync(values, options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (values.Count > 1 && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                // An error the generator blamed on no input (a decoder failing in an unexpected way, a model run): each
+                // input alone below, so that it costs only the input it belongs to, as with a plain generator.
+                results = [];
+            }
 
-        var (all, failure) = await TryGenerateAsync(generator, values, options, cancellationToken).ConfigureAwait(false);
-        if (all is not null || values.Count == 1)
+            if (results.Count == values.Count)
+            {
+                return results;
+            }
+
+            if (results.Count != 0)
+            {
+                throw new InvalidOperationException($"The embedding generator returned {results.Count} results for {values.Count} inputs.");
+            }
+        }
+        else
         {
-            return all is null ? [new ItemEmbedding(null, failure)] : Wrap(all, values.Count);
+            var (all, failure) = await TryGenerateAsync(generator, values, options, cancellationToken).ConfigureAwait(false);
+            if (all is not null || values.Count == 1)
+            {
+                return all is null ? [new ItemEmbedding(null, failure)] : Wrap(all, values.Count);
+            }
         }
 
         var each = new ItemEmbedding[values.Count];
