@@ -96,27 +96,31 @@ public sealed class KnowledgeSearcher
         // neither EmbedTime nor SearchTime, only in the total).
         var keywords = KeywordsAsync(plans, request, cancellationToken);
         var vocabulary = VocabularyAsync(plans, request, cancellationToken);
-        QueryVector[] queries;
-        QueryAdapterState adapter;
-        ScoreCalibration calibration;
-        TimeSpan embedTime, calibrationTime;
         try
         {
-            // A search without the adapter neither reads nor warns about one.
-            adapter = request.UseAdapter ? await Adapters.GetAsync(cancellationToken).ConfigureAwait(false) : QueryAdapterState.None;
-            queries = await EmbedAsync(request, request.UseAdapter ? adapter.Adapter : null, cancellationToken).ConfigureAwait(false);
-            embedTime = Stopwatch.GetElapsedTime(started);
-
-            started = Stopwatch.GetTimestamp();
-            calibration = await Calibrator.GetCalibrationAsync(cancellationToken).ConfigureAwait(false);
-            calibrationTime = Stopwatch.GetElapsedTime(started);
+            return await RankAsync(request, plans, keywords, vocabulary, started, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
+            // Whatever failed (the embedding, a store call), the keyword searches started above may still fail later.
             keywords.Abandon();
             vocabulary.Abandon();
             throw;
         }
+    }
+
+    /// <summary>The rest of <see cref="SearchAsync"/>: embeds the query, fetches and fuses each kind's lists with the keyword hits, scores and selects.</summary>
+    private async Task<SearchResult> RankAsync(SearchRequest request, List<KindPlan> plans, Task<IReadOnlyList<IReadOnlyList<StoreHit>>?> keywords,
+        Task<IEnumerable<KnowledgeItem>> vocabulary, long started, CancellationToken cancellationToken)
+    {
+        // A search without the adapter neither reads nor warns about one.
+        var adapter = request.UseAdapter ? await Adapters.GetAsync(cancellationToken).ConfigureAwait(false) : QueryAdapterState.None;
+        var queries = await EmbedAsync(request, request.UseAdapter ? adapter.Adapter : null, cancellationToken).ConfigureAwait(false);
+        var embedTime = Stopwatch.GetElapsedTime(started);
+
+        started = Stopwatch.GetTimestamp();
+        var calibration = await Calibrator.GetCalibrationAsync(cancellationToken).ConfigureAwait(false);
+        var calibrationTime = Stopwatch.GetElapsedTime(started);
 
         started = Stopwatch.GetTimestamp();
         var lists = plans.Select(plan => FetchAsync(plan, request, queries, cancellationToken)).ToArray();
