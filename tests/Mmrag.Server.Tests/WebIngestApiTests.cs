@@ -78,6 +78,7 @@ public sealed class WebIngestApiTests(ServerFixture fixture) : ApiTestBase(fixtu
     [InlineData("""{"urls": "https://example.org/"}""", "'urls' must be an array")]
     [InlineData("""{"urls": ["https://example.org/"], "depth": "2"}""", "'depth' is not of its type")]
     [InlineData("""{"urls": ["https://example.org/"], "follow": "pdf"}""", "'follow' is not of its type")]
+    [MemberData(nameof(GeneratedBadWebRequests))]
     public async Task Ingest_BadWebRequest_Returns400NamingTheField(string body, string expected)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "api/ingest") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
@@ -87,6 +88,13 @@ public sealed class WebIngestApiTests(ServerFixture fixture) : ApiTestBase(fixtu
         var problem = await AssertProblemAsync(response, 400);
         Assert.Contains(expected, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
+
+    /// <summary>Requests too large to write out: a 'follow' list of 1,001 entries, and a URL short as typed but over the limit once percent-encoded (as it is journaled).</summary>
+    public static TheoryData<string, string> GeneratedBadWebRequests => new()
+    {
+        { $$"""{"urls": ["https://example.org/"], "follow": [{{string.Join(", ", Enumerable.Repeat("\"pdf\"", 1_001))}}]}""", "'follow' holds 1,001 entries" },
+        { $$"""{"urls": ["https://example.org/{{new string('é', 400)}}"]}""", "longer than 2,048 characters" },
+    };
 
     [Theory]
     [InlineData("""{"wikipedia": ["Helsinki"], "depth": 1}""")]

@@ -325,14 +325,16 @@ internal static class KnowledgeEndpoints
 
         foreach (var url in urls)
         {
-            // Each URL is journaled with the job: one of 64k characters would make a journal entry its reader refuses.
-            if (url.Length > MaxUrlLength)
+            // Each URL is journaled with the job, percent-encoded: one of 64k characters would make a journal entry its
+            // reader refuses. The typed length is checked first so that a huge string is not parsed at all.
+            // Only the form is checked here; whether the host may be reached is the fetcher's guard's decision, per connection.
+            var absolute = url.Length > MaxUrlLength ? null : RemoteSources.TryParse(url)?.AbsoluteUri;
+            if (url.Length > MaxUrlLength || absolute?.Length > MaxUrlLength)
             {
-                throw ApiProblemException.BadRequest($"'urls': a URL is longer than {MaxUrlLength:N0} characters.");
+                throw ApiProblemException.BadRequest($"'urls': a URL is longer than {MaxUrlLength:N0} characters (percent-encoded, as it is kept).");
             }
 
-            // Only the form is checked here; whether the host may be reached is the fetcher's guard's decision, per connection.
-            resolved.Add(RemoteSources.TryParse(url)?.AbsoluteUri
+            resolved.Add(absolute
                 ?? throw ApiProblemException.BadRequest($"'urls': '{(url.Length <= 200 ? url : url[..200] + "…")}' is not an absolute http or https URL."));
         }
 
@@ -342,6 +344,12 @@ internal static class KnowledgeEndpoints
     /// <summary>The crawl settings of the request's body (the wire's <see cref="CrawlRequest"/>; its other fields are read elsewhere).</summary>
     private static CrawlRequest Crawl(JsonElement root)
     {
+        // Counted before the list is built: a 64 MiB body holds millions of entries.
+        if (root.TryGetProperty("follow", out var follow) && follow.ValueKind == JsonValueKind.Array && follow.GetArrayLength() > MaxListEntries)
+        {
+            throw ApiProblemException.BadRequest($"'follow' holds {follow.GetArrayLength():N0} entries; at most {MaxListEntries:N0} per request.");
+        }
+
         try
         {
             return root.Deserialize(MmragJsonContext.Default.CrawlRequest) ?? new CrawlRequest();
@@ -405,7 +413,7 @@ internal static class KnowledgeEndpoints
         return language is not null && titles.Count == 0 ? throw ApiProblemException.BadRequest("'lang' is the language of 'wikipedia' titles; give some.") : paths;
     }
 
-    /// <summary>Most entries in one of the request's lists (paths, urls, wikipedia titles).</summary>
+    /// <summary>Most entries in one of the request's lists (paths, urls, wikipedia titles, follow).</summary>
     internal const int MaxListEntries = 1_000;
 
     /// <summary>The longest URL a request may name (what browsers and servers commonly accept).</summary>
