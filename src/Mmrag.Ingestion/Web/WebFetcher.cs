@@ -151,6 +151,9 @@ public sealed class WebFetcher : IDisposable
 
                     var next = location.IsAbsoluteUri ? location : new Uri(current, location);
                     CheckScheme(next, uri);
+                    // The redirect's connection goes back to the pool before the hook may wait (robots.txt of another
+                    // host, a crawl delay of up to 30 s).
+                    response.Dispose();
                     if (request.CheckRedirect is { } check)
                     {
                         // The hook's wait (a host's crawl delay) is politeness, not the server being slow: the time
