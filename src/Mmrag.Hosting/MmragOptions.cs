@@ -86,7 +86,7 @@ public sealed class MmragOptions
     /// Never download a model (<c>MMRAG_OFFLINE=1</c>: read from the process environment unless set, and by
     /// <see cref="FromEnvironment"/> from the environment it is given).
     /// </summary>
-    public bool Offline { get; set; } = IsOffline(Environment.GetEnvironmentVariable);
+    public bool Offline { get; set; } = ModelDownloadOptions.IsTruthy(Environment.GetEnvironmentVariable(ModelDownloadOptions.OfflineVariable));
 
     /// <summary>Reports model download progress.</summary>
     public IProgress<ModelDownloadProgress>? DownloadProgress { get; set; }
@@ -114,16 +114,13 @@ public sealed class MmragOptions
             Folder = getVariable(FolderVariable),
             PostgresConnection = getVariable(PostgresVariable),
             PostgresSchema = getVariable(SchemaVariable),
-            Offline = IsOffline(getVariable),
+            Offline = ModelDownloadOptions.IsTruthy(getVariable(ModelDownloadOptions.OfflineVariable)),
             Home = getVariable(ModelCache.HomeVariable),
             DefaultModel = getVariable(ModelVariable),
             Llm = LlmOptions.FromEnvironment(getVariable),
         };
     }
 
-    // The values the model downloader itself takes for MMRAG_OFFLINE.
-    private static bool IsOffline(Func<string, string?> getVariable) =>
-        getVariable(ModelDownloadOptions.OfflineVariable)?.Trim().ToUpperInvariant() is "1" or "TRUE" or "YES" or "ON";
 
     /// <summary>The folder of an embedded knowledge base: <see cref="Folder"/>, else <c>./.mmrag</c>, as a full path.</summary>
     public string ResolveFolder() => Path.GetFullPath(string.IsNullOrWhiteSpace(Folder) ? DefaultFolderName : Folder);

@@ -27,7 +27,7 @@ public sealed class ModelCache
     public string Root { get; }
 
     /// <summary>A cache at <see cref="DefaultRoot"/>.</summary>
-    public static ModelCache CreateDefault() => new(DefaultRoot());
+    public static ModelCache CreateDefault() => ForHome(Environment.GetEnvironmentVariable(HomeVariable));
 
     /// <summary>
     /// The cache of the home folder <paramref name="mmragHome"/> (a value of <c>MMRAG_HOME</c> read by the caller, e.g. from
@@ -37,8 +37,7 @@ public sealed class ModelCache
         new(ResolveRoot(mmragHome, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile)));
 
     /// <summary><c>$MMRAG_HOME/models</c>, or <c>~/.cache/mmrag/models</c> when <c>MMRAG_HOME</c> is unset or empty.</summary>
-    public static string DefaultRoot() =>
-        ResolveRoot(Environment.GetEnvironmentVariable(HomeVariable), Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
+    public static string DefaultRoot() => CreateDefault().Root;
 
     internal static string ResolveRoot(string? mmragHome, string userHome)
     {

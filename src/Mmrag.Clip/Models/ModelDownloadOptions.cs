@@ -71,6 +71,7 @@ public sealed record ModelDownloadOptions
         }
     }
 
-    internal static bool IsTruthy(string? value) =>
+    /// <summary>Whether a value of <see cref="OfflineVariable"/> turns offline mode on ("1", "true", "yes" or "on", any case).</summary>
+    public static bool IsTruthy(string? value) =>
         value is not null && value.Trim().ToUpperInvariant() is "1" or "TRUE" or "YES" or "ON";
 }

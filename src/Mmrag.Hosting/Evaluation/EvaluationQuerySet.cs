@@ -16,10 +16,6 @@ public sealed record EvaluationQuery(string Id, string? Text, string? ImagePath,
     IReadOnlyList<string>? Irrelevant = null)
 {
     /// <summary>
-    /// The direction the query is reported under: its modality (<c>text</c>, <c>image</c> or <c>text+image</c>) and its
-    /// target (<c>image</c>, <c>text</c> or <c>all</c>), e.g. <c>text-&gt;image</c>.
-    /// </summary>
-    /// <summary>
     /// The source an entry of <see cref="Relevant"/> or <see cref="Irrelevant"/> names, as items' provenance spells it: an
     /// http(s) URL as written (fragment dropped), else the full path of the entry relative to <see cref="Folder"/>; null
     /// when it can be neither (then it can only be an item id). <c>mmrag eval</c> and <c>mmrag tune</c> both resolve
@@ -36,6 +32,10 @@ public sealed record EvaluationQuery(string Id, string? Text, string? ImagePath,
         return entry.Length > 0 && entry.AsSpan().IndexOfAny(Path.GetInvalidPathChars()) < 0 ? Path.GetFullPath(Path.Combine(Folder, entry)) : null;
     }
 
+    /// <summary>
+    /// The direction the query is reported under: its modality (<c>text</c>, <c>image</c> or <c>text+image</c>) and its
+    /// target (<c>image</c>, <c>text</c> or <c>all</c>), e.g. <c>text-&gt;image</c>.
+    /// </summary>
     public string Direction
     {
         get
