@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Mmrag.Clip.Inference;
+using Mmrag.Clip.Preprocessing;
 using Mmrag.Clip.Tokenization;
 using SkiaSharp;
 
@@ -11,7 +12,7 @@ namespace Mmrag.Benchmarks.Clip;
 /// Throughput of the CLIP towers and of the JPEG → vector path, printed beside the PyTorch reference
 /// (<c>shared/bench/bench_clip_torch.py</c>) and the machine's fp32 GEMM limit (the best of ONNX Runtime's MatMul, our Vector512 kernel and
 /// <c>machine_info.py</c>'s numpy/torch GEMMs, <see cref="MachineLimits"/>) from the same run.
-/// Usage: <c>clip --model DIR [--threads N] [--seconds S] [--reference] [--jpeg-size 1024x768] [--spin] [--gemm-only]</c>, or
+/// Usage: <c>clip --model DIR [--threads N] [--seconds S] [--reference] [--jpeg-size 1024x768] [--spin] [--gemm-only] [--decode-profile]</c>, or
 /// <c>clip --jpeg-only [--jpeg-sizes 1024x768,4000x3000] [--jpegs 64] [--repeat 3]</c> for the JPEG path alone, exact and fast.
 /// </summary>
 public static class ClipThroughputBenchmark
@@ -70,6 +71,12 @@ public static class ClipThroughputBenchmark
             }
 
             Print(table);
+            return 0;
+        }
+
+        if (options.Has("--decode-profile"))
+        {
+            DecodeProfile(clip, benchDir, options, seconds);
             return 0;
         }
 
@@ -249,6 +256,51 @@ public static class ClipThroughputBenchmark
 
         rates.Sort();
         return new Rate(rates[rates.Count / 2], rates.Count);
+    }
+
+    /// <summary>Where the exact decode + preprocess time of one JPEG goes, stage by stage, on one thread (medians).</summary>
+    private static void DecodeProfile(ClipModel clip, string benchDir, BenchOptions options, double seconds)
+    {
+        var size = (options.Get("--jpeg-size") ?? "1024x768").Split('x').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        var files = WriteJpegs(Path.Combine(benchDir, "jpegs", $"{size[0]}x{size[1]}"), 64, size[0], size[1]);
+        var bytes = files.Select(File.ReadAllBytes).ToArray();
+        var images = bytes.Select(b => clip.ImageDecoder.Decode(b, clip.ImageDecoding)).ToArray();
+        var crop = new byte[clip.ImagePreprocessor.CropByteCount];
+        var destination = new float[clip.PixelValuesLength];
+        // Wall-clock median and the process's CPU time per image (which other processes on a busy machine do not inflate).
+        string Time(Action<int> run)
+        {
+            var times = new List<double>();
+            var clock = Stopwatch.StartNew();
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            for (var i = 0; times.Count < 20 || clock.Elapsed.TotalSeconds < seconds / 4; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                run(i % bytes.Length);
+                times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+
+            var cpuPerImage = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / times.Count;
+            times.Sort();
+            return $"{times[times.Count / 2]:F2} / {cpuPerImage:F2}";
+        }
+
+        var table = new List<string[]> { new[] { $"{size[0]}x{size[1]} JPEG, 1 thread", "ms/image: wall p50 / CPU" } };
+        Console.WriteLine($"CPU: {CpuModel()}; JPEG decoder: {(TurboJpeg.IsAvailable ? "the system's libjpeg-turbo (TurboJPEG API), Skia as fallback" : "Skia (libturbojpeg.so.0 not found)")}");
+        Time(i => clip.PreprocessImage(bytes[i], destination)); // warm-up: the first second after loading runs slow
+        var declined = 0;
+        table.Add(["decode to RGB: TurboJPEG", Time(i => declined += TurboJpeg.TryDecode(bytes[i], static (_, _) => { }, out _) ? 0 : 1)]);
+        table.Add(["decode to RGB: Skia (before)", Time(i => SkiaImageDecoder.DecodeWithSkia(bytes[i], clip.ImageDecoding, out _))]);
+        table.Add(["decode to RGB: the model's decoder", Time(i => clip.ImageDecoder.Decode(bytes[i], clip.ImageDecoding))]);
+        table.Add(["resize + crop (Pillow bicubic)", Time(i => clip.ImagePreprocessor.ResizeAndCrop(images[i], crop))]);
+        table.Add(["normalize to CHW float", Time(i => clip.ImagePreprocessor.WritePixelValues(crop, destination))]);
+        table.Add(["whole: decode + preprocess", Time(i => clip.PreprocessImage(bytes[i], destination))]);
+        if (declined > 0)
+        {
+            Console.WriteLine($"TurboJPEG declined {declined} decodes (they went to Skia)");
+        }
+
+        Print(table);
     }
 
     private static double MeasureDecode(ClipModel clip, string[] files, double seconds)

@@ -20,7 +20,7 @@ namespace Mmrag.Benchmarks.EndToEnd;
 /// <summary>
 /// The knowledge base end to end with the full-size (random-weight) ViT-B/32: ingest rate on a folder of JPEGs and on a
 /// PDF with images, and text-query latency (embed + hybrid search + fusion + calibration) over 100k stored items.
-/// Usage: <c>e2e [--model DIR] [--images 200] [--items 100000] [--queries 200] [--keyword-budget N] [--keyword-recall] [--memory-map BYTES] [--queries-only] [--ingest-only] [--cli PATH]</c>;
+/// Usage: <c>e2e [--model DIR] [--threads 2] [--images 200] [--items 100000] [--queries 200] [--keyword-budget N] [--keyword-recall] [--memory-map BYTES] [--queries-only] [--ingest-only] [--cli PATH]</c>;
 /// <c>--keyword-budget</c> sets <see cref="EmbeddedStoreOptions.KeywordCandidateBudget"/> for the query rows (to compare
 /// budgets), <c>--keyword-recall</c> also runs the keyword searches ranking every match and counts how often the top
 /// lists agree, <c>--memory-map</c> sets <see cref="EmbeddedStoreOptions.MemoryMapSize"/>, <c>--queries-only</c> skips the ingest rows (to iterate on search),
@@ -62,7 +62,7 @@ public static class EndToEndBenchmark
         var work = Path.Combine(benchDir, "e2e");
         Directory.CreateDirectory(work);
 
-        var modelOptions = new ClipModelOptions { IntraOpThreads = 2, AllowSpinning = options.Has("--spin") };
+        var modelOptions = new ClipModelOptions { IntraOpThreads = int.Parse(options.Get("--threads") ?? "2", CultureInfo.InvariantCulture), AllowSpinning = options.Has("--spin") };
         using var model = ClipModel.Load(modelDir, modelOptions);
         var load = Stopwatch.StartNew();
         model.WarmUp();

@@ -11,7 +11,8 @@ namespace Mmrag.Clip.Preprocessing;
 /// result clamped to bytes, then the vertical pass (only when the height changes). Can compute just a
 /// rectangle of the output, touching only the source rows and output columns that rectangle needs; the
 /// pixels are the same as those of the full resize. The horizontal pass (most of the work when downscaling)
-/// uses 128-bit integer vectors where available: the same 32-bit products and sums, so the same bytes.
+/// uses 128-bit integer vectors where available and the vertical pass 256-bit ones: the same 32-bit products and
+/// sums, so the same bytes.
 /// Thread-safe.
 /// </summary>
 internal static class PillowBicubicResizer
@@ -197,6 +198,7 @@ internal static class PillowBicubicResizer
     {
         const int Half = 1 << (PrecisionBits - 1);
         var rowBytes = regionWidth * 3;
+        var vectors = UseVectors && Vector256.IsHardwareAccelerated;
         var sums = ArrayPool<int>.Shared.Rent(rowBytes);
         try
         {
@@ -215,7 +217,8 @@ internal static class PillowBicubicResizer
                     {
                         var w = k[t];
                         var row = src + (c.Start[y] + t - inputFirstRow) * inputStride;
-                        for (var i = 0; i < rowBytes; i++)
+                        var i = vectors ? MultiplyAddBytes(row, w, acc, rowBytes) : 0;
+                        for (; i < rowBytes; i++)
                         {
                             acc[i] += row[i] * w;
                         }
@@ -233,6 +236,23 @@ internal static class PillowBicubicResizer
         {
             ArrayPool<int>.Shared.Return(sums);
         }
+    }
+
+    /// <summary>
+    /// <c>acc[i] += row[i] * weight</c> for the leading multiple of 16 of <paramref name="length"/> bytes, 16 at a time as
+    /// 32-bit lanes (the scalar loop's products and sums, so the same bytes); returns how many it did.
+    /// </summary>
+    private static unsafe int MultiplyAddBytes(byte* row, int weight, int* acc, int length)
+    {
+        var i = 0;
+        for (; i + 16 <= length; i += 16)
+        {
+            var widened = Vector256.WidenLower(Vector128.Load(row + i).ToVector256Unsafe());
+            Vector256.Store(Vector256.Load(acc + i) + (Vector256.WidenLower(widened).AsInt32() * weight), acc + i);
+            Vector256.Store(Vector256.Load(acc + i + 8) + (Vector256.WidenUpper(widened).AsInt32() * weight), acc + i + 8);
+        }
+
+        return i;
     }
 
     private static byte Clip8(int value)

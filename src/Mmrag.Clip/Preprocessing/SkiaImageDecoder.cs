@@ -13,7 +13,9 @@ namespace Mmrag.Clip.Preprocessing;
 /// follows <see cref="ImageDecodeOptions.Gray16"/>. No colour management is applied (Pillow applies none).
 /// </summary>
 /// <remarks>
-/// SkiaSharp decodes JPEG, WebP, BMP and 8-bit PNG. 16-bit PNG and GIF are decoded by small readers of
+/// SkiaSharp decodes JPEG, WebP, BMP and 8-bit PNG. A JPEG is first offered to the system's libjpeg-turbo
+/// (<see cref="TurboJpeg"/>, the same pixels about six times faster), and decoded by Skia when that library is missing
+/// or does not take it. 16-bit PNG and GIF are decoded by small readers of
 /// our own, because Skia rounds 16-bit samples (the reference truncates or clips them) and composites the
 /// first GIF frame onto transparent black (the reference keeps palette colours). The image size is checked
 /// against <see cref="ImageDecodeOptions.MaxPixels"/> on the dimensions the decoder itself parsed (Skia's codec, the
@@ -51,6 +53,12 @@ public sealed class SkiaImageDecoder : IImageDecoder
             image = GifFormat.DecodeFirstFrame(encoded, options);
             orientation = 1;
         }
+        else if (options.DraftSize is null && IsJpeg(encoded)
+            && TurboJpeg.TryDecode(encoded, (width, height) => CheckSize(width, height, options), out var decoded))
+        {
+            image = decoded!;
+            orientation = options.ApplyExifOrientation ? (int)ReadOrigin(encoded) : 1;
+        }
         else
         {
             image = DecodeWithSkia(encoded, options, out var origin);
@@ -74,6 +82,11 @@ public sealed class SkiaImageDecoder : IImageDecoder
             throw new ImageDecodeException($"The image is {width}x{height}, too large to decode into memory.");
         }
     }
+
+    private static bool IsJpeg(ReadOnlySpan<byte> encoded) => encoded.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xD8, 0xFF]);
+
+    /// <summary>The EXIF orientation as Skia's codec reads it, so that both JPEG decoders turn an image the same way.</summary>
+    private static SKEncodedOrigin ReadOrigin(ReadOnlySpan<byte> encoded) => WithCodec(encoded, static (codec, _) => codec.EncodedOrigin);
 
     /// <summary>The dimensions Skia's codec parsed from a JPEG, WebP or BMP (or 8-bit PNG) stream, decoding no pixels.</summary>
     internal static ImageHeader ReadDimensions(ReadOnlySpan<byte> encoded) =>
@@ -119,7 +132,7 @@ public sealed class SkiaImageDecoder : IImageDecoder
         }
     }
 
-    private static RgbImage DecodeWithSkia(ReadOnlySpan<byte> encoded, ImageDecodeOptions options, out SKEncodedOrigin origin)
+    internal static RgbImage DecodeWithSkia(ReadOnlySpan<byte> encoded, ImageDecodeOptions options, out SKEncodedOrigin origin)
     {
         var (image, encodedOrigin) = WithCodec(encoded, (codec, format) =>
         {

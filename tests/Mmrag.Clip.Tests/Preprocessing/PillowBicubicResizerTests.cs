@@ -39,7 +39,11 @@ public class PillowBicubicResizerTests
     [InlineData(640, 480, 298, 224)]
     [InlineData(7, 5, 224, 160)]
     [InlineData(3000, 40, 224, 3)]
-    public void Resize_VectorAndScalarHorizontalPass_GiveTheSameBytes(int sourceWidth, int sourceHeight, int width, int height)
+    [InlineData(640, 480, 640, 224)]
+    [InlineData(37, 500, 37, 100)]
+    [InlineData(5, 3000, 5, 224)]
+    [InlineData(1024, 768, 298, 224)]
+    public void Resize_VectorAndScalarPasses_GiveTheSameBytes(int sourceWidth, int sourceHeight, int width, int height)
     {
         var source = TestImages.Random(sourceWidth, sourceHeight, seed: sourceWidth + sourceHeight);
         var vectors = PillowBicubicResizer.UseVectors;
