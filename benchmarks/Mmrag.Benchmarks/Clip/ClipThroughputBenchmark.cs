@@ -293,6 +293,12 @@ public static class ClipThroughputBenchmark
         table.Add(["decode to RGB: Skia (before)", Time(i => SkiaImageDecoder.DecodeWithSkia(bytes[i], clip.ImageDecoding, out _))]);
         table.Add(["decode to RGB: the model's decoder", Time(i => clip.ImageDecoder.Decode(bytes[i], clip.ImageDecoding))]);
         table.Add(["resize + crop (Pillow bicubic)", Time(i => clip.ImagePreprocessor.ResizeAndCrop(images[i], crop))]);
+        foreach (var bits in new[] { 0, 128, 256, 512 })
+        {
+            var plan = clip.ImagePreprocessor.ComputeResize(images[0].Width, images[0].Height);
+            table.Add([$"resize alone, {bits}-bit vectors", Time(i => PillowBicubicResizer.Resize(images[i], plan.ResizedWidth, plan.ResizedHeight, bits))]);
+        }
+
         table.Add(["normalize to CHW float", Time(i => clip.ImagePreprocessor.WritePixelValues(crop, destination))]);
         table.Add(["whole: decode + preprocess", Time(i => clip.PreprocessImage(bytes[i], destination))]);
         if (declined > 0)

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Mmrag.Clip.Preprocessing;
 
@@ -22,15 +23,19 @@ internal static class PillowBicubicResizer
 
     private static readonly ConcurrentDictionary<(int In, int Out, int First, int Count), ResampleCoefficients> Cache = new();
 
-    /// <summary>Lets tests run the scalar horizontal pass on hardware that has vectors.</summary>
-    internal static bool UseVectors { get; set; } = Vector128.IsHardwareAccelerated;
+    /// <summary>The widest integer vectors the passes use on this machine, in bits (0: scalar only).</summary>
+    internal static int DefaultVectorBits { get; } =
+        Avx512F.IsSupported ? 512 : Avx2.IsSupported ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
 
     /// <summary>Resizes the whole image.</summary>
-    public static RgbImage Resize(RgbImage source, int width, int height)
+    public static RgbImage Resize(RgbImage source, int width, int height) => Resize(source, width, height, DefaultVectorBits);
+
+    /// <summary>Resizes the whole image with vectors of at most <paramref name="vectorBits"/> (tests compare the widths).</summary>
+    internal static RgbImage Resize(RgbImage source, int width, int height, int vectorBits)
     {
         ArgumentNullException.ThrowIfNull(source);
         var pixels = GC.AllocateUninitializedArray<byte>(checked(width * height * 3));
-        ResizeRegion(source.Pixels, source.Width, source.Height, width, height, 0, 0, width, height, pixels, width * 3);
+        ResizeRegion(source.Pixels, source.Width, source.Height, width, height, 0, 0, width, height, pixels, width * 3, vectorBits);
         return new RgbImage(width, height, pixels);
     }
 
@@ -43,7 +48,15 @@ internal static class PillowBicubicResizer
         ReadOnlySpan<byte> source, int sourceWidth, int sourceHeight,
         int targetWidth, int targetHeight,
         int left, int top, int regionWidth, int regionHeight,
-        Span<byte> destination, int destinationStride)
+        Span<byte> destination, int destinationStride) =>
+        ResizeRegion(source, sourceWidth, sourceHeight, targetWidth, targetHeight, left, top, regionWidth, regionHeight, destination, destinationStride,
+            DefaultVectorBits);
+
+    private static void ResizeRegion(
+        ReadOnlySpan<byte> source, int sourceWidth, int sourceHeight,
+        int targetWidth, int targetHeight,
+        int left, int top, int regionWidth, int regionHeight,
+        Span<byte> destination, int destinationStride, int vectorBits)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(sourceWidth);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(sourceHeight);
@@ -88,7 +101,7 @@ internal static class PillowBicubicResizer
         if (horizontal is null)
         {
             // Vertical only: read the region's columns straight from the source.
-            VerticalPass(source[(left * 3)..], sourceStride, 0, vertical!, regionHeight, regionWidth, destination, destinationStride);
+            VerticalPass(source[(left * 3)..], sourceStride, 0, vertical!, regionHeight, regionWidth, destination, destinationStride, vectorBits);
             return;
         }
 
@@ -96,7 +109,7 @@ internal static class PillowBicubicResizer
         {
             for (var y = 0; y < regionHeight; y++)
             {
-                HorizontalRow(source.Slice((top + y) * sourceStride, sourceStride), horizontal, destination.Slice(y * destinationStride, regionWidth * 3));
+                HorizontalRow(source.Slice((top + y) * sourceStride, sourceStride), horizontal, destination.Slice(y * destinationStride, regionWidth * 3), vectorBits);
             }
 
             return;
@@ -109,10 +122,10 @@ internal static class PillowBicubicResizer
         {
             for (var r = 0; r < rows; r++)
             {
-                HorizontalRow(source.Slice((firstRow + r) * sourceStride, sourceStride), horizontal, intermediate.AsSpan(r * rowBytes, rowBytes));
+                HorizontalRow(source.Slice((firstRow + r) * sourceStride, sourceStride), horizontal, intermediate.AsSpan(r * rowBytes, rowBytes), vectorBits);
             }
 
-            VerticalPass(intermediate, rowBytes, firstRow, vertical, regionHeight, regionWidth, destination, destinationStride);
+            VerticalPass(intermediate, rowBytes, firstRow, vertical, regionHeight, regionWidth, destination, destinationStride, vectorBits);
         }
         finally
         {
@@ -143,14 +156,21 @@ internal static class PillowBicubicResizer
     }
 
     // One row through the horizontal filter, for the output columns c covers.
-    private static unsafe void HorizontalRow(ReadOnlySpan<byte> sourceRow, ResampleCoefficients c, Span<byte> destination)
+    private static unsafe void HorizontalRow(ReadOnlySpan<byte> sourceRow, ResampleCoefficients c, Span<byte> destination, int vectorBits)
     {
         const int Half = 1 << (PrecisionBits - 1);
         var ksize = c.KernelSize;
-        var vectors = UseVectors;
+        // The wide paths take several taps per step: the step's bytes (3 per tap, then one or two spare) are zero-extended
+        // to one 32-bit lane each and multiplied by the tap's weight repeated over its three lanes (zero in the spare
+        // lanes), so each lane holds one channel's products and the lanes of a channel are added at the end.
+        var wide = vectorBits >= 512 && Avx512F.IsSupported ? 512 : vectorBits >= 256 && Avx2.IsSupported ? 256 : 0;
+        var (group, lanes) = wide == 512 ? (5, 16) : (2, 8);
+        var grouped = wide > 0 ? c.GroupedWeights(group, lanes) : null;
+        var steps = (ksize + group - 1) / group;
         fixed (byte* src = sourceRow)
         fixed (byte* dst = destination)
         fixed (int* weights = c.Weights)
+        fixed (int* groupWeights = grouped)
         {
             var end = src + sourceRow.Length;
             var o = dst;
@@ -160,11 +180,46 @@ internal static class PillowBicubicResizer
                 var p = src + c.Start[x] * 3;
                 var n = c.Count[x];
                 int s0 = Half, s1 = Half, s2 = Half, t = 0;
-                if (vectors)
+                if (wide > 0)
+                {
+                    // A step reads `lanes` bytes, which must stay inside the row; the taps left over go to the loops below.
+                    var stepBytes = group * 3;
+                    var fit = end - p >= lanes ? (int)((end - p - lanes) / stepBytes) + 1 : 0;
+                    var full = Math.Min(n / group, fit);
+                    var w = groupWeights + ((nint)x * steps * lanes);
+                    if (wide == 512)
+                    {
+                        var sum = Vector512<int>.Zero;
+                        for (var j = 0; j < full; j++, p += stepBytes, w += lanes)
+                        {
+                            sum += Avx512F.ConvertToVector512Int32(Vector128.Load(p)).AsInt32() * Vector512.Load(w);
+                        }
+
+                        s0 += sum.GetElement(0) + sum.GetElement(3) + sum.GetElement(6) + sum.GetElement(9) + sum.GetElement(12);
+                        s1 += sum.GetElement(1) + sum.GetElement(4) + sum.GetElement(7) + sum.GetElement(10) + sum.GetElement(13);
+                        s2 += sum.GetElement(2) + sum.GetElement(5) + sum.GetElement(8) + sum.GetElement(11) + sum.GetElement(14);
+                    }
+                    else
+                    {
+                        var sum = Vector256<int>.Zero;
+                        for (var j = 0; j < full; j++, p += stepBytes, w += lanes)
+                        {
+                            sum += Avx2.ConvertToVector256Int32(Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<ulong>(p)).AsByte()) * Vector256.Load(w);
+                        }
+
+                        s0 += sum.GetElement(0) + sum.GetElement(3);
+                        s1 += sum.GetElement(1) + sum.GetElement(4);
+                        s2 += sum.GetElement(2) + sum.GetElement(5);
+                    }
+
+                    t = full * group;
+                }
+
+                if (vectorBits >= 128 && Vector128.IsHardwareAccelerated)
                 {
                     // One pixel per step as (r, g, b, next byte) in four int lanes; the fourth lane is ignored.
                     // A 4-byte load must stay inside the row, so the row's last pixel goes to the scalar loop.
-                    var taps = p + n * 3 < end ? n : n - 1;
+                    var taps = p + (n - t) * 3 < end ? n : n - 1;
                     var sum = Vector128<int>.Zero;
                     for (; t < taps; t++, p += 3)
                     {
@@ -194,11 +249,11 @@ internal static class PillowBicubicResizer
 
     private static unsafe void VerticalPass(
         ReadOnlySpan<byte> input, int inputStride, int inputFirstRow, ResampleCoefficients c,
-        int regionHeight, int regionWidth, Span<byte> destination, int destinationStride)
+        int regionHeight, int regionWidth, Span<byte> destination, int destinationStride, int vectorBits)
     {
         const int Half = 1 << (PrecisionBits - 1);
         var rowBytes = regionWidth * 3;
-        var vectors = UseVectors && Vector256.IsHardwareAccelerated;
+        var vectors = vectorBits >= 256 && Vector256.IsHardwareAccelerated;
         var sums = ArrayPool<int>.Shared.Rent(rowBytes);
         try
         {
@@ -268,6 +323,8 @@ internal static class PillowBicubicResizer
 /// </summary>
 internal sealed class ResampleCoefficients
 {
+    private GroupedLayout? _grouped;
+
     private ResampleCoefficients(int kernelSize, int[] start, int[] count, int[] weights)
     {
         KernelSize = kernelSize;
@@ -287,6 +344,36 @@ internal sealed class ResampleCoefficients
 
     /// <summary><see cref="KernelSize"/> fixed-point weights per output index (zero beyond <see cref="Count"/>).</summary>
     public int[] Weights { get; }
+
+    /// <summary>
+    /// The weights laid out for the horizontal pass's wide steps (<see cref="PillowBicubicResizer"/>): per output index,
+    /// <c>ceil(KernelSize / group)</c> blocks of <paramref name="lanes"/> ints, each holding <paramref name="group"/> taps'
+    /// weights three times (once per channel) and zeros in the spare lanes. Built once per layout and kept.
+    /// </summary>
+    public int[] GroupedWeights(int group, int lanes)
+    {
+        var cached = Volatile.Read(ref _grouped);
+        if (cached is not null && cached.Group == group)
+        {
+            return cached.Weights;
+        }
+
+        var steps = (KernelSize + group - 1) / group;
+        var grouped = new int[Start.Length * steps * lanes];
+        for (var x = 0; x < Start.Length; x++)
+        {
+            for (var t = 0; t < KernelSize; t++)
+            {
+                var at = (((x * steps) + (t / group)) * lanes) + ((t % group) * 3);
+                grouped[at] = grouped[at + 1] = grouped[at + 2] = Weights[(x * KernelSize) + t];
+            }
+        }
+
+        Volatile.Write(ref _grouped, new GroupedLayout(group, grouped));
+        return grouped;
+    }
+
+    private sealed record GroupedLayout(int Group, int[] Weights);
 
     public static ResampleCoefficients Compute(int inSize, int outSize, int first, int runLength)
     {
