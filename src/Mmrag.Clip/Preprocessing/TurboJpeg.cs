@@ -57,7 +57,12 @@ internal static unsafe class TurboJpeg
             }
 
             checkSize(width, height);
-            var pixels = GC.AllocateUninitializedArray<byte>(checked(width * height * 3));
+            if ((long)width * height * 3 > Array.MaxLength)
+            {
+                return false;
+            }
+
+            var pixels = GC.AllocateUninitializedArray<byte>(width * height * 3);
             fixed (byte* source = encoded)
             fixed (byte* destination = pixels)
             {
