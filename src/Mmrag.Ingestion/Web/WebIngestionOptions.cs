@@ -27,7 +27,10 @@ public sealed record WebIngestionOptions
     /// <summary>Least time between two page requests to one host (robots.txt's <c>Crawl-delay</c> may ask for more, up to 30 s).</summary>
     public TimeSpan HostDelay { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Honour each host's robots.txt (cached per host for the run): a page it disallows is skipped, with the reason.</summary>
+    /// <summary>
+    /// Honour each host's robots.txt (cached per host for the run; one that cannot be had disallows the host until a later
+    /// request finds it, at most 3 tries a run): a page it disallows is skipped, with the reason.
+    /// </summary>
     public bool RespectRobotsTxt { get; init; } = true;
 
     /// <summary>
