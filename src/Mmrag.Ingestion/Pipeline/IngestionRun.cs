@@ -569,6 +569,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             MaxImagePixels = options.MaxImagePixels,
             MaxItems = options.MaxItemsPerFile,
             MaxImageBytesPerPage = options.Web.MaxImageBytesPerPage,
+            MaxImageRequestsPerPage = options.Web.MaxImageRequestsPerPage,
         };
         var load = Task.Run(() => source.LoadAsync(context, timeout.Token), CancellationToken.None);
         RemoteLoadResult result;

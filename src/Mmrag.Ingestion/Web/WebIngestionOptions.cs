@@ -6,6 +6,9 @@ public sealed record WebIngestionOptions
     /// <summary>The default of <see cref="MaxImageBytesPerPage"/>: 64 MiB.</summary>
     public const long DefaultMaxImageBytesPerPage = 64L * 1024 * 1024;
 
+    /// <summary>The default of <see cref="MaxImageRequestsPerPage"/>: 200.</summary>
+    public const int DefaultMaxImageRequestsPerPage = 200;
+
     /// <summary>The fetcher's guard and limits (private hosts, response size, time, redirects, User-Agent).</summary>
     public WebFetcherOptions Fetcher { get; init; } = new();
 
@@ -40,6 +43,13 @@ public sealed record WebIngestionOptions
     /// </summary>
     public long MaxImageBytesPerPage { get; init; } = DefaultMaxImageBytesPerPage;
 
+    /// <summary>
+    /// Most image downloads one page (or article) may ask for, each <c>srcset</c> candidate counted, whether it answers
+    /// or fails: a page of thousands of broken <c>&lt;img&gt;</c> tags costs that many requests, not one each. The images
+    /// past it are skipped with one warning naming the page; its text is stored all the same. 0 downloads none.
+    /// </summary>
+    public int MaxImageRequestsPerPage { get; init; } = DefaultMaxImageRequestsPerPage;
+
     /// <summary>Throws when a setting is out of range; the message names it.</summary>
     public void Validate()
     {
@@ -58,6 +68,11 @@ public sealed record WebIngestionOptions
         if (MaxImageBytesPerPage < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxImageBytesPerPage), MaxImageBytesPerPage, "WebIngestionOptions.MaxImageBytesPerPage must be positive.");
+        }
+
+        if (MaxImageRequestsPerPage < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxImageRequestsPerPage), MaxImageRequestsPerPage, "WebIngestionOptions.MaxImageRequestsPerPage must not be negative.");
         }
 
         if (HostDelay < TimeSpan.Zero || HostDelay > TimeSpan.FromMinutes(1))

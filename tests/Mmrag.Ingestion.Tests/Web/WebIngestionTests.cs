@@ -469,6 +469,53 @@ public sealed class WebIngestionTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_PageWithThousandsOfBrokenImages_AtMostMaxImageRequestsPerPageAskedAndOneWarningNamesThePage()
+    {
+        var images = string.Concat(Enumerable.Range(1, 2_000).Select(i => $"<img src=\"/broken-{i}.png\" alt=\"{i}\">"));
+        _site.Html("/hostile", Page("Hostile", "<p>A page of broken pictures.</p>" + images));
+        var url = _site.Url("/hostile");
+
+        var summary = await _harness.Pipeline.IngestAsync([url], Options());
+
+        Assert.Equal(1, summary.Added);
+        var asked = _site.Requests.Count(r => r.Path.StartsWith("/broken-", StringComparison.Ordinal));
+        Assert.Equal(WebIngestionOptions.DefaultMaxImageRequestsPerPage, asked);
+        var capped = Assert.Single(summary.Warnings, w => w.Reason.Contains("MaxImageRequestsPerPage", StringComparison.Ordinal));
+        Assert.Equal(url, capped.SourcePath);
+        Assert.Contains(url, capped.Reason, StringComparison.Ordinal);
+        Assert.Equal(WebIngestionOptions.DefaultMaxImageRequestsPerPage + 1, summary.Warnings.Count);
+    }
+
+    [Fact]
+    public async Task IngestAsync_MaxImageRequestsPerPage_CountsEachSrcsetCandidateAndKeepsWhatCameBeforeIt()
+    {
+        _site.Html("/p", Page("P", """
+                <p>Pictures.</p>
+                <img srcset="/gone-1.png 2x, /first.png 1x" alt="First">
+                <img src="/second.png" alt="Second">
+                <img src="/third.png" alt="Third">
+                """))
+            .Content("/first.png", "image/png", GeneratedPngs.Create(12, 12, SKColors.Lime))
+            .Content("/second.png", "image/png", GeneratedPngs.Create(14, 14, SKColors.Navy))
+            .Content("/third.png", "image/png", GeneratedPngs.Create(16, 16, SKColors.Coral));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/p")], Options(w => w with { MaxImageRequestsPerPage = 3 }));
+
+        Assert.Equal(1, _site.RequestsFor("/gone-1.png"));
+        Assert.Equal(0, _site.RequestsFor("/third.png"));
+        Assert.Equal(2, _harness.Store.Items.Count(i => i.Kind == ItemKind.Image));
+        Assert.Single(summary.Warnings, w => w.Reason.Contains("MaxImageRequestsPerPage", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void WebIngestionOptions_MaxImageRequestsPerPageNegative_RefusedNamingIt()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new WebIngestionOptions { MaxImageRequestsPerPage = -1 }.Validate());
+
+        Assert.Contains("MaxImageRequestsPerPage", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task IngestAsync_ImageShownByTwoPagesAndTwiceOnOne_DownloadedOnce()
     {
         var shared = GeneratedPngs.Create(30, 30, SKColors.Gold);
