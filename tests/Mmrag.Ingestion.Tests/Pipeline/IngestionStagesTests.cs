@@ -153,12 +153,13 @@ public sealed class IngestionStagesTests : IDisposable
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var lastLoadStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var loaders = new LoaderRegistry([new LoadUntilCancelled(new ImageFileLoader(), "c0.png", lastLoadStarted, stopped)]);
+        var firstWrite = HoldWriteUntil(paths[0], stopped.Task);
         using var images = new GatedImageGenerator(_harness.Images)
         {
-            BeforeCall = (call, _) => call == 2 ? lastLoadStarted.Task.WaitAsync(TimeSpan.FromSeconds(10)) : Task.CompletedTask,
+            // The failure comes once a0's write has begun and c0 is being loaded.
+            BeforeCall = (call, _) => call == 2 ? Task.WhenAll(lastLoadStarted.Task, firstWrite).WaitAsync(TimeSpan.FromSeconds(10)) : Task.CompletedTask,
             WrongDimensionOnCall = 2,
         };
-        HoldWriteUntil(paths[0], stopped.Task);
         var pipeline = new IngestionPipeline(_harness.Store, _harness.Text, images, loaders);
 
         await Assert.ThrowsAsync<Mmrag.Storage.EmbeddingSpaceMismatchException>(() =>
@@ -194,15 +195,16 @@ public sealed class IngestionStagesTests : IDisposable
                 }
             },
         };
+        var firstWrite = HoldWriteUntil(paths[0], stopped.Task);
         _harness.Store.BeforeGetDocument = id =>
         {
             if (id == DocumentIds.ForPath(last))
             {
-                secondCall.Task.Wait(TimeSpan.FromSeconds(10));
+                // The failure comes once a0's write has begun and b0 b1 b2 are being embedded.
+                Task.WhenAll(secondCall.Task, firstWrite).Wait(TimeSpan.FromSeconds(10));
                 throw new Mmrag.Storage.KnowledgeStoreException("the store went away");
             }
         };
-        HoldWriteUntil(paths[0], stopped.Task);
         var pipeline = new IngestionPipeline(_harness.Store, _harness.Text, images, TestChunkers.Loaders);
 
         var failure = await Assert.ThrowsAsync<Mmrag.Storage.KnowledgeStoreException>(() =>
@@ -212,15 +214,23 @@ public sealed class IngestionStagesTests : IDisposable
         AssertOnlyStoredWhole(paths[0]);
     }
 
-    /// <summary>The store's write of <paramref name="path"/> waits for <paramref name="gate"/> (at most 10 s).</summary>
-    private void HoldWriteUntil(string path, Task gate) =>
+    /// <summary>
+    /// The store's write of <paramref name="path"/> waits for <paramref name="gate"/> (at most 10 s); the task returned
+    /// completes when that write has begun.
+    /// </summary>
+    private Task HoldWriteUntil(string path, Task gate)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _harness.Store.BeforeUpsert = async (document, cancellationToken) =>
         {
             if (document.SourcePath == path)
             {
+                reached.TrySetResult();
                 await Task.WhenAny(gate, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken));
             }
         };
+        return reached.Task;
+    }
 
     /// <summary>The store holds <paramref name="path"/> alone, with its image item and vector, and no failure.</summary>
     private void AssertOnlyStoredWhole(string path)
