@@ -70,6 +70,9 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     // Counts are changed by the store stage only; the embedding stage reads them to report progress (Report).
     private int _failureCount;
     private readonly Lock _reporting = new();
+    // Reports waiting for the stage that is calling the user's callback (guarded by _reporting).
+    private readonly Queue<IngestionProgress> _reports = new();
+    private bool _delivering;
 
     public async Task<IngestionSummary> ExecuteAsync(IReadOnlyList<string> paths)
     {
@@ -923,8 +926,11 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
 
     /// <summary>
     /// Reports where the run stands, with <paramref name="fileItemsDone"/> of <paramref name="fileItemsTotal"/> items of
-    /// <paramref name="currentFile"/> done. The embedding and store stages both report: one at a time, so reports never
-    /// overlap and <see cref="IngestionProgress.FilesDone"/> never goes back (only the store stage changes the counts).
+    /// <paramref name="currentFile"/> done. The embedding and store stages both report: one call at a time and in the
+    /// order reported, so <see cref="IngestionProgress.FilesDone"/> never goes back (only the store stage changes the
+    /// counts). The user's callback runs outside the run's lock: a stage that reports while the other stage's report is
+    /// being delivered leaves its report to that stage to deliver next and goes on with its work, so a slow callback
+    /// never stops both stages, and one that blocks until the other stage moves on does not deadlock them.
     /// </summary>
     private void Report(string? currentFile, int fileItemsDone = 0, int fileItemsTotal = 0)
     {
@@ -938,12 +944,46 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             var elapsed = time.GetElapsedTime(_started);
             var items = Volatile.Read(ref _items);
             var rate = elapsed.TotalSeconds > 0 ? items / elapsed.TotalSeconds : 0;
-            progress.Report(new IngestionProgress(Volatile.Read(ref _filesDone), Volatile.Read(ref _filesTotal), items, Volatile.Read(ref _failureCount), rate,
-                currentFile, elapsed)
+            _reports.Enqueue(new IngestionProgress(Volatile.Read(ref _filesDone), Volatile.Read(ref _filesTotal), items, Volatile.Read(ref _failureCount),
+                rate, currentFile, elapsed)
             {
                 FileItemsDone = currentFile is null ? 0 : fileItemsDone,
                 FileItemsTotal = currentFile is null ? 0 : fileItemsTotal,
             });
+            if (_delivering)
+            {
+                return;
+            }
+
+            _delivering = true;
+        }
+
+        try
+        {
+            while (true)
+            {
+                IngestionProgress next;
+                lock (_reporting)
+                {
+                    if (!_reports.TryDequeue(out next!))
+                    {
+                        _delivering = false;
+                        return;
+                    }
+                }
+
+                progress.Report(next);
+            }
+        }
+        catch
+        {
+            // The callback threw (the stage fails with it): the next report delivers what is left.
+            lock (_reporting)
+            {
+                _delivering = false;
+            }
+
+            throw;
         }
     }
 

@@ -214,6 +214,53 @@ public sealed class IngestionStagesTests : IDisposable
         AssertOnlyStoredWhole(paths[0]);
     }
 
+    [Fact]
+    public async Task IngestAsync_ProgressCallbackBlocksOnTheEmbeddingStagesReport_StoreStageGoesOnAndCallsStaySerializedInOrder()
+    {
+        // Groups of two: [p0 p1] is stored while [p2 p3] is embedded. The callback, given the embedding stage's report on
+        // p2, waits (at most 10 s) until the store stage has reached p1's write; the store stage reports on its way there.
+        var paths = Enumerable.Range(0, 4).Select(i => WritePng($"p{i}.png", i)).ToList();
+        var callbackBlocking = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondWriteReached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var storeWentOn = false;
+        var inCallback = 0;
+        var overlapped = false;
+        var reports = new List<IngestionProgress>();
+        var progress = new CallbackProgress<IngestionProgress>(p =>
+        {
+            overlapped |= Interlocked.Increment(ref inCallback) > 1;
+            reports.Add(p);
+            if (p.CurrentFile == paths[2] && p.FileItemsTotal > 0 && !callbackBlocking.Task.IsCompleted)
+            {
+                callbackBlocking.TrySetResult();
+                storeWentOn = secondWriteReached.Task.Wait(TimeSpan.FromSeconds(10));
+            }
+
+            Interlocked.Decrement(ref inCallback);
+        });
+        _harness.Store.BeforeUpsert = async (document, cancellationToken) =>
+        {
+            if (document.SourcePath == paths[0])
+            {
+                // The first group's write starts once the callback is blocked on the second group's embedding.
+                await Task.WhenAny(callbackBlocking.Task, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken));
+            }
+            else if (document.SourcePath == paths[1])
+            {
+                secondWriteReached.TrySetResult();
+            }
+        };
+
+        var summary = await _harness.Pipeline.IngestAsync([_harness.Root], new IngestionOptions { EmbeddingBatchSize = 2 }, progress);
+
+        Assert.True(callbackBlocking.Task.IsCompleted, "The embedding stage never reported on the second group.");
+        Assert.True(storeWentOn, "The store stage stood still while the callback was busy with the embedding stage's report.");
+        Assert.False(overlapped);
+        Assert.Equal((4, 4, 0), (summary.Added, summary.Items, summary.Failed));
+        Assert.Equal(4, reports[^1].FilesDone);
+        Assert.Equal(reports.Select(r => r.FilesDone).Order(), reports.Select(r => r.FilesDone));
+    }
+
     /// <summary>
     /// The store's write of <paramref name="path"/> waits for <paramref name="gate"/> (at most 10 s); the task returned
     /// completes when that write has begun.
