@@ -123,6 +123,13 @@ public sealed record MmragServerOptions
         : web.MaxPages > MaxPages ? $"'max_pages' {web.MaxPages} is above this server's limit of {MaxPages} ({MaxPagesSetting})."
         : null;
 
+    /// <summary>
+    /// Why this server refuses a job naming <paramref name="pages"/> start pages and Wikipedia articles together (each is
+    /// at least one page fetched with its images, so <see cref="MaxPages"/> bounds them as it bounds a crawl); null within it.
+    /// </summary>
+    internal string? PageCountRefusal(int pages) =>
+        pages > MaxPages ? $"'urls' and 'wikipedia' name {pages:N0} pages; this server's limit is {MaxPages:N0} ({MaxPagesSetting})." : null;
+
     /// <summary>The API key is a secret: it is never printed, not even by <see cref="object.ToString"/>.</summary>
     public override string ToString() =>
         $"MmragServerOptions {{ Urls = {string.Join(", ", Urls ?? [])}, ApiKey = {(string.IsNullOrEmpty(ApiKey) ? "none" : "set")}, AllowedRoots = {AllowedRoots?.Count ?? 0} }}";

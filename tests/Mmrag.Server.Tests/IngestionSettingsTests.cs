@@ -189,6 +189,57 @@ public sealed class IngestionSettingsTests(ServerFixture fixture) : ApiTestBase(
     }
 
     [Fact]
+    public async Task Restart_JournaledUrlsAndArticlesAboveThePageLimit_IsSetAsideNotRun()
+    {
+        // Two start pages and an article against a limit of 2: a request naming them is a 400, and so is their resume.
+        await using var wiki = new LoopbackMediaWiki();
+        await WithKnowledgeBaseAsync(wiki, async knowledgeBase =>
+        {
+            _site.Html("/a", "<p>a</p>").Html("/b", "<p>b</p>");
+            var journal = new Jobs.JobJournal(Path.Combine(knowledgeBase.Folder, Jobs.JobJournal.FolderName));
+            var jobId = Jobs.IngestionJobs.NewId();
+            journal.Record(new Jobs.JournaledJob(jobId, [_site.Url("/a"), _site.Url("/b"), "wikipedia:en:Helsinki"], null, DateTimeOffset.UtcNow)
+            {
+                Web = new WebIngestionRequest(),
+            });
+            var settings = WikiSettings(wiki);
+            settings[MmragServerOptions.MaxPagesSetting] = "2";
+
+            await using var server = await ServerFixture.StartAsync(new() { KnowledgeBase = knowledgeBase, Urls = ["http://127.0.0.1:0"] }, settings);
+            using var client = ServerFixture.CreateClient(server);
+            using var refused = await client.PostAsync("api/ingest", Json(new { urls = new[] { _site.Url("/a"), _site.Url("/b") }, wikipedia = new[] { "Helsinki" } }));
+
+            Assert.Contains("name 3 pages; this server's limit is 2", (await AssertProblemAsync(refused, 400)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+            using var response = await client.GetAsync($"api/jobs/{jobId}");
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
+            Assert.True(File.Exists(journal.PathOf(jobId) + ".bad"));
+            Assert.Empty(_site.Requests);
+            Assert.Empty(wiki.Requests);
+        });
+    }
+
+    [Fact]
+    public async Task Restart_JournaledUrlLongerThanARequestMayName_IsSetAsideNotRun()
+    {
+        await WithKnowledgeBaseAsync(null, async knowledgeBase =>
+        {
+            var path = "/" + new string('x', Api.KnowledgeEndpoints.MaxUrlLength);
+            _site.Html(path, "<p>long</p>");
+            var journal = new Jobs.JobJournal(Path.Combine(knowledgeBase.Folder, Jobs.JobJournal.FolderName));
+            var jobId = Jobs.IngestionJobs.NewId();
+            journal.Record(new Jobs.JournaledJob(jobId, [_site.Url(path)], null, DateTimeOffset.UtcNow) { Web = new WebIngestionRequest() });
+
+            await using var server = await ServerFixture.StartAsync(new() { KnowledgeBase = knowledgeBase, Urls = ["http://127.0.0.1:0"], AllowPrivateHosts = true });
+            using var client = ServerFixture.CreateClient(server);
+
+            using var response = await client.GetAsync($"api/jobs/{jobId}");
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
+            Assert.True(File.Exists(journal.PathOf(jobId) + ".bad"));
+            Assert.Empty(_site.Requests);
+        });
+    }
+
+    [Fact]
     public void JobJournal_CrawlSettings_ReadBackAsTheRequestMadeThem()
     {
         var folder = Directory.CreateTempSubdirectory("mmrag-journal-");

@@ -70,6 +70,9 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     // Counts are changed by the store stage only; the embedding stage reads them to report progress (Report).
     private int _failureCount;
     private readonly Lock _reporting = new();
+    // Reports waiting for the stage that is calling the user's callback (guarded by _reporting).
+    private readonly Queue<IngestionProgress> _reports = new();
+    private bool _delivering;
 
     public async Task<IngestionSummary> ExecuteAsync(IReadOnlyList<string> paths)
     {
@@ -307,6 +310,12 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
                     await channel.Writer.WriteAsync(prepared, stop.Token).ConfigureAwait(false);
                 }
             }
+            catch
+            {
+                // The store stage stops at its next document rather than storing what is left of its group.
+                await stop.CancelAsync().ConfigureAwait(false);
+                throw;
+            }
             finally
             {
                 channel.Writer.TryComplete();
@@ -337,7 +346,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
 
                 var embedded = group;
                 var inFlight = previous;
-                embedding = Task.Run(() => EmbedTogetherAsync(embedded, inFlight, stop.Token), stop.Token);
+                embedding = StopAllOnFailureAsync(Task.Run(() => EmbedTogetherAsync(embedded, inFlight, stop.Token), stop.Token), stop);
                 storedBefore = storing;
                 storing = StoreWhenEmbeddedAsync(embedded, embedding, storedBefore, stop);
                 group = await GatherAsync(channel.Reader, stop.Token).ConfigureAwait(false);
@@ -373,17 +382,14 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     }
 
     /// <summary>
-    /// The store stage of <see cref="ProcessFilesAsync"/> for one group: once <paramref name="before"/> (the group before's
-    /// store) and <paramref name="embedding"/> are done, stores the group's files in order on the pool. A failure stops
-    /// the other stages at once through <paramref name="stop"/>, so that they do not wait on work that will not be stored.
+    /// A stage of <see cref="ProcessFilesAsync"/> whose failure stops the others at once through <paramref name="stop"/>:
+    /// not when the flow next awaits it, which may be after the group being stored is finished.
     /// </summary>
-    private async Task StoreWhenEmbeddedAsync(List<PreparedFile> group, Task<SharedEmbeddings?> embedding, Task before, CancellationTokenSource stop)
+    private static async Task<T> StopAllOnFailureAsync<T>(Task<T> stage, CancellationTokenSource stop)
     {
         try
         {
-            await before.ConfigureAwait(false);
-            var shared = await embedding.ConfigureAwait(false);
-            await Task.Run(() => StoreGroupAsync(group, shared), stop.Token).ConfigureAwait(false);
+            return await stage.ConfigureAwait(false);
         }
         catch
         {
@@ -392,12 +398,39 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         }
     }
 
-    /// <summary>Stores the files of an embedded group, in order (the store stage of <see cref="ProcessFilesAsync"/>).</summary>
-    private async Task StoreGroupAsync(List<PreparedFile> group, SharedEmbeddings? shared)
+    /// <summary>
+    /// The store stage of <see cref="ProcessFilesAsync"/> for one group: once <paramref name="before"/> (the group before's
+    /// store) and <paramref name="embedding"/> are done, stores the group's files in order on the pool. A failure stops
+    /// the other stages at once through <paramref name="stop"/>, so that they do not wait on work that will not be stored;
+    /// a failure elsewhere stops this one at its next document (<see cref="StoreGroupAsync"/>).
+    /// </summary>
+    private async Task StoreWhenEmbeddedAsync(List<PreparedFile> group, Task<SharedEmbeddings?> embedding, Task before, CancellationTokenSource stop)
+    {
+        try
+        {
+            await before.ConfigureAwait(false);
+            var shared = await embedding.ConfigureAwait(false);
+            await Task.Run(() => StoreGroupAsync(group, shared, stop.Token), stop.Token).ConfigureAwait(false);
+        }
+        catch
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Stores the files of an embedded group, in order (the store stage of <see cref="ProcessFilesAsync"/>). When
+    /// <paramref name="stop"/> says another stage failed (or the run was cancelled), it stops between two documents, or
+    /// while a document is still being embedded, never between a document's write and its state: what is stored stays
+    /// whole.
+    /// </summary>
+    private async Task StoreGroupAsync(List<PreparedFile> group, SharedEmbeddings? shared, CancellationToken stop)
     {
         foreach (var prepared in group)
         {
-            await StoreAsync(prepared, shared).ConfigureAwait(false);
+            stop.ThrowIfCancellationRequested();
+            await StoreAsync(prepared, shared, stop).ConfigureAwait(false);
         }
     }
 
@@ -569,6 +602,7 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             MaxImagePixels = options.MaxImagePixels,
             MaxItems = options.MaxItemsPerFile,
             MaxImageBytesPerPage = options.Web.MaxImageBytesPerPage,
+            MaxImageRequestsPerPage = options.Web.MaxImageRequestsPerPage,
         };
         var load = Task.Run(() => source.LoadAsync(context, timeout.Token), CancellationToken.None);
         RemoteLoadResult result;
@@ -682,7 +716,8 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
         return item is not null && string.Equals(item.Description, description, StringComparison.Ordinal);
     }
 
-    private async Task StoreAsync(PreparedFile prepared, SharedEmbeddings? shared)
+    /// <summary>Stores one prepared file; <paramref name="stop"/> may end it only before anything of it is written.</summary>
+    private async Task StoreAsync(PreparedFile prepared, SharedEmbeddings? shared, CancellationToken stop)
     {
         var path = prepared.Path;
         Report(path);
@@ -713,14 +748,14 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
                 var stored = false;
                 try
                 {
-                    stored = await StoreDocumentAsync(prepared, shared).ConfigureAwait(false);
+                    stored = await StoreDocumentAsync(prepared, shared, stop).ConfigureAwait(false);
                     if (stored && prepared.Remote is { } state)
                     {
                         // After the document: a crash in between costs an unconditional request next time, never a wrong "unchanged".
                         await state.WriteAsync(store, prepared.DocumentId, cancellationToken).ConfigureAwait(false);
                     }
                 }
-                catch (Exception ex) when (!IsCancellation(ex, cancellationToken) && ex is not (EmbeddingSpaceMismatchException or KnowledgeStoreException))
+                catch (Exception ex) when (!IsCancellation(ex, stop) && ex is not (EmbeddingSpaceMismatchException or KnowledgeStoreException))
                 {
                     await FailFileAsync(path, Describe(ex, path)).ConfigureAwait(false);
                 }
@@ -759,12 +794,15 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     private Task ReleaseClaimAsync(string documentId, bool stored) =>
         _claims is null ? Task.CompletedTask : _claims.ReleaseAsync(documentId, stored, cancellationToken);
 
-    /// <summary>Embeds and stores a loaded file; false when it failed (and was recorded as failed).</summary>
-    private async Task<bool> StoreDocumentAsync(PreparedFile prepared, SharedEmbeddings? shared)
+    /// <summary>
+    /// Embeds and stores a loaded file; false when it failed (and was recorded as failed). <paramref name="stop"/> ends
+    /// the embedding; once the document is written, the rest (its failures) follows with the run's token.
+    /// </summary>
+    private async Task<bool> StoreDocumentAsync(PreparedFile prepared, SharedEmbeddings? shared, CancellationToken stop)
     {
         var document = prepared.Document!;
         var path = prepared.Path;
-        var embedded = await EmbedAsync(document, prepared.DocumentId, shared).ConfigureAwait(false);
+        var embedded = await EmbedAsync(document, prepared.DocumentId, shared, stop).ConfigureAwait(false);
         if (document.MediaType.StartsWith("image/", StringComparison.Ordinal) && embedded.Items.Count == 0 && embedded.Failures.Count > 0)
         {
             // An image file is its image: if that cannot be decoded, the file has failed (its earlier version, if any, stays).
@@ -815,10 +853,10 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     }
 
     /// <summary>The document's items with their vectors (<see cref="DocumentEmbedder"/>); an image that could not be embedded is left out and recorded.</summary>
-    private async Task<EmbeddedDocument> EmbedAsync(LoadedDocument document, string documentId, SharedEmbeddings? shared)
+    private async Task<EmbeddedDocument> EmbedAsync(LoadedDocument document, string documentId, SharedEmbeddings? shared, CancellationToken stop)
     {
         // The group's call hashed the items already: each item's bytes are hashed once.
-        var embedded = await embedder.EmbedAsync(document.Items, (done, total) => Report(document.SourcePath, done, total), cancellationToken, shared,
+        var embedded = await embedder.EmbedAsync(document.Items, (done, total) => Report(document.SourcePath, done, total), stop, shared,
             contentHashes: shared?.HashesOf(document)).ConfigureAwait(false);
 
         var hashes = embedded.ContentHashes;
@@ -888,8 +926,11 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
 
     /// <summary>
     /// Reports where the run stands, with <paramref name="fileItemsDone"/> of <paramref name="fileItemsTotal"/> items of
-    /// <paramref name="currentFile"/> done. The embedding and store stages both report: one at a time, so reports never
-    /// overlap and <see cref="IngestionProgress.FilesDone"/> never goes back (only the store stage changes the counts).
+    /// <paramref name="currentFile"/> done. The embedding and store stages both report: one call at a time and in the
+    /// order reported, so <see cref="IngestionProgress.FilesDone"/> never goes back (only the store stage changes the
+    /// counts). The user's callback runs outside the run's lock: a stage that reports while the other stage's report is
+    /// being delivered leaves its report to that stage to deliver next and goes on with its work, so a slow callback
+    /// never stops both stages, and one that blocks until the other stage moves on does not deadlock them.
     /// </summary>
     private void Report(string? currentFile, int fileItemsDone = 0, int fileItemsTotal = 0)
     {
@@ -903,12 +944,46 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             var elapsed = time.GetElapsedTime(_started);
             var items = Volatile.Read(ref _items);
             var rate = elapsed.TotalSeconds > 0 ? items / elapsed.TotalSeconds : 0;
-            progress.Report(new IngestionProgress(Volatile.Read(ref _filesDone), Volatile.Read(ref _filesTotal), items, Volatile.Read(ref _failureCount), rate,
-                currentFile, elapsed)
+            _reports.Enqueue(new IngestionProgress(Volatile.Read(ref _filesDone), Volatile.Read(ref _filesTotal), items, Volatile.Read(ref _failureCount),
+                rate, currentFile, elapsed)
             {
                 FileItemsDone = currentFile is null ? 0 : fileItemsDone,
                 FileItemsTotal = currentFile is null ? 0 : fileItemsTotal,
             });
+            if (_delivering)
+            {
+                return;
+            }
+
+            _delivering = true;
+        }
+
+        try
+        {
+            while (true)
+            {
+                IngestionProgress next;
+                lock (_reporting)
+                {
+                    if (!_reports.TryDequeue(out next!))
+                    {
+                        _delivering = false;
+                        return;
+                    }
+                }
+
+                progress.Report(next);
+            }
+        }
+        catch
+        {
+            // The callback threw (the stage fails with it): the next report delivers what is left.
+            lock (_reporting)
+            {
+                _delivering = false;
+            }
+
+            throw;
         }
     }
 

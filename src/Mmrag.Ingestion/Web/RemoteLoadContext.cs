@@ -59,6 +59,9 @@ public sealed class RemoteLoadContext
     /// <summary>Most bytes of images kept from one page (<see cref="WebIngestionOptions.MaxImageBytesPerPage"/>).</summary>
     public long MaxImageBytesPerPage { get; init; } = WebIngestionOptions.DefaultMaxImageBytesPerPage;
 
+    /// <summary>Most image downloads asked for by one page (<see cref="WebIngestionOptions.MaxImageRequestsPerPage"/>).</summary>
+    public int MaxImageRequestsPerPage { get; init; } = WebIngestionOptions.DefaultMaxImageRequestsPerPage;
+
     /// <summary>
     /// Reads an HTML page fetched into memory like the HTML loader reads a saved one (main text, sections, figures and
     /// captions); each <c>&lt;img&gt;</c> is downloaded through <see cref="Fetcher"/>, relative to
@@ -66,7 +69,8 @@ public sealed class RemoteLoadContext
     /// pixel limits and what is left of <see cref="MaxImageBytesPerPage"/>, else the next smaller one, else <c>src</c>
     /// (after a candidate that timed out, none: a slow server would spend the document's time limit on each). Each URL
     /// is downloaded once per run, however many pages show it. An image that cannot be had is a warning of the
-    /// document naming its URL. Items name the source's URL as their source.
+    /// document naming its URL. After <see cref="MaxImageRequestsPerPage"/> downloads asked for, the page's other images
+    /// are left out, with one warning naming the page. Items name the source's URL as their source.
     /// </summary>
     public async Task<LoadedDocument> LoadHtmlAsync(ReadOnlyMemory<byte> html, Uri pageUri, RemoteHtmlOptions? options = null,
         CancellationToken cancellationToken = default)
@@ -156,6 +160,9 @@ public sealed class RemoteLoadContext
         // An image shown twice on the page is one download and counts once against the page's budget.
         private readonly Dictionary<Uri, ResolvedImage> _kept = [];
         private long _keptBytes;
+        // Downloads asked for, failed ones included: a hostile page's broken images are bounded by this, not only by time.
+        private int _requests;
+        private bool _requestsSpent;
 
         public async Task<ResolvedImage?> ReadAsync(HtmlImage image, DocumentBuilder builder, CancellationToken cancellationToken)
         {
@@ -196,6 +203,20 @@ public sealed class RemoteLoadContext
                     problem = $"{candidate} was not downloaded: the page's images already take the {context.MaxImageBytesPerPage:N0}-byte budget (MaxImageBytesPerPage).";
                     break;
                 }
+
+                if (_requests >= context.MaxImageRequestsPerPage)
+                {
+                    if (!_requestsSpent)
+                    {
+                        _requestsSpent = true;
+                        builder.AddFailure($"The page {pageUri} asks for more images than the {context.MaxImageRequestsPerPage:N0} downloads a page may "
+                            + "(MaxImageRequestsPerPage); its other images were not downloaded.", detail);
+                    }
+
+                    break;
+                }
+
+                _requests++;
 
                 var download = await context._images.GetAsync(candidate, Math.Min(context.MaxBytes, left), checkImage, cancellationToken).ConfigureAwait(false);
                 if (download.Problem is not null)

@@ -7,7 +7,7 @@ namespace Mmrag.Ingestion.Web;
 /// The web pages of one run: which URLs are scheduled (each once, at most <see cref="WebIngestionOptions.MaxPages"/>),
 /// how far from a given page a link may lead (<see cref="WebIngestionOptions.Depth"/>, same host with
 /// <see cref="WebIngestionOptions.SameSite"/>, PDFs with <see cref="WebIngestionOptions.FollowPdf"/>), each host's
-/// robots.txt (fetched once) and the delay between two requests to one host. Thread-safe.
+/// robots.txt (fetched once, again after a failure that may pass) and the delay between two requests to one host. Thread-safe.
 /// </summary>
 internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
 {
@@ -17,11 +17,18 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
     /// <summary>Why a page or a redirect to it is not fetched when robots.txt disallows it.</summary>
     public const string RobotsDisallowed = "robots.txt disallows it for mmrag";
 
+    /// <summary>
+    /// Most times one host's robots.txt is asked for in a run while it cannot be had (a server error, 429, a time-out):
+    /// a passing failure costs the pages asked meanwhile, not the whole site, and a host that stays down is not asked
+    /// again for each of its pages.
+    /// </summary>
+    public const int MaxRobotsAttempts = 3;
+
     private const long MaxRobotsBytes = 512 * 1024;
 
     private readonly Lock _lock = new();
     private readonly HashSet<string> _scheduled = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Task<RobotsTxt>> _robots = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, HostRobots> _robots = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, long> _nextRequest = new(StringComparer.OrdinalIgnoreCase);
 
     public WebIngestionOptions Options { get; } = options;
@@ -63,7 +70,13 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
             .Take(MaxLinksPerPage),
     ];
 
-    /// <summary>Whether the host's robots.txt lets mmrag fetch <paramref name="uri"/> (fetched once per host and run).</summary>
+    /// <summary>
+    /// Whether the host's robots.txt lets mmrag fetch <paramref name="uri"/>: fetched once per host and run, with the
+    /// page's <paramref name="cancellationToken"/>. One that cannot be had (a server error, 429, a time-out, a dropped
+    /// connection) disallows the host for now, as RFC 9309 says, and is asked for again by the host's next request, at
+    /// most <see cref="MaxRobotsAttempts"/> times in a run; after that the host stays disallowed.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (never reported as a disallow).</exception>
     public async Task<bool> AllowedAsync(Uri uri, CancellationToken cancellationToken)
     {
         if (!Options.RespectRobotsTxt)
@@ -71,20 +84,38 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
             return true;
         }
 
-        Task<RobotsTxt> robots;
-        lock (_lock)
+        var key = uri.GetLeftPart(UriPartial.Authority);
+        while (true)
         {
-            var key = uri.GetLeftPart(UriPartial.Authority);
-            // Shared by every page of the host, so not cancelled with the page that happened to ask first (the
-            // fetcher's own time limit bounds it); each page stops waiting when its own token says so.
-            if (!_robots.TryGetValue(key, out robots!) || robots.IsCanceled || robots.IsFaulted)
+            Task<Robots> fetch;
+            lock (_lock)
             {
-                robots = FetchRobotsAsync(uri, CancellationToken.None);
-                _robots[key] = robots;
+                if (!_robots.TryGetValue(key, out var host))
+                {
+                    host = new HostRobots();
+                    _robots[key] = host;
+                }
+
+                // A fetch cancelled with the page that started it (its time limit) is no answer, and one that found
+                // robots.txt unreachable stands only until the host's next request (within the attempts of a run).
+                if (host.Fetch is null || host.Fetch.IsCanceled || host.Fetch.IsFaulted
+                    || (host.Fetch is { IsCompletedSuccessfully: true, Result.Unreachable: true } && host.Unreachable < MaxRobotsAttempts))
+                {
+                    host.Fetch = FetchRobotsAsync(uri, host, cancellationToken);
+                }
+
+                fetch = host.Fetch;
+            }
+
+            try
+            {
+                return (await fetch.WaitAsync(cancellationToken).ConfigureAwait(false)).Rules.Allows(uri);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Another page started the fetch and gave up (its time limit): this one asks itself.
             }
         }
-
-        return (await robots.WaitAsync(cancellationToken).ConfigureAwait(false)).Allows(uri);
     }
 
     /// <summary>Waits until the host of <paramref name="uri"/> may be asked again (<see cref="WebIngestionOptions.HostDelay"/>, or robots.txt's crawl delay).</summary>
@@ -92,13 +123,13 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
     {
         var delay = Options.HostDelay;
         var key = uri.GetLeftPart(UriPartial.Authority);
-        Task<RobotsTxt>? robots;
+        Task<Robots>? robots;
         lock (_lock)
         {
-            _robots.TryGetValue(key, out robots);
+            robots = _robots.GetValueOrDefault(key)?.Fetch;
         }
 
-        if (robots is { IsCompletedSuccessfully: true } && robots.Result.CrawlDelay is { } crawlDelay && crawlDelay > delay)
+        if (robots is { IsCompletedSuccessfully: true } && robots.Result.Rules.CrawlDelay is { } crawlDelay && crawlDelay > delay)
         {
             delay = crawlDelay;
         }
@@ -170,26 +201,47 @@ internal sealed class WebCrawl(WebFetcher fetcher, WebIngestionOptions options)
         return new WebPageSource(uri, this, depth, site);
     }
 
-    private async Task<RobotsTxt> FetchRobotsAsync(Uri page, CancellationToken cancellationToken)
+    private async Task<Robots> FetchRobotsAsync(Uri page, HostRobots host, CancellationToken cancellationToken)
     {
         var robots = new Uri(page.GetLeftPart(UriPartial.Authority) + "/robots.txt");
         try
         {
             await WaitTurnAsync(robots, cancellationToken).ConfigureAwait(false);
             var response = await fetcher.GetAsync(robots, new WebFetchRequest { MaxBytes = MaxRobotsBytes }, cancellationToken).ConfigureAwait(false);
-            return RobotsTxt.Parse(Encoding.UTF8.GetString(response.Content));
+            return new Robots(RobotsTxt.Parse(Encoding.UTF8.GetString(response.Content)), Unreachable: false);
+        }
+        catch (WebFetchException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            // A request torn down by the page's own cancellation says nothing about the host.
+            throw new OperationCanceledException(ex.Message, ex, cancellationToken);
         }
         catch (WebFetchException ex) when (ex.IsRefusedHost || (ex.StatusCode is { } status && (int)status is >= 400 and < 500 and not 429))
         {
             // RFC 9309: robots.txt unavailable (4xx) allows everything. A host the guard refuses fails on the page
             // itself, with the guard's reason rather than a robots.txt one.
-            return RobotsTxt.AllowAll;
+            return new Robots(RobotsTxt.AllowAll, Unreachable: false);
         }
         catch (WebFetchException)
         {
             // RFC 9309: unreachable (a server error, too many requests, a time-out, a dropped connection) means "assume
-            // complete disallow".
-            return RobotsTxt.DisallowAll;
+            // complete disallow", for now: AllowedAsync asks again for a later request.
+            lock (_lock)
+            {
+                host.Unreachable++;
+            }
+
+            return new Robots(RobotsTxt.DisallowAll, Unreachable: true);
         }
+    }
+
+    /// <summary>A fetch of robots.txt: its rules, and whether they stand for one that could not be had.</summary>
+    private readonly record struct Robots(RobotsTxt Rules, bool Unreachable);
+
+    /// <summary>A host's robots.txt in this run: the latest fetch, and how many found it unreachable. Guarded by <c>_lock</c>.</summary>
+    private sealed class HostRobots
+    {
+        public Task<Robots>? Fetch { get; set; }
+
+        public int Unreachable { get; set; }
     }
 }

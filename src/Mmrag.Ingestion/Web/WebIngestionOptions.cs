@@ -6,6 +6,9 @@ public sealed record WebIngestionOptions
     /// <summary>The default of <see cref="MaxImageBytesPerPage"/>: 64 MiB.</summary>
     public const long DefaultMaxImageBytesPerPage = 64L * 1024 * 1024;
 
+    /// <summary>The default of <see cref="MaxImageRequestsPerPage"/>: 200.</summary>
+    public const int DefaultMaxImageRequestsPerPage = 200;
+
     /// <summary>The fetcher's guard and limits (private hosts, response size, time, redirects, User-Agent).</summary>
     public WebFetcherOptions Fetcher { get; init; } = new();
 
@@ -27,7 +30,10 @@ public sealed record WebIngestionOptions
     /// <summary>Least time between two page requests to one host (robots.txt's <c>Crawl-delay</c> may ask for more, up to 30 s).</summary>
     public TimeSpan HostDelay { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Honour each host's robots.txt (cached per host for the run): a page it disallows is skipped, with the reason.</summary>
+    /// <summary>
+    /// Honour each host's robots.txt (cached per host for the run; one that cannot be had disallows the host until a later
+    /// request finds it, at most 3 tries a run): a page it disallows is skipped, with the reason.
+    /// </summary>
     public bool RespectRobotsTxt { get; init; } = true;
 
     /// <summary>
@@ -36,6 +42,13 @@ public sealed record WebIngestionOptions
     /// text is stored all the same; an image is kept whole or not at all.
     /// </summary>
     public long MaxImageBytesPerPage { get; init; } = DefaultMaxImageBytesPerPage;
+
+    /// <summary>
+    /// Most image downloads one page (or article) may ask for, each <c>srcset</c> candidate counted, whether it answers
+    /// or fails: a page of thousands of broken <c>&lt;img&gt;</c> tags costs that many requests, not one each. The images
+    /// past it are skipped with one warning naming the page; its text is stored all the same. 0 downloads none.
+    /// </summary>
+    public int MaxImageRequestsPerPage { get; init; } = DefaultMaxImageRequestsPerPage;
 
     /// <summary>Throws when a setting is out of range; the message names it.</summary>
     public void Validate()
@@ -55,6 +68,11 @@ public sealed record WebIngestionOptions
         if (MaxImageBytesPerPage < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxImageBytesPerPage), MaxImageBytesPerPage, "WebIngestionOptions.MaxImageBytesPerPage must be positive.");
+        }
+
+        if (MaxImageRequestsPerPage < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxImageRequestsPerPage), MaxImageRequestsPerPage, "WebIngestionOptions.MaxImageRequestsPerPage must not be negative.");
         }
 
         if (HostDelay < TimeSpan.Zero || HostDelay > TimeSpan.FromMinutes(1))

@@ -307,13 +307,9 @@ internal static class KnowledgeEndpoints
             throw ApiProblemException.BadRequest("Give 'path' (or 'paths'), 'urls', or 'wikipedia' article titles.");
         }
 
-        // Every start page and every article is at least one page fetched with its images: the operator's page limit
-        // bounds them together, as it bounds a crawl.
-        var maxPages = knowledgeBase.Options.MaxPages;
-        if (urls.Count + articles.Count > maxPages)
+        if (knowledgeBase.Options.PageCountRefusal(urls.Count + articles.Count) is { } tooMany)
         {
-            throw ApiProblemException.BadRequest(
-                $"'urls' and 'wikipedia' name {urls.Count + articles.Count:N0} pages; this server's limit is {maxPages:N0} ({MmragServerOptions.MaxPagesSetting}).");
+            throw ApiProblemException.BadRequest(tooMany);
         }
 
         var resolved = new List<string>(requested.Count + urls.Count);

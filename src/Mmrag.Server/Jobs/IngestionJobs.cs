@@ -123,10 +123,21 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
                 : $"job {entry.Id}: its upload folder '{folder}' is not a folder of {uploads}.";
         }
 
-        // The operator's crawl limits may have been lowered since the job was queued.
+        // The operator's crawl limits may have been lowered since the job was queued (or the entry written by hand): its
+        // start pages and articles are held to the page limit, and its URLs to the length, that a request is held to.
         if (entry.Web is { } web && knowledgeBase.Options.CrawlRefusal(web) is { } tooFar)
         {
             return $"job {entry.Id}: {tooFar}";
+        }
+
+        if (knowledgeBase.Options.PageCountRefusal(entry.Paths.Count(knowledgeBase.IngestionOptions.IsRemote)) is { } tooMany)
+        {
+            return $"job {entry.Id}: {tooMany}";
+        }
+
+        if (entry.Paths.FirstOrDefault(static p => Mmrag.Ingestion.Web.RemoteSources.IsUrl(p) && p.Length > Api.KnowledgeEndpoints.MaxUrlLength) is { } longUrl)
+        {
+            return $"job {entry.Id}: a URL is longer than {Api.KnowledgeEndpoints.MaxUrlLength:N0} characters ('{longUrl[..200]}…').";
         }
 
         // Web pages and articles (wikipedia:LANG:Title) are not under the ingest roots; the run resolves them itself.

@@ -143,6 +143,153 @@ public sealed class IngestionStagesTests : IDisposable
         Assert.Equal("the store went away", failure.Message);
     }
 
+    [Fact]
+    public async Task IngestAsync_EmbeddingFailsWhileAGroupIsStored_StoreStopsAfterTheDocumentInHandWhichStaysWhole()
+    {
+        // Groups of three: [a0 a1 a2] is being stored (its write of a0 held) when [b0 b1 b2]'s embedding fails (vectors
+        // of another dimension). The run has failed: the store stage stops after a0 instead of storing a1 and a2.
+        var paths = new[] { "a0", "a1", "a2", "b0", "b1", "b2" }.Select((name, i) => WritePng(name + ".png", i)).ToList();
+        WritePng("c0.png", 9);
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var lastLoadStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var loaders = new LoaderRegistry([new LoadUntilCancelled(new ImageFileLoader(), "c0.png", lastLoadStarted, stopped)]);
+        var firstWrite = HoldWriteUntil(paths[0], stopped.Task);
+        using var images = new GatedImageGenerator(_harness.Images)
+        {
+            // The failure comes once a0's write has begun and c0 is being loaded.
+            BeforeCall = (call, _) => call == 2 ? Task.WhenAll(lastLoadStarted.Task, firstWrite).WaitAsync(TimeSpan.FromSeconds(10)) : Task.CompletedTask,
+            WrongDimensionOnCall = 2,
+        };
+        var pipeline = new IngestionPipeline(_harness.Store, _harness.Text, images, loaders);
+
+        await Assert.ThrowsAsync<Mmrag.Storage.EmbeddingSpaceMismatchException>(() =>
+            pipeline.IngestAsync([_harness.Root], new IngestionOptions { EmbeddingBatchSize = 3 }));
+
+        AssertOnlyStoredWhole(paths[0]);
+    }
+
+    [Fact]
+    public async Task IngestAsync_PreparationFailsWhileAGroupIsStored_StoreStopsAfterTheDocumentInHandWhichStaysWhole()
+    {
+        // [a0 a1 a2] is being stored (its write of a0 held) and [b0 b1 b2] embedded when the store fails for c0 as it is
+        // prepared: the store stage stops after a0.
+        var paths = new[] { "a0", "a1", "a2", "b0", "b1", "b2" }.Select((name, i) => WritePng(name + ".png", i)).ToList();
+        var last = WritePng("c0.png", 9);
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondCall = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var images = new GatedImageGenerator(_harness.Images)
+        {
+            BeforeCall = async (call, cancellationToken) =>
+            {
+                if (call == 2)
+                {
+                    secondCall.TrySetResult();
+                    try
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken);
+                    }
+                    finally
+                    {
+                        stopped.TrySetResult();
+                    }
+                }
+            },
+        };
+        var firstWrite = HoldWriteUntil(paths[0], stopped.Task);
+        _harness.Store.BeforeGetDocument = id =>
+        {
+            if (id == DocumentIds.ForPath(last))
+            {
+                // The failure comes once a0's write has begun and b0 b1 b2 are being embedded.
+                Task.WhenAll(secondCall.Task, firstWrite).Wait(TimeSpan.FromSeconds(10));
+                throw new Mmrag.Storage.KnowledgeStoreException("the store went away");
+            }
+        };
+        var pipeline = new IngestionPipeline(_harness.Store, _harness.Text, images, TestChunkers.Loaders);
+
+        var failure = await Assert.ThrowsAsync<Mmrag.Storage.KnowledgeStoreException>(() =>
+            pipeline.IngestAsync([_harness.Root], new IngestionOptions { EmbeddingBatchSize = 3 }));
+
+        Assert.Equal("the store went away", failure.Message);
+        AssertOnlyStoredWhole(paths[0]);
+    }
+
+    [Fact]
+    public async Task IngestAsync_ProgressCallbackBlocksOnTheEmbeddingStagesReport_StoreStageGoesOnAndCallsStaySerializedInOrder()
+    {
+        // Groups of two: [p0 p1] is stored while [p2 p3] is embedded. The callback, given the embedding stage's report on
+        // p2, waits (at most 10 s) until the store stage has reached p1's write; the store stage reports on its way there.
+        var paths = Enumerable.Range(0, 4).Select(i => WritePng($"p{i}.png", i)).ToList();
+        var callbackBlocking = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondWriteReached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var storeWentOn = false;
+        var inCallback = 0;
+        var overlapped = false;
+        var reports = new List<IngestionProgress>();
+        var progress = new CallbackProgress<IngestionProgress>(p =>
+        {
+            overlapped |= Interlocked.Increment(ref inCallback) > 1;
+            reports.Add(p);
+            if (p.CurrentFile == paths[2] && p.FileItemsTotal > 0 && !callbackBlocking.Task.IsCompleted)
+            {
+                callbackBlocking.TrySetResult();
+                storeWentOn = secondWriteReached.Task.Wait(TimeSpan.FromSeconds(10));
+            }
+
+            Interlocked.Decrement(ref inCallback);
+        });
+        _harness.Store.BeforeUpsert = async (document, cancellationToken) =>
+        {
+            if (document.SourcePath == paths[0])
+            {
+                // The first group's write starts once the callback is blocked on the second group's embedding.
+                await Task.WhenAny(callbackBlocking.Task, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken));
+            }
+            else if (document.SourcePath == paths[1])
+            {
+                secondWriteReached.TrySetResult();
+            }
+        };
+
+        var summary = await _harness.Pipeline.IngestAsync([_harness.Root], new IngestionOptions { EmbeddingBatchSize = 2 }, progress);
+
+        Assert.True(callbackBlocking.Task.IsCompleted, "The embedding stage never reported on the second group.");
+        Assert.True(storeWentOn, "The store stage stood still while the callback was busy with the embedding stage's report.");
+        Assert.False(overlapped);
+        Assert.Equal((4, 4, 0), (summary.Added, summary.Items, summary.Failed));
+        Assert.Equal(4, reports[^1].FilesDone);
+        Assert.Equal(reports.Select(r => r.FilesDone).Order(), reports.Select(r => r.FilesDone));
+    }
+
+    /// <summary>
+    /// The store's write of <paramref name="path"/> waits for <paramref name="gate"/> (at most 10 s); the task returned
+    /// completes when that write has begun.
+    /// </summary>
+    private Task HoldWriteUntil(string path, Task gate)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _harness.Store.BeforeUpsert = async (document, cancellationToken) =>
+        {
+            if (document.SourcePath == path)
+            {
+                reached.TrySetResult();
+                await Task.WhenAny(gate, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken));
+            }
+        };
+        return reached.Task;
+    }
+
+    /// <summary>The store holds <paramref name="path"/> alone, with its image item and vector, and no failure.</summary>
+    private void AssertOnlyStoredWhole(string path)
+    {
+        Assert.Equal([path], _harness.Store.Documents.Select(d => d.SourcePath));
+        Assert.Equal(1, _harness.Store.Upserts);
+        var item = Assert.Single(_harness.Store.ItemsOf(DocumentIds.ForPath(path)));
+        Assert.Equal(DocumentIds.Sha256Hex(File.ReadAllBytes(path)), item.ContentHash);
+        Assert.Equal(Fixtures.Model.Dimension, item.Vector.Length);
+        Assert.Empty(_harness.Store.ListFailuresAsync().GetAwaiter().GetResult());
+    }
+
     /// <summary>The store's write of <paramref name="path"/> waits (at most 10 s) for the image generator's second call; true if it came.</summary>
     private Task<bool> HoldWriteUntilSecondImageCall(string path)
     {
@@ -188,6 +335,63 @@ public sealed class IngestionStagesTests : IDisposable
             }
 
             return await inner.LoadAsync(path, context, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Loads like <paramref name="inner"/>, except that <paramref name="name"/> says it started and then waits until its
+    /// load is cancelled (at most 30 s), which it says through <paramref name="cancelled"/>.
+    /// </summary>
+    private sealed class LoadUntilCancelled(IDocumentLoader inner, string name, TaskCompletionSource started, TaskCompletionSource cancelled)
+        : IDocumentLoader
+    {
+        public bool CanLoad(string path) => inner.CanLoad(path);
+
+        public async Task<LoadedDocument> LoadAsync(string path, DocumentLoadContext context, CancellationToken cancellationToken = default)
+        {
+            if (Path.GetFileName(path) == name)
+            {
+                started.TrySetResult();
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(30), cancellationToken);
+                }
+                finally
+                {
+                    cancelled.TrySetResult();
+                }
+            }
+
+            return await inner.LoadAsync(path, context, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Passes image calls on to the real generator, first awaiting <see cref="BeforeCall"/> with the call's number and
+    /// token; call <see cref="WrongDimensionOnCall"/> answers vectors one longer than the model's (another model).
+    /// </summary>
+    private sealed class GatedImageGenerator(IEmbeddingGenerator<DataContent, Embedding<float>> inner)
+        : DelegatingEmbeddingGenerator<DataContent, Embedding<float>>(inner)
+    {
+        private int _calls;
+
+        public Func<int, CancellationToken, Task>? BeforeCall { get; init; }
+
+        public int? WrongDimensionOnCall { get; init; }
+
+        public override async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<DataContent> values,
+            EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            var call = Interlocked.Increment(ref _calls);
+            if (BeforeCall is { } before)
+            {
+                await before(call, cancellationToken);
+            }
+
+            var embeddings = await base.GenerateAsync(values, options, cancellationToken);
+            return call == WrongDimensionOnCall
+                ? new GeneratedEmbeddings<Embedding<float>>(embeddings.Select(e => new Embedding<float>(e.Vector.ToArray().Append(0f).ToArray())))
+                : embeddings;
         }
     }
 

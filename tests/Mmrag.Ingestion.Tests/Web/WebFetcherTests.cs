@@ -73,10 +73,59 @@ public sealed class WebFetcherTests : IDisposable
     }
 
     [Theory]
+    [InlineData("WIKI.Example:443", "https://wiki.example/w/api.php", true)]
+    [InlineData("wiki.example.:443", "https://wiki.example/", true)]
+    [InlineData("wiki.example:443", "https://Wiki.Example./", true)]
+    [InlineData("bücher.example:443", "https://xn--bcher-kva.example/", true)]
+    [InlineData("xn--bcher-kva.example:443", "https://Bücher.example/", true)]
+    [InlineData("[::1]:8080", "http://[::1]:8080/", true)]
+    [InlineData("[0:0:0:0:0:0:0:1]:8080", "http://[::1]:8080/", true)]
+    [InlineData(" wiki.example:443 ", "https://wiki.example/", true)]
+    [InlineData("https://Wiki.Example/w/api.php", "https://wiki.example/", true)]
+    [InlineData("http://wiki.example", "http://wiki.example:80/", true)]
+    [InlineData("http://wiki.example", "https://wiki.example/", false)]
+    [InlineData("https://wiki.example:8443", "https://wiki.example/", false)]
+    [InlineData("wiki.example.:8443", "https://wiki.example/", false)]
+    [InlineData("[::1]:8080", "http://[::1]:8081/", false)]
+    [InlineData("bücher.example:443", "https://bucher.example/", false)]
+    public void WebFetcherOptions_TrustedHostTypedInAnotherForm_MatchesTheSameHostAndPortOnly(string entry, string url, bool trusted)
+    {
+        var options = new WebFetcherOptions { TrustedHosts = [entry] };
+        options.Validate();
+        var uri = new Uri(url);
+
+        Assert.Equal(trusted, options.Trusts(uri.IdnHost, uri.Port));
+        Assert.Equal(trusted, options.Trusts(uri.Host, uri.Port)); // the connection's host, brackets and all
+    }
+
+    [Fact]
+    public void WebFetcherOptions_TrustedHostOfIpv6Url_SpelledAsAValidEntry()
+    {
+        var entry = WebFetcherOptions.TrustedHost(new Uri("http://[fd00::1]:8080/w/api.php"));
+
+        Assert.Equal("[fd00::1]:8080", entry);
+        Assert.True(new WebFetcherOptions { TrustedHosts = [entry] }.Trusts("fd00::1", 8080));
+    }
+
+    [Fact]
+    public async Task GetAsync_TrustedHostGivenAsUrlWithoutPath_FetchedOnLoopback()
+    {
+        _site.Html("/", "<p>trusted</p>");
+        using var fetcher = new WebFetcher(new WebFetcherOptions { TrustedHosts = [_site.BaseUrl.ToUpperInvariant()] });
+
+        var page = await fetcher.GetAsync(new Uri(_site.Url("/")));
+
+        Assert.Equal("<p>trusted</p>", Encoding.UTF8.GetString(page.Content));
+    }
+
+    [Theory]
     [InlineData("wiki.example")]
     [InlineData(":443")]
     [InlineData("wiki.example:http")]
     [InlineData("wiki.example:70000")]
+    [InlineData("::1:8080")]
+    [InlineData("ftp://wiki.example")]
+    [InlineData("user@wiki.example:443")]
     public void WebFetcherOptions_TrustedHostWithoutPort_RefusedNamingIt(string entry)
     {
         var error = Assert.Throws<ArgumentException>(() => new WebFetcherOptions { TrustedHosts = [entry] }.Validate());

@@ -469,6 +469,53 @@ public sealed class WebIngestionTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_PageWithThousandsOfBrokenImages_AtMostMaxImageRequestsPerPageAskedAndOneWarningNamesThePage()
+    {
+        var images = string.Concat(Enumerable.Range(1, 2_000).Select(i => $"<img src=\"/broken-{i}.png\" alt=\"{i}\">"));
+        _site.Html("/hostile", Page("Hostile", "<p>A page of broken pictures.</p>" + images));
+        var url = _site.Url("/hostile");
+
+        var summary = await _harness.Pipeline.IngestAsync([url], Options());
+
+        Assert.Equal(1, summary.Added);
+        var asked = _site.Requests.Count(r => r.Path.StartsWith("/broken-", StringComparison.Ordinal));
+        Assert.Equal(WebIngestionOptions.DefaultMaxImageRequestsPerPage, asked);
+        var capped = Assert.Single(summary.Warnings, w => w.Reason.Contains("MaxImageRequestsPerPage", StringComparison.Ordinal));
+        Assert.Equal(url, capped.SourcePath);
+        Assert.Contains(url, capped.Reason, StringComparison.Ordinal);
+        Assert.Equal(WebIngestionOptions.DefaultMaxImageRequestsPerPage + 1, summary.Warnings.Count);
+    }
+
+    [Fact]
+    public async Task IngestAsync_MaxImageRequestsPerPage_CountsEachSrcsetCandidateAndKeepsWhatCameBeforeIt()
+    {
+        _site.Html("/p", Page("P", """
+                <p>Pictures.</p>
+                <img srcset="/gone-1.png 2x, /first.png 1x" alt="First">
+                <img src="/second.png" alt="Second">
+                <img src="/third.png" alt="Third">
+                """))
+            .Content("/first.png", "image/png", GeneratedPngs.Create(12, 12, SKColors.Lime))
+            .Content("/second.png", "image/png", GeneratedPngs.Create(14, 14, SKColors.Navy))
+            .Content("/third.png", "image/png", GeneratedPngs.Create(16, 16, SKColors.Coral));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/p")], Options(w => w with { MaxImageRequestsPerPage = 3 }));
+
+        Assert.Equal(1, _site.RequestsFor("/gone-1.png"));
+        Assert.Equal(0, _site.RequestsFor("/third.png"));
+        Assert.Equal(2, _harness.Store.Items.Count(i => i.Kind == ItemKind.Image));
+        Assert.Single(summary.Warnings, w => w.Reason.Contains("MaxImageRequestsPerPage", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void WebIngestionOptions_MaxImageRequestsPerPageNegative_RefusedNamingIt()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new WebIngestionOptions { MaxImageRequestsPerPage = -1 }.Validate());
+
+        Assert.Contains("MaxImageRequestsPerPage", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task IngestAsync_ImageShownByTwoPagesAndTwiceOnOne_DownloadedOnce()
     {
         var shared = GeneratedPngs.Create(30, 30, SKColors.Gold);
@@ -506,6 +553,115 @@ public sealed class WebIngestionTests : IDisposable
         Assert.Equal(0, _site.RequestsFor("/p"));
         Assert.Equal(0, summary.Added);
         Assert.Contains("robots.txt disallows it", Assert.Single(summary.Skipped), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task IngestAsync_RobotsTxtAnswers503OnceThenAllows_LaterPageOfTheHostFetched()
+    {
+        // RFC 9309's "assume complete disallow" holds while robots.txt is unreachable, not for the rest of the run.
+        var asked = 0;
+        _site.Route("/robots.txt", async context =>
+            {
+                if (Interlocked.Increment(ref asked) == 1)
+                {
+                    context.Response.StatusCode = 503;
+                    context.Response.Close();
+                    return;
+                }
+
+                var body = "User-agent: *\nAllow: /\n"u8.ToArray();
+                context.Response.ContentType = "text/plain";
+                await context.Response.OutputStream.WriteAsync(body);
+                context.Response.Close();
+            })
+            .Html("/a", Page("A", "<p>Page A.</p>"))
+            .Html("/b", Page("B", "<p>Page B.</p>"));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/a"), _site.Url("/b")], Options());
+
+        Assert.Equal(0, _site.RequestsFor("/a"));
+        Assert.Equal(1, _site.RequestsFor("/b"));
+        Assert.Equal(2, _site.RequestsFor("/robots.txt"));
+        Assert.StartsWith(_site.Url("/a"), Assert.Single(summary.Skipped), StringComparison.Ordinal);
+        Assert.Equal(1, summary.Added);
+        Assert.Equal([_site.Url("/b")], _harness.Store.Documents.Select(d => d.SourcePath));
+    }
+
+    [Fact]
+    public async Task IngestAsync_RobotsTxtAlwaysAnswers503_AskedAtMostMaxRobotsAttemptsTimes()
+    {
+        _site.Status("/robots.txt", 503);
+        var pages = Enumerable.Range(1, WebCrawl.MaxRobotsAttempts + 3).Select(i => $"/p{i}").ToList();
+        foreach (var page in pages)
+        {
+            _site.Html(page, Page(page, "<p>Text.</p>"));
+        }
+
+        var summary = await _harness.Pipeline.IngestAsync([.. pages.Select(_site.Url)], Options());
+
+        Assert.Equal(WebCrawl.MaxRobotsAttempts, _site.RequestsFor("/robots.txt"));
+        Assert.Equal(pages.Count, summary.Skipped.Count);
+        Assert.All(pages, page => Assert.Equal(0, _site.RequestsFor(page)));
+    }
+
+    [Fact]
+    public async Task IngestAsync_CancelledWhileRobotsTxtIsFetched_EndsAsCancelledNotAsDisallowed()
+    {
+        using var cancel = new CancellationTokenSource();
+        _site.Route("/robots.txt", async context =>
+            {
+                await cancel.CancelAsync();
+                await Task.Delay(TimeSpan.FromSeconds(30));
+                context.Response.Close();
+            })
+            .Html("/p", Page("P", "<p>Text.</p>"));
+        var started = DateTime.UtcNow;
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            _harness.Pipeline.IngestAsync([_site.Url("/p")], Options(w => w with { Fetcher = w.Fetcher with { Timeout = TimeSpan.FromSeconds(60) } }),
+                cancellationToken: cancel.Token));
+
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(20));
+        Assert.Equal(0, _site.RequestsFor("/p"));
+        Assert.Empty(await _harness.Store.ListFailuresAsync());
+    }
+
+    [Fact]
+    public async Task WebCrawl_PageCancelledWhileRobotsTxtIsFetched_RobotsRequestAbandonedWithThePage()
+    {
+        // The fetch of robots.txt is the page's: cancelling the page tears down its request, not after the fetcher's 60 s.
+        var requested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var abandoned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _site.Route("/robots.txt", async context =>
+        {
+            context.Response.ContentType = "text/plain";
+            context.Response.SendChunked = true;
+            requested.TrySetResult();
+            try
+            {
+                for (var i = 0; i < 600; i++)
+                {
+                    await context.Response.OutputStream.WriteAsync("# slow\n"u8.ToArray());
+                    await context.Response.OutputStream.FlushAsync();
+                    await Task.Delay(50);
+                }
+            }
+            catch (Exception)
+            {
+                abandoned.TrySetResult();
+                throw;
+            }
+        });
+        using var fetcher = new WebFetcher(new WebFetcherOptions { AllowPrivateHosts = true, Timeout = TimeSpan.FromSeconds(60) });
+        var crawl = new WebCrawl(fetcher, new WebIngestionOptions { HostDelay = TimeSpan.Zero });
+        using var cancel = new CancellationTokenSource();
+
+        var allowed = crawl.AllowedAsync(new Uri(_site.Url("/p")), cancel.Token);
+        await requested.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => allowed);
+        await abandoned.Task.WaitAsync(TimeSpan.FromSeconds(15));
     }
 
     [Fact]
