@@ -608,6 +608,26 @@ public sealed partial class EmbeddedKnowledgeStore
         }, cancellationToken);
     }
 
+    /// <inheritdoc />
+    /// <remarks>One statement, so one snapshot.</remarks>
+    public Task<IReadOnlyList<string?>> GetSettingsAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken = default)
+    {
+        AtomicSettingsExtensions.CheckKeys(keys);
+        return RunAsync<IReadOnlyList<string?>>("reading settings " + string.Join(", ", keys), async (connection, ct) =>
+        {
+            using SqliteCommand select = Command(connection, "SELECT key, value FROM settings WHERE key IN (SELECT value FROM json_each($keys))");
+            select.Parameters.AddWithValue("$keys", StoreText.JsonArray(keys));
+            var found = new Dictionary<string, string>(keys.Count, StringComparer.Ordinal);
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                found[reader.GetString(0)] = reader.GetString(1);
+            }
+
+            return [.. keys.Select(key => found.GetValueOrDefault(key))];
+        }, cancellationToken);
+    }
+
     /// <summary>The database generation and the items with these rowids, read in one transaction.</summary>
     private async Task<(long Generation, Dictionary<long, KnowledgeItem> Items)> FetchItemsAsync(SqliteConnection connection, long[] rowIds,
         CancellationToken cancellationToken)

@@ -314,6 +314,28 @@ public sealed partial class PostgresKnowledgeStore
         }, cancellationToken);
     }
 
+    /// <inheritdoc />
+    /// <remarks>One statement, so one snapshot.</remarks>
+    public Task<IReadOnlyList<string?>> GetSettingsAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken = default)
+    {
+        AtomicSettingsExtensions.CheckKeys(keys);
+        return RunAsync<IReadOnlyList<string?>>("reading settings " + string.Join(", ", keys), async (connection, ct) =>
+        {
+            using NpgsqlCommand command = Command(connection, null, $"SELECT key, value FROM {_s}.settings WHERE key = ANY($1)", (object)keys.ToArray());
+            var found = new Dictionary<string, string>(keys.Count, StringComparer.Ordinal);
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    found[reader.GetString(0)] = reader.GetString(1);
+                }
+            }
+
+            return [.. keys.Select(key => found.GetValueOrDefault(key))];
+        }, cancellationToken);
+    }
+
     private static DocumentRecord ReadDocument(NpgsqlDataReader reader) =>
         new(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4),
             reader.GetInt32(5), reader.GetFieldValue<DateTimeOffset>(6))
