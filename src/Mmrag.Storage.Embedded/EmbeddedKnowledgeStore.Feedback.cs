@@ -59,15 +59,20 @@ public sealed partial class EmbeddedKnowledgeStore
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         return RunAsync("listing judgements", async (connection, ct) =>
         {
+            // One read transaction: the page and the count see the same judgements, whatever is added meanwhile.
+            using SqliteTransaction tx = connection.BeginTransaction(deferred: true);
             using SqliteCommand select = Command(connection,
-                $"SELECT {JudgementColumnsWithoutVector} FROM relevance_feedback WHERE $model IS NULL OR model_id = $model ORDER BY created_at, seq LIMIT $limit OFFSET $offset");
+                $"SELECT {JudgementColumnsWithoutVector} FROM relevance_feedback WHERE $model IS NULL OR model_id = $model ORDER BY created_at, seq LIMIT $limit OFFSET $offset",
+                tx);
             select.Parameters.AddWithValue("$model", (object?)modelId ?? DBNull.Value);
             select.Parameters.AddWithValue("$limit", limit);
             select.Parameters.AddWithValue("$offset", offset);
             IReadOnlyList<RelevanceJudgement> judgements = await ReadJudgementsAsync(select, withVectors: false, ct).ConfigureAwait(false);
-            using SqliteCommand count = Command(connection, "SELECT count(*) FROM relevance_feedback WHERE $model IS NULL OR model_id = $model");
+            using SqliteCommand count = Command(connection, "SELECT count(*) FROM relevance_feedback WHERE $model IS NULL OR model_id = $model", tx);
             count.Parameters.AddWithValue("$model", (object?)modelId ?? DBNull.Value);
-            return new JudgementPage(judgements, Convert.ToInt32(await count.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture));
+            var page = new JudgementPage(judgements, Convert.ToInt32(await count.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture));
+            tx.Commit();
+            return page;
         }, cancellationToken);
     }
 

@@ -144,8 +144,10 @@ public sealed partial class EmbeddedKnowledgeStore
     }
 
     /// <inheritdoc />
-    /// <remarks>One snapshot, one pass of <see cref="ExactVectorIndex.SearchBatch"/> over it and one read of the hits'
-    /// rows, retried like a single search when a write overtakes it.</remarks>
+    /// <remarks>One index snapshot pinned together with a database read transaction at the same generation, one pass of
+    /// <see cref="ExactVectorIndex.SearchBatch"/> over it and one read of the hits' rows in that transaction: every hit's
+    /// row is there whatever is written meanwhile, so the batch runs once, and writers wait for nothing longer than
+    /// the pinning (never for the batch).</remarks>
     public async Task<IReadOnlyList<IReadOnlyList<StoreHit>>> SearchVectorsBatchAsync(IReadOnlyList<ReadOnlyMemory<float>> queries, int k,
         SearchFilter? filter = null, CancellationToken cancellationToken = default)
     {
@@ -164,7 +166,85 @@ public sealed partial class EmbeddedKnowledgeStore
             return [.. queries.Select(static _ => (IReadOnlyList<StoreHit>)[])];
         }
 
-        return await SearchConsistentAsync(ct => SearchBatchOnceAsync(all, k, filter, ct), cancellationToken).ConfigureAwait(false);
+        return await RunAsync<IReadOnlyList<IReadOnlyList<StoreHit>>>("vector search", async (connection, ct) =>
+        {
+            (SqliteTransaction tx, IndexSnapshot snapshot) = await PinSnapshotAsync(connection, ct).ConfigureAwait(false);
+            using (tx)
+            {
+                VectorHit[][] found = _index.SearchExactBatch(snapshot, all, k, filter, ct);
+                long[] rowIds = [.. found.SelectMany(static f => f).Select(h => snapshot.Table.RowIds[h.Slot]).Distinct()];
+                Dictionary<long, KnowledgeItem> items = await ReadItemsAsync(connection, tx, rowIds, ct).ConfigureAwait(false);
+                tx.Commit();
+                var results = new IReadOnlyList<StoreHit>[found.Length];
+                for (int q = 0; q < found.Length; q++)
+                {
+                    // A row can be missing only when another process kept writing through every attempt to pin (see
+                    // PinSnapshotAsync): that hit is left out, as a single search that gives up retrying leaves it out.
+                    results[q] = [.. found[q].Where(h => items.ContainsKey(snapshot.Table.RowIds[h.Slot]))
+                        .Select(h => new StoreHit(items[snapshot.Table.RowIds[h.Slot]], h.Score))];
+                }
+
+                return results;
+            }
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// An index snapshot and a database read transaction (on <paramref name="connection"/>, for the caller to dispose)
+    /// at the same generation, so the snapshot's rows are exactly the rows the transaction reads. A write committed
+    /// between the two looks (or not yet applied to the index) moves one of them: then the index catches up and the pair
+    /// is taken again, a few times optimistically, then with the write lock held around the pinning alone.
+    /// </summary>
+    private async Task<(SqliteTransaction Transaction, IndexSnapshot Snapshot)> PinSnapshotAsync(SqliteConnection connection,
+        CancellationToken cancellationToken)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            bool locked = attempt > OptimisticSearchAttempts;
+            if (locked)
+            {
+                await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            SqliteTransaction? tx = null;
+            try
+            {
+                if (locked)
+                {
+                    await _index.SyncLockedAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else if (_index.NeedsSync)
+                {
+                    await SyncAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                tx = connection.BeginTransaction(deferred: true);
+                long generation = VectorIndexHost.ReadGeneration(connection, tx); // the transaction's snapshot starts here
+                IndexSnapshot snapshot = _index.Current;
+                // Under the lock only another process can have written since the catch-up; past a few such attempts the
+                // pair is used as it is (hits whose rows are gone are left out).
+                if ((snapshot.Generation == generation && !_index.NeedsSync) || attempt >= 2 * OptimisticSearchAttempts)
+                {
+                    (SqliteTransaction pinned, tx) = (tx, null);
+                    return (pinned, snapshot);
+                }
+
+                if (!locked && snapshot.Generation < generation)
+                {
+                    tx.Dispose();
+                    tx = null;
+                    await SyncAsync(cancellationToken).ConfigureAwait(false); // behind: a write is being applied, or another process wrote
+                }
+            }
+            finally
+            {
+                tx?.Dispose();
+                if (locked)
+                {
+                    _writeLock.Release();
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -218,38 +298,6 @@ public sealed partial class EmbeddedKnowledgeStore
         {
             _writeLock.Release();
         }
-    }
-
-    /// <summary>The batch counterpart of <see cref="SearchOnceAsync"/>: every query against one snapshot, one read of the union of their hits.</summary>
-    private async Task<(IReadOnlyList<IReadOnlyList<StoreHit>> Hits, bool Complete, bool GenerationMoved)> SearchBatchOnceAsync(float[] queries, int k,
-        SearchFilter? filter, CancellationToken cancellationToken)
-    {
-        IndexSnapshot snapshot = _index.Current;
-        VectorHit[][] found = _index.SearchExactBatch(snapshot, queries, k, filter, cancellationToken);
-        long[] rowIds = [.. found.SelectMany(static f => f).Select(h => snapshot.Table.RowIds[h.Slot]).Distinct()];
-        (long generation, Dictionary<long, KnowledgeItem> items) = await RunAsync("vector search",
-            (connection, ct) => FetchItemsAsync(connection, rowIds, ct), cancellationToken).ConfigureAwait(false);
-        bool complete = true;
-        var results = new IReadOnlyList<StoreHit>[found.Length];
-        for (int q = 0; q < found.Length; q++)
-        {
-            var hits = new List<StoreHit>(found[q].Length);
-            foreach (VectorHit hit in found[q])
-            {
-                if (items.TryGetValue(snapshot.Table.RowIds[hit.Slot], out KnowledgeItem? item))
-                {
-                    hits.Add(new StoreHit(item, hit.Score));
-                }
-                else
-                {
-                    complete = false;
-                }
-            }
-
-            results[q] = hits;
-        }
-
-        return (results, complete, generation != snapshot.Generation);
     }
 
     /// <summary>
@@ -608,12 +656,41 @@ public sealed partial class EmbeddedKnowledgeStore
         }, cancellationToken);
     }
 
+    /// <inheritdoc />
+    /// <remarks>One statement, so one snapshot.</remarks>
+    public Task<IReadOnlyList<string?>> GetSettingsAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken = default)
+    {
+        AtomicSettingsExtensions.CheckKeys(keys);
+        return RunAsync<IReadOnlyList<string?>>("reading settings " + string.Join(", ", keys), async (connection, ct) =>
+        {
+            using SqliteCommand select = Command(connection, "SELECT key, value FROM settings WHERE key IN (SELECT value FROM json_each($keys))");
+            select.Parameters.AddWithValue("$keys", StoreText.JsonArray(keys));
+            var found = new Dictionary<string, string>(keys.Count, StringComparer.Ordinal);
+            using SqliteDataReader reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                found[reader.GetString(0)] = reader.GetString(1);
+            }
+
+            return [.. keys.Select(key => found.GetValueOrDefault(key))];
+        }, cancellationToken);
+    }
+
     /// <summary>The database generation and the items with these rowids, read in one transaction.</summary>
     private async Task<(long Generation, Dictionary<long, KnowledgeItem> Items)> FetchItemsAsync(SqliteConnection connection, long[] rowIds,
         CancellationToken cancellationToken)
     {
         using SqliteTransaction tx = connection.BeginTransaction(deferred: true);
         long generation = VectorIndexHost.ReadGeneration(connection, tx);
+        Dictionary<long, KnowledgeItem> items = await ReadItemsAsync(connection, tx, rowIds, cancellationToken).ConfigureAwait(false);
+        tx.Commit();
+        return (generation, items);
+    }
+
+    /// <summary>The items with these rowids (those that exist), read in <paramref name="tx"/>.</summary>
+    private async Task<Dictionary<long, KnowledgeItem>> ReadItemsAsync(SqliteConnection connection, SqliteTransaction tx, long[] rowIds,
+        CancellationToken cancellationToken)
+    {
         var items = new Dictionary<long, KnowledgeItem>(rowIds.Length);
         if (rowIds.Length > 0)
         {
@@ -626,7 +703,6 @@ public sealed partial class EmbeddedKnowledgeStore
             }
         }
 
-        tx.Commit();
-        return (generation, items);
+        return items;
     }
 }

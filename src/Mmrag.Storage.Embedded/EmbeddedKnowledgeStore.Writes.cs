@@ -137,18 +137,36 @@ public sealed partial class EmbeddedKnowledgeStore
     public Task SetSettingAsync(string key, string? value, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        return RunAsync("storing setting " + key, async (connection, ct) =>
+        return SetSettingsAsync([new(key, value)], cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One transaction: a reader sees all of the values or none of them.</remarks>
+    public Task SetSettingsAsync(IReadOnlyList<KeyValuePair<string, string?>> settings, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        AtomicSettingsExtensions.CheckKeys([.. settings.Select(static s => s.Key)]);
+        return RunAsync("storing settings " + string.Join(", ", settings.Select(static s => s.Key)), async (connection, ct) =>
         {
-            using SqliteCommand command = value is null
-                ? Command(connection, "DELETE FROM settings WHERE key = $key")
-                : Command(connection, "INSERT INTO settings(key, value) VALUES ($key, $value) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-            command.Parameters.AddWithValue("$key", key);
-            if (value is not null)
+            using SqliteTransaction tx = connection.BeginTransaction(deferred: false);
+            using SqliteCommand delete = Command(connection, "DELETE FROM settings WHERE key = $key", tx);
+            using SqliteCommand upsert = Command(connection,
+                "INSERT INTO settings(key, value) VALUES ($key, $value) ON CONFLICT(key) DO UPDATE SET value = excluded.value", tx);
+            foreach ((string key, string? value) in settings)
             {
-                command.Parameters.AddWithValue("$value", value);
+                SqliteCommand command = value is null ? delete : upsert;
+                command.Parameters.Clear();
+                command.Parameters.AddWithValue("$key", key);
+                if (value is not null)
+                {
+                    command.Parameters.AddWithValue("$value", value);
+                }
+
+                await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
-            return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            tx.Commit();
+            return true;
         }, cancellationToken);
     }
 

@@ -24,7 +24,8 @@ namespace Mmrag.Storage.Embedded;
 /// <para>Other processes may open the same folder; changes they commit are picked up by the next vector search. Ingesters
 /// in several processes split a folder between them through <see cref="IIngestionWorkClaims"/>.</para>
 /// </remarks>
-public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestionWorkClaims, IRelevanceFeedbackStore, IBatchVectorSearch, IKeywordSearchByKind
+public sealed partial class EmbeddedKnowledgeStore : IKnowledgeStore, IIngestionWorkClaims, IRelevanceFeedbackStore, IBatchVectorSearch, IKeywordSearchByKind,
+    IAtomicSettings
 {
     /// <summary>The database file's name inside the knowledge base folder.</summary>
     public const string DatabaseFileName = "knowledge.db";

@@ -10,9 +10,6 @@ public sealed partial class PostgresKnowledgeStore
 {
     private const string JudgementColumns = "id, modality, query_text, query_image, query_vector, item_id, relevant, model_id, source, created_at";
 
-    /// <summary>The same columns with NULL where the vector is: listings never need it.</summary>
-    private const string JudgementColumnsWithoutVector = "id, modality, query_text, query_image, NULL, item_id, relevant, model_id, source, created_at";
-
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The judgement lacks an id, item id or model id, names an unknown source or
     /// modality, or its vector is empty, not finite, zero, or (for this knowledge base's model) of another dimension.</exception>
@@ -46,15 +43,35 @@ public sealed partial class PostgresKnowledgeStore
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         return RunFeedbackAsync("listing judgements", write: false, async (connection, ct) =>
         {
-            IReadOnlyList<RelevanceJudgement> judgements = await ReadJudgementsAsync(Command(connection, null,
-                $"SELECT {JudgementColumnsWithoutVector} FROM {_s}.relevance_feedback WHERE $1::text IS NULL OR model_id = $1 ORDER BY created_at, seq LIMIT $2 OFFSET $3",
-                modelId, limit, offset), withVectors: false, ct).ConfigureAwait(false);
-            using NpgsqlCommand count = Command(connection, null, $"SELECT count(*) FROM {_s}.relevance_feedback WHERE $1::text IS NULL OR model_id = $1", modelId);
-            return new JudgementPage(judgements, Convert.ToInt32(await count.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture));
+            // One statement, so one snapshot: the count always agrees with the page, whatever is added meanwhile. The
+            // count's row comes back even when the page is empty (past the end), with NULLs for the judgement.
+            using NpgsqlCommand command = Command(connection, null, $"""
+                SELECT p.id, p.modality, p.query_text, p.query_image, NULL, p.item_id, p.relevant, p.model_id, p.source, p.created_at, c.total
+                FROM (SELECT count(*) AS total FROM {_s}.relevance_feedback WHERE $1::text IS NULL OR model_id = $1) c
+                LEFT JOIN LATERAL (SELECT id, modality, query_text, query_image, item_id, relevant, model_id, source, created_at, seq
+                    FROM {_s}.relevance_feedback WHERE $1::text IS NULL OR model_id = $1 ORDER BY created_at, seq LIMIT $2 OFFSET $3) p ON true
+                ORDER BY p.created_at, p.seq
+                """, modelId, limit, offset);
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                var judgements = new List<RelevanceJudgement>();
+                long total = 0;
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    total = reader.GetInt64(10);
+                    if (!reader.IsDBNull(0))
+                    {
+                        judgements.Add(ReadJudgement(reader, withVectors: false));
+                    }
+                }
+
+                return new JudgementPage(judgements, checked((int)total));
+            }
         }, cancellationToken);
     }
 
-    /// <summary>Runs <paramref name="command"/> (disposing it) over rows of <see cref="JudgementColumns"/>, or of <see cref="JudgementColumnsWithoutVector"/> without <paramref name="withVectors"/>.</summary>
+    /// <summary>Runs <paramref name="command"/> (disposing it) over rows of <see cref="JudgementColumns"/> (without <paramref name="withVectors"/>, any value stands for the vector).</summary>
     private static async Task<IReadOnlyList<RelevanceJudgement>> ReadJudgementsAsync(NpgsqlCommand command, bool withVectors, CancellationToken cancellationToken)
     {
         using (command)
@@ -65,17 +82,20 @@ public sealed partial class PostgresKnowledgeStore
                 var judgements = new List<RelevanceJudgement>();
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    judgements.Add(new RelevanceJudgement(reader.GetString(0),
-                        reader.GetString(1) == "image" ? FeedbackQueryModality.Image : FeedbackQueryModality.Text,
-                        reader.IsDBNull(2) ? null : reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3),
-                        withVectors ? reader.GetFieldValue<Vector>(4).ToArray() : ReadOnlyMemory<float>.Empty, reader.GetString(5), reader.GetBoolean(6),
-                        reader.GetString(7), reader.GetString(8), reader.GetFieldValue<DateTimeOffset>(9)));
+                    judgements.Add(ReadJudgement(reader, withVectors));
                 }
 
                 return judgements;
             }
         }
     }
+
+    /// <summary>The judgement in the reader's current row of <see cref="JudgementColumns"/> (without <paramref name="withVectors"/>, an empty vector whatever the row holds).</summary>
+    private static RelevanceJudgement ReadJudgement(NpgsqlDataReader reader, bool withVectors) =>
+        new(reader.GetString(0), reader.GetString(1) == "image" ? FeedbackQueryModality.Image : FeedbackQueryModality.Text,
+            reader.IsDBNull(2) ? null : reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3),
+            withVectors ? reader.GetFieldValue<Vector>(4).ToArray() : ReadOnlyMemory<float>.Empty, reader.GetString(5), reader.GetBoolean(6),
+            reader.GetString(7), reader.GetString(8), reader.GetFieldValue<DateTimeOffset>(9));
 
     /// <inheritdoc />
     /// <exception cref="InvalidOperationException">The store was opened with <see cref="PostgresStoreOptions.ReadOnly"/>.</exception>

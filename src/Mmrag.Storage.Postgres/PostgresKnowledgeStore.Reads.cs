@@ -20,6 +20,9 @@ public sealed partial class PostgresKnowledgeStore
 
     private const string DocumentColumns = "id, source_path, content_hash, media_type, title, item_count, ingested_at, tags";
 
+    /// <summary>About how many items there are, as the last vector search read it (-1 before the first).</summary>
+    private long _itemCount = -1;
+
     /// <summary>At most this many distinct words of a keyword query are searched; a longer text keeps its first ones.</summary>
     internal const int MaxKeywordTerms = 64;
 
@@ -110,8 +113,9 @@ public sealed partial class PostgresKnowledgeStore
     /// <remarks>
     /// One round trip: a batch of <c>set_config('hnsw.ef_search', …, true)</c> and the query, which the server runs as
     /// one implicit transaction (so the settings hold for the query and end with it). <c>hnsw.ef_search</c> is
-    /// max(<see cref="PostgresStoreOptions.MinEfSearch"/>, 2k), or <see cref="SearchRecall.EfSearchFor"/> when a recall
-    /// is asked for (at most 1,000, pgvector's limit), with pgvector's strict-order iterative scan, so a filter that
+    /// max(<see cref="PostgresStoreOptions.MinEfSearch"/>, 2k), or <see cref="SearchRecall.EfSearchFor"/> with the estimated
+    /// number of items (read from the catalog with the previous search's settings; one more round trip before the
+    /// store's first search) when a recall is asked for (at most 1,000, pgvector's limit), with pgvector's strict-order iterative scan, so a filter that
     /// rejects most neighbours still fills k. When the index returns fewer than k rows (a very selective filter, or
     /// fewer items than k), a second batch runs the query with index scans off: a sequential, exact scan; a recall that
     /// needs an exact search (<see cref="SearchRecall.NeedsExactSearch"/>) goes there at once.
@@ -142,10 +146,11 @@ public sealed partial class PostgresKnowledgeStore
             List<StoreHit> hits = [];
             if (!exact)
             {
-                int efSearch = Math.Min(1000, recall is { } r ? Math.Max(k, SearchRecall.EfSearchFor(r, k)) : Math.Max(_options.MinEfSearch, 2 * k));
+                int efSearch = await EfSearchAsync(connection, recall, k, ct).ConfigureAwait(false);
+                // The item count estimate comes back with the settings, fresh for the next search, at no extra round trip.
                 hits = await SearchVectorsOnceAsync(connection,
-                    "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)",
-                    efSearch.ToString(CultureInfo.InvariantCulture), vector, k, filter, includeVectors, ct).ConfigureAwait(false);
+                    $"SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true), {ItemCountEstimateSql("$2")}",
+                    [efSearch.ToString(CultureInfo.InvariantCulture), ItemsTable], vector, k, filter, includeVectors, ct).ConfigureAwait(false);
             }
 
             if (exact || hits.Count < k)
@@ -154,7 +159,7 @@ public sealed partial class PostgresKnowledgeStore
                 // the planner keeps the HNSW index scan, approximate, despite enable_indexscan = off.
                 hits = await SearchVectorsOnceAsync(connection,
                     "SELECT set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'on', true)",
-                    null, vector, k, filter, includeVectors, ct).ConfigureAwait(false);
+                    [], vector, k, filter, includeVectors, ct).ConfigureAwait(false);
             }
 
             return hits;
@@ -162,17 +167,71 @@ public sealed partial class PostgresKnowledgeStore
     }
 
     /// <summary>
-    /// The settings statement (with <paramref name="setting"/> as its parameter, if any) and the query, sent as one batch: one round
-    /// trip and one implicit transaction, so <c>set_config(…, true)</c> holds for the query and no further.
+    /// The <c>hnsw.ef_search</c> of a search for <paramref name="k"/> at <paramref name="recall"/>:
+    /// <see cref="SearchRecall.EfSearchFor"/> with the estimated number of items, so a larger table gets the wider walk
+    /// it needs for the same recall (as the embedded store passes its live count), at most 1,000 (pgvector's limit);
+    /// max(<see cref="PostgresStoreOptions.MinEfSearch"/>, 2k) without a recall.
     /// </summary>
-    private async Task<List<StoreHit>> SearchVectorsOnceAsync(NpgsqlConnection connection, string settingsSql, string? setting, Vector query, int k,
-        SearchFilter? filter, bool includeVectors, CancellationToken cancellationToken)
+    internal async Task<int> EfSearchAsync(NpgsqlConnection connection, double? recall, int k, CancellationToken cancellationToken)
+    {
+        if (recall is not { } wanted)
+        {
+            return Math.Min(1000, Math.Max(_options.MinEfSearch, 2 * k));
+        }
+
+        long items = await EstimateItemCountAsync(connection, cancellationToken).ConfigureAwait(false);
+        return Math.Min(1000, Math.Max(k, SearchRecall.EfSearchFor(wanted, k, items)));
+    }
+
+    /// <summary>The <c>hnsw.ef_search</c> that a search for <paramref name="k"/> at <paramref name="recall"/> would use now (diagnostics and tests).</summary>
+    internal Task<int> EfSearchAsync(double? recall, int k, CancellationToken cancellationToken = default) =>
+        RunAsync("choosing the search breadth", (connection, ct) => EfSearchAsync(connection, recall, k, ct), cancellationToken);
+
+    /// <summary>
+    /// About how many items there are (0 when unknown): what the last vector search read with its settings, or, before
+    /// the first, read now.
+    /// </summary>
+    private async Task<long> EstimateItemCountAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        long known = Volatile.Read(ref _itemCount);
+        if (known >= 0)
+        {
+            return known;
+        }
+
+        using NpgsqlCommand command = Command(connection, null, $"SELECT {ItemCountEstimateSql("$1")}", ItemsTable);
+        long count = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long estimate ? Math.Max(0, estimate) : 0;
+        Volatile.Write(ref _itemCount, count);
+        return count;
+    }
+
+    /// <summary>The items table's name, for <c>to_regclass</c>.</summary>
+    private string ItemsTable => $"{_s}.items";
+
+    /// <summary>
+    /// An expression for about how many items there are, never a count: the planner's own estimate, the rows per page of
+    /// the last ANALYZE or VACUUM (autovacuum's, or an index build's) times the table's pages now, so rows added since
+    /// count too; 0 before the first ANALYZE. <paramref name="tableParameter"/> holds <see cref="ItemsTable"/>.
+    /// </summary>
+    private static string ItemCountEstimateSql(string tableParameter) => $"""
+        (SELECT CASE WHEN c.reltuples < 0 OR c.relpages = 0 THEN 0
+            ELSE c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::float8) END::bigint
+        FROM pg_class c WHERE c.oid = to_regclass({tableParameter}))
+        """;
+
+    /// <summary>
+    /// The settings statement (with <paramref name="settingParameters"/>) and the query, sent as one batch: one round
+    /// trip and one implicit transaction, so <c>set_config(…, true)</c> holds for the query and no further. A third
+    /// column of the settings statement is the item count estimate (<see cref="ItemCountEstimateSql"/>), kept for the next search.
+    /// </summary>
+    private async Task<List<StoreHit>> SearchVectorsOnceAsync(NpgsqlConnection connection, string settingsSql, IReadOnlyList<object> settingParameters,
+        Vector query, int k, SearchFilter? filter, bool includeVectors, CancellationToken cancellationToken)
     {
         using var batch = new NpgsqlBatch(connection);
         var settings = new NpgsqlBatchCommand(settingsSql);
-        if (setting is not null)
+        foreach (object parameter in settingParameters)
         {
-            settings.Parameters.Add(new NpgsqlParameter { Value = setting });
+            settings.Parameters.Add(new NpgsqlParameter { Value = parameter });
         }
 
         var search = new NpgsqlBatchCommand();
@@ -186,6 +245,11 @@ public sealed partial class PostgresKnowledgeStore
         NpgsqlDataReader reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
         {
+            if (reader.FieldCount > 2 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                Volatile.Write(ref _itemCount, reader.IsDBNull(2) ? 0 : Math.Max(0, reader.GetInt64(2)));
+            }
+
             await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the settings' row
             return await ReadHitsAsync(reader, cancellationToken).ConfigureAwait(false);
         }
@@ -311,6 +375,28 @@ public sealed partial class PostgresKnowledgeStore
         {
             using NpgsqlCommand command = Command(connection, null, $"SELECT value FROM {_s}.settings WHERE key = $1", key);
             return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One statement, so one snapshot.</remarks>
+    public Task<IReadOnlyList<string?>> GetSettingsAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken = default)
+    {
+        AtomicSettingsExtensions.CheckKeys(keys);
+        return RunAsync<IReadOnlyList<string?>>("reading settings " + string.Join(", ", keys), async (connection, ct) =>
+        {
+            using NpgsqlCommand command = Command(connection, null, $"SELECT key, value FROM {_s}.settings WHERE key = ANY($1)", (object)keys.ToArray());
+            var found = new Dictionary<string, string>(keys.Count, StringComparer.Ordinal);
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    found[reader.GetString(0)] = reader.GetString(1);
+                }
+            }
+
+            return [.. keys.Select(key => found.GetValueOrDefault(key))];
         }, cancellationToken);
     }
 

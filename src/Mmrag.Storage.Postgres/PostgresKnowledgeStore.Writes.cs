@@ -166,4 +166,19 @@ public sealed partial class PostgresKnowledgeStore
                 $"INSERT INTO {_s}.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", ct, key, value),
             cancellationToken);
     }
+
+    /// <inheritdoc />
+    /// <remarks>One statement (the deletions in a data-modifying CTE beside the upsert), so one transaction.</remarks>
+    /// <exception cref="InvalidOperationException">The store was opened with <see cref="PostgresStoreOptions.ReadOnly"/>.</exception>
+    public Task SetSettingsAsync(IReadOnlyList<KeyValuePair<string, string?>> settings, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        AtomicSettingsExtensions.CheckKeys([.. settings.Select(static s => s.Key)]);
+        return RunWriteAsync("storing settings " + string.Join(", ", settings.Select(static s => s.Key)), (connection, ct) => ExecuteAsync(connection, null, $"""
+            WITH input AS (SELECT * FROM unnest($1::text[], $2::text[]) AS t(key, value)),
+                 removed AS (DELETE FROM {_s}.settings WHERE key IN (SELECT key FROM input WHERE value IS NULL))
+            INSERT INTO {_s}.settings (key, value) SELECT key, value FROM input WHERE value IS NOT NULL
+            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+            """, ct, settings.Select(static s => s.Key).ToArray(), settings.Select(static s => s.Value).ToArray()), cancellationToken);
+    }
 }

@@ -19,7 +19,7 @@ namespace Mmrag.Storage.Postgres;
 /// connection string with pgvector's types; <see cref="DisposeAsync"/> closes it.</para>
 /// <para>Requires pgvector 0.8 or later (iterative index scans keep filtered searches complete).</para>
 /// </remarks>
-public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestionWorkClaims, IRelevanceFeedbackStore
+public sealed partial class PostgresKnowledgeStore : IKnowledgeStore, IIngestionWorkClaims, IRelevanceFeedbackStore, IAtomicSettings
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly PostgresStoreOptions _options;

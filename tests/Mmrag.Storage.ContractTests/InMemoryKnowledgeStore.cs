@@ -19,7 +19,7 @@ namespace Mmrag.Storage.ContractTests;
 /// The knowledge base lives as long as something references it; <see cref="Reopen"/> opens it again as a new store,
 /// which is what persistence across a reopen means for the real stores.
 /// </remarks>
-public sealed class InMemoryKnowledgeStore : IKnowledgeStore, IRelevanceFeedbackStore
+public sealed class InMemoryKnowledgeStore : IKnowledgeStore, IRelevanceFeedbackStore, IAtomicSettings
 {
     private readonly KnowledgeBase _base;
     private int _disposed;
@@ -281,15 +281,31 @@ public sealed class InMemoryKnowledgeStore : IKnowledgeStore, IRelevanceFeedback
     public Task SetSettingAsync(string key, string? value, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
+        return SetSettingsAsync([new(key, value)], cancellationToken);
+    }
+
+    public Task<IReadOnlyList<string?>> GetSettingsAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken = default)
+    {
+        AtomicSettingsExtensions.CheckKeys(keys);
+        return RunAsync<IReadOnlyList<string?>>(kb => [.. keys.Select(key => kb.Settings.GetValueOrDefault(key))], cancellationToken);
+    }
+
+    public Task SetSettingsAsync(IReadOnlyList<KeyValuePair<string, string?>> settings, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        AtomicSettingsExtensions.CheckKeys([.. settings.Select(static s => s.Key)]);
         return RunAsync(kb =>
         {
-            if (value is null)
+            foreach ((string key, string? value) in settings)
             {
-                kb.Settings.Remove(key);
-            }
-            else
-            {
-                kb.Settings[key] = value;
+                if (value is null)
+                {
+                    kb.Settings.Remove(key);
+                }
+                else
+                {
+                    kb.Settings[key] = value;
+                }
             }
         }, cancellationToken);
     }

@@ -209,4 +209,43 @@ public abstract partial class KnowledgeStoreContractTests
         await Assert.ThrowsAnyAsync<ArgumentException>(() => feedback.AddJudgementAsync(invalid));
         Assert.Empty(await feedback.ListJudgementsAsync());
     }
+
+    [Fact]
+    public async Task Feedback_ListJudgementsPage_WhileJudgementsAreAdded_TotalCountsTheSameJudgementsAsThePage()
+    {
+        IRelevanceFeedbackStore feedback = Feedback(await NewStoreAsync(FeedbackSpace));
+        const int adds = 300;
+        int done = 0;
+        Task writer = Task.Run(async () =>
+        {
+            try
+            {
+                for (int i = 0; i < adds; i++)
+                {
+                    await feedback.AddJudgementAsync(Judgement($"j{i:000}", i));
+                }
+            }
+            finally
+            {
+                Volatile.Write(ref done, 1);
+            }
+        });
+
+        // A page that holds every judgement: its total must be its length, as of one moment.
+        var disagreements = new List<string>();
+        while (Volatile.Read(ref done) == 0)
+        {
+            JudgementPage page = await feedback.ListJudgementsPageAsync(0, 10 * adds);
+            if (page.Total != page.Judgements.Count)
+            {
+                disagreements.Add($"{page.Judgements.Count} listed, total {page.Total}");
+            }
+        }
+
+        await writer;
+        Assert.Empty(disagreements);
+        JudgementPage last = await feedback.ListJudgementsPageAsync(adds - 1, 10);
+        Assert.Equal(adds, last.Total);
+        Assert.Equal($"j{adds - 1:000}", Assert.Single(last.Judgements).Id);
+    }
 }

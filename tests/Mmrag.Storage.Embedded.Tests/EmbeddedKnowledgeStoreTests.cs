@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Mmrag.Knowledge;
@@ -731,6 +732,73 @@ public sealed class EmbeddedKnowledgeStoreTests : IDisposable
         using var cancelled = new CancellationTokenSource();
         cancelled.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => store.SearchVectorsExactAsync(queries, 5, cancellationToken: cancelled.Token));
+    }
+
+    [Fact]
+    public async Task SearchVectorsExact_WritesReplacingItsHitsMeanwhile_ExactInOneStateAndWritersNeverWaitForTheBatch()
+    {
+        var space = new EmbeddingSpace("test-model", 256);
+        const int Documents = 500, PerDocument = 20, K = 10;
+        await using EmbeddedKnowledgeStore store = await EmbeddedKnowledgeStore.OpenAsync(_root.NewFolder(), space, Options(exactThreshold: 100_000));
+        // Each write stores a document again with the same vectors under new item ids (its version): every state of the
+        // store has the same vectors, so the exact top k's scores are known whatever state a search sees.
+        float[][] vectors = ContractData.ClusteredVectors(Documents * PerDocument, space.Dimension, 40, seed: 5);
+        Task StoreAsync(int d, int version)
+        {
+            DocumentRecord document = ContractData.Document($"doc{d:000}");
+            return store.UpsertDocumentAsync(document,
+                [.. Enumerable.Range(0, PerDocument).Select(p => ContractData.Item(document, p, vectors[(d * PerDocument) + p], id: $"doc{d:000}#v{version}-{p}"))]);
+        }
+
+        for (int d = 0; d < Documents; d++)
+        {
+            await StoreAsync(d, 0);
+        }
+
+        ReadOnlyMemory<float>[] queries = [.. Queries(600, 77, space).Select(static q => (ReadOnlyMemory<float>)q)];
+        var alone = Stopwatch.StartNew();
+        await store.SearchVectorsExactAsync(queries, K);
+        alone.Stop();
+
+        using var stop = new CancellationTokenSource();
+        TimeSpan longestWrite = TimeSpan.Zero;
+        int writes = 0;
+        Task writer = Task.Run(async () =>
+        {
+            for (int version = 1; !stop.IsCancellationRequested; version++)
+            {
+                for (int d = 0; d < Documents && !stop.IsCancellationRequested; d++)
+                {
+                    var write = Stopwatch.StartNew();
+                    await StoreAsync(d, version);
+                    longestWrite = TimeSpan.FromTicks(Math.Max(longestWrite.Ticks, write.Elapsed.Ticks));
+                    writes++;
+                }
+            }
+        });
+        await Task.Delay(50); // the writer is writing before the batch starts
+        IReadOnlyList<IReadOnlyList<StoreHit>> batch = await store.SearchVectorsExactAsync(queries, K);
+        await stop.CancelAsync();
+        await writer;
+
+        for (int q = 0; q < queries.Length; q += 10)
+        {
+            float[] query = queries[q].ToArray();
+            double[] expected = [.. vectors.Select(v => ContractData.Dot(query, v)).OrderDescending().Take(K)];
+            Assert.Equal(K, batch[q].Count);
+            for (int i = 0; i < K; i++)
+            {
+                Assert.Equal(expected[i], batch[q][i].Score, 1e-4);
+                Assert.Equal(batch[q][i].Score, ContractData.Dot(query, batch[q][i].Item.Vector.Span), 1e-4);
+            }
+        }
+
+        // One state: the hits of a document all come from one of its versions.
+        Assert.All(batch.SelectMany(static hits => hits).GroupBy(static h => h.Item.DocumentId),
+            g => Assert.Single(g.Select(static h => h.Item.Id.Split('-')[0]).Distinct()));
+        Assert.True(writes > 10, $"only {writes} writes ran beside the batch");
+        // A write may wait for the pinning of the batch's snapshot, never for the batch (generous: a third of one batch alone).
+        Assert.True(longestWrite < alone.Elapsed / 3, $"a write waited {longestWrite.TotalMilliseconds:F0} ms; the batch alone takes {alone.Elapsed.TotalMilliseconds:F0} ms");
     }
 
     [Fact]

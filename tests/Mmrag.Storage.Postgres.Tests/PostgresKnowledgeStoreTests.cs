@@ -38,6 +38,50 @@ public sealed class PostgresKnowledgeStoreTests(PostgresTestServer server) : IAs
     }
 
     [Fact]
+    public async Task EfSearch_RecallAskedAfterTheTableGrewPast100kItems_WalksWiderAsTheEmbeddedStoreDoes()
+    {
+        const int K = 100, Rows = 150_000;
+        await using PostgresKnowledgeStore small = await PostgresKnowledgeStore.OpenAsync(server.ConnectionString, Space, NewOptions());
+        string smallSchema = _schemas[^1];
+        await using PostgresKnowledgeStore large = await PostgresKnowledgeStore.OpenAsync(server.ConnectionString, Space, NewOptions());
+        string largeSchema = _schemas[^1];
+        Assert.True(await large.SuspendVectorIndexForBulkLoadAsync()); // no graph to link 150k rows into one by one
+        float[] query = ContractData.UnitVector(new Random(1), Space.Dimension);
+        foreach (PostgresKnowledgeStore store in new[] { small, large })
+        {
+            DocumentRecord document = ContractData.Document("doc");
+            await store.UpsertDocumentAsync(document, [ContractData.Item(document, 0, query)]);
+            Assert.Single(await store.SearchVectorsAsync(query, 10, recall: 0.95)); // the store's estimate is now of one item
+        }
+
+        // The rows come from the server itself (an upsert of 150k items would take minutes here); ANALYZE does what
+        // autovacuum does on a real server (and never on PGlite).
+        await using (var connection = new NpgsqlConnection(server.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var fill = new NpgsqlCommand($"""
+                INSERT INTO "{largeSchema}".items (id, document_id, kind, content_hash, text, source_path, position, embedding)
+                SELECT 'doc#b' || g, 'doc', 'text', 'h' || g, '', 'doc', g, ARRAY[1, g % 7, 0, 0, 0, 0, 0, 1]::real[]::vector
+                FROM generate_series(1, {Rows - 1}) g;
+                ANALYZE "{largeSchema}".items;
+                ANALYZE "{smallSchema}".items;
+                """, connection) { CommandTimeout = 300 };
+            await fill.ExecuteNonQueryAsync();
+        }
+
+        // A search reads the estimate again with its settings, for the searches after it.
+        Assert.Equal(10, (await large.SearchVectorsAsync(query, 10, recall: 0.95)).Count);
+        int smallEf = await small.EfSearchAsync(0.95, K);
+        int largeEf = await large.EfSearchAsync(0.95, K);
+
+        Assert.Equal(SearchRecall.EfSearchFor(0.95, K), smallEf);
+        // The count is the planner's estimate, not a count: within 10 % of it.
+        Assert.InRange(largeEf, SearchRecall.EfSearchFor(0.95, K, Rows * 9 / 10), SearchRecall.EfSearchFor(0.95, K, Rows * 11 / 10));
+        Assert.True(largeEf > smallEf);
+        Assert.Equal(Math.Max(new PostgresStoreOptions().MinEfSearch, 2 * K), await large.EfSearchAsync(null, K));
+    }
+
+    [Fact]
     public async Task SearchVectors_UnfilteredTopK_FindsNearlyAllOfTheExactTopK()
     {
         // Behaviour, not a plan: whether a planner picks the HNSW index for 1,000 rows is its own (right) choice.

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Mmrag.Knowledge;
 using Mmrag.Retrieval.Adapters;
 using Mmrag.Retrieval.Search;
+using Npgsql;
 
 namespace Mmrag.Storage.Postgres.Tests;
 
@@ -53,6 +54,42 @@ public sealed class QueryAdapterStorageTests(PostgresTestServer server) : IAsync
         Assert.Null(state.Adapter);
         Assert.Contains("another-model", state.Warning, StringComparison.Ordinal);
         Assert.Contains(Space.ModelId, state.Warning, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(QueryAdapterSettings.StampKey)]
+    [InlineData(QueryAdapterSettings.SettingKey)]
+    public async Task Save_OneOfItsWritesRefused_LeavesTheEarlierAdapterWithItsStamp(string refusedKey)
+    {
+        _schemas.Add(PostgresTestServer.NewSchema());
+        string schema = _schemas[^1];
+        await using PostgresKnowledgeStore store = await PostgresKnowledgeStore.OpenAsync(server.ConnectionString, Space,
+            new PostgresStoreOptions { Schema = schema });
+        var adapter = Adapter(Space.ModelId);
+        await QueryAdapterSettings.SaveAsync(store, adapter);
+        var before = await QueryAdapterSettings.ReadWithStampAsync(store);
+        // The database refuses one of the two settings, as a full disk or a lost connection would stop a write half-way.
+        await using (var connection = new NpgsqlConnection(server.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var trigger = new NpgsqlCommand($"""
+                CREATE FUNCTION {schema}.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF (CASE WHEN TG_OP = 'DELETE' THEN OLD.key ELSE NEW.key END) = '{refusedKey}' THEN
+                        RAISE EXCEPTION 'refused';
+                    END IF;
+                    RETURN COALESCE(NEW, OLD);
+                END $$;
+                CREATE TRIGGER refuse BEFORE INSERT OR UPDATE OR DELETE ON {schema}.settings FOR EACH ROW EXECUTE FUNCTION {schema}.refuse();
+                """, connection);
+            await trigger.ExecuteNonQueryAsync();
+        }
+
+        await Assert.ThrowsAsync<KnowledgeStoreException>(() => QueryAdapterSettings.SaveAsync(store, adapter));
+        await Assert.ThrowsAsync<KnowledgeStoreException>(() => QueryAdapterSettings.RemoveAsync(store));
+
+        Assert.Equal(before, await QueryAdapterSettings.ReadWithStampAsync(store));
+        Assert.Equal(1, (await QueryAdapterSettings.LoadAsync(store)).Adapter!.Info.Revision);
     }
 
     private static QueryAdapter Adapter(string modelId)

@@ -53,7 +53,8 @@ public sealed class QueryAdapterCache
                 return current.State;
             }
 
-            var json = await _store.GetSettingAsync(QueryAdapterSettings.SettingKey, cancellationToken).ConfigureAwait(false);
+            // The adapter is read with its own stamp: one read after the stamp above could see a newer adapter than it.
+            (var json, stamp) = await QueryAdapterSettings.ReadWithStampAsync(_store, cancellationToken).ConfigureAwait(false);
             var state = current is not null && string.Equals(current.Json, json, StringComparison.Ordinal) ? current.State
                 : string.IsNullOrWhiteSpace(json) ? QueryAdapterState.None
                 : QueryAdapterSettings.Parse(json, _store.Space);

@@ -66,8 +66,7 @@ public static class QueryAdapterSettings
         var previous = await PreviousRevisionAsync(store, cancellationToken).ConfigureAwait(false);
         var stored = new QueryAdapter(adapter.ModelId, adapter.Dimension, Copy(adapter, QueryModality.Text), Copy(adapter, QueryModality.Image),
             adapter.Backgrounds, adapter.Info with { Revision = previous + 1 });
-        await store.SetSettingAsync(SettingKey, Serialize(stored), cancellationToken).ConfigureAwait(false);
-        await NewStampAsync(store, cancellationToken).ConfigureAwait(false);
+        await StoreWithNewStampAsync(store, Serialize(stored), cancellationToken).ConfigureAwait(false);
         return stored;
     }
 
@@ -81,8 +80,7 @@ public static class QueryAdapterSettings
             return false;
         }
 
-        await store.SetSettingAsync(SettingKey, null, cancellationToken).ConfigureAwait(false);
-        await NewStampAsync(store, cancellationToken).ConfigureAwait(false);
+        await StoreWithNewStampAsync(store, null, cancellationToken).ConfigureAwait(false);
         return true;
     }
 
@@ -93,9 +91,24 @@ public static class QueryAdapterSettings
         return store.GetSettingAsync(StampKey, cancellationToken);
     }
 
-    // Written after the adapter: a reader that sees the new stamp reads the new adapter.
-    private static Task NewStampAsync(IKnowledgeStore store, CancellationToken cancellationToken) =>
-        store.SetSettingAsync(StampKey, Guid.NewGuid().ToString("N"), cancellationToken);
+    /// <summary>
+    /// The adapter (null: none) and a new stamp in one write (<see cref="IAtomicSettings"/>, which both stores
+    /// implement): a crash or a failure between two writes would leave an adapter under the stamp of the one before it,
+    /// which readers that poll the stamp would never read. Another store gets the adapter first, then the stamp.
+    /// </summary>
+    private static Task StoreWithNewStampAsync(IKnowledgeStore store, string? json, CancellationToken cancellationToken) =>
+        store.SetSettingsAsync([new(SettingKey, json), new(StampKey, Guid.NewGuid().ToString("N"))], cancellationToken);
+
+    /// <summary>
+    /// The stored adapter's JSON and its stamp, read in one snapshot where the store can (<see cref="IAtomicSettings"/>),
+    /// so the stamp is the one written with that adapter.
+    /// </summary>
+    public static async Task<(string? Json, string? Stamp)> ReadWithStampAsync(IKnowledgeStore store, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var values = await store.GetSettingsAsync([SettingKey, StampKey], cancellationToken).ConfigureAwait(false);
+        return (values[0], values[1]);
+    }
 
     /// <summary>The stored form of <paramref name="adapter"/>.</summary>
     public static string Serialize(QueryAdapter adapter)

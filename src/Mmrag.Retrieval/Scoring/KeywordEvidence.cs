@@ -32,15 +32,20 @@ public sealed class KeywordEvidence
     };
 
     /// <summary>Content words a query keeps (its first ones), as the keyword search keeps its first 64 terms.</summary>
+    /// <remarks>At most 64, so a candidate's holdings are two 64-bit masks.</remarks>
     private const int MaxQueryWords = 64;
 
     private readonly List<Word> _queryWords;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _ids;
+    private readonly Pair[] _pairs;
 
-    // Each candidate is tokenized once, by Create, and measured from these words.
-    private readonly Dictionary<KnowledgeItem, List<string>> _tokens;
+    // Each candidate is read once, by Create, into which query words and adjacent query pairs it holds: no string is
+    // made of a candidate's words.
+    private readonly Dictionary<KnowledgeItem, Holdings> _holdings;
 
-    private KeywordEvidence(List<Word> queryWords, Dictionary<KnowledgeItem, List<string>> tokens) =>
-        (_queryWords, _tokens) = (queryWords, tokens);
+    private KeywordEvidence(List<Word> queryWords, Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> ids, Pair[] pairs,
+        Dictionary<KnowledgeItem, Holdings> holdings) =>
+        (_queryWords, _ids, _pairs, _holdings) = (queryWords, ids, pairs, holdings);
 
     /// <summary>
     /// Prepares the evidence of <paramref name="query"/> over one search's <paramref name="candidates"/> (which define
@@ -51,12 +56,19 @@ public sealed class KeywordEvidence
         ArgumentNullException.ThrowIfNull(query);
         ArgumentNullException.ThrowIfNull(candidates);
         var content = new List<Word>();
+        var distinct = new Dictionary<string, int>(StringComparer.Ordinal);
         var queryTokens = Tokenize(query);
         for (var position = 0; position < queryTokens.Count && content.Count < MaxQueryWords; position++)
         {
-            if (!StopWords.Contains(queryTokens[position]))
+            var text = queryTokens[position];
+            if (!StopWords.Contains(text))
             {
-                content.Add(new Word(queryTokens[position], position));
+                if (!distinct.TryGetValue(text, out var id))
+                {
+                    distinct.Add(text, id = distinct.Count);
+                }
+
+                content.Add(new Word(text, position, id, content.Count));
             }
         }
 
@@ -65,28 +77,34 @@ public sealed class KeywordEvidence
             return null;
         }
 
-        var wanted = content.Select(static w => w.Text).ToHashSet(StringComparer.Ordinal);
-        var known = new HashSet<string>(StringComparer.Ordinal);
-        var tokens = new Dictionary<KnowledgeItem, List<string>>(ReferenceEqualityComparer.Instance);
-        foreach (var candidate in candidates)
+        // The query's adjacent pairs of two different content words, each a bit (the second word's index in content).
+        var pairs = new List<Pair>();
+        for (var i = 1; i < content.Count; i++)
         {
-            if (!tokens.TryGetValue(candidate, out var words))
+            if (content[i].Position - content[i - 1].Position == 1 && content[i].Id != content[i - 1].Id)
             {
-                words = Tokenize(candidate);
-                tokens.Add(candidate, words);
-            }
-
-            foreach (var word in words)
-            {
-                if (wanted.Contains(word))
-                {
-                    known.Add(word);
-                }
+                pairs.Add(new Pair(content[i - 1].Id, content[i].Id, 1UL << i));
             }
         }
 
-        var queryWords = content.FindAll(w => known.Contains(w.Text));
-        return queryWords.Count == 0 ? null : new KeywordEvidence(queryWords, tokens);
+        var ids = distinct.GetAlternateLookup<ReadOnlySpan<char>>();
+        var pairArray = pairs.ToArray();
+        var reader = new TokenReader();
+        var known = 0UL;
+        var holdings = new Dictionary<KnowledgeItem, Holdings>(ReferenceEqualityComparer.Instance);
+        foreach (var candidate in candidates)
+        {
+            if (!holdings.TryGetValue(candidate, out var held))
+            {
+                held = Read(candidate, ids, pairArray, reader);
+                holdings.Add(candidate, held);
+            }
+
+            known |= held.Words;
+        }
+
+        var queryWords = content.FindAll(w => (known & (1UL << w.Id)) != 0);
+        return queryWords.Count == 0 ? null : new KeywordEvidence(queryWords, ids, pairArray, holdings);
     }
 
     /// <summary>
@@ -97,8 +115,8 @@ public sealed class KeywordEvidence
     public double? Measure(KnowledgeItem item)
     {
         ArgumentNullException.ThrowIfNull(item);
-        var tokens = _tokens.TryGetValue(item, out var known) ? known : Tokenize(item);
-        if (tokens.Count == 0)
+        var holdings = _holdings.TryGetValue(item, out var known) ? known : Read(item, _ids, _pairs, new TokenReader());
+        if (!holdings.HasWords)
         {
             return null;
         }
@@ -106,7 +124,7 @@ public sealed class KeywordEvidence
         var held = 0;
         foreach (var word in _queryWords)
         {
-            if (tokens.Contains(word.Text))
+            if ((holdings.Words & (1UL << word.Id)) != 0)
             {
                 held++;
             }
@@ -123,7 +141,7 @@ public sealed class KeywordEvidence
             }
 
             pairs++;
-            if (HoldsAdjacent(tokens, first.Text, second.Text))
+            if ((holdings.Pairs & (1UL << second.Index)) != 0)
             {
                 pairsHeld++;
             }
@@ -133,71 +151,94 @@ public sealed class KeywordEvidence
         return pairs == 0 ? coverage : Math.Min(coverage, (double)pairsHeld / pairs);
     }
 
-    private static bool HoldsAdjacent(List<string> tokens, string first, string second)
+    /// <summary>Which query words <paramref name="item"/>'s words hold, and which of the query's pairs they hold adjacent.</summary>
+    private static Holdings Read(KnowledgeItem item, Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> ids, Pair[] pairs, TokenReader reader)
     {
-        for (var i = 1; i < tokens.Count; i++)
-        {
-            if (tokens[i] == second && tokens[i - 1] == first)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    private static List<string> Tokenize(KnowledgeItem item)
-    {
-        var tokens = new List<string>();
-        // An image's text is often its description: read it once.
+        var (words, held, any, previous) = (0UL, 0UL, false, -1);
+        // An image's text is often its description: read it once. The fields run on into each other, as one text.
         var description = item.Description == item.Text ? null : item.Description;
-        foreach (var text in new[] { item.Provenance.DocumentTitle, item.Provenance.Section, item.Provenance.Caption, item.Text, description })
+        foreach (var text in (ReadOnlySpan<string?>)[item.Provenance.DocumentTitle, item.Provenance.Section, item.Provenance.Caption, item.Text, description])
         {
-            if (!string.IsNullOrEmpty(text))
+            if (string.IsNullOrEmpty(text))
             {
-                AddTokens(text, tokens);
+                continue;
+            }
+
+            var index = 0;
+            while (reader.Next(text, ref index, out var token))
+            {
+                any = true;
+                var id = ids.TryGetValue(token, out var found) ? found : -1;
+                if (id >= 0)
+                {
+                    words |= 1UL << id;
+                    foreach (var pair in pairs)
+                    {
+                        if (pair.Second == id && pair.First == previous)
+                        {
+                            held |= pair.Bit;
+                        }
+                    }
+                }
+
+                previous = id;
             }
         }
 
-        return tokens;
+        return new Holdings(words, held, any);
     }
 
     /// <summary>Lower-case runs of letters and digits, a plural "s" folded ("circles" → "circle").</summary>
     internal static List<string> Tokenize(string text)
     {
         var tokens = new List<string>();
-        AddTokens(text, tokens);
+        var reader = new TokenReader();
+        var index = 0;
+        while (reader.Next(text, ref index, out var token))
+        {
+            tokens.Add(new string(token));
+        }
+
         return tokens;
     }
 
-    private static void AddTokens(string text, List<string> tokens)
+    /// <summary>Reads the words of a text one after another into one reused buffer (the span is valid until the next call).</summary>
+    private sealed class TokenReader
     {
-        var builder = new StringBuilder();
-        Span<char> utf16 = stackalloc char[2];
-        foreach (var rune in text.EnumerateRunes())
-        {
-            if (Rune.IsLetterOrDigit(rune) || Rune.GetUnicodeCategory(rune) is UnicodeCategory.NonSpacingMark)
-            {
-                builder.Append(utf16[..Rune.ToLowerInvariant(rune).EncodeToUtf16(utf16)]);
-            }
-            else if (builder.Length > 0)
-            {
-                tokens.Add(Fold(builder));
-            }
-        }
+        private char[] _buffer = new char[64];
 
-        if (builder.Length > 0)
+        public bool Next(string text, ref int index, out ReadOnlySpan<char> token)
         {
-            tokens.Add(Fold(builder));
-        }
+            var length = 0;
+            while (index < text.Length)
+            {
+                // As string.EnumerateRunes: an unpaired surrogate reads as U+FFFD (not a letter), one char long.
+                Rune.DecodeFromUtf16(text.AsSpan(index), out var rune, out var consumed);
+                index += consumed;
+                if (Rune.IsLetterOrDigit(rune) || Rune.GetUnicodeCategory(rune) is UnicodeCategory.NonSpacingMark)
+                {
+                    if (length + 2 > _buffer.Length)
+                    {
+                        Array.Resize(ref _buffer, _buffer.Length * 2);
+                    }
 
-        static string Fold(StringBuilder builder)
-        {
-            var word = builder.ToString();
-            builder.Clear();
-            return word.Length > 3 && word[^1] == 's' && word[^2] != 's' ? word[..^1] : word;
+                    length += Rune.ToLowerInvariant(rune).EncodeToUtf16(_buffer.AsSpan(length));
+                }
+                else if (length > 0)
+                {
+                    break;
+                }
+            }
+
+            // A plural "s" folded, as the query's words are.
+            token = _buffer.AsSpan(0, length > 3 && _buffer[length - 1] == 's' && _buffer[length - 2] != 's' ? length - 1 : length);
+            return length > 0;
         }
     }
 
-    private readonly record struct Word(string Text, int Position);
+    private readonly record struct Word(string Text, int Position, int Id, int Index);
+
+    private readonly record struct Pair(int First, int Second, ulong Bit);
+
+    private readonly record struct Holdings(ulong Words, ulong Pairs, bool HasWords);
 }

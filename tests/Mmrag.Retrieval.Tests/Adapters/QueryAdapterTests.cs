@@ -1,9 +1,11 @@
 using System.Runtime.InteropServices;
+using Microsoft.Data.Sqlite;
 using Mmrag.Knowledge;
 using Mmrag.Retrieval.Adapters;
 using Mmrag.Retrieval.Search;
 using Mmrag.Retrieval.Tests.TestDoubles;
 using Mmrag.Storage;
+using Mmrag.Storage.Embedded;
 
 namespace Mmrag.Retrieval.Tests.Adapters;
 
@@ -306,6 +308,41 @@ public sealed class EmbeddedQueryAdapterTests : QueryAdapterTests, IDisposable
     private readonly EmbeddedStoreFactory _stores = new();
 
     protected override IKnowledgeStore CreateStore(EmbeddingSpace space) => _stores.Create(space);
+
+    [Theory]
+    [InlineData(QueryAdapterSettings.StampKey)]
+    [InlineData(QueryAdapterSettings.SettingKey)]
+    public async Task Save_OneOfItsWritesRefused_LeavesTheEarlierAdapterWithItsStamp(string refusedKey)
+    {
+        var store = (EmbeddedKnowledgeStore)Track(CreateStore(new EmbeddingSpace("synthetic-4", 4)));
+        var identity = new float[16];
+        for (var i = 0; i < 4; i++)
+        {
+            identity[i * 5] = 1;
+        }
+
+        var adapter = new QueryAdapter("synthetic-4", 4, identity, null, [], new QueryAdapterInfo(0, DateTimeOffset.UnixEpoch, 1, 10, "hash", []));
+        await QueryAdapterSettings.SaveAsync(store, adapter);
+        var before = await QueryAdapterSettings.ReadWithStampAsync(store);
+        // The database refuses one of the two settings, as a full disk or a crash would stop a write half-way.
+        await using (var connection = new SqliteConnection($"Data Source={Path.Combine(store.Folder, EmbeddedKnowledgeStore.DatabaseFileName)}"))
+        {
+            await connection.OpenAsync();
+            using var trigger = connection.CreateCommand();
+            trigger.CommandText = $"""
+                CREATE TRIGGER refuse_insert BEFORE INSERT ON settings WHEN NEW.key = '{refusedKey}' BEGIN SELECT RAISE(ABORT, 'refused'); END;
+                CREATE TRIGGER refuse_update BEFORE UPDATE ON settings WHEN NEW.key = '{refusedKey}' BEGIN SELECT RAISE(ABORT, 'refused'); END;
+                CREATE TRIGGER refuse_delete BEFORE DELETE ON settings WHEN OLD.key = '{refusedKey}' BEGIN SELECT RAISE(ABORT, 'refused'); END;
+                """;
+            await trigger.ExecuteNonQueryAsync();
+        }
+
+        await Assert.ThrowsAsync<KnowledgeStoreException>(() => QueryAdapterSettings.SaveAsync(store, adapter));
+        await Assert.ThrowsAsync<KnowledgeStoreException>(() => QueryAdapterSettings.RemoveAsync(store));
+
+        Assert.Equal(before, await QueryAdapterSettings.ReadWithStampAsync(store));
+        Assert.Equal(1, (await QueryAdapterSettings.LoadAsync(store)).Adapter!.Info.Revision);
+    }
 
     public void Dispose() => _stores.Dispose();
 }

@@ -83,4 +83,34 @@ public sealed class KeywordEvidenceTests
         Assert.Null(KeywordEvidence.Create(filler + " red", [item]));
         Assert.Equal(1.0, KeywordEvidence.Create("red " + filler, [item])!.Measure(item));
     }
+
+    [Fact]
+    public void CreateAndMeasure_ManyWordyCandidates_AllocateNoStringPerCandidateWord()
+    {
+        var candidates = Enumerable.Range(0, 500)
+            .Select(i => Item($"A red circle number {i} drawn beside a blue square on gray paper, with several other shapes around it."))
+            .ToArray();
+        CreateAndMeasure(candidates); // compiled and warmed up first
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var measured = CreateAndMeasure(candidates);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(1.0, measured);
+        // A string per word of every candidate (19 words) took well over 1 KB a candidate; what a candidate needs now is
+        // its entry in one dictionary.
+        Assert.True(allocated < 200 * candidates.Length, $"{allocated} bytes allocated for {candidates.Length} candidates");
+    }
+
+    private static double CreateAndMeasure(KnowledgeItem[] candidates)
+    {
+        var evidence = KeywordEvidence.Create("an image of a red circle", candidates)!;
+        var least = 1.0;
+        foreach (var candidate in candidates)
+        {
+            least = Math.Min(least, evidence.Measure(candidate)!.Value);
+        }
+
+        return least;
+    }
 }
