@@ -42,7 +42,19 @@ public sealed partial class ClipModel
     /// </summary>
     public void PreprocessImage(ReadOnlySpan<byte> encoded, Span<float> destination, ImageDecodeOptions? decoding = null)
     {
-        var image = _decoder.Decode(encoded, decoding ?? _imageDecoding);
+        decoding ??= _imageDecoding;
+        if (_decoder is SkiaImageDecoder && SkiaImageDecoder.TryDecodeJpeg(encoded, decoding, out var decoded))
+        {
+            // The same pixels the decoder would return, in memory that is freed here rather than left to the GC.
+            using (decoded)
+            {
+                _preprocessor.WritePixelValues(decoded.Pixels, decoded.Width, decoded.Height, destination);
+            }
+
+            return;
+        }
+
+        var image = _decoder.Decode(encoded, decoding);
         _preprocessor.WritePixelValues(image, destination);
     }
 

@@ -4,6 +4,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Mmrag.Clip.Models;
 using Mmrag.Clip.Tokenization;
+using Mmrag.Threading;
 
 namespace Mmrag.Clip.Inference;
 
@@ -59,12 +60,29 @@ public sealed partial class ClipModel : IDisposable
         return new ClipModel(directory, options, tokenizer);
     }
 
-    /// <summary>Creates both ONNX sessions now instead of on first use (and validates both graphs).</summary>
+    /// <summary>
+    /// Creates both ONNX sessions now instead of on first use (and validates both graphs), side by side: creating one is
+    /// mostly single-threaded graph optimization, so two together take about as long as the slower one (3.3 s against
+    /// 5.2–6.0 s one after the other for ViT-B/32 on 2 cores).
+    /// </summary>
     public void WarmUp()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        var vision = Task.Run(() => _vision.Value);
         _ = _text.Value;
-        _ = _vision.Value;
+        vision.GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// Starts creating both sessions in the background, side by side, and returns at once: for work that will need both
+    /// (an ingestion run). A caller that needs a tower before it is ready waits for it; a tower that fails to load fails
+    /// that caller with the same error, as on first use.
+    /// </summary>
+    public void StartWarmUp()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Task.Run(() => _text.Value).Abandon();
+        Task.Run(() => _vision.Value).Abandon();
     }
 
     /// <summary>

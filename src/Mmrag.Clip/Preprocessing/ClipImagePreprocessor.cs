@@ -88,9 +88,15 @@ public sealed class ClipImagePreprocessor
     public void ResizeAndCrop(RgbImage image, Span<byte> destinationHwc)
     {
         ArgumentNullException.ThrowIfNull(image);
+        ResizeAndCrop(image.Pixels, image.Width, image.Height, destinationHwc);
+    }
+
+    /// <summary>Like <see cref="ResizeAndCrop(RgbImage, Span{byte})"/> for a <paramref name="width"/> x <paramref name="height"/> RGB image held elsewhere.</summary>
+    internal void ResizeAndCrop(ReadOnlySpan<byte> pixels, int width, int height, Span<byte> destinationHwc)
+    {
         ArgumentOutOfRangeException.ThrowIfLessThan(destinationHwc.Length, CropByteCount, nameof(destinationHwc));
 
-        var plan = ComputeResize(image.Width, image.Height);
+        var plan = ComputeResize(width, height);
         var stride = OutputWidth * Channels;
 
         // The part of the output window that lies inside the resized image; the rest is zero padding.
@@ -106,7 +112,7 @@ public sealed class ClipImagePreprocessor
 
         var target = output[((y0 - plan.CropTop) * stride + (x0 - plan.CropLeft) * Channels)..];
         PillowBicubicResizer.ResizeRegion(
-            image.Pixels, image.Width, image.Height,
+            pixels, width, height,
             plan.ResizedWidth, plan.ResizedHeight,
             x0, y0, x1 - x0, y1 - y0,
             target, stride);
@@ -116,12 +122,18 @@ public sealed class ClipImagePreprocessor
     public void WritePixelValues(RgbImage image, Span<float> destinationChw)
     {
         ArgumentNullException.ThrowIfNull(image);
+        WritePixelValues(image.Pixels, image.Width, image.Height, destinationChw);
+    }
+
+    /// <summary>Like <see cref="WritePixelValues(RgbImage, Span{float})"/> for a <paramref name="width"/> x <paramref name="height"/> RGB image held elsewhere.</summary>
+    internal void WritePixelValues(ReadOnlySpan<byte> pixels, int width, int height, Span<float> destinationChw)
+    {
         ArgumentOutOfRangeException.ThrowIfLessThan(destinationChw.Length, PixelCount, nameof(destinationChw));
 
         var crop = ArrayPool<byte>.Shared.Rent(CropByteCount);
         try
         {
-            ResizeAndCrop(image, crop);
+            ResizeAndCrop(pixels, width, height, crop);
             WritePixelValues(crop.AsSpan(0, CropByteCount), destinationChw);
         }
         finally

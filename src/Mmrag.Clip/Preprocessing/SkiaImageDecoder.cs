@@ -83,6 +83,18 @@ public sealed class SkiaImageDecoder : IImageDecoder
         }
     }
 
+    /// <summary>
+    /// Decodes a JPEG that <see cref="TurboJpeg"/> takes, under <paramref name="options"/>, into native memory the caller
+    /// disposes; false (nothing decoded) for anything else, which <see cref="Decode"/> handles. Only plain decodes go
+    /// this way: no draft size, no EXIF orientation.
+    /// </summary>
+    internal static bool TryDecodeJpeg(ReadOnlySpan<byte> encoded, ImageDecodeOptions options, out DecodeBuffer image)
+    {
+        image = default;
+        return options.DraftSize is null && !options.ApplyExifOrientation && IsJpeg(encoded)
+            && TurboJpeg.TryDecodeToBuffer(encoded, (width, height) => CheckSize(width, height, options), out image);
+    }
+
     private static bool IsJpeg(ReadOnlySpan<byte> encoded) => encoded.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xD8, 0xFF]);
 
     /// <summary>The EXIF orientation as Skia's codec reads it, so that both JPEG decoders turn an image the same way.</summary>

@@ -38,6 +38,25 @@ internal static unsafe class TurboJpeg
     public static bool TryDecode(ReadOnlySpan<byte> encoded, Action<int, int> checkSize, out RgbImage? image)
     {
         image = null;
+        if (!TryDecodeToBuffer(encoded, checkSize, out var decoded))
+        {
+            return false;
+        }
+
+        using (decoded)
+        {
+            image = new RgbImage(decoded.Width, decoded.Height, decoded.Pixels.ToArray());
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Like <see cref="TryDecode"/>, into native memory the caller disposes (<see cref="DecodeBuffer"/>): for a decode
+    /// whose pixels are resized and dropped.
+    /// </summary>
+    public static bool TryDecodeToBuffer(ReadOnlySpan<byte> encoded, Action<int, int> checkSize, out DecodeBuffer image)
+    {
+        image = default;
         if (Library is not { } api)
         {
             return false;
@@ -62,17 +81,18 @@ internal static unsafe class TurboJpeg
                 return false;
             }
 
-            var pixels = GC.AllocateUninitializedArray<byte>(width * height * 3);
+            var buffer = DecodeBuffer.Allocate(width, height);
             fixed (byte* source = encoded)
-            fixed (byte* destination = pixels)
+            fixed (byte* destination = buffer.Pixels)
             {
                 if (api.Decompress(handle, source, (nuint)encoded.Length, destination, width, width * 3, height, PixelFormatRgb, DecodeFlags) != 0)
                 {
+                    buffer.Dispose();
                     return false;
                 }
             }
 
-            image = new RgbImage(width, height, pixels);
+            image = buffer;
             return true;
         }
         finally

@@ -70,6 +70,35 @@ public class TurboJpegTests
         Assert.Equal((60_000, 60_000), seen);
     }
 
+    [TurboJpegTheory]
+    [InlineData(800, 600)]
+    [InlineData(2100, 1500)]
+    [InlineData(300, 2000)]
+    public void PreprocessImage_JpegDecodedIntoNativeMemory_SamePixelValuesAsTheSkiaDecode(int width, int height)
+    {
+        // 2100x1500 is a 9 MB decode, in huge-page memory; 800x600 an ordinary allocation.
+        var model = Inference.SharedModel.Instance;
+        var jpeg = TestJpeg.Photo(width, height, seed: width + height);
+        var expected = new float[model.PixelValuesLength];
+        model.ImagePreprocessor.WritePixelValues(SkiaImageDecoder.DecodeWithSkia(jpeg, ImageDecodeOptions.Default, out _), expected);
+
+        Assert.True(SkiaImageDecoder.TryDecodeJpeg(jpeg, ImageDecodeOptions.Default, out var decoded));
+        decoded.Dispose();
+        var actual = new float[model.PixelValuesLength];
+        model.PreprocessImage(jpeg, actual);
+
+        Assert.Equal(expected, actual);
+    }
+
+    [TurboJpegFact]
+    public void TryDecodeJpeg_OrientationOrDraftAsked_LeftToTheDecoder()
+    {
+        var jpeg = TestJpeg.Photo(64, 48, seed: 1);
+
+        Assert.False(SkiaImageDecoder.TryDecodeJpeg(jpeg, new ImageDecodeOptions { ApplyExifOrientation = true }, out _));
+        Assert.False(SkiaImageDecoder.TryDecodeJpeg(jpeg, new ImageDecodeOptions { DraftSize = static (w, h) => (w / 2, h / 2) }, out _));
+    }
+
     private static void AssertSameAsSkia(byte[] jpeg, int width, int height)
     {
         var skia = SkiaImageDecoder.DecodeWithSkia(jpeg, ImageDecodeOptions.Default, out _);
