@@ -88,17 +88,10 @@ public static class MmragServiceCollectionExtensions
 /// <summary>Makes ingestion pipelines over a knowledge base's store and model, with the chunker sized by the model's tokenizer.</summary>
 internal sealed class IngestionPipelineFactory(IServiceProvider services)
 {
-    // Loaders are made per pipeline: runs in parallel (server jobs) must not share a loader's state. A run usually needs
-    // both towers (descriptions and text chunks, images), so both start loading now, side by side, rather than one after
-    // the other at their first batches.
-    public IngestionPipeline Create()
-    {
-        var model = services.GetRequiredService<ClipModel>();
-        model.StartWarmUp();
-        return new(services.GetRequiredService<IKnowledgeStore>(),
-            services.GetRequiredService<IEmbeddingGenerator<string, Embedding<float>>>(),
-            services.GetRequiredService<IEmbeddingGenerator<DataContent, Embedding<float>>>(), CreateLoaders(model));
-    }
+    // Loaders are made per pipeline: runs in parallel (server jobs) must not share a loader's state.
+    public IngestionPipeline Create() => new(services.GetRequiredService<IKnowledgeStore>(),
+        services.GetRequiredService<IEmbeddingGenerator<string, Embedding<float>>>(),
+        services.GetRequiredService<IEmbeddingGenerator<DataContent, Embedding<float>>>(), CreateLoaders(services.GetRequiredService<ClipModel>()));
 
     private static LoaderRegistry CreateLoaders(ClipModel model)
     {

@@ -4,7 +4,6 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Mmrag.Clip.Models;
 using Mmrag.Clip.Tokenization;
-using Mmrag.Threading;
 
 namespace Mmrag.Clip.Inference;
 
@@ -71,18 +70,6 @@ public sealed partial class ClipModel : IDisposable
         var vision = Task.Run(() => _vision.Value);
         _ = _text.Value;
         vision.GetAwaiter().GetResult();
-    }
-
-    /// <summary>
-    /// Starts creating both sessions in the background, side by side, and returns at once: for work that will need both
-    /// (an ingestion run). A caller that needs a tower before it is ready waits for it; a tower that fails to load fails
-    /// that caller with the same error, as on first use.
-    /// </summary>
-    public void StartWarmUp()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        Task.Run(() => _text.Value).Abandon();
-        Task.Run(() => _vision.Value).Abandon();
     }
 
     /// <summary>
