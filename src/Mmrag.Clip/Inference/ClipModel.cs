@@ -4,6 +4,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Mmrag.Clip.Models;
 using Mmrag.Clip.Tokenization;
+using Mmrag.Threading;
 
 namespace Mmrag.Clip.Inference;
 
@@ -68,7 +69,17 @@ public sealed partial class ClipModel : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var vision = Task.Run(() => _vision.Value);
-        _ = _text.Value;
+        try
+        {
+            _ = _text.Value;
+        }
+        catch
+        {
+            // The text tower's error is the one raised; the vision load is observed, not left unobserved.
+            vision.Abandon();
+            throw;
+        }
+
         vision.GetAwaiter().GetResult();
     }
 

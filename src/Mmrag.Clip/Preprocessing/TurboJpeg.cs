@@ -22,8 +22,10 @@ internal static unsafe class TurboJpeg
     private const int ColorspaceYCbCr = 1; // TJCS_YCbCr
     private const int ColorspaceGray = 2; // TJCS_GRAY
 
-    // TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS: the reference's IDCT, no partly decoded image, and a
-    // progressive JPEG of thousands of tiny scans (a known way to make a small file cost minutes) is left to Skia's checks.
+    // TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS: the reference's IDCT; a warning ends the decode rather
+    // than leaving a partly decoded image; a progressive JPEG of over 500 scans (a known way to make a small file cost
+    // minutes) is declined early. A declined JPEG is then decoded by Skia exactly as before this decoder existed (which
+    // has no scan limit; the file's time limit bounds it), so a bad JPEG costs at most the declined start on top.
     private const int DecodeFlags = 4096 | 8192 | 32768;
 
     private static readonly Api? Library = Load();
@@ -38,16 +40,20 @@ internal static unsafe class TurboJpeg
     public static bool TryDecode(ReadOnlySpan<byte> encoded, Action<int, int> checkSize, out RgbImage? image)
     {
         image = null;
-        if (!TryDecodeToBuffer(encoded, checkSize, out var decoded))
+        using var decompressor = Decompressor.Open();
+        if (!decompressor.TryReadSize(encoded, checkSize, out int width, out int height))
         {
             return false;
         }
 
-        using (decoded)
+        var pixels = GC.AllocateUninitializedArray<byte>(width * height * 3);
+        if (!decompressor.Decompress(encoded, pixels, width, height))
         {
-            image = new RgbImage(decoded.Width, decoded.Height, decoded.Pixels.ToArray());
-            return true;
+            return false;
         }
+
+        image = new RgbImage(width, height, pixels);
+        return true;
     }
 
     /// <summary>
@@ -57,64 +63,82 @@ internal static unsafe class TurboJpeg
     public static bool TryDecodeToBuffer(ReadOnlySpan<byte> encoded, Action<int, int> checkSize, out DecodeBuffer image)
     {
         image = default;
-        if (Library is not { } api)
+        using var decompressor = Decompressor.Open();
+        if (!decompressor.TryReadSize(encoded, checkSize, out int width, out int height))
         {
             return false;
         }
 
-        nint handle = api.InitDecompress();
-        if (handle == 0)
+        var buffer = DecodeBuffer.Allocate(width, height);
+        if (!decompressor.Decompress(encoded, buffer.Pixels, width, height))
         {
+            buffer.Dispose();
             return false;
         }
 
-        try
+        image = buffer;
+        return true;
+    }
+
+    /// <summary>One TurboJPEG decompressor for one decode (a handle is not thread-safe; making one is cheap).</summary>
+    private readonly ref struct Decompressor
+    {
+        private readonly Api? _api;
+        private readonly nint _handle;
+
+        private Decompressor(Api? api, nint handle)
         {
-            if (!ReadHeader(api, handle, encoded, out int width, out int height))
+            _api = api;
+            _handle = handle;
+        }
+
+        /// <summary>A decompressor, or a closed one (every call false) when the library is missing or refuses.</summary>
+        public static Decompressor Open() => Library is { } api ? new Decompressor(api, api.InitDecompress()) : default;
+
+        /// <summary>
+        /// The size libjpeg parsed from the frame header, passed to <paramref name="checkSize"/> (which throws to refuse);
+        /// false when there is no such header, the JPEG is not one this decoder takes, or its pixels would not fit one array.
+        /// </summary>
+        public bool TryReadSize(ReadOnlySpan<byte> encoded, Action<int, int> checkSize, out int width, out int height)
+        {
+            width = height = 0;
+            if (_api is null || _handle == 0)
             {
                 return false;
             }
 
-            checkSize(width, height);
-            if ((long)width * height * 3 > Array.MaxLength)
-            {
-                return false;
-            }
-
-            var buffer = DecodeBuffer.Allocate(width, height);
+            int w, h, subsampling, colorspace;
             fixed (byte* source = encoded)
-            fixed (byte* destination = buffer.Pixels)
             {
-                if (api.Decompress(handle, source, (nuint)encoded.Length, destination, width, width * 3, height, PixelFormatRgb, DecodeFlags) != 0)
+                if (_api.DecompressHeader(_handle, source, (nuint)encoded.Length, &w, &h, &subsampling, &colorspace) != 0
+                    || w <= 0 || h <= 0 || colorspace is not (ColorspaceYCbCr or ColorspaceGray or ColorspaceRgb))
                 {
-                    buffer.Dispose();
                     return false;
                 }
             }
 
-            image = buffer;
-            return true;
+            checkSize(w, h);
+            (width, height) = (w, h);
+            return (long)w * h * 3 <= Array.MaxLength;
         }
-        finally
-        {
-            api.Destroy(handle);
-        }
-    }
 
-    private static bool ReadHeader(Api api, nint handle, ReadOnlySpan<byte> encoded, out int width, out int height)
-    {
-        int w, h, subsampling, colorspace;
-        fixed (byte* source = encoded)
+        /// <summary>Decodes into <paramref name="destination"/> (width x height x 3 bytes); false on any error or warning.</summary>
+        public bool Decompress(ReadOnlySpan<byte> encoded, Span<byte> destination, int width, int height)
         {
-            if (api.DecompressHeader(handle, source, (nuint)encoded.Length, &w, &h, &subsampling, &colorspace) != 0)
+            fixed (byte* source = encoded)
+            fixed (byte* pixels = destination)
             {
-                width = height = 0;
-                return false;
+                return _api!.Decompress(_handle, source, (nuint)encoded.Length, pixels, width, width * 3, height, PixelFormatRgb, DecodeFlags) == 0;
             }
         }
 
-        (width, height) = (w, h);
-        return w > 0 && h > 0 && colorspace is ColorspaceYCbCr or ColorspaceGray or ColorspaceRgb;
+        public void Dispose()
+        {
+            if (_api is not null && _handle != 0)
+            {
+                _api.Destroy(_handle);
+            }
+        }
     }
 
     private static Api? Load()

@@ -115,6 +115,19 @@ public class ClipTextEmbeddingTests
         Assert.Contains("text_model.onnx", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("vision_model.onnx", "vision_model.onnx", "text_model.onnx")]
+    [InlineData("text_model.onnx", "text_model.onnx", "vision_model.onnx")]
+    public void WarmUp_OneTowerIsTheWrongGraph_ThrowsNamingThatTowersFile(string textSource, string visionSource, string named)
+    {
+        // The towers load side by side; whichever fails is reported, by its own file.
+        using var folder = ModelFolderCopy.Create(textModelSource: textSource, visionModelSource: visionSource);
+        using var model = ClipModel.Load(folder.Path);
+
+        var error = Assert.Throws<ClipModelException>(model.WarmUp);
+        Assert.Contains(named, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Load_GarbageGraph_ThrowsNamingTheFile()
     {
