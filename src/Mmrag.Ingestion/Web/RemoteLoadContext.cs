@@ -160,8 +160,10 @@ public sealed class RemoteLoadContext
         // An image shown twice on the page is one download and counts once against the page's budget.
         private readonly Dictionary<Uri, ResolvedImage> _kept = [];
         private long _keptBytes;
-        // Downloads asked for, failed ones included: a hostile page's broken images are bounded by this, not only by time.
-        private int _requests;
+        // The image URLs this page asked for, failed ones included: a hostile page's broken images are bounded by their
+        // number, not only by time. A URL asked for again (the same icon down a list) is answered from the run's
+        // downloads and does not count again.
+        private readonly HashSet<Uri> _asked = [];
         private bool _requestsSpent;
 
         public async Task<ResolvedImage?> ReadAsync(HtmlImage image, DocumentBuilder builder, CancellationToken cancellationToken)
@@ -204,7 +206,7 @@ public sealed class RemoteLoadContext
                     break;
                 }
 
-                if (_requests >= context.MaxImageRequestsPerPage)
+                if (!_asked.Contains(candidate) && _asked.Count >= context.MaxImageRequestsPerPage)
                 {
                     if (!_requestsSpent)
                     {
@@ -216,7 +218,7 @@ public sealed class RemoteLoadContext
                     break;
                 }
 
-                _requests++;
+                _asked.Add(candidate);
 
                 var download = await context._images.GetAsync(candidate, Math.Min(context.MaxBytes, left), checkImage, cancellationToken).ConfigureAwait(false);
                 if (download.Problem is not null)

@@ -508,6 +508,21 @@ public sealed class WebIngestionTests : IDisposable
     }
 
     [Fact]
+    public async Task IngestAsync_OneBrokenIconRepeatedPastTheRequestLimit_CountsOnceAndLaterImagesAreKept()
+    {
+        var icons = string.Concat(Enumerable.Range(1, 10).Select(_ => "<img src=\"/icon.svg\" alt=\"icon\">"));
+        _site.Html("/list", Page("List", "<p>A list with the same icon on every line.</p>" + icons + "<img src=\"/photo.png\" alt=\"Photo\">"))
+            .Content("/photo.png", "image/png", GeneratedPngs.Create(12, 12, SKColors.Lime));
+
+        var summary = await _harness.Pipeline.IngestAsync([_site.Url("/list")], Options(w => w with { MaxImageRequestsPerPage = 3 }));
+
+        Assert.Equal(1, _site.RequestsFor("/icon.svg"));
+        Assert.Equal(1, _site.RequestsFor("/photo.png"));
+        Assert.Single(_harness.Store.Items, i => i.Kind == ItemKind.Image);
+        Assert.DoesNotContain(summary.Warnings, w => w.Reason.Contains("MaxImageRequestsPerPage", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void WebIngestionOptions_MaxImageRequestsPerPageNegative_RefusedNamingIt()
     {
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => new WebIngestionOptions { MaxImageRequestsPerPage = -1 }.Validate());
