@@ -70,8 +70,10 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     // Counts are changed by the store stage only; the embedding stage reads them to report progress (Report).
     private int _failureCount;
     private readonly Lock _reporting = new();
-    // Reports waiting for the stage that is calling the user's callback (guarded by _reporting).
-    private readonly Queue<IngestionProgress> _reports = new();
+    // Guarded by _reporting. The newest report not yet delivered: reports are snapshots, so one that a newer one overtakes
+    // is dropped rather than queued (a slow callback would otherwise let a queue grow, and keep its deliverer busy, for as
+    // long as the run).
+    private IngestionProgress? _pending;
     private bool _delivering;
 
     public async Task<IngestionSummary> ExecuteAsync(IReadOnlyList<string> paths)
@@ -929,7 +931,8 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
     /// <paramref name="currentFile"/> done. The embedding and store stages both report: one call at a time and in the
     /// order reported, so <see cref="IngestionProgress.FilesDone"/> never goes back (only the store stage changes the
     /// counts). The user's callback runs outside the run's lock: a stage that reports while the other stage's report is
-    /// being delivered leaves its report to that stage to deliver next and goes on with its work, so a slow callback
+    /// being delivered leaves its report to that stage to deliver next (replacing an older one still waiting: reports are
+    /// snapshots, so only the newest is worth delivering) and goes on with its work, so a slow callback
     /// never stops both stages, and one that blocks until the other stage moves on does not deadlock them.
     /// </summary>
     private void Report(string? currentFile, int fileItemsDone = 0, int fileItemsTotal = 0)
@@ -944,12 +947,12 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
             var elapsed = time.GetElapsedTime(_started);
             var items = Volatile.Read(ref _items);
             var rate = elapsed.TotalSeconds > 0 ? items / elapsed.TotalSeconds : 0;
-            _reports.Enqueue(new IngestionProgress(Volatile.Read(ref _filesDone), Volatile.Read(ref _filesTotal), items, Volatile.Read(ref _failureCount),
+            _pending = new IngestionProgress(Volatile.Read(ref _filesDone), Volatile.Read(ref _filesTotal), items, Volatile.Read(ref _failureCount),
                 rate, currentFile, elapsed)
             {
                 FileItemsDone = currentFile is null ? 0 : fileItemsDone,
                 FileItemsTotal = currentFile is null ? 0 : fileItemsTotal,
-            });
+            };
             if (_delivering)
             {
                 return;
@@ -965,11 +968,13 @@ internal sealed class IngestionRun(IKnowledgeStore store, LoaderRegistry loaders
                 IngestionProgress next;
                 lock (_reporting)
                 {
-                    if (!_reports.TryDequeue(out next!))
+                    if (_pending is null)
                     {
                         _delivering = false;
                         return;
                     }
+
+                    (next, _pending) = (_pending, null);
                 }
 
                 progress.Report(next);
