@@ -130,6 +130,19 @@ public sealed record MmragServerOptions
     internal string? PageCountRefusal(int pages) =>
         pages > MaxPages ? $"'urls' and 'wikipedia' name {pages:N0} pages; this server's limit is {MaxPages:N0} ({MaxPagesSetting})." : null;
 
+    /// <summary>The longest URL a request may name, percent-encoded as it is kept (what browsers and servers commonly accept).</summary>
+    internal const int MaxUrlLength = 2_048;
+
+    /// <summary>
+    /// Why a request or a resumed job may not name <paramref name="url"/>: longer than <see cref="MaxUrlLength"/> as typed
+    /// (checked first, so that a huge string is not parsed) or percent-encoded (<paramref name="absoluteUri"/>, the form a
+    /// job is journaled in: one of 64k characters would make an entry its reader refuses); null within it.
+    /// </summary>
+    internal static string? UrlLengthRefusal(string url, string? absoluteUri) =>
+        url.Length > MaxUrlLength || absoluteUri?.Length > MaxUrlLength
+            ? $"'urls': a URL is longer than {MaxUrlLength:N0} characters (percent-encoded, as it is kept): '{url[..Math.Min(url.Length, 200)]}…'."
+            : null;
+
     /// <summary>The API key is a secret: it is never printed, not even by <see cref="object.ToString"/>.</summary>
     public override string ToString() =>
         $"MmragServerOptions {{ Urls = {string.Join(", ", Urls ?? [])}, ApiKey = {(string.IsNullOrEmpty(ApiKey) ? "none" : "set")}, AllowedRoots = {AllowedRoots?.Count ?? 0} }}";

@@ -168,22 +168,35 @@ public sealed class IngestionSettingsTests(ServerFixture fixture) : ApiTestBase(
         });
     }
 
+    /// <summary>Journals a job for <paramref name="paths"/> as a server that stopped before running it would have left it.</summary>
+    private static (Jobs.JobJournal Journal, string JobId) JournalJob(Mmrag.Hosting.MmragKnowledgeBase knowledgeBase, string[] paths, WebIngestionRequest web)
+    {
+        var journal = new Jobs.JobJournal(Path.Combine(knowledgeBase.Folder, Jobs.JobJournal.FolderName));
+        var jobId = Jobs.IngestionJobs.NewId();
+        journal.Record(new Jobs.JournaledJob(jobId, paths, null, DateTimeOffset.UtcNow) { Web = web });
+        return (journal, jobId);
+    }
+
+    /// <summary>The restarted server set the journaled job aside (<c>.bad</c>) instead of resuming it: it knows no such job.</summary>
+    private static async Task AssertSetAsideAsync(HttpClient client, Jobs.JobJournal journal, string jobId)
+    {
+        using var response = await client.GetAsync($"api/jobs/{jobId}");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
+        Assert.True(File.Exists(journal.PathOf(jobId) + ".bad"));
+    }
+
     [Fact]
     public async Task Restart_JournaledCrawlAboveTheLimits_IsSetAsideNotRun()
     {
         await WithKnowledgeBaseAsync(null, async knowledgeBase =>
         {
             _site.Html("/deep", "<p>deep</p>");
-            var journal = new Jobs.JobJournal(Path.Combine(knowledgeBase.Folder, Jobs.JobJournal.FolderName));
-            var jobId = Jobs.IngestionJobs.NewId();
-            journal.Record(new Jobs.JournaledJob(jobId, [_site.Url("/deep")], null, DateTimeOffset.UtcNow) { Web = new WebIngestionRequest { Depth = 3 } });
+            var (journal, jobId) = JournalJob(knowledgeBase, [_site.Url("/deep")], new WebIngestionRequest { Depth = 3 });
 
             await using var server = await ServerFixture.StartAsync(new() { KnowledgeBase = knowledgeBase, Urls = ["http://127.0.0.1:0"], AllowPrivateHosts = true });
             using var client = ServerFixture.CreateClient(server);
 
-            using var response = await client.GetAsync($"api/jobs/{jobId}");
-            Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
-            Assert.True(File.Exists(journal.PathOf(jobId) + ".bad"));
+            await AssertSetAsideAsync(client, journal, jobId);
             Assert.Empty(_site.Requests);
         });
     }
@@ -196,12 +209,7 @@ public sealed class IngestionSettingsTests(ServerFixture fixture) : ApiTestBase(
         await WithKnowledgeBaseAsync(wiki, async knowledgeBase =>
         {
             _site.Html("/a", "<p>a</p>").Html("/b", "<p>b</p>");
-            var journal = new Jobs.JobJournal(Path.Combine(knowledgeBase.Folder, Jobs.JobJournal.FolderName));
-            var jobId = Jobs.IngestionJobs.NewId();
-            journal.Record(new Jobs.JournaledJob(jobId, [_site.Url("/a"), _site.Url("/b"), "wikipedia:en:Helsinki"], null, DateTimeOffset.UtcNow)
-            {
-                Web = new WebIngestionRequest(),
-            });
+            var (journal, jobId) = JournalJob(knowledgeBase, [_site.Url("/a"), _site.Url("/b"), "wikipedia:en:Helsinki"], new WebIngestionRequest());
             var settings = WikiSettings(wiki);
             settings[MmragServerOptions.MaxPagesSetting] = "2";
 
@@ -210,9 +218,7 @@ public sealed class IngestionSettingsTests(ServerFixture fixture) : ApiTestBase(
             using var refused = await client.PostAsync("api/ingest", Json(new { urls = new[] { _site.Url("/a"), _site.Url("/b") }, wikipedia = new[] { "Helsinki" } }));
 
             Assert.Contains("name 3 pages; this server's limit is 2", (await AssertProblemAsync(refused, 400)).GetProperty("detail").GetString(), StringComparison.Ordinal);
-            using var response = await client.GetAsync($"api/jobs/{jobId}");
-            Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
-            Assert.True(File.Exists(journal.PathOf(jobId) + ".bad"));
+            await AssertSetAsideAsync(client, journal, jobId);
             Assert.Empty(_site.Requests);
             Assert.Empty(wiki.Requests);
         });
@@ -223,18 +229,14 @@ public sealed class IngestionSettingsTests(ServerFixture fixture) : ApiTestBase(
     {
         await WithKnowledgeBaseAsync(null, async knowledgeBase =>
         {
-            var path = "/" + new string('x', Api.KnowledgeEndpoints.MaxUrlLength);
+            var path = "/" + new string('x', MmragServerOptions.MaxUrlLength);
             _site.Html(path, "<p>long</p>");
-            var journal = new Jobs.JobJournal(Path.Combine(knowledgeBase.Folder, Jobs.JobJournal.FolderName));
-            var jobId = Jobs.IngestionJobs.NewId();
-            journal.Record(new Jobs.JournaledJob(jobId, [_site.Url(path)], null, DateTimeOffset.UtcNow) { Web = new WebIngestionRequest() });
+            var (journal, jobId) = JournalJob(knowledgeBase, [_site.Url(path)], new WebIngestionRequest());
 
             await using var server = await ServerFixture.StartAsync(new() { KnowledgeBase = knowledgeBase, Urls = ["http://127.0.0.1:0"], AllowPrivateHosts = true });
             using var client = ServerFixture.CreateClient(server);
 
-            using var response = await client.GetAsync($"api/jobs/{jobId}");
-            Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
-            Assert.True(File.Exists(journal.PathOf(jobId) + ".bad"));
+            await AssertSetAsideAsync(client, journal, jobId);
             Assert.Empty(_site.Requests);
         });
     }

@@ -321,13 +321,11 @@ internal static class KnowledgeEndpoints
 
         foreach (var url in urls)
         {
-            // Each URL is journaled with the job, percent-encoded: one of 64k characters would make a journal entry its
-            // reader refuses. The typed length is checked first so that a huge string is not parsed at all.
             // Only the form is checked here; whether the host may be reached is the fetcher's guard's decision, per connection.
-            var absolute = url.Length > MaxUrlLength ? null : RemoteSources.TryParse(url)?.AbsoluteUri;
-            if (url.Length > MaxUrlLength || absolute?.Length > MaxUrlLength)
+            var absolute = url.Length > MmragServerOptions.MaxUrlLength ? null : RemoteSources.TryParse(url)?.AbsoluteUri;
+            if (MmragServerOptions.UrlLengthRefusal(url, absolute) is { } tooLong)
             {
-                throw ApiProblemException.BadRequest($"'urls': a URL is longer than {MaxUrlLength:N0} characters (percent-encoded, as it is kept).");
+                throw ApiProblemException.BadRequest(tooLong);
             }
 
             resolved.Add(absolute
@@ -411,9 +409,6 @@ internal static class KnowledgeEndpoints
 
     /// <summary>Most entries in one of the request's lists (paths, urls, wikipedia titles, follow).</summary>
     internal const int MaxListEntries = 1_000;
-
-    /// <summary>The longest URL a request may name (what browsers and servers commonly accept).</summary>
-    internal const int MaxUrlLength = 2_048;
 
     /// <summary>The longest uploaded name segment, in UTF-8 bytes: file systems allow 255, less room for a "-N" suffix.</summary>
     internal const int MaxNameBytes = 240;

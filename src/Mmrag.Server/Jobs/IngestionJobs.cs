@@ -135,9 +135,11 @@ internal sealed partial class IngestionJobs(KnowledgeBase knowledgeBase, PathCon
             return $"job {entry.Id}: {tooMany}";
         }
 
-        if (entry.Paths.FirstOrDefault(static p => Mmrag.Ingestion.Web.RemoteSources.IsUrl(p) && p.Length > Api.KnowledgeEndpoints.MaxUrlLength) is { } longUrl)
+        // A journaled URL is kept percent-encoded already.
+        if (entry.Paths.Where(Mmrag.Ingestion.Web.RemoteSources.IsUrl).Select(static url => MmragServerOptions.UrlLengthRefusal(url, url)).FirstOrDefault(static r => r is not null)
+            is { } tooLong)
         {
-            return $"job {entry.Id}: a URL is longer than {Api.KnowledgeEndpoints.MaxUrlLength:N0} characters ('{longUrl[..200]}…').";
+            return $"job {entry.Id}: {tooLong}";
         }
 
         // Web pages and articles (wikipedia:LANG:Title) are not under the ingest roots; the run resolves them itself.
